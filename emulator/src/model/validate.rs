@@ -1,0 +1,271 @@
+//! Loading certificates named by the tenant file and checking the whole scenario before a server
+//! starts. Every error names the field it is about, as `tenants[0].apps[1].client_id`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::{Scenario, Tenant};
+use crate::pki::{ClientCertificate, RegisteredCertificate};
+
+/// A tenant file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read tenant file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a field of the wrong type or an unknown field.
+    #[error("tenant file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Path of the field, e.g. `tenants[0].mailboxes[2].address`.
+        field: String,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+    ScenarioError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl Scenario {
+    /// Reads certificate files (relative to `base_dir`), parses PEM certificates not parsed yet,
+    /// and validates. Certificates marked `generate` are created by [`Scenario::provision`].
+    pub fn resolve(&mut self, base_dir: &Path) -> Result<(), ScenarioError> {
+        for (t, tenant) in self.tenants.iter_mut().enumerate() {
+            for (a, app) in tenant.apps.iter_mut().enumerate() {
+                for (c, cert) in app.certificates.iter_mut().enumerate() {
+                    let field = format!("tenants[{t}].apps[{a}].certificates[{c}]");
+                    let sources =
+                        usize::from(cert.path.is_some()) + usize::from(cert.pem.is_some()) + usize::from(cert.generate);
+                    if sources != 1 {
+                        return Err(invalid(field, "give exactly one of `path`, `pem` or `generate = true`"));
+                    }
+                    if cert.registered.is_some() {
+                        continue;
+                    }
+                    let bytes = match (&cert.path, &cert.pem) {
+                        (Some(path), _) => {
+                            let full = base_dir.join(path);
+                            std::fs::read(&full).map_err(|e| {
+                                invalid(format!("{field}.path"), format!("cannot read {}: {e}", full.display()))
+                            })?
+                        }
+                        (None, Some(pem)) => pem.clone().into_bytes(),
+                        (None, None) => continue,
+                    };
+                    let parsed = RegisteredCertificate::parse(&bytes).map_err(|e| invalid(field, e.to_string()))?;
+                    cert.registered = Some(parsed);
+                }
+            }
+        }
+        self.validate()
+    }
+
+    /// Creates the key pairs of certificates marked `generate`, reusing the ones saved in `dir`
+    /// by an earlier run, and returns them so the user can be handed the keys.
+    pub fn provision(&mut self, dir: Option<&Path>) -> Result<Vec<Generated>, ScenarioError> {
+        let mut generated = Vec::new();
+        for (t, tenant) in self.tenants.iter_mut().enumerate() {
+            for (a, app) in tenant.apps.iter_mut().enumerate() {
+                for (c, cert) in app.certificates.iter_mut().enumerate() {
+                    if !cert.generate || cert.registered.is_some() {
+                        continue;
+                    }
+                    let field = format!("tenants[{t}].apps[{a}].certificates[{c}]");
+                    let stem = format!("{}-{c}", app.client_id.to_ascii_lowercase());
+                    let files = dir.map(|d| (d.join(format!("{stem}.key.pem")), d.join(format!("{stem}.cert.pem"))));
+                    let certificate =
+                        load_or_generate(files.as_ref(), &app.display_name).map_err(|e| invalid(&field, e))?;
+                    cert.registered = Some(certificate.registered());
+                    generated.push(Generated {
+                        client_id: app.client_id.clone(),
+                        certificate,
+                        files,
+                    });
+                }
+            }
+        }
+        Ok(generated)
+    }
+
+    /// Checks identifiers, references and knobs.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let mut tenant_ids = HashSet::new();
+        let mut domains = HashSet::new();
+        for (t, tenant) in self.tenants.iter().enumerate() {
+            let at = format!("tenants[{t}]");
+            guid(&format!("{at}.id"), &tenant.id)?;
+            if !tenant_ids.insert(tenant.id.to_ascii_lowercase()) {
+                return Err(invalid(
+                    format!("{at}.id"),
+                    format!("tenant `{}` is defined twice", tenant.id),
+                ));
+            }
+            if tenant.domains.is_empty() {
+                return Err(invalid(
+                    format!("{at}.domains"),
+                    "a tenant needs at least one verified domain",
+                ));
+            }
+            for (d, domain) in tenant.domains.iter().enumerate() {
+                if !is_dns_name(domain) {
+                    return Err(invalid(
+                        format!("{at}.domains[{d}]"),
+                        format!("`{domain}` is not a domain name"),
+                    ));
+                }
+                if !domains.insert(domain.to_ascii_lowercase()) {
+                    return Err(invalid(
+                        format!("{at}.domains[{d}]"),
+                        format!("domain `{domain}` is verified twice"),
+                    ));
+                }
+            }
+            validate_tenant(&at, tenant)?;
+        }
+        let e = &self.exchange;
+        if e.time_scale.is_nan() || e.time_scale <= 0.0 {
+            return Err(invalid("exchange.time_scale", "must be a positive number"));
+        }
+        if e.max_line_length < 512 {
+            return Err(invalid("exchange.max_line_length", "must be at least 512 (RFC 5321)"));
+        }
+        if self.entra.token_lifetime_secs == 0 {
+            return Err(invalid("entra.token_lifetime_secs", "must be positive"));
+        }
+        for (f, fault) in self.faults.iter().enumerate() {
+            fault.validate().map_err(|m| invalid(format!("faults[{f}]"), m))?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_tenant(at: &str, tenant: &Tenant) -> Result<(), ScenarioError> {
+    let mut client_ids = HashSet::new();
+    for (a, app) in tenant.apps.iter().enumerate() {
+        let at = format!("{at}.apps[{a}]");
+        guid(&format!("{at}.client_id"), &app.client_id)?;
+        guid(&format!("{at}.object_id"), &app.object_id)?;
+        guid(&format!("{at}.service_principal_id"), &app.service_principal_id)?;
+        if !client_ids.insert(app.client_id.to_ascii_lowercase()) {
+            return Err(invalid(
+                format!("{at}.client_id"),
+                format!("app `{}` is registered twice", app.client_id),
+            ));
+        }
+        for (s, secret) in app.secrets.iter().enumerate() {
+            guid(&format!("{at}.secrets[{s}].id"), &secret.id)?;
+            if secret.value.is_empty() {
+                return Err(invalid(format!("{at}.secrets[{s}].value"), "must not be empty"));
+            }
+        }
+        for (p, permission) in app.permissions.iter().enumerate() {
+            if permission.name.trim().is_empty() {
+                return Err(invalid(format!("{at}.permissions[{p}].name"), "must not be empty"));
+            }
+        }
+    }
+    for (s, sp) in tenant.exchange_service_principals.iter().enumerate() {
+        guid(&format!("{at}.exchange_service_principals[{s}].app_id"), &sp.app_id)?;
+        guid(
+            &format!("{at}.exchange_service_principals[{s}].object_id"),
+            &sp.object_id,
+        )?;
+    }
+    let mut addresses = HashSet::new();
+    for (m, mailbox) in tenant.mailboxes.iter().enumerate() {
+        let field = format!("{at}.mailboxes[{m}].address");
+        let Some((local, domain)) = mailbox.address.rsplit_once('@') else {
+            return Err(invalid(field, format!("`{}` is not an email address", mailbox.address)));
+        };
+        if local.is_empty() || !is_dns_name(domain) {
+            return Err(invalid(field, format!("`{}` is not an email address", mailbox.address)));
+        }
+        if !tenant.has_domain(domain) {
+            return Err(invalid(
+                field,
+                format!(
+                    "`{domain}` is not one of the tenant's verified domains ({})",
+                    tenant.domains.join(", ")
+                ),
+            ));
+        }
+        if !addresses.insert(mailbox.address.to_ascii_lowercase()) {
+            return Err(invalid(
+                field,
+                format!("mailbox `{}` is defined twice", mailbox.address),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn guid(field: &str, value: &str) -> Result<(), ScenarioError> {
+    uuid::Uuid::try_parse(value).map(drop).map_err(|_| {
+        invalid(
+            field,
+            format!("`{value}` is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"),
+        )
+    })
+}
+
+/// A syntactically valid DNS name with at least two labels.
+pub(crate) fn is_dns_name(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// A certificate the emulator generated for an app, with its private key.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The app's client id.
+    pub client_id: String,
+    /// Key and certificate.
+    pub certificate: ClientCertificate,
+    /// Where the key and the certificate were saved (`.key.pem`, `.cert.pem`), if anywhere.
+    pub files: Option<(PathBuf, PathBuf)>,
+}
+
+fn load_or_generate(paths: Option<&(PathBuf, PathBuf)>, common_name: &str) -> Result<ClientCertificate, String> {
+    if let Some((key_path, cert_path)) = paths
+        && let (Ok(key_pem), Ok(cert_pem)) = (std::fs::read_to_string(key_path), std::fs::read_to_string(cert_path))
+    {
+        return Ok(ClientCertificate { key_pem, cert_pem });
+    }
+    let now = crate::clock::Clock::new().now();
+    let client = ClientCertificate::generate(
+        common_name,
+        now - time::Duration::days(1),
+        now + time::Duration::days(730),
+    )
+    .map_err(|e| e.to_string())?;
+    if let Some((key_path, cert_path)) = paths {
+        crate::pki::write_file(key_path, client.key_pem.as_bytes(), true).map_err(|e| e.to_string())?;
+        crate::pki::write_file(cert_path, client.cert_pem.as_bytes(), false).map_err(|e| e.to_string())?;
+    }
+    Ok(client)
+}

@@ -1,0 +1,273 @@
+//! The emulator against clients nobody here wrote: Python's smtplib, curl, and Microsoft's MSAL
+//! for Python. `.ci/run` installs them (MSAL into `.venv`); on a developer machine without them
+//! these tests say so and pass, under CI (`CI` set) a missing client is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use m365_emulator::Emulator;
+
+use crate::support::*;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// A client program, or `None` (and a note) when it is not installed outside CI.
+fn tool(name: &str, candidates: &[PathBuf], probe: &[&str]) -> Option<PathBuf> {
+    for candidate in candidates {
+        let ok = Command::new(candidate)
+            .args(probe)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(candidate.clone());
+        }
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{name} is required under CI (.ci/run installs it)");
+    }
+    eprintln!("skipped: {name} is not installed; run .ci/run (or see README) to get it");
+    None
+}
+
+fn python_with_msal() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("M365_TEST_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.push(workspace().join(".venv/bin/python"));
+    tool("Python with msal", &candidates, &["-c", "import msal, cryptography"])
+}
+
+fn python() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("M365_TEST_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.extend([workspace().join(".venv/bin/python"), "python3".into()]);
+    tool("python3", &candidates, &["-c", "import smtplib, ssl"])
+}
+
+fn curl() -> Option<PathBuf> {
+    tool("curl", &["curl".into()], &["--version"])
+}
+
+/// Runs `program script` with `input` as JSON on stdin; returns its JSON output.
+fn run_json(program: &Path, script: &str, input: &serde_json::Value) -> serde_json::Value {
+    use std::io::Write as _;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop").join(script);
+    // requests lets these override the `verify` MSAL passes it; the scripts name the CA themselves.
+    let mut child = Command::new(program)
+        .arg(&script)
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{} failed:\n{}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+async fn smtplib(
+    emulator: &Emulator,
+    python: &Path,
+    initial_response: bool,
+    pipelining: bool,
+) -> (serde_json::Value, Vec<u8>) {
+    let token = exchange_token(emulator).await;
+    let dir = tempfile::tempdir().unwrap();
+    let content = message(MAILBOX, "bob@fabrikam.com", "From smtplib");
+    let message_file = dir.path().join("message.eml");
+    std::fs::write(&message_file, &content).unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, emulator.ca_pem()).unwrap();
+    let input = serde_json::json!({
+        "smtp": emulator.smtp_addr().to_string(),
+        "ca_file": ca_file,
+        "mailbox": MAILBOX,
+        "to": "bob@fabrikam.com",
+        "token": token,
+        "message_file": message_file,
+        "initial_response": initial_response,
+        "pipelining": pipelining,
+    });
+    let python = python.to_owned();
+    let output = tokio::task::spawn_blocking(move || run_json(&python, "smtplib_client.py", &input))
+        .await
+        .unwrap();
+    (output, content)
+}
+
+#[tokio::test]
+async fn python_smtplib_starttls_xoauth2_both_forms_and_pipelining() {
+    let Some(python) = python() else { return };
+    let emulator = start(contoso()).await;
+
+    let (out, content) = smtplib(&emulator, &python, true, false).await;
+    assert_eq!(out["starttls_offered"], true);
+    assert_eq!(out["auth_offered"].as_str().map(str::trim), Some("LOGIN XOAUTH2"));
+    assert_eq!(out["auth"][0], 235);
+    assert_eq!(out["refused"], serde_json::json!({}));
+    assert_eq!(emulator.store().messages()[0].data, content, "byte for byte");
+
+    let (out, content) = smtplib(&emulator, &python, false, true).await;
+    assert_eq!(out["auth"][0], 235);
+    assert_eq!(out["pipelining_offered"], true);
+    assert_eq!(
+        out["flight"],
+        serde_json::json!([
+            [250, "2.1.0 Sender OK"],
+            [250, "2.1.5 Recipient OK"],
+            [354, "Start mail input; end with <CRLF>.<CRLF>"]
+        ])
+    );
+    assert_eq!(out["data"][0], 250);
+    assert_eq!(emulator.store().messages()[1].data, content);
+
+    let auth = emulator.stats().auth;
+    assert_eq!(
+        (auth.initial_response, auth.two_step),
+        (1, 1),
+        "smtplib used both forms"
+    );
+}
+
+#[tokio::test]
+async fn curl_gets_a_token_and_sends_with_oauth2_bearer() {
+    let Some(curl) = curl() else { return };
+    let emulator = start(contoso()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, emulator.ca_pem()).unwrap();
+
+    // Seed 001's command, verbatim apart from the host and the CA.
+    let endpoint = emulator.token_endpoint(TENANT);
+    let scope = format!("scope={EXCHANGE_SCOPE}");
+    let client = format!("client_id={CLIENT}");
+    let secret = format!("client_secret={SECRET}");
+    let args: Vec<String> = [
+        "-s",
+        "--cacert",
+        ca_file.to_str().unwrap(),
+        &endpoint,
+        "-d",
+        "grant_type=client_credentials",
+        "-d",
+        &client,
+        "-d",
+        &secret,
+        "-d",
+        &scope,
+    ]
+    .map(str::to_owned)
+    .into();
+    let curl2 = curl.clone();
+    let output = tokio::task::spawn_blocking(move || Command::new(curl2).args(args).output().unwrap())
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+
+    let content = message(MAILBOX, "bob@fabrikam.com", "From curl");
+    let message_file = dir.path().join("message.eml");
+    std::fs::write(&message_file, &content).unwrap();
+    let url = format!("smtp://{}", emulator.smtp_addr());
+    let args = vec![
+        "-sS".to_owned(),
+        "--url".into(),
+        url,
+        "--ssl-reqd".into(),
+        "--cacert".into(),
+        ca_file.display().to_string(),
+        "--mail-from".into(),
+        MAILBOX.into(),
+        "--mail-rcpt".into(),
+        "bob@fabrikam.com".into(),
+        "--user".into(),
+        MAILBOX.into(),
+        "--oauth2-bearer".into(),
+        token,
+        "--upload-file".into(),
+        message_file.display().to_string(),
+    ];
+    let output = tokio::task::spawn_blocking(move || Command::new(curl).args(args).output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stored = emulator.store().messages();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].data, content);
+}
+
+#[tokio::test]
+async fn msal_for_python_gets_tokens_with_a_secret_and_with_certificates() {
+    let Some(python) = python_with_msal() else { return };
+    let emulator = start(contoso()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let input = serde_json::json!({
+        "authority": emulator.authority(TENANT),
+        "base_url": emulator.base_url(),
+        "client_id": CLIENT,
+        "secret": SECRET,
+        "scope": EXCHANGE_SCOPE,
+        "ca_file": write("ca.pem", emulator.ca_pem()),
+        "key_file": write("key.pem", &client_cert().key_pem),
+        "cert_file": write("cert.pem", &client_cert().cert_pem),
+        "pfx_file": dir.path().join("mailer.pfx"),
+    });
+    let out = tokio::task::spawn_blocking(move || run_json(&python, "msal_client.py", &input))
+        .await
+        .unwrap();
+
+    for case in ["secret", "pem_thumbprint", "pfx"] {
+        assert_eq!(out[case]["ok"], true, "{case}: {}", out[case]);
+        let c = claims(out[case]["access_token"].as_str().unwrap());
+        assert_eq!(c["roles"], serde_json::json!(["SMTP.SendAsApp"]), "{case}");
+        assert_eq!(c["appidacr"], if case == "secret" { "1" } else { "2" }, "{case}");
+    }
+    assert_eq!(
+        out["secret_cached"]["access_token"], out["secret"]["access_token"],
+        "MSAL's cache served the second call"
+    );
+    assert_eq!(out["wrong_secret"]["ok"], false);
+    assert_eq!(out["wrong_secret"]["error"], "invalid_client");
+    assert_eq!(out["wrong_secret"]["error_codes"], serde_json::json!([7000215]));
+    assert!(
+        out["wrong_secret"]["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("AADSTS7000215: ")
+    );
+    // One request each for secret, PEM, PFX and the wrong secret; the cached call made none.
+    assert_eq!(
+        emulator.stats().tokens_for(CLIENT),
+        m365_emulator::stats::TokenCounts { issued: 3, failed: 1 }
+    );
+}
