@@ -66,6 +66,34 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    fn new(
+        scenario: Scenario,
+        signing: pki::TokenSigningKey,
+        faults: FaultSet,
+        mail_dir: Option<PathBuf>,
+        plain_http: bool,
+    ) -> Self {
+        Self {
+            scenario: RwLock::new(Arc::new(scenario)),
+            clock: Clock::new(),
+            faults,
+            stats: stats::Stats::default(),
+            store: Store::new(mail_dir),
+            signing,
+            limits: exchange::Limits::default(),
+            plain_http,
+            next_connection: AtomicU64::new(1),
+        }
+    }
+
+    /// State for unit tests of the servers' logic, with a fresh signing key.
+    #[cfg(test)]
+    pub(crate) fn for_tests(mut scenario: Scenario) -> Arc<Self> {
+        scenario.resolve(Path::new(".")).expect("a valid test scenario");
+        let signing = pki::TokenSigningKey::generate().expect("key generation");
+        Arc::new(Self::new(scenario, signing, FaultSet::default(), None, false))
+    }
+
     pub(crate) fn scenario(&self) -> Arc<Scenario> {
         Arc::clone(&self.scenario.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
@@ -208,17 +236,8 @@ impl Emulator {
                 message,
             })?;
         }
-        let shared = Arc::new(Shared {
-            scenario: RwLock::new(Arc::new(scenario)),
-            clock: Clock::new(),
-            faults,
-            stats: stats::Stats::default(),
-            store: Store::new(state_dir.as_ref().map(|d| d.join("mailboxes"))),
-            signing,
-            limits: exchange::Limits::default(),
-            plain_http,
-            next_connection: AtomicU64::new(1),
-        });
+        let mail_dir = state_dir.as_ref().map(|d| d.join("mailboxes"));
+        let shared = Arc::new(Shared::new(scenario, signing, faults, mail_dir, plain_http));
 
         let http = bind(SocketAddr::new(listen, http_port)).await?;
         let smtp = bind(SocketAddr::new(listen, smtp_port)).await?;

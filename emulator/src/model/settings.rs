@@ -47,7 +47,7 @@ pub struct ExchangeSettings {
     pub time_scale: f64,
     /// Longest command line accepted (the AUTH line with an initial response is the longest).
     /// Exchange Online takes AUTH lines of several kilobytes; set 512 to behave like a server
-    /// that enforces RFC 4954's limit.
+    /// that enforces RFC 4954's limit. SASL response lines may always be 12,288 octets.
     pub max_line_length: usize,
     /// Seconds a connection may sit idle before the server closes it.
     pub idle_timeout_secs: u64,

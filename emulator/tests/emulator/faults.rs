@@ -246,3 +246,19 @@ async fn faults_and_counters_over_the_admin_api() {
     assert_eq!(stats["token_requests"][CLIENT]["failed"], 1);
     assert_eq!(stats["faults_fired"], 1);
 }
+
+#[tokio::test]
+async fn plain_http_only_when_asked() {
+    let mut options = m365_emulator::Options::new(contoso());
+    options.plain_http = true;
+    let emulator = m365_emulator::Emulator::start(options).await.unwrap();
+    assert!(emulator.base_url().starts_with("http://"));
+    let form = secret_form(EXCHANGE_SCOPE);
+    let response = reqwest::Client::new()
+        .post(emulator.token_endpoint(DOMAIN))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}

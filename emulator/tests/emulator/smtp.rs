@@ -455,3 +455,57 @@ async fn bare_line_feeds_and_oversize_messages_are_refused() {
         .expect(552, "5.3.4");
     assert!(emulator.store().is_empty());
 }
+
+#[tokio::test]
+async fn implicit_tls_port_and_a_strict_line_limit() {
+    let mut options = m365_emulator::Options::new(contoso());
+    options.smtps_port = Some(0);
+    options.scenario.exchange.max_line_length = 512;
+    let emulator = Emulator::start(options).await.unwrap();
+    let token = exchange_token(&emulator).await;
+
+    // Port 465's role: TLS from the first byte, AUTH offered at once.
+    let tcp = tokio::net::TcpStream::connect(emulator.smtps_addr().unwrap())
+        .await
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject as _;
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(emulator.ca_pem().as_bytes()).unwrap())
+        .unwrap();
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut reader = tokio::io::BufReader::new(tls);
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let mut line = String::new();
+    reader.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("220 "), "{line}");
+    reader.get_mut().write_all(b"EHLO client.example\r\n").await.unwrap();
+    let mut ehlo = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).await.unwrap();
+        ehlo.push(line.trim_end().to_owned());
+        if line.as_bytes()[3] == b' ' {
+            break;
+        }
+    }
+    assert!(ehlo.contains(&"250-AUTH LOGIN XOAUTH2".to_owned()), "{ehlo:?}");
+
+    // With RFC 4954's 512-octet limit, the one-line form of a real token is refused and the
+    // two-step form works.
+    let mut smtp = Smtp::connect_tls(&emulator).await;
+    smtp.cmd(&format!("AUTH XOAUTH2 {}", xoauth2(MAILBOX, &token)))
+        .await
+        .expect(500, "5.5.2");
+    assert_eq!(smtp.cmd("AUTH XOAUTH2").await.code, 334);
+    smtp.cmd(&xoauth2(MAILBOX, &token)).await.expect(235, "2.7.0");
+}
