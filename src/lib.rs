@@ -2,6 +2,9 @@
 //!
 //! # Layout
 //! - `cli`: argument parsing and the subcommands; maps outcomes to exit codes.
+//! - `smtp`: the SMTP client (replies, commands, SASL, dot-stuffing, transcript, connection).
+//! - `tls`: trust anchors and the TLS client configuration.
+//! - `secret`: the redacting type for secrets. `clock`: the one clock.
 //!
 //! The offline emulator of Entra ID and Exchange Online that every test runs against lives in
 //! its own crate, `m365-emulator`, which never depends on this one.
@@ -9,3 +12,9 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod clock;
+pub mod message;
+pub mod oauth;
+pub mod secret;
+pub mod smtp;
+pub mod tls;

@@ -168,9 +168,8 @@ impl ReplyParser {
                 break Err(ReplyError::TooLong);
             }
             let line = String::from_utf8_lossy(raw);
-            let (code, last, text) = match split_line(&line) {
-                Some(parts) => parts,
-                None => break Err(ReplyError::Malformed(line.into_owned())),
+            let Some((code, last, text)) = split_line(&line) else {
+                break Err(ReplyError::Malformed(line.into_owned()));
             };
             match self.code {
                 Some(first) if first != code => break Err(ReplyError::MixedCodes { first, other: code }),
@@ -228,14 +227,39 @@ mod tests {
         let enhanced = |class, subject, detail| Some(EnhancedCode { class, subject, detail });
         let rows: &[(&[u8], u16, Option<EnhancedCode>, usize)] = &[
             (b"235 2.7.0 Authentication successful\r\n", 235, enhanced(2, 7, 0), 1),
-            (b"550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.\r\n", 550, enhanced(5, 7, 708), 1),
-            (b"451 4.7.500 Server busy. Please try again later.\r\n", 451, enhanced(4, 7, 500), 1),
-            (b"535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.\r\n", 535, enhanced(5, 7, 139), 1),
-            (b"250-host Hello [1.2.3.4]\r\n250-SIZE 157286400\r\n250 SMTPUTF8\r\n", 250, None, 3),
+            (
+                b"550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.\r\n",
+                550,
+                enhanced(5, 7, 708),
+                1,
+            ),
+            (
+                b"451 4.7.500 Server busy. Please try again later.\r\n",
+                451,
+                enhanced(4, 7, 500),
+                1,
+            ),
+            (
+                b"535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.\r\n",
+                535,
+                enhanced(5, 7, 139),
+                1,
+            ),
+            (
+                b"250-host Hello [1.2.3.4]\r\n250-SIZE 157286400\r\n250 SMTPUTF8\r\n",
+                250,
+                None,
+                3,
+            ),
             (b"334 \r\n", 334, None, 1),
             (b"334\r\n", 334, None, 1),
             (b"220 2.0.0 SMTP server ready\n", 220, enhanced(2, 0, 0), 1),
-            (b"554 5.2.252 SendAsDenied; a@b not allowed to send as c@d\r\n", 554, enhanced(5, 2, 252), 1),
+            (
+                b"554 5.2.252 SendAsDenied; a@b not allowed to send as c@d\r\n",
+                554,
+                enhanced(5, 2, 252),
+                1,
+            ),
             (b"250 2.1.0.5 not an enhanced code\r\n", 250, None, 1),
             (b"250 6.1.0 wrong class\r\n", 250, None, 1),
         ];
@@ -254,7 +278,10 @@ mod tests {
         assert!(matches!(parse_all(b"25\r\n"), Err(ReplyError::Malformed(_))));
         assert!(matches!(parse_all(b"650 no\r\n"), Err(ReplyError::Malformed(_))));
         assert!(matches!(parse_all(b"250x\r\n"), Err(ReplyError::Malformed(_))));
-        assert_eq!(parse_all(b"250-a\r\n251 b\r\n"), Err(ReplyError::MixedCodes { first: 250, other: 251 }));
+        assert_eq!(
+            parse_all(b"250-a\r\n251 b\r\n"),
+            Err(ReplyError::MixedCodes { first: 250, other: 251 })
+        );
         assert_eq!(parse_all(&vec![b'2'; MAX_LINE + 2]), Err(ReplyError::TooLong));
         assert_eq!(parse_all(b"250-partial\r\n250-still").unwrap(), vec![]);
     }
@@ -278,11 +305,19 @@ mod tests {
 
     #[test]
     fn classification_and_text() {
-        let reply = parse_all(b"535-5.7.3 Authentication unsuccessful\r\n535 5.7.3 [host 2024 08DC]\r\n").unwrap().remove(0);
+        let reply = parse_all(b"535-5.7.3 Authentication unsuccessful\r\n535 5.7.3 [host 2024 08DC]\r\n")
+            .unwrap()
+            .remove(0);
         assert!(reply.is_permanent() && !reply.is_transient());
         assert_eq!(reply.message(), "Authentication unsuccessful [host 2024 08DC]");
-        assert_eq!(reply.to_string(), "535 5.7.3 Authentication unsuccessful / 5.7.3 [host 2024 08DC]");
-        let busy = Reply::new(432, vec!["4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded".into()]);
+        assert_eq!(
+            reply.to_string(),
+            "535 5.7.3 Authentication unsuccessful / 5.7.3 [host 2024 08DC]"
+        );
+        let busy = Reply::new(
+            432,
+            vec!["4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded".into()],
+        );
         assert!(busy.is_transient());
         assert_eq!(busy.enhanced().unwrap().to_string(), "4.3.2");
     }

@@ -1,0 +1,533 @@
+//! The token provider: acquires app-only tokens from the token endpoint and keeps them.
+//!
+//! - One request for many callers: concurrent callers wait for the single fetch in flight.
+//! - Refreshed early: when fewer than 10 minutes remain (Exchange's high-volume endpoint refuses
+//!   tokens that "expire soon") or when Entra's `refresh_in` has passed.
+//! - A still-valid token keeps being used when a refresh fails.
+//! - Transient failures (5xx, 429 with `Retry-After`, network errors, Microsoft's retryable
+//!   AADSTS codes) are retried with backoff; permanent ones are not.
+//! - Optionally cached on disk (file 0600 in a 0700 directory) so consecutive CLI runs share one
+//!   token; long-running modes refresh in the background ([`TokenProvider::spawn_refresher`]).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use super::assertion::{self, Assertion, AssertionStyle};
+use super::credential::ClientCredential;
+use super::response::{self, EntraError, MalformedResponse};
+use crate::clock;
+use crate::secret::Secret;
+
+/// Refresh when fewer than this many seconds remain.
+pub const REFRESH_MARGIN_SECS: i64 = 600;
+/// A token with less than this left is not handed out: it could expire during the SMTP session.
+pub const MINIMUM_VALIDITY_SECS: i64 = 60;
+
+/// What to ask the token endpoint for, and with which credential.
+#[derive(Debug, Clone)]
+pub struct TokenSource {
+    /// The full token endpoint URL.
+    pub token_endpoint: String,
+    /// Application (client) id.
+    pub client_id: String,
+    /// Scope, e.g. `https://outlook.office365.com/.default`.
+    pub scope: String,
+    /// Secret or certificate.
+    pub credential: ClientCredential,
+    /// Assertion algorithm for certificates.
+    pub assertion_style: AssertionStyle,
+    /// Send the certificate chain (`x5c`) in assertions (subject name + issuer authentication).
+    pub send_x5c: bool,
+}
+
+/// An access token and when to replace it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessToken {
+    /// The bearer token.
+    #[serde(with = "secret_string")]
+    pub token: Secret,
+    /// Unix time of expiry.
+    pub expires_at: i64,
+    /// Unix time after which a refresh should be attempted.
+    pub refresh_at: i64,
+}
+
+mod secret_string {
+    use crate::secret::Secret;
+
+    pub(super) fn serialize<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.expose())
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        <String as serde::Deserialize>::deserialize(d).map(Secret::new)
+    }
+}
+
+/// What to do with a cached token at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Use it.
+    Fresh,
+    /// Use it, but try to replace it.
+    Refresh,
+    /// Do not use it.
+    Expired,
+}
+
+impl AccessToken {
+    /// From a token response received at `now`.
+    pub fn from_response(response: response::TokenResponse, now: i64) -> Self {
+        let expires_in = i64::try_from(response.expires_in).unwrap_or(i64::MAX / 2);
+        let expires_at = now + expires_in;
+        let by_margin = expires_at - REFRESH_MARGIN_SECS;
+        let refresh_at = match response.refresh_in {
+            Some(r) => by_margin.min(now + i64::try_from(r).unwrap_or(i64::MAX / 2)),
+            None => by_margin,
+        };
+        Self {
+            token: response.access_token,
+            expires_at,
+            refresh_at,
+        }
+    }
+
+    /// Whether to use it at `now`.
+    pub fn freshness(&self, now: i64) -> Freshness {
+        if now >= self.expires_at - MINIMUM_VALIDITY_SECS {
+            Freshness::Expired
+        } else if now >= self.refresh_at {
+            Freshness::Refresh
+        } else {
+            Freshness::Fresh
+        }
+    }
+}
+
+/// How transient failures are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// Delay before the second attempt; doubled each time.
+    pub base_delay: Duration,
+    /// Longest delay between attempts (also caps `Retry-After`).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why no token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Entra answered with an error.
+    #[error("the token endpoint refused: {0}")]
+    Entra(Box<EntraError>),
+    /// The token endpoint could not be reached.
+    #[error("cannot reach the token endpoint {url}: {detail}")]
+    Network {
+        /// The endpoint.
+        url: String,
+        /// What failed (connection, TLS, timeout).
+        detail: String,
+    },
+    /// The answer was not a token.
+    #[error(transparent)]
+    Malformed(#[from] MalformedResponse),
+    /// The client assertion could not be signed.
+    #[error("signing the client assertion failed: {0}")]
+    Sign(String),
+}
+
+impl TokenError {
+    /// Whether trying again later can succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            TokenError::Entra(e) => e.is_transient(),
+            TokenError::Network { .. } => true,
+            TokenError::Malformed(_) | TokenError::Sign(_) => false,
+        }
+    }
+
+    /// The Entra error, when there is one.
+    pub fn entra(&self) -> Option<&EntraError> {
+        match self {
+            TokenError::Entra(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Where tokens are kept between runs of the CLI.
+#[derive(Debug, Clone)]
+pub struct DiskCache {
+    dir: PathBuf,
+}
+
+impl DiskCache {
+    /// `$XDG_CACHE_HOME/m365-mailer/tokens`, else `~/.cache/m365-mailer/tokens`.
+    pub fn default_location() -> Option<Self> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(Self::at(base.join("m365-mailer").join("tokens")))
+    }
+
+    /// A cache in `dir`.
+    pub fn at(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    fn path(&self, source: &TokenSource) -> PathBuf {
+        let key = format!(
+            "{}\n{}\n{}",
+            source.token_endpoint,
+            source.client_id.to_ascii_lowercase(),
+            source.scope
+        );
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let name: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        self.dir.join(format!("{name}.json"))
+    }
+
+    fn load(&self, source: &TokenSource) -> Option<AccessToken> {
+        let bytes = std::fs::read(self.path(source)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn store(&self, source: &TokenSource, token: &AccessToken) -> std::io::Result<()> {
+        create_private_dir(&self.dir)?;
+        let path = self.path(source);
+        let temp = path.with_extension(format!("tmp{}", std::process::id()));
+        let bytes = serde_json::to_vec(token).map_err(std::io::Error::other)?;
+        write_private(&temp, &bytes)?;
+        std::fs::rename(&temp, &path)
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
+/// Acquires and keeps tokens for one source.
+#[derive(Debug)]
+pub struct TokenProvider {
+    http: reqwest::Client,
+    source: TokenSource,
+    retry: RetryPolicy,
+    disk: Option<DiskCache>,
+    cached: Mutex<Option<AccessToken>>,
+    assertion: Mutex<Option<Assertion>>,
+    fetching: tokio::sync::Mutex<()>,
+    requests: AtomicU64,
+}
+
+impl TokenProvider {
+    /// A provider using `http` (built with the configured trust anchors).
+    pub fn new(http: reqwest::Client, source: TokenSource, retry: RetryPolicy, disk: Option<DiskCache>) -> Self {
+        let cached = disk.as_ref().and_then(|d| d.load(&source));
+        Self {
+            http,
+            source,
+            retry,
+            disk,
+            cached: Mutex::new(cached),
+            assertion: Mutex::new(None),
+            fetching: tokio::sync::Mutex::new(()),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// What this provider asks for.
+    pub fn source(&self) -> &TokenSource {
+        &self.source
+    }
+
+    /// Requests sent to the token endpoint so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// A usable token: the cached one, or a new one.
+    pub async fn token(&self) -> Result<AccessToken, TokenError> {
+        let now = clock::unix_now();
+        let cached = self.cached();
+        match cached.as_ref().map(|t| t.freshness(now)) {
+            Some(Freshness::Fresh) => return Ok(cached.expect("checked")),
+            Some(Freshness::Refresh) => {
+                let current = cached.expect("checked");
+                // Someone else is refreshing: the current token is still good.
+                let Ok(_guard) = self.fetching.try_lock() else {
+                    return Ok(current);
+                };
+                return match self.fetch().await {
+                    Ok(token) => Ok(token),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "token refresh failed; using the current token until it expires");
+                        Ok(current)
+                    }
+                };
+            }
+            Some(Freshness::Expired) | None => {}
+        }
+        let _guard = self.fetching.lock().await;
+        // A concurrent caller may have fetched while we waited.
+        if let Some(token) = self.cached()
+            && token.freshness(clock::unix_now()) != Freshness::Expired
+        {
+            return Ok(token);
+        }
+        self.fetch().await
+    }
+
+    /// Replaces the cached token now, whatever its freshness (the background refresher).
+    pub async fn refresh(&self) -> Result<AccessToken, TokenError> {
+        let _guard = self.fetching.lock().await;
+        self.fetch().await
+    }
+
+    /// Keeps the token fresh in the background so no message waits on the token endpoint.
+    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let provider = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                let now = clock::unix_now();
+                let wait = provider.cached().map_or(0, |t| (t.refresh_at - now).max(0));
+                tokio::time::sleep(Duration::from_secs(wait.unsigned_abs())).await;
+                if let Err(e) = provider.refresh().await {
+                    tracing::warn!(error = %e, "background token refresh failed; retrying in 30 s");
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            }
+        })
+    }
+
+    fn cached(&self) -> Option<AccessToken> {
+        self.cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Asks the token endpoint, retrying transient failures; caller holds `fetching`.
+    async fn fetch(&self) -> Result<AccessToken, TokenError> {
+        let mut attempt = 1;
+        loop {
+            let (result, retry_after) = self.request_once().await;
+            match result {
+                Ok(token) => {
+                    *self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token.clone());
+                    if let Some(disk) = &self.disk
+                        && let Err(e) = disk.store(&self.source, &token)
+                    {
+                        tracing::warn!(error = %e, "could not write the token cache");
+                    }
+                    return Ok(token);
+                }
+                Err(e) if e.is_transient() && attempt < self.retry.attempts => {
+                    let backoff = self.retry.base_delay.saturating_mul(1 << (attempt - 1).min(16));
+                    let delay = retry_after.unwrap_or(backoff).min(self.retry.max_delay);
+                    tracing::info!(error = %e, attempt, delay_ms = delay.as_millis() as u64, "token request failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn request_once(&self) -> (Result<AccessToken, TokenError>, Option<Duration>) {
+        let form = match self.form() {
+            Ok(form) => form,
+            Err(e) => return (Err(e), None),
+        };
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let url = &self.source.token_endpoint;
+        let sent = self
+            .http
+            .post(url)
+            .header("client-request-id", uuid::Uuid::new_v4().to_string())
+            .header("accept", "application/json")
+            .form(&form)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    Err(TokenError::Network {
+                        url: url.clone(),
+                        detail: error_chain(&e),
+                    }),
+                    None,
+                );
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return (
+                    Err(TokenError::Network {
+                        url: url.clone(),
+                        detail: error_chain(&e),
+                    }),
+                    retry_after,
+                );
+            }
+        };
+        let result = if status == 200 {
+            response::parse_token(&body)
+                .map(|r| AccessToken::from_response(r, clock::unix_now()))
+                .map_err(TokenError::from)
+        } else {
+            Err(TokenError::Entra(Box::new(response::parse_error(status, &body))))
+        };
+        (result, retry_after)
+    }
+
+    fn form(&self) -> Result<Vec<(&'static str, String)>, TokenError> {
+        let source = &self.source;
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_id", source.client_id.clone()),
+            ("scope", source.scope.clone()),
+        ];
+        match &source.credential {
+            ClientCredential::Secret(secret) => form.push(("client_secret", secret.expose().to_owned())),
+            ClientCredential::Certificate(cert) => {
+                let now = clock::unix_now();
+                let mut slot = self.assertion.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let assertion = match slot.as_ref().filter(|a| a.reusable(now)) {
+                    Some(a) => a.clone(),
+                    None => {
+                        let signed = assertion::sign(
+                            cert,
+                            source.assertion_style,
+                            source.send_x5c,
+                            &source.client_id,
+                            &source.token_endpoint,
+                            now,
+                        )
+                        .map_err(|e| TokenError::Sign(e.to_string()))?;
+                        *slot = Some(signed.clone());
+                        signed
+                    }
+                };
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                ));
+                form.push(("client_assertion", assertion.jwt.expose().to_owned()));
+            }
+        }
+        Ok(form)
+    }
+}
+
+/// The error and its causes on one line (reqwest hides the TLS reason in the chain).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(expires_in: u64, refresh_in: Option<u64>, now: i64) -> AccessToken {
+        AccessToken::from_response(
+            response::TokenResponse {
+                access_token: "t".into(),
+                expires_in,
+                refresh_in,
+            },
+            now,
+        )
+    }
+
+    #[test]
+    fn freshness_over_a_token_life() {
+        let t = token(3599, None, 1000);
+        assert_eq!(t.freshness(1000), Freshness::Fresh);
+        assert_eq!(t.freshness(1000 + 3599 - 601), Freshness::Fresh);
+        assert_eq!(
+            t.freshness(1000 + 3599 - 600),
+            Freshness::Refresh,
+            "ten minutes before expiry"
+        );
+        assert_eq!(t.freshness(1000 + 3599 - 61), Freshness::Refresh);
+        assert_eq!(
+            t.freshness(1000 + 3599 - 60),
+            Freshness::Expired,
+            "too close to expiry to hand out"
+        );
+        assert_eq!(t.freshness(1000 + 5000), Freshness::Expired);
+    }
+
+    #[test]
+    fn refresh_in_brings_the_refresh_forward() {
+        let t = token(86_400, Some(3600), 0);
+        assert_eq!(t.refresh_at, 3600);
+        assert_eq!(t.freshness(3599), Freshness::Fresh);
+        assert_eq!(t.freshness(3600), Freshness::Refresh);
+        // A short-lived token is refreshed by the margin, whatever refresh_in says.
+        assert_eq!(token(900, Some(800), 0).refresh_at, 300);
+    }
+
+    #[test]
+    fn cached_tokens_serialise_with_the_token() {
+        let t = token(3599, None, 0);
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(serde_json::from_str::<AccessToken>(&json).unwrap(), t);
+        assert!(!format!("{t:?}").contains("\"t\""), "Debug does not show the token");
+    }
+}

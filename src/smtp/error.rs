@@ -1,0 +1,177 @@
+//! What can go wrong talking to an SMTP server, and whether trying again later can help.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::reply::{Reply, ReplyError};
+
+/// The step of the dialogue an error happened in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Resolving and connecting.
+    Connect,
+    /// TLS handshake.
+    Tls,
+    /// Waiting for the banner.
+    Greeting,
+    /// `EHLO`.
+    Ehlo,
+    /// `STARTTLS`.
+    StartTls,
+    /// `AUTH`.
+    Auth,
+    /// `MAIL FROM`.
+    Mail,
+    /// `RCPT TO`.
+    Rcpt,
+    /// `DATA` or `BDAT`.
+    Data,
+    /// The reply to the message content.
+    Content,
+    /// `RSET`.
+    Rset,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Connect => "connecting",
+            Step::Tls => "the TLS handshake",
+            Step::Greeting => "the greeting",
+            Step::Ehlo => "EHLO",
+            Step::StartTls => "STARTTLS",
+            Step::Auth => "AUTH",
+            Step::Mail => "MAIL FROM",
+            Step::Rcpt => "RCPT TO",
+            Step::Data => "DATA",
+            Step::Content => "the message content",
+            Step::Rset => "RSET",
+        })
+    }
+}
+
+/// An SMTP failure.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpError {
+    /// The server could not be reached: DNS, refused, unreachable (a firewall blocking the port
+    /// often shows as a timeout instead).
+    #[error("cannot connect to {host}:{port}: {source}")]
+    Connect {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TLS handshake failed: usually a certificate that is not trusted (an intercepting
+    /// proxy, a private CA) or does not name the host.
+    #[error("TLS with {host} failed: {source}")]
+    Tls {
+        /// Host.
+        host: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// No answer in time.
+    #[error("no answer from the server during {step} within {}s", after.as_secs())]
+    Timeout {
+        /// Where.
+        step: Step,
+        /// How long we waited.
+        after: Duration,
+    },
+    /// The connection broke.
+    #[error("the connection broke during {step}: {source}")]
+    Io {
+        /// Where.
+        step: Step,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The server's bytes are not SMTP.
+    #[error("during {step}: {source}")]
+    Protocol {
+        /// Where.
+        step: Step,
+        /// The cause.
+        source: ReplyError,
+    },
+    /// The server refused.
+    #[error("the server refused {step}: {reply}{}", challenge.as_ref().map(|c| format!(" (challenge: {c})")).unwrap_or_default())]
+    Rejected {
+        /// Where.
+        step: Step,
+        /// The full reply.
+        reply: Reply,
+        /// The decoded SASL error challenge, when the server sent one before refusing.
+        challenge: Option<String>,
+    },
+    /// Every recipient was refused.
+    #[error("every recipient was refused: {}", list(rejected))]
+    RecipientsRejected {
+        /// Each recipient with its reply.
+        rejected: Vec<(String, Reply)>,
+    },
+    /// The server lacks an extension the message or the configuration needs.
+    #[error("the server does not offer {what}{}", if offered.is_empty() { String::new() } else { format!(" (it offers: {offered})") })]
+    NotOffered {
+        /// `STARTTLS`, `AUTH XOAUTH2`, `8BITMIME`, `SMTPUTF8`.
+        what: &'static str,
+        /// What it offers instead.
+        offered: String,
+    },
+    /// The message is larger than the server's SIZE.
+    #[error("the message is {size} octets; the server accepts at most {limit}")]
+    TooBig {
+        /// Message size.
+        size: usize,
+        /// The server's limit.
+        limit: usize,
+    },
+}
+
+fn list(rejected: &[(String, Reply)]) -> String {
+    rejected
+        .iter()
+        .map(|(r, reply)| format!("{r}: {reply}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl SmtpError {
+    /// Whether trying again later can succeed without changing anything: network trouble,
+    /// timeouts, and 4xx replies.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SmtpError::Connect { .. } | SmtpError::Timeout { .. } | SmtpError::Io { .. } => true,
+            SmtpError::Protocol { .. } => true,
+            SmtpError::Rejected { reply, .. } => reply.is_transient(),
+            SmtpError::RecipientsRejected { rejected } => rejected.iter().all(|(_, r)| r.is_transient()),
+            SmtpError::Tls { .. } | SmtpError::NotOffered { .. } | SmtpError::TooBig { .. } => false,
+        }
+    }
+
+    /// The server's reply, when the failure is a refusal.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            SmtpError::Rejected { reply, .. } => Some(reply),
+            SmtpError::RecipientsRejected { rejected } => rejected.first().map(|(_, r)| r),
+            _ => None,
+        }
+    }
+
+    /// The step it happened in, when known.
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            SmtpError::Connect { .. } => Some(Step::Connect),
+            SmtpError::Tls { .. } => Some(Step::Tls),
+            SmtpError::Timeout { step, .. }
+            | SmtpError::Io { step, .. }
+            | SmtpError::Protocol { step, .. }
+            | SmtpError::Rejected { step, .. } => Some(*step),
+            SmtpError::RecipientsRejected { .. } => Some(Step::Rcpt),
+            SmtpError::NotOffered { .. } | SmtpError::TooBig { .. } => None,
+        }
+    }
+}
