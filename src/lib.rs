@@ -4,6 +4,11 @@
 //! - `cli`: argument parsing and the subcommands; maps outcomes to exit codes.
 //! - `smtp`: the SMTP client (replies, commands, SASL, dot-stuffing, transcript, connection).
 //! - `tls`: trust anchors and the TLS client configuration.
+//! - `config`: flags > environment > config file > defaults, resolved once into an `Account`.
+//! - `oauth`: clouds, credentials (secret, PKCS#12, PEM), client assertions, token responses,
+//!   the caching token provider.
+//! - `message`: the message and envelope (sendmail `-t`, Bcc removal, composing from flags).
+//! - `submit`: account + message → token → SMTP → Exchange's answer.
 //! - `secret`: the redacting type for secrets. `clock`: the one clock.
 //!
 //! The offline emulator of Entra ID and Exchange Online that every test runs against lives in
@@ -13,8 +18,10 @@
 
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod message;
 pub mod oauth;
 pub mod secret;
 pub mod smtp;
+pub mod submit;
 pub mod tls;

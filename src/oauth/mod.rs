@@ -4,6 +4,7 @@
 pub mod assertion;
 pub mod cloud;
 pub mod credential;
+pub mod inspect;
 pub mod provider;
 pub mod response;
 

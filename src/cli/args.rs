@@ -1,0 +1,175 @@
+//! The command line, as clap types. They stay in `cli`: commands turn them into configuration and
+//! message specifications before doing anything.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Overrides;
+
+/// Send mail through Microsoft 365 with OAuth2 app-only credentials.
+#[derive(Debug, Parser)]
+#[command(name = "m365-mailer", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Send a message: sendmail-compatible (message on stdin, recipients as arguments, -t, -f,
+    /// -F, -i) or composed from flags (--to, --subject, --body, --attach).
+    Send(Box<SendArgs>),
+    /// Inspect the configuration.
+    Config {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Run the emulator of Entra ID and Exchange Online in-process and show a token, a send,
+    /// and a diagnosed failure.
+    Demo,
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Validate and print the resolved configuration, secrets redacted.
+    Check(Box<AccountArgs>),
+}
+
+/// Which account, and overrides of its settings.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct AccountArgs {
+    /// Config file [default: $XDG_CONFIG_HOME/m365-mailer/config.toml, then /etc/m365-mailer/config.toml].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Account of the config file to use.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) account: Option<String>,
+    /// Directory (tenant) ID or verified domain.
+    #[arg(long, value_name = "TENANT")]
+    pub(crate) tenant: Option<String>,
+    /// Application (client) ID.
+    #[arg(long, value_name = "GUID")]
+    pub(crate) client_id: Option<String>,
+    /// The mailbox that authenticates and sends.
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) mailbox: Option<String>,
+    /// Cloud: global, gcc-high, dod or china.
+    #[arg(long, value_name = "CLOUD")]
+    pub(crate) cloud: Option<String>,
+    /// Full token endpoint URL.
+    #[arg(long, value_name = "URL")]
+    pub(crate) token_endpoint: Option<String>,
+    /// Token scope.
+    #[arg(long, value_name = "SCOPE")]
+    pub(crate) scope: Option<String>,
+    /// SMTP server.
+    #[arg(long, value_name = "HOST")]
+    pub(crate) smtp_host: Option<String>,
+    /// SMTP port.
+    #[arg(long, value_name = "PORT")]
+    pub(crate) smtp_port: Option<String>,
+    /// starttls (587), tls (465) or insecure-plaintext.
+    #[arg(long, value_name = "MODE")]
+    pub(crate) security: Option<String>,
+    /// Extra trusted CA certificates (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+}
+
+impl AccountArgs {
+    /// As configuration overrides.
+    pub(crate) fn overrides(&self) -> Overrides {
+        let mut fields = Vec::new();
+        let mut add = |field: &'static str, flag: &'static str, value: &Option<String>| {
+            if let Some(v) = value {
+                fields.push((field, flag, v.clone()));
+            }
+        };
+        add("tenant", "--tenant", &self.tenant);
+        add("client_id", "--client-id", &self.client_id);
+        add("mailbox", "--mailbox", &self.mailbox);
+        add("cloud", "--cloud", &self.cloud);
+        add("token_endpoint", "--token-endpoint", &self.token_endpoint);
+        add("scope", "--scope", &self.scope);
+        add("smtp_host", "--smtp-host", &self.smtp_host);
+        add("smtp_port", "--smtp-port", &self.smtp_port);
+        add("security", "--security", &self.security);
+        add(
+            "ca_file",
+            "--ca-file",
+            &self.ca_file.as_ref().map(|p| p.display().to_string()),
+        );
+        Overrides {
+            config: self.config.clone(),
+            account: self.account.clone(),
+            fields,
+        }
+    }
+}
+
+/// `send`.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct SendArgs {
+    /// Recipients (sendmail style).
+    #[arg(value_name = "RECIPIENT")]
+    pub(crate) recipients: Vec<String>,
+    /// Also take recipients from the To, Cc and Bcc headers.
+    #[arg(short = 't')]
+    pub(crate) recipients_from_headers: bool,
+    /// Envelope sender (MAIL FROM).
+    #[arg(short = 'f', value_name = "ADDRESS")]
+    pub(crate) envelope_from: Option<String>,
+    /// Full name for the From header.
+    #[arg(short = 'F', long = "from-name", value_name = "NAME")]
+    pub(crate) full_name: Option<String>,
+    /// From address of a composed message [default: the account's `from`, else its mailbox].
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) from: Option<String>,
+    /// To recipient (repeatable).
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) to: Vec<String>,
+    /// Cc recipient (repeatable).
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) cc: Vec<String>,
+    /// Bcc recipient (repeatable); never appears in the message.
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) bcc: Vec<String>,
+    /// Subject (composes a message instead of reading one).
+    #[arg(long)]
+    pub(crate) subject: Option<String>,
+    /// Plain-text body.
+    #[arg(long, conflicts_with = "body_file")]
+    pub(crate) body: Option<String>,
+    /// Plain-text body from a file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) body_file: Option<PathBuf>,
+    /// HTML body.
+    #[arg(long, value_name = "HTML")]
+    pub(crate) html: Option<String>,
+    /// Attach a file (repeatable; MIME type from the extension).
+    #[arg(long = "attach", value_name = "FILE")]
+    pub(crate) attachments: Vec<PathBuf>,
+    /// Extra header `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
+    /// Print the envelope and the message instead of sending.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Print the SMTP transcript (credentials masked).
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+    /// Send even when the From address is neither the mailbox nor an allowed sender.
+    #[arg(long)]
+    pub(crate) no_from_check: bool,
+    /// Do not read or write the on-disk token cache.
+    #[arg(long)]
+    pub(crate) no_token_cache: bool,
+    /// Account selection and overrides.
+    #[command(flatten)]
+    pub(crate) account: AccountArgs,
+}

@@ -1,0 +1,216 @@
+//! `demo`: the emulator in-process with a generated tenant, then what a user does with a real
+//! one: tokens with a secret and with a certificate, a message over STARTTLS + XOAUTH2, the
+//! message arriving, and a failure explained.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use m365_emulator::{Api, App, ClientCertificate, Emulator, Mailbox, Scenario, Tenant};
+
+use super::exit::{Code, Failure};
+use crate::config::{Config, Overrides};
+use crate::message::{self, Compose};
+use crate::oauth::inspect;
+use crate::submit::{Options, Submitter};
+
+const TENANT: &str = "6f1d3c2a-9b4e-4d7a-8c1f-2e5b7a9d0c13";
+const CLIENT: &str = "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e";
+const SERVICE_PRINCIPAL: &str = "6d5c4b3a-2f1e-4d0c-9b8a-7f6e5d4c3b2a";
+const MAILBOX: &str = "mailer@contoso.com";
+
+pub(super) async fn run() -> Result<(), Failure> {
+    let dir = tempfile::tempdir().map_err(|e| software("temporary directory", e))?;
+    let now = crate::clock::now();
+    let certificate = ClientCertificate::generate(
+        "Contoso Mailer",
+        now - time::Duration::days(1),
+        now + time::Duration::days(365),
+    )
+    .map_err(|e| software("generating a certificate", e))?;
+    let secret = format!("Xq58Q~demo.{}", uuid::Uuid::new_v4().simple());
+
+    heading(
+        1,
+        "Starting the emulator of Entra ID and Exchange Online with a generated tenant",
+    );
+    let emulator = Emulator::start(m365_emulator::Options::new(scenario(&secret, &certificate.cert_pem)))
+        .await
+        .map_err(|e| software("starting the emulator", e))?;
+    println!("   token endpoint  {}", emulator.token_endpoint(TENANT));
+    println!("   SMTP            {} (STARTTLS, AUTH XOAUTH2)", emulator.smtp_addr());
+    let ca_file = dir.path().join("emulator-ca.pem");
+    let cert_file = dir.path().join("mailer.pem");
+    let empty_config = dir.path().join("config.toml");
+    let written = std::fs::write(&ca_file, emulator.ca_pem())
+        .and_then(|()| std::fs::write(&cert_file, format!("{}{}", certificate.key_pem, certificate.cert_pem)))
+        .and_then(|()| std::fs::write(&empty_config, "# the demo configures itself through the environment\n"));
+    written.map_err(|e| software("writing demo files", e))?;
+
+    let mut env: HashMap<&str, String> = HashMap::from([
+        ("AZURE_TENANT_ID", TENANT.to_owned()),
+        ("AZURE_CLIENT_ID", CLIENT.to_owned()),
+        ("AZURE_CLIENT_SECRET", secret.clone()),
+        ("M365_MAILER_MAILBOX", MAILBOX.to_owned()),
+        ("M365_MAILER_TOKEN_ENDPOINT", emulator.token_endpoint(TENANT)),
+        ("M365_MAILER_SMTP_HOST", emulator.smtp_addr().ip().to_string()),
+        ("M365_MAILER_SMTP_PORT", emulator.smtp_addr().port().to_string()),
+        ("M365_MAILER_CA_FILE", ca_file.display().to_string()),
+    ]);
+
+    heading(
+        2,
+        "A token with a client secret, configured only through the environment",
+    );
+    for key in [
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "M365_MAILER_MAILBOX",
+        "M365_MAILER_TOKEN_ENDPOINT",
+    ] {
+        println!(
+            "   {key}={}",
+            if key.ends_with("SECRET") {
+                "[redacted]"
+            } else {
+                env[key].as_str()
+            }
+        );
+    }
+    let secret_submitter = submitter(&env, &empty_config)?;
+    show_token(&secret_submitter).await?;
+
+    heading(3, "A token with a certificate (PS256 client assertion, x5t#S256)");
+    env.remove("AZURE_CLIENT_SECRET");
+    env.insert("AZURE_CLIENT_CERTIFICATE_PATH", cert_file.display().to_string());
+    println!("   AZURE_CLIENT_CERTIFICATE_PATH={}", cert_file.display());
+    show_token(&submitter(&env, &empty_config)?).await?;
+
+    heading(4, "Sending a message over STARTTLS + AUTH XOAUTH2");
+    let outgoing = message::compose(&Compose {
+        from: MAILBOX.to_owned(),
+        from_name: Some("Contoso Mailer".to_owned()),
+        to: vec!["alex@fabrikam.com".to_owned()],
+        subject: Some("Hello from m365-mailer".to_owned()),
+        text: Some("Sent with OAuth2 client credentials, no password.\r\n".to_owned()),
+        ..Compose::default()
+    })?;
+    let submitted = secret_submitter
+        .submit(&outgoing)
+        .await
+        .map_err(|(e, _)| Failure::from(e))?;
+    for line in &submitted.transcript {
+        println!("   {line}");
+    }
+
+    heading(5, "The message in the emulator's mailbox");
+    for delivered in emulator.store().messages() {
+        println!(
+            "   mailbox {} from {} to {}",
+            delivered.mailbox,
+            delivered.mail_from,
+            delivered.rcpt_to.join(", ")
+        );
+        let text = String::from_utf8_lossy(&delivered.data);
+        for header in text
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .filter(|l| l.starts_with("Subject") || l.starts_with("From"))
+        {
+            println!("   {header}");
+        }
+        println!(
+            "   ({} octets, identical to what was sent: {})",
+            delivered.data.len(),
+            delivered.data == outgoing.content
+        );
+    }
+
+    heading(6, "A failure, explained: a From address the app may not send as");
+    let ceo = message::compose(&Compose {
+        from: "ceo@contoso.com".to_owned(),
+        to: vec!["alex@fabrikam.com".to_owned()],
+        subject: Some("Quarterly results".to_owned()),
+        text: Some("...".to_owned()),
+        ..Compose::default()
+    })?;
+    if let Err(failure) = super::send::check_senders(secret_submitter.account(), &ceo) {
+        println!(
+            "   m365-mailer refuses before connecting (exit code {}):",
+            failure.code as u8
+        );
+        print_indented(&failure.message);
+    }
+    println!("   What Exchange Online says when sent anyway:");
+    if let Err((error, _)) = secret_submitter.submit(&ceo).await {
+        let failure = Failure::from(error);
+        print_indented(&format!("{} (exit code {})", failure.message, failure.code as u8));
+    }
+    let stats = emulator.stats();
+    println!(
+        "\nDone: {} token requests, {} SMTP connections, {} message delivered.",
+        stats.tokens_issued(),
+        stats.smtp_connections,
+        stats.messages_total()
+    );
+    Ok(())
+}
+
+fn scenario(secret: &str, cert_pem: &str) -> Scenario {
+    let app = App::new(CLIENT, "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", SERVICE_PRINCIPAL)
+        .secret("3c2b1a09-8f7e-4d6c-b5a4-932f1e0d9c8b", secret, None)
+        .certificate_pem(cert_pem)
+        .permission(Api::Exchange, "SMTP.SendAsApp", true);
+    Scenario::new(vec![
+        Tenant::new(TENANT, "contoso.com")
+            .app(app)
+            .exchange_service_principal(CLIENT, SERVICE_PRINCIPAL)
+            .mailbox(Mailbox::new(MAILBOX).full_access(SERVICE_PRINCIPAL))
+            .mailbox(Mailbox::new("ceo@contoso.com")),
+    ])
+}
+
+fn submitter(env: &HashMap<&str, String>, config: &Path) -> Result<Submitter, Failure> {
+    let overrides = Overrides {
+        config: Some(config.to_owned()),
+        ..Overrides::default()
+    };
+    let resolved = Config::resolve_with(&overrides, &|name| env.get(name).cloned())?;
+    let options = Options {
+        keep_transcript: true,
+        ..Options::default()
+    };
+    Ok(Submitter::new(resolved.account, &options)?)
+}
+
+async fn show_token(submitter: &Submitter) -> Result<(), Failure> {
+    let provider = submitter.provider().expect("an OAuth account");
+    let token = provider
+        .token()
+        .await
+        .map_err(|e| Failure::from(crate::submit::SubmitError::from(e)))?;
+    let Some((header, claims)) = inspect::decode(token.token.expose()) else {
+        println!("   (opaque token)");
+        return Ok(());
+    };
+    println!("   header: alg {} kid {}", header["alg"], header["kid"]);
+    for claim in ["aud", "iss", "appid", "appidacr", "idtyp", "oid", "roles"] {
+        println!("   {claim:<9} {}", claims[claim]);
+    }
+    println!("   expires in {} s", token.expires_at - crate::clock::unix_now());
+    Ok(())
+}
+
+fn software(what: &str, error: impl std::fmt::Display) -> Failure {
+    Failure::new(Code::Software, format!("{what}: {error}"))
+}
+
+fn heading(step: u32, text: &str) {
+    println!("\n{step}. {text}");
+}
+
+fn print_indented(text: &str) {
+    for line in text.lines() {
+        println!("     {}", line.trim_start());
+    }
+}

@@ -1,0 +1,114 @@
+//! The command line: `main → run → exit code`. Arguments are parsed here, resolved once into a
+//! validated configuration, and the rest of the program never sees clap types.
+
+mod args;
+mod config;
+mod demo;
+pub mod exit;
+mod send;
+pub mod sendmail;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use args::{Cli, Command, ConfigCommand};
+use exit::{Code, Failure};
+
+/// Parses `args` (program name first) and runs the command; returns the exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let program = args.first().map(|p| {
+        Path::new(p)
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    });
+    // Installed as /usr/sbin/sendmail (a symlink), behave as `send`.
+    if program
+        .as_deref()
+        .is_some_and(|p| p == "sendmail" || p.starts_with("sendmail."))
+    {
+        args.insert(1, "send".into());
+    }
+    let args = match normalize_send(args) {
+        Ok(args) => args,
+        Err(e) => return report(&Failure::new(Code::Usage, e.0)),
+    };
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(Code::Usage as u8)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            return report(&Failure::new(
+                Code::Software,
+                format!("cannot start the async runtime: {e}"),
+            ));
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Send(send_args) => send::run(&send_args).await,
+            Command::Config {
+                command: ConfigCommand::Check(account),
+            } => config::check(&account),
+            Command::Demo => demo::run().await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => report(&failure),
+    }
+}
+
+/// Runs sendmail's argument rewriting on what follows `send`.
+fn normalize_send(args: Vec<OsString>) -> Result<Vec<OsString>, sendmail::Unsupported> {
+    if args.get(1).is_none_or(|a| a != "send") {
+        return Ok(args);
+    }
+    let (head, tail) = args.split_at(2);
+    let mut out = head.to_vec();
+    out.extend(sendmail::normalize(tail.iter().cloned())?);
+    Ok(out)
+}
+
+fn report(failure: &Failure) -> ExitCode {
+    eprintln!("m365-mailer: {}", failure.message);
+    failure.exit_code()
+}
+
+/// Logs to stderr; `M365_MAILER_LOG` (or `RUST_LOG`) sets the filter, e.g.
+/// `m365_mailer::wire=debug` for the masked SMTP transcript.
+fn init_logging() {
+    let filter = std::env::var("M365_MAILER_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "warn".to_owned());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Used by `send` and `demo`: what to do with a prepared message.
+pub(crate) fn print_dry_run(outgoing: &crate::message::Outgoing) {
+    println!("MAIL FROM:<{}>", outgoing.envelope.from);
+    for r in &outgoing.envelope.to {
+        println!("RCPT TO:<{r}>");
+    }
+    println!();
+    print!("{}", String::from_utf8_lossy(&outgoing.content));
+}

@@ -1,0 +1,152 @@
+//! `send`: read or compose the message, check the From address against the account, get a token,
+//! and submit.
+
+use std::io::Read as _;
+
+use super::args::SendArgs;
+use super::exit::{Code, Failure};
+use crate::config::{Account, Config};
+use crate::message::{self, Compose, Outgoing, RawOptions};
+use crate::oauth::DiskCache;
+use crate::submit::{Options, Submitter};
+
+pub(super) async fn run(args: &SendArgs) -> Result<(), Failure> {
+    let config = Config::resolve(&args.account.overrides())?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let account = config.account;
+    let outgoing = prepare(args, &account)?;
+    if !args.no_from_check {
+        check_senders(&account, &outgoing)?;
+    }
+    if args.dry_run {
+        super::print_dry_run(&outgoing);
+        return Ok(());
+    }
+    let options = Options {
+        disk_cache: if args.no_token_cache {
+            None
+        } else {
+            DiskCache::default_location()
+        },
+        keep_transcript: args.verbose,
+        ..Options::default()
+    };
+    let submitter = Submitter::new(account, &options)?;
+    match submitter.submit(&outgoing).await {
+        Ok(submitted) => {
+            print_transcript(&submitted.transcript);
+            for (recipient, reply) in &submitted.delivery.rejected {
+                eprintln!("m365-mailer: {recipient} was refused: {reply}");
+            }
+            if args.verbose {
+                eprintln!("m365-mailer: accepted: {}", submitted.delivery.reply);
+            }
+            if submitted.delivery.rejected.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure::new(
+                    Code::Unavailable,
+                    "some recipients were refused; the others will get the message",
+                ))
+            }
+        }
+        Err((error, transcript)) => {
+            print_transcript(&transcript);
+            Err(error.into())
+        }
+    }
+}
+
+fn print_transcript(lines: &[String]) {
+    for line in lines {
+        eprintln!("{line}");
+    }
+}
+
+/// The message from flags (when any composing flag is given) or from standard input.
+fn prepare(args: &SendArgs, account: &Account) -> Result<Outgoing, Failure> {
+    let composing = args.subject.is_some()
+        || args.body.is_some()
+        || args.body_file.is_some()
+        || args.html.is_some()
+        || !args.attachments.is_empty();
+    if composing {
+        let text = match (&args.body, &args.body_file, &args.html) {
+            (Some(body), _, _) => Some(body.clone()),
+            (None, Some(path), _) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| Failure::new(Code::Usage, format!("cannot read {}: {e}", path.display())))?,
+            ),
+            (None, None, Some(_)) => None,
+            (None, None, None) if std::io::IsTerminal::is_terminal(&std::io::stdin()) => Some(String::new()),
+            (None, None, None) => Some(String::from_utf8_lossy(&read_stdin()?).into_owned()),
+        };
+        let mut to = args.to.clone();
+        to.extend(args.recipients.iter().cloned());
+        let spec = Compose {
+            from: args.from.clone().unwrap_or_else(|| account.default_from.clone()),
+            from_name: args.full_name.clone(),
+            to,
+            cc: args.cc.clone(),
+            bcc: args.bcc.clone(),
+            subject: args.subject.clone(),
+            text,
+            html: args.html.clone(),
+            attachments: args.attachments.clone(),
+            headers: args.headers.clone(),
+            envelope_from: args.envelope_from.clone(),
+        };
+        return Ok(message::compose(&spec)?);
+    }
+    if let Some(v) = args.headers.first() {
+        return Err(Failure::new(
+            Code::Usage,
+            format!("--header `{v}` applies to composed messages (with --subject or --body)"),
+        ));
+    }
+    let raw = read_stdin()?;
+    let mut recipients = args.recipients.clone();
+    recipients.extend(args.to.iter().chain(&args.cc).chain(&args.bcc).cloned());
+    let options = RawOptions {
+        recipients,
+        recipients_from_headers: args.recipients_from_headers,
+        envelope_from: args.envelope_from.clone(),
+        full_name: args.full_name.clone(),
+        default_from: args.from.clone().unwrap_or_else(|| account.default_from.clone()),
+    };
+    Ok(message::from_raw(&raw, &options)?)
+}
+
+fn read_stdin() -> Result<Vec<u8>, Failure> {
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut raw)
+        .map_err(|e| Failure::new(Code::Software, format!("cannot read standard input: {e}")))?;
+    Ok(raw)
+}
+
+/// Exchange refuses a From or envelope sender the account may not send as (SendAsDenied), but
+/// only after the whole message has been sent; refuse before connecting, with the fix.
+pub(super) fn check_senders(account: &Account, outgoing: &Outgoing) -> Result<(), Failure> {
+    let senders = outgoing
+        .from_header
+        .iter()
+        .chain(std::iter::once(&outgoing.envelope.from));
+    let Some(denied) = senders.filter(|s| !s.is_empty()).find(|s| !account.may_send_as(s)) else {
+        return Ok(());
+    };
+    Err(Failure::new(
+        Code::NoPerm,
+        format!(
+            "the account may not send as {denied}: Exchange Online would refuse it with 554 5.2.252 SendAsDenied.\n  \
+             The account authenticates as {mailbox}. To send as {denied}, grant the app SendAs on it:\n    \
+             Add-RecipientPermission -Identity {denied} -Trustee <service principal object id> -AccessRights SendAs\n  \
+             then add \"{denied}\" to allowed_senders of account `{name}`. Or send as {mailbox}. \
+             (--no-from-check sends anyway.)",
+            mailbox = account.mailbox.value,
+            name = account.name,
+        ),
+    ))
+}

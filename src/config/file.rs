@@ -1,0 +1,164 @@
+//! The config file: named accounts in TOML. Values keep their line so errors can name it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::ConfigError;
+use super::layer::{Layer, Origin};
+
+/// The parsed file.
+#[derive(Debug)]
+pub(crate) struct File {
+    text: String,
+    pub(crate) default_account: Option<String>,
+    pub(crate) accounts: BTreeMap<String, FileAccount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    default_account: Option<String>,
+    #[serde(default)]
+    accounts: BTreeMap<String, FileAccount>,
+}
+
+/// A value written as a string, number or boolean (`smtp_port = 587`, `ssl = true`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Number(i64),
+    Bool(bool),
+}
+
+/// One `[accounts.NAME]` table. Field names are those of `docs/configuration.md`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileAccount {
+    enabled: Option<Spanned<Scalar>>,
+    tenant: Option<Spanned<Scalar>>,
+    client_id: Option<Spanned<Scalar>>,
+    mailbox: Option<Spanned<Scalar>>,
+    from: Option<Spanned<Scalar>>,
+    allowed_senders: Option<Spanned<Vec<String>>>,
+    cloud: Option<Spanned<Scalar>>,
+    authority_host: Option<Spanned<Scalar>>,
+    token_endpoint: Option<Spanned<Scalar>>,
+    scope: Option<Spanned<Scalar>>,
+    grant_type: Option<Spanned<Scalar>>,
+    smtp_host: Option<Spanned<Scalar>>,
+    smtp_port: Option<Spanned<Scalar>>,
+    security: Option<Spanned<Scalar>>,
+    ca_file: Option<Spanned<Scalar>>,
+    client_secret: Option<Spanned<Scalar>>,
+    client_secret_env: Option<Spanned<Scalar>>,
+    client_secret_file: Option<Spanned<Scalar>>,
+    certificate: Option<Spanned<Scalar>>,
+    certificate_password: Option<Spanned<Scalar>>,
+    certificate_password_env: Option<Spanned<Scalar>>,
+    certificate_password_file: Option<Spanned<Scalar>>,
+    private_key: Option<Spanned<Scalar>>,
+    assertion: Option<Spanned<Scalar>>,
+    send_x5c: Option<Spanned<Scalar>>,
+    smtp_username: Option<Spanned<Scalar>>,
+    smtp_password: Option<Spanned<Scalar>>,
+    smtp_password_env: Option<Spanned<Scalar>>,
+    smtp_password_file: Option<Spanned<Scalar>>,
+}
+
+pub(crate) fn parse(path: &Path) -> Result<File, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let raw: Raw = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(File {
+        text,
+        default_account: raw.default_account,
+        accounts: raw.accounts,
+    })
+}
+
+impl File {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
+}
+
+impl FileAccount {
+    /// The account's values as a layer; relative paths are taken from the file's directory.
+    pub(crate) fn layer(&self, file: &File, path: &Path, name: &str) -> Layer {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut layer = Layer::file();
+        let fields: [(&str, &Option<Spanned<Scalar>>); 28] = [
+            ("enabled", &self.enabled),
+            ("tenant", &self.tenant),
+            ("client_id", &self.client_id),
+            ("mailbox", &self.mailbox),
+            ("from", &self.from),
+            ("cloud", &self.cloud),
+            ("authority_host", &self.authority_host),
+            ("token_endpoint", &self.token_endpoint),
+            ("scope", &self.scope),
+            ("grant_type", &self.grant_type),
+            ("smtp_host", &self.smtp_host),
+            ("smtp_port", &self.smtp_port),
+            ("security", &self.security),
+            ("ca_file", &self.ca_file),
+            ("client_secret", &self.client_secret),
+            ("client_secret_env", &self.client_secret_env),
+            ("client_secret_file", &self.client_secret_file),
+            ("certificate", &self.certificate),
+            ("certificate_password", &self.certificate_password),
+            ("certificate_password_env", &self.certificate_password_env),
+            ("certificate_password_file", &self.certificate_password_file),
+            ("private_key", &self.private_key),
+            ("assertion", &self.assertion),
+            ("send_x5c", &self.send_x5c),
+            ("smtp_username", &self.smtp_username),
+            ("smtp_password", &self.smtp_password),
+            ("smtp_password_env", &self.smtp_password_env),
+            ("smtp_password_file", &self.smtp_password_file),
+        ];
+        const PATHS: [&str; 6] = [
+            "ca_file",
+            "client_secret_file",
+            "certificate",
+            "certificate_password_file",
+            "private_key",
+            "smtp_password_file",
+        ];
+        for (field, value) in fields {
+            let Some(spanned) = value else { continue };
+            let mut text = match spanned.get_ref() {
+                Scalar::Text(t) => t.clone(),
+                Scalar::Number(n) => n.to_string(),
+                Scalar::Bool(b) => b.to_string(),
+            };
+            if PATHS.contains(&field) && !text.is_empty() && Path::new(&text).is_relative() {
+                text = base.join(&text).display().to_string();
+            }
+            let origin = Origin::File {
+                path: PathBuf::from(path),
+                line: file.line(spanned.span().start),
+                key: format!("accounts.{name}.{field}"),
+            };
+            layer.set(field, text, origin);
+        }
+        if let Some(senders) = &self.allowed_senders {
+            let origin = Origin::File {
+                path: PathBuf::from(path),
+                line: file.line(senders.span().start),
+                key: format!("accounts.{name}.allowed_senders"),
+            };
+            layer.set_list("allowed_senders", senders.get_ref().clone(), origin);
+        }
+        layer
+    }
+}

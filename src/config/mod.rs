@@ -1,0 +1,595 @@
+//! Configuration: one resolution path, flags > environment > config file > defaults, into a
+//! validated [`Account`]. Every value remembers where it came from, so an error names the file
+//! and line, the environment variable, or the flag.
+//!
+//! The config file (`--config`, else `$XDG_CONFIG_HOME/m365-mailer/config.toml`, else
+//! `/etc/m365-mailer/config.toml`) holds named accounts; `docs/configuration.md` documents every
+//! field and maps the guides' settings onto them.
+
+mod file;
+mod layer;
+
+use std::path::{Path, PathBuf};
+
+pub use layer::{Origin, Setting};
+
+use crate::oauth::{AssertionStyle, Certificate, ClientCredential, Cloud};
+use crate::secret::Secret;
+use crate::smtp::{Security, Target};
+use layer::{Layer, Layers};
+
+/// A configuration error, with where the value came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown field.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message with line and column.
+        message: String,
+    },
+    /// A value is invalid or missing.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// Where the value came from.
+        origin: Origin,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(origin: &Origin, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            origin: origin.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// How the account authenticates to SMTP.
+#[derive(Debug, Clone)]
+pub enum AccountAuth {
+    /// OAuth 2.0 client credentials and `AUTH XOAUTH2`.
+    OAuth {
+        /// Secret or certificate.
+        credential: ClientCredential,
+        /// Where the credential came from (for `config check`).
+        origin: Origin,
+    },
+    /// A password with `AUTH PLAIN`/`LOGIN`, for servers that still take one.
+    Password {
+        /// Login.
+        user: String,
+        /// Password.
+        password: Secret,
+    },
+}
+
+/// A resolved, validated account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Its name in the config file (`default` without one).
+    pub name: String,
+    /// Tenant id or verified domain (absent when a full token endpoint is given).
+    pub tenant: Option<Setting<String>>,
+    /// Application (client) id.
+    pub client_id: Option<Setting<String>>,
+    /// The mailbox that authenticates (XOAUTH2 `user=`).
+    pub mailbox: Setting<String>,
+    /// From address used when a message has none: `from`, else the mailbox.
+    pub default_from: String,
+    /// Addresses the account may send as besides the mailbox (SendAs grants).
+    pub allowed_senders: Vec<String>,
+    /// Cloud preset.
+    pub cloud: Cloud,
+    /// Token endpoint URL.
+    pub token_endpoint: Setting<String>,
+    /// Token scope.
+    pub scope: Setting<String>,
+    /// SMTP server.
+    pub smtp: Target,
+    /// Extra trust anchors.
+    pub ca_file: Option<PathBuf>,
+    /// How to authenticate.
+    pub auth: AccountAuth,
+    /// Client assertion style for certificates.
+    pub assertion_style: AssertionStyle,
+    /// Send the certificate chain in assertions.
+    pub send_x5c: bool,
+}
+
+impl Account {
+    /// Whether `address` may appear as sender: the mailbox or an allowed sender.
+    pub fn may_send_as(&self, address: &str) -> bool {
+        address.eq_ignore_ascii_case(&self.mailbox.value)
+            || self.allowed_senders.iter().any(|a| a.eq_ignore_ascii_case(address))
+    }
+}
+
+/// Resolved configuration: the selected account and what `config check` should report.
+#[derive(Debug)]
+pub struct Config {
+    /// The account to use.
+    pub account: Account,
+    /// Every account name in the file.
+    pub account_names: Vec<String>,
+    /// The config file used, if any.
+    pub file: Option<PathBuf>,
+    /// Things that work but should be changed.
+    pub warnings: Vec<String>,
+}
+
+/// Flags that override configuration (each `send`-like command has them).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--account`.
+    pub account: Option<String>,
+    /// Field overrides from flags, by config field name.
+    pub fields: Vec<(&'static str, &'static str, String)>,
+}
+
+/// The environment, as a function so tests can supply their own.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Config {
+    /// Resolves the configuration from flags, the process environment and the config file.
+    pub fn resolve(overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::resolve_with(overrides, &|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Resolves with the given environment.
+    pub fn resolve_with(overrides: &Overrides, env: Env<'_>) -> Result<Self, ConfigError> {
+        let path = match &overrides.config {
+            Some(p) => Some(p.clone()),
+            None => default_config_path(env),
+        };
+        let parsed = match &path {
+            Some(p) => Some(file::parse(p)?),
+            None => None,
+        };
+        let account_names: Vec<String> = parsed
+            .as_ref()
+            .map(|f| f.accounts.keys().cloned().collect())
+            .unwrap_or_default();
+        let name = overrides
+            .account
+            .clone()
+            .or_else(|| env("M365_MAILER_ACCOUNT"))
+            .or_else(|| parsed.as_ref().and_then(|f| f.default_account.clone()))
+            .or_else(|| (account_names.len() == 1).then(|| account_names[0].clone()))
+            .unwrap_or_else(|| "default".to_owned());
+        let file_layer = match (&parsed, &path) {
+            (Some(f), Some(p)) => match f.accounts.get(&name) {
+                Some(account) => account.layer(f, p, &name),
+                None if account_names.is_empty() => Layer::default(),
+                None => {
+                    return Err(ConfigError::invalid(
+                        &Origin::File {
+                            path: p.clone(),
+                            line: 1,
+                            key: "accounts".into(),
+                        },
+                        format!("no account `{name}` (accounts: {})", account_names.join(", ")),
+                    ));
+                }
+            },
+            _ => Layer::default(),
+        };
+        let layers = Layers {
+            flags: Layer::from_flags(&overrides.fields),
+            env: Layer::from_env(env),
+            file: file_layer,
+        };
+        let mut warnings = Vec::new();
+        let account = build(&name, &layers, &mut warnings)?;
+        Ok(Self {
+            account,
+            account_names,
+            file: path,
+            warnings,
+        })
+    }
+}
+
+fn default_config_path(env: Env<'_>) -> Option<PathBuf> {
+    let user = env("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|d| d.join("m365-mailer").join("config.toml"));
+    [user, Some(PathBuf::from("/etc/m365-mailer/config.toml"))]
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+}
+
+/// Builds the account from the merged layers, checking every value.
+fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Account, ConfigError> {
+    if let Some(enabled) = layers.get("enabled")
+        && !parse_bool(&enabled)?
+    {
+        return Err(ConfigError::invalid(
+            &enabled.origin,
+            format!("account `{name}` is disabled (enabled = false)"),
+        ));
+    }
+    if let Some(grant) = layers.get("grant_type")
+        && grant.value != "client_credentials"
+    {
+        return Err(ConfigError::invalid(
+            &grant.origin,
+            format!(
+                "grant type `{}` is not supported: app-only sending uses client_credentials",
+                grant.value
+            ),
+        ));
+    }
+    let cloud = match layers.get("cloud") {
+        Some(s) => s
+            .value
+            .parse::<Cloud>()
+            .map_err(|e| ConfigError::invalid(&s.origin, e))?,
+        None => Cloud::Global,
+    };
+    let endpoints = cloud.endpoints();
+
+    let mailbox = layers.get("mailbox").ok_or_else(|| {
+        ConfigError::invalid(
+            &Origin::Missing("mailbox"),
+            "no mailbox: set `mailbox` (the address that authenticates and sends) or M365_MAILER_MAILBOX",
+        )
+    })?;
+    check_address(&mailbox)?;
+    let from = layers.get("from");
+    if let Some(f) = &from {
+        check_address(f)?;
+    }
+    let allowed_senders = match layers.list("allowed_senders") {
+        Some(list) => {
+            for sender in &list.value {
+                crate::message::check_address(sender).map_err(|e| ConfigError::invalid(&list.origin, e.to_string()))?;
+            }
+            list.value
+        }
+        None => Vec::new(),
+    };
+
+    let security = match layers.get("security") {
+        Some(s) => match s.value.to_ascii_lowercase().as_str() {
+            "starttls" | "ssl" | "true" => Security::StartTls,
+            "tls" | "implicit-tls" | "smtps" => Security::ImplicitTls,
+            "insecure-plaintext" => Security::InsecurePlaintext,
+            _ => {
+                return Err(ConfigError::invalid(
+                    &s.origin,
+                    format!("security `{}`: expected starttls, tls or insecure-plaintext", s.value),
+                ));
+            }
+        },
+        None => Security::StartTls,
+    };
+    let port = match layers.get("smtp_port") {
+        Some(p) => p
+            .value
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| ConfigError::invalid(&p.origin, format!("`{}` is not a port number", p.value)))?,
+        None if security == Security::ImplicitTls => 465,
+        None => 587,
+    };
+    let host = layers
+        .get("smtp_host")
+        .map_or_else(|| endpoints.smtp_host.to_owned(), |h| h.value);
+    let ca_file = layers.get("ca_file").map(|c| PathBuf::from(c.value));
+
+    let auth = auth(layers, &mailbox, warnings)?;
+    let oauth = matches!(auth, AccountAuth::OAuth { .. });
+    let tenant = layers.get("tenant");
+    if let Some(t) = &tenant
+        && uuid::Uuid::try_parse(&t.value).is_err()
+        && !is_domain(&t.value)
+    {
+        return Err(ConfigError::invalid(
+            &t.origin,
+            format!(
+                "tenant `{}` is neither a GUID (Directory (tenant) ID) nor a domain like contoso.onmicrosoft.com",
+                t.value
+            ),
+        ));
+    }
+    let client_id = layers.get("client_id");
+    if let Some(c) = &client_id
+        && uuid::Uuid::try_parse(&c.value).is_err()
+    {
+        return Err(ConfigError::invalid(
+            &c.origin,
+            format!(
+                "client id `{}` is not a GUID: copy the Application (client) ID from the app's Overview page",
+                c.value
+            ),
+        ));
+    }
+    if oauth && client_id.is_none() {
+        return Err(ConfigError::invalid(
+            &Origin::Missing("client_id"),
+            "no client id: set `client_id` (Application (client) ID) or AZURE_CLIENT_ID",
+        ));
+    }
+    let authority = layers
+        .get("authority_host")
+        .map(|a| a.value.trim_end_matches('/').to_owned());
+    let token_endpoint = match (layers.get("token_endpoint"), &tenant) {
+        (Some(e), _) => e,
+        (None, Some(t)) => Setting {
+            value: Cloud::token_endpoint(authority.as_deref().unwrap_or(endpoints.login), &t.value),
+            origin: t.origin.clone(),
+        },
+        (None, None) if oauth => {
+            return Err(ConfigError::invalid(
+                &Origin::Missing("tenant"),
+                "no tenant: set `tenant` (Directory (tenant) ID or domain) or AZURE_TENANT_ID, or a full `token_endpoint`",
+            ));
+        }
+        (None, None) => Setting {
+            value: String::new(),
+            origin: Origin::Default,
+        },
+    };
+    if oauth {
+        check_url(&token_endpoint)?;
+    }
+    let scope = layers.get("scope").unwrap_or_else(|| Setting {
+        value: cloud.exchange_scope(),
+        origin: Origin::Default,
+    });
+    if oauth && !scope.value.trim().ends_with("/.default") {
+        warnings.push(format!(
+            "{}: scope `{}` does not end in /.default; Entra ID refuses it for client credentials (AADSTS1002012). Use {}",
+            scope.origin,
+            scope.value,
+            cloud.exchange_scope()
+        ));
+    }
+    let assertion_style = match layers.get("assertion") {
+        Some(a) => a
+            .value
+            .parse()
+            .map_err(|e: String| ConfigError::invalid(&a.origin, e))?,
+        None => AssertionStyle::default(),
+    };
+    let send_x5c = match layers.get("send_x5c") {
+        Some(s) => parse_bool(&s)?,
+        None => false,
+    };
+    Ok(Account {
+        name: name.to_owned(),
+        tenant,
+        client_id,
+        default_from: from.map_or_else(|| mailbox.value.clone(), |f| f.value),
+        mailbox,
+        allowed_senders,
+        cloud,
+        token_endpoint,
+        scope,
+        smtp: Target { host, port, security },
+        ca_file,
+        auth,
+        assertion_style,
+        send_x5c,
+    })
+}
+
+const SECRET_FIELDS: [&str; 3] = ["client_secret", "client_secret_env", "client_secret_file"];
+const CERT_FIELDS: [&str; 2] = ["certificate", "private_key"];
+const CERT_PASSWORD_FIELDS: [&str; 3] = [
+    "certificate_password",
+    "certificate_password_env",
+    "certificate_password_file",
+];
+const PASSWORD_FIELDS: [&str; 4] = [
+    "smtp_username",
+    "smtp_password",
+    "smtp_password_env",
+    "smtp_password_file",
+];
+
+/// The credential comes whole from the highest layer that names any part of it.
+fn auth(layers: &Layers, mailbox: &Setting<String>, warnings: &mut Vec<String>) -> Result<AccountAuth, ConfigError> {
+    let oauth_fields: Vec<&str> = SECRET_FIELDS
+        .iter()
+        .chain(&CERT_FIELDS)
+        .chain(&CERT_PASSWORD_FIELDS)
+        .copied()
+        .collect();
+    let oauth_layer = layers.highest_with(&oauth_fields);
+    let password_layer = layers.highest_with(&PASSWORD_FIELDS);
+    let layer = match (oauth_layer, password_layer) {
+        (Some(o), Some(p)) if o.rank() <= p.rank() => o,
+        (Some(o), None) => o,
+        (_, Some(p)) => {
+            let user = p
+                .get("smtp_username")
+                .map_or_else(|| mailbox.value.clone(), |u| u.value);
+            let password = secret_from(p, "smtp_password", "smtp_password_env", "smtp_password_file", warnings)?
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        &Origin::Missing("smtp_password"),
+                        "smtp_username is set but no smtp_password",
+                    )
+                })?;
+            return Ok(AccountAuth::Password {
+                user,
+                password: password.0,
+            });
+        }
+        (None, None) => {
+            return Err(ConfigError::invalid(
+                &Origin::Missing("client_secret"),
+                "no credential: set client_secret_file, client_secret_env, client_secret or certificate (or AZURE_CLIENT_SECRET / AZURE_CLIENT_CERTIFICATE_PATH)",
+            ));
+        }
+    };
+    let secret = secret_from(
+        layer,
+        "client_secret",
+        "client_secret_env",
+        "client_secret_file",
+        warnings,
+    )?;
+    let certificate = layer.get("certificate");
+    match (secret, certificate) {
+        (Some(_), Some(cert)) => Err(ConfigError::invalid(
+            &cert.origin,
+            "both a client secret and a certificate are set; keep one",
+        )),
+        (Some((secret, origin)), None) => {
+            if uuid::Uuid::try_parse(secret.expose().trim()).is_ok() {
+                warnings.push(format!(
+                    "{origin}: the client secret looks like a secret ID (a GUID), not the secret's value; copy the Value column when the secret is created"
+                ));
+            }
+            Ok(AccountAuth::OAuth {
+                credential: ClientCredential::Secret(secret),
+                origin,
+            })
+        }
+        (None, Some(cert)) => {
+            let password = secret_from(
+                layer,
+                "certificate_password",
+                "certificate_password_env",
+                "certificate_password_file",
+                warnings,
+            )?;
+            let key = layer.get("private_key").map(|k| PathBuf::from(k.value));
+            let loaded = Certificate::load(Path::new(&cert.value), key.as_deref(), password.as_ref().map(|p| &p.0))
+                .map_err(|e| ConfigError::invalid(&cert.origin, e.to_string()))?;
+            let days = (loaded.not_after - crate::clock::now()).whole_days();
+            if days < 0 {
+                return Err(ConfigError::invalid(
+                    &cert.origin,
+                    format!(
+                        "the certificate {} expired on {}",
+                        loaded.thumbprint_hex(),
+                        loaded.not_after.date()
+                    ),
+                ));
+            } else if days < 30 {
+                warnings.push(format!(
+                    "{}: the certificate expires in {days} days ({})",
+                    cert.origin,
+                    loaded.not_after.date()
+                ));
+            }
+            Ok(AccountAuth::OAuth {
+                credential: ClientCredential::Certificate(std::sync::Arc::new(loaded)),
+                origin: cert.origin,
+            })
+        }
+        (None, None) => Err(ConfigError::invalid(
+            &layer.any_origin(&CERT_PASSWORD_FIELDS),
+            "a certificate password is set but no certificate",
+        )),
+    }
+}
+
+/// A secret given literally, by environment variable name, or by file.
+fn secret_from(
+    layer: &Layer,
+    literal: &str,
+    env_var: &str,
+    file: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Option<(Secret, Origin)>, ConfigError> {
+    let given: Vec<(&str, Setting<String>)> = [literal, env_var, file]
+        .into_iter()
+        .filter_map(|f| layer.get(f).map(|s| (f, s)))
+        .collect();
+    if given.len() > 1 {
+        return Err(ConfigError::invalid(
+            &given[1].1.origin,
+            format!("set only one of {literal}, {env_var} and {file}"),
+        ));
+    }
+    let Some((field, setting)) = given.into_iter().next() else {
+        return Ok(None);
+    };
+    let value = if field == env_var {
+        std::env::var(&setting.value).map_err(|_| {
+            ConfigError::invalid(
+                &setting.origin,
+                format!("environment variable {} is not set", setting.value),
+            )
+        })?
+    } else if field == file {
+        let text = std::fs::read_to_string(&setting.value)
+            .map_err(|e| ConfigError::invalid(&setting.origin, format!("cannot read {}: {e}", setting.value)))?;
+        text.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        if matches!(setting.origin, Origin::File { .. }) {
+            warnings.push(format!(
+                "{}: a secret is written in the config file; prefer {file} (a file readable only by this service) or {env_var}",
+                setting.origin
+            ));
+        }
+        setting.value.clone()
+    };
+    if value.is_empty() {
+        return Err(ConfigError::invalid(&setting.origin, "the secret is empty"));
+    }
+    Ok(Some((Secret::new(value), setting.origin)))
+}
+
+fn check_address(setting: &Setting<String>) -> Result<(), ConfigError> {
+    crate::message::check_address(&setting.value).map_err(|e| ConfigError::invalid(&setting.origin, e.to_string()))
+}
+
+fn check_url(setting: &Setting<String>) -> Result<(), ConfigError> {
+    let v = &setting.value;
+    let loopback = ["http://127.", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| v.starts_with(p));
+    if v.starts_with("https://") || loopback {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            &setting.origin,
+            format!("token endpoint `{v}` must be an https:// URL"),
+        ))
+    }
+}
+
+fn parse_bool(setting: &Setting<String>) -> Result<bool, ConfigError> {
+    match setting.value.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Ok(true),
+        "false" | "no" | "0" | "off" => Ok(false),
+        _ => Err(ConfigError::invalid(
+            &setting.origin,
+            format!("`{}` is not true or false", setting.value),
+        )),
+    }
+}
+
+/// A DNS name with at least two labels.
+pub fn is_domain(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}

@@ -1,0 +1,191 @@
+//! Submission: an account and a message in, Exchange's answer out. Ties together the trust
+//! anchors, the token provider and the SMTP connection.
+
+use std::sync::Arc;
+
+use crate::config::{Account, AccountAuth};
+use crate::message::Outgoing;
+use crate::oauth::{DiskCache, RetryPolicy, TokenError, TokenProvider, TokenSource};
+use crate::smtp::{self, Connection, Credentials, Delivery, SmtpError};
+use crate::tls::TlsError;
+
+/// Why a message was not submitted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// No token.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// SMTP failed.
+    #[error(transparent)]
+    Smtp(#[from] SmtpError),
+    /// Trust anchors could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The HTTP client could not be built.
+    #[error("cannot set up HTTPS: {0}")]
+    Http(String),
+}
+
+impl SubmitError {
+    /// Whether trying again later can succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SubmitError::Token(e) => e.is_transient(),
+            SubmitError::Smtp(e) => e.is_transient(),
+            SubmitError::Tls(_) | SubmitError::Http(_) => false,
+        }
+    }
+}
+
+/// How a submitter behaves.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Share tokens between runs through the on-disk cache.
+    pub disk_cache: Option<DiskCache>,
+    /// Keep the SMTP transcript for display.
+    pub keep_transcript: bool,
+    /// Step timeouts.
+    pub timeouts: smtp::Timeouts,
+    /// Token-endpoint retries.
+    pub retry: RetryPolicy,
+}
+
+/// Sends messages for one account.
+#[derive(Debug)]
+pub struct Submitter {
+    account: Account,
+    settings: smtp::Settings,
+    provider: Option<Arc<TokenProvider>>,
+}
+
+/// The outcome of one submission.
+#[derive(Debug)]
+pub struct Submitted {
+    /// Exchange's acceptance.
+    pub delivery: Delivery,
+    /// The SMTP transcript, masked, when kept.
+    pub transcript: Vec<String>,
+}
+
+impl Submitter {
+    /// Prepares TLS, HTTPS and the token provider for `account`.
+    pub fn new(account: Account, options: &Options) -> Result<Self, SubmitError> {
+        let tls = crate::tls::client_config(account.ca_file.as_deref())?;
+        let provider = match &account.auth {
+            AccountAuth::OAuth { credential, .. } => {
+                let http = http_client(&tls)?;
+                let source = TokenSource {
+                    token_endpoint: account.token_endpoint.value.clone(),
+                    client_id: account.client_id.as_ref().map(|c| c.value.clone()).unwrap_or_default(),
+                    scope: account.scope.value.clone(),
+                    credential: credential.clone(),
+                    assertion_style: account.assertion_style,
+                    send_x5c: account.send_x5c,
+                };
+                Some(Arc::new(TokenProvider::new(
+                    http,
+                    source,
+                    options.retry,
+                    options.disk_cache.clone(),
+                )))
+            }
+            AccountAuth::Password { .. } => None,
+        };
+        let settings = smtp::Settings {
+            helo_name: helo_name(),
+            tls,
+            timeouts: options.timeouts,
+            keep_transcript: options.keep_transcript,
+        };
+        Ok(Self {
+            account,
+            settings,
+            provider,
+        })
+    }
+
+    /// The account.
+    pub fn account(&self) -> &Account {
+        &self.account
+    }
+
+    /// The token provider, for OAuth accounts.
+    pub fn provider(&self) -> Option<&Arc<TokenProvider>> {
+        self.provider.as_ref()
+    }
+
+    /// What to authenticate with: a current token, or the password.
+    pub async fn credentials(&self) -> Result<Credentials, SubmitError> {
+        match (&self.account.auth, &self.provider) {
+            (AccountAuth::OAuth { .. }, Some(provider)) => Ok(Credentials::XOAuth2 {
+                user: self.account.mailbox.value.clone(),
+                token: provider.token().await?.token,
+            }),
+            (AccountAuth::Password { user, password }, _) => Ok(Credentials::Password {
+                user: user.clone(),
+                password: password.clone(),
+            }),
+            (AccountAuth::OAuth { .. }, None) => unreachable!("OAuth accounts have a provider"),
+        }
+    }
+
+    /// Opens an authenticated connection.
+    pub async fn connect(&self) -> Result<Connection, SubmitError> {
+        // The token first: a configuration error there should not cost an SMTP connection.
+        let credentials = self.credentials().await?;
+        let mut connection = Connection::open(&self.account.smtp, &self.settings).await?;
+        connection.authenticate(&credentials).await?;
+        Ok(connection)
+    }
+
+    /// Sends one message on a new connection.
+    pub async fn submit(&self, outgoing: &Outgoing) -> Result<Submitted, (SubmitError, Vec<String>)> {
+        let credentials = self.credentials().await.map_err(|e| (e, Vec::new()))?;
+        let mut connection = Connection::open(&self.account.smtp, &self.settings)
+            .await
+            .map_err(|e| (e.into(), Vec::new()))?;
+        let result = match connection.authenticate(&credentials).await {
+            Ok(()) => connection.send_mail(&outgoing.envelope, &outgoing.content).await,
+            Err(e) => Err(e),
+        };
+        let transcript = connection.take_transcript();
+        match result {
+            Ok(delivery) => {
+                connection.quit().await;
+                Ok(Submitted { delivery, transcript })
+            }
+            Err(e) => {
+                connection.quit().await;
+                Err((e.into(), transcript))
+            }
+        }
+    }
+}
+
+/// An HTTPS client with the same trust anchors as SMTP.
+pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> Result<reqwest::Client, SubmitError> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls((**tls).clone())
+        .timeout(std::time::Duration::from_secs(30))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .user_agent(concat!("m365-mailer/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| SubmitError::Http(e.to_string()))
+}
+
+/// The name to say EHLO with: the host name when it looks like one, else `localhost`.
+fn helo_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let name = name.trim();
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        name.to_owned()
+    } else {
+        "localhost".to_owned()
+    }
+}
