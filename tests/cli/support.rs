@@ -1,0 +1,182 @@
+//! Test environment: the emulator with a working tenant, and the real `m365-mailer` binary
+//! configured for it through the environment only, with its own home, cache and config dirs.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use m365_emulator::{Api, App, ClientCertificate, Emulator, Mailbox, Options, Scenario, Tenant};
+use tokio::io::AsyncWriteExt as _;
+
+pub(crate) const TENANT: &str = "6f1d3c2a-9b4e-4d7a-8c1f-2e5b7a9d0c13";
+pub(crate) const CLIENT: &str = "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e";
+pub(crate) const APP_OBJECT: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+pub(crate) const SP: &str = "6d5c4b3a-2f1e-4d0c-9b8a-7f6e5d4c3b2a";
+pub(crate) const SECRET_ID: &str = "3c2b1a09-8f7e-4d6c-b5a4-932f1e0d9c8b";
+pub(crate) const SECRET: &str = "Xq58Q~integration.secret.value";
+pub(crate) const MAILBOX: &str = "mailer@contoso.com";
+pub(crate) const SHARED: &str = "alerts@contoso.com";
+
+/// The wall clock through the emulator's clock module.
+pub(crate) fn now() -> time::OffsetDateTime {
+    m365_emulator::Clock::new().now()
+}
+
+/// One client certificate for the test binary.
+pub(crate) fn client_cert() -> &'static ClientCertificate {
+    static CERT: OnceLock<ClientCertificate> = OnceLock::new();
+    CERT.get_or_init(|| {
+        let now = now();
+        ClientCertificate::generate(
+            "Contoso Mailer",
+            now - time::Duration::days(1),
+            now + time::Duration::days(365),
+        )
+        .unwrap()
+    })
+}
+
+/// A tenant set up as the guides say.
+pub(crate) fn contoso() -> Scenario {
+    let app = App::new(CLIENT, APP_OBJECT, SP)
+        .secret(SECRET_ID, SECRET, None)
+        .certificate_pem(&client_cert().cert_pem)
+        .permission(Api::Exchange, "SMTP.SendAsApp", true);
+    let mut shared = Mailbox::new(SHARED).send_as(SP);
+    shared.shared = true;
+    Scenario::new(vec![
+        Tenant::new(TENANT, "contoso.com")
+            .app(app)
+            .exchange_service_principal(CLIENT, SP)
+            .mailbox(Mailbox::new(MAILBOX).full_access(SP))
+            .mailbox(shared)
+            .mailbox(Mailbox::new("ceo@contoso.com")),
+    ])
+}
+
+/// The emulator and a private directory for the binary's home, cache and files.
+pub(crate) struct World {
+    pub(crate) emulator: Emulator,
+    pub(crate) dir: tempfile::TempDir,
+    /// Environment the binary runs with.
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl World {
+    pub(crate) async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub(crate) async fn start_with(change: impl FnOnce(&mut Scenario)) -> Self {
+        let mut scenario = contoso();
+        change(&mut scenario);
+        let emulator = Emulator::start(Options::new(scenario)).await.expect("emulator starts");
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, emulator.ca_pem()).unwrap();
+        let env = vec![
+            ("AZURE_TENANT_ID".into(), TENANT.into()),
+            ("AZURE_CLIENT_ID".into(), CLIENT.into()),
+            ("AZURE_CLIENT_SECRET".into(), SECRET.into()),
+            ("M365_MAILER_MAILBOX".into(), MAILBOX.into()),
+            ("M365_MAILER_TOKEN_ENDPOINT".into(), emulator.token_endpoint(TENANT)),
+            ("M365_MAILER_SMTP_HOST".into(), emulator.smtp_addr().ip().to_string()),
+            ("M365_MAILER_SMTP_PORT".into(), emulator.smtp_addr().port().to_string()),
+            ("M365_MAILER_CA_FILE".into(), ca_file.display().to_string()),
+        ];
+        Self { emulator, dir, env }
+    }
+
+    /// Replaces or adds an environment variable; an empty value removes it.
+    pub(crate) fn set(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        if !value.is_empty() {
+            self.env.push((key.into(), value.into()));
+        }
+    }
+
+    /// Writes a file into the private directory.
+    pub(crate) fn file(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    pub(crate) fn cache_dir(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    /// Runs `m365-mailer args…` with `stdin`.
+    pub(crate) async fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_m365-mailer"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("XDG_CACHE_HOME", self.cache_dir())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin).await.unwrap();
+        drop(input);
+        child.wait_with_output().await.unwrap()
+    }
+
+    /// `send` with these arguments; asserts the exit code.
+    pub(crate) async fn send(&self, args: &[&str], stdin: &[u8], code: i32) -> Output {
+        let mut all = vec!["send"];
+        all.extend_from_slice(args);
+        let output = self.run(&all, stdin).await;
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "send {args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+}
+
+/// A message with all its headers, so nothing is added.
+pub(crate) fn complete_message(subject: &str) -> Vec<u8> {
+    format!(
+        "From: {MAILBOX}\r\nTo: bob@fabrikam.com\r\nSubject: {subject}\r\nDate: Mon, 23 Nov 2026 18:00:00 +0000\r\nMessage-ID: <{}@contoso.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nLine one.\r\n.A line starting with a dot.\r\n..Two dots.\r\n\r\n.\r\nLast line.\r\n",
+        uuid::Uuid::new_v4().simple()
+    )
+    .into_bytes()
+}
+
+/// Runs a program if it is installed; under CI a missing program is a failure.
+pub(crate) fn program(name: &str) -> Option<PathBuf> {
+    let found = std::process::Command::new(name)
+        .arg("version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if found {
+        return Some(PathBuf::from(name));
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{name} is required under CI (.ci/run installs it)");
+    }
+    eprintln!("skipped: {name} is not installed");
+    None
+}
+
+/// Runs `program args` and asserts success.
+pub(crate) fn sh(program: &Path, args: &[&str]) {
+    let output = std::process::Command::new(program).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{} {args:?}: {}",
+        program.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
