@@ -321,4 +321,50 @@ mod tests {
         assert!(busy.is_transient());
         assert_eq!(busy.enhanced().unwrap().to_string(), "4.3.2");
     }
+
+    fn wire(code: u16, lines: &[String]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+            out.extend_from_slice(format!("{code}{sep}{line}\r\n").as_bytes());
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// What the server sends comes back whole, however the bytes are split.
+        #[test]
+        fn replies_round_trip_across_any_split(
+            code in 200u16..600,
+            lines in proptest::collection::vec("[ -~]{0,80}", 1..6),
+            split in 0usize..400,
+        ) {
+            let bytes = wire(code, &lines);
+            let split = split.min(bytes.len());
+            let mut parser = ReplyParser::default();
+            let mut buffer = bytes[..split].to_vec();
+            let first = parser.parse(&mut buffer).unwrap();
+            buffer.extend_from_slice(&bytes[split..]);
+            let reply = match first {
+                Some(r) => r,
+                None => parser.parse(&mut buffer).unwrap().unwrap(),
+            };
+            proptest::prop_assert_eq!(reply.code(), code);
+            proptest::prop_assert_eq!(reply.lines(), &lines[..]);
+            proptest::prop_assert!(buffer.is_empty());
+        }
+
+        /// Any bytes: a reply, a clean error, or a request for more; never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let mut parser = ReplyParser::default();
+            let mut buffer = bytes;
+            for _ in 0..64 {
+                match parser.parse(&mut buffer) {
+                    Ok(Some(_)) => continue,
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+    }
 }
