@@ -609,7 +609,9 @@ mod tests {
             ..Overrides::default()
         };
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        Config::resolve_with(&overrides, &|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        Config::resolve_with(&overrides, &|name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
     }
 
     fn pfx(dir: &Path) -> PathBuf {
@@ -640,19 +642,35 @@ mod tests {
         let s = secret.display();
         let guides = [
             // 000: From Email, Client ID, Client Secret, Tenant ID.
-            format!("[accounts.main]\nmailbox = \"yourmail@contoso.onmicrosoft.com\"\nclient_id = \"{CLIENT}\"\nclient_secret_file = \"{s}\"\ntenant = \"{TENANT}\"\n"),
+            format!(
+                "[accounts.main]\nmailbox = \"yourmail@contoso.onmicrosoft.com\"\nclient_id = \"{CLIENT}\"\nclient_secret_file = \"{s}\"\ntenant = \"{TENANT}\"\n"
+            ),
             // 002: server, port, application id, secret, tenant, authorised From.
-            format!("[accounts.main]\nsmtp_host = \"smtp.office365.com\"\nsmtp_port = 587\nclient_id = \"{CLIENT}\"\nclient_secret_file = \"{s}\"\ntenant = \"{TENANT}\"\nmailbox = \"noreply@contoso.com\"\n"),
+            format!(
+                "[accounts.main]\nsmtp_host = \"smtp.office365.com\"\nsmtp_port = 587\nclient_id = \"{CLIENT}\"\nclient_secret_file = \"{s}\"\ntenant = \"{TENANT}\"\nmailbox = \"noreply@contoso.com\"\n"
+            ),
             // 003: token endpoint URL, client id, scope, .pfx + password, From = login.
-            format!("[accounts.main]\ntoken_endpoint = \"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token\"\nclient_id = \"{CLIENT}\"\nscope = \"https://outlook.office365.com/.default\"\ncertificate = \"mailer.pfx\"\ncertificate_password_file = \"pfx-password\"\nmailbox = \"mailbox@contoso.onmicrosoft.com\"\n"),
+            format!(
+                "[accounts.main]\ntoken_endpoint = \"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token\"\nclient_id = \"{CLIENT}\"\nscope = \"https://outlook.office365.com/.default\"\ncertificate = \"mailer.pfx\"\ncertificate_password_file = \"pfx-password\"\nmailbox = \"mailbox@contoso.onmicrosoft.com\"\n"
+            ),
             // 004: enabled, server, port, ssl, username, fromAddress, oauth fields, grantType.
-            format!("[accounts.main]\nenabled = true\nsmtp_host = \"smtp.office365.com\"\nsmtp_port = 587\nsecurity = \"starttls\"\nmailbox = \"xmpro@contoso.com\"\nfrom = \"xmpro@contoso.com\"\ntoken_endpoint = \"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token\"\nclient_id = \"{CLIENT}\"\nclient_secret_file = \"{s}\"\nscope = \"https://outlook.office365.com/.default\"\ngrant_type = \"client_credentials\"\n"),
+            format!(
+                "[accounts.main]\nenabled = true\nsmtp_host = \"smtp.office365.com\"\nsmtp_port = 587\nsecurity = \"starttls\"\nmailbox = \"xmpro@contoso.com\"\nfrom = \"xmpro@contoso.com\"\ntoken_endpoint = \"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token\"\nclient_id = \"{CLIENT}\"\nclient_secret_file = \"{s}\"\nscope = \"https://outlook.office365.com/.default\"\ngrant_type = \"client_credentials\"\n"
+            ),
         ];
         for (i, toml) in guides.iter().enumerate() {
             let config = resolve(dir.path(), toml, &[]).unwrap_or_else(|e| panic!("guide {i}: {e}"));
             let account = config.account;
-            assert_eq!(account.token_endpoint.value, format!("https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"), "guide {i}");
-            assert_eq!((account.smtp.host.as_str(), account.smtp.port), ("smtp.office365.com", 587), "guide {i}");
+            assert_eq!(
+                account.token_endpoint.value,
+                format!("https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"),
+                "guide {i}"
+            );
+            assert_eq!(
+                (account.smtp.host.as_str(), account.smtp.port),
+                ("smtp.office365.com", 587),
+                "guide {i}"
+            );
             assert_eq!(account.scope.value, "https://outlook.office365.com/.default");
             assert!(matches!(account.auth, AccountAuth::OAuth { .. }), "guide {i}");
             assert!(config.warnings.is_empty(), "guide {i}: {:?}", config.warnings);
@@ -662,31 +680,75 @@ mod tests {
     #[test]
     fn environment_overrides_the_file_and_errors_name_the_origin() {
         let dir = tempfile::tempdir().unwrap();
-        let toml = format!("[accounts.main]\ntenant = \"contoso.com\"\nclient_id = \"{CLIENT}\"\nmailbox = \"a@contoso.com\"\nclient_secret = \"literal\"\n");
+        let toml = format!(
+            "[accounts.main]\ntenant = \"contoso.com\"\nclient_id = \"{CLIENT}\"\nmailbox = \"a@contoso.com\"\nclient_secret = \"literal\"\n"
+        );
         let config = resolve(dir.path(), &toml, &[("M365_MAILER_MAILBOX", "b@contoso.com")]).unwrap();
         assert_eq!(config.account.mailbox.value, "b@contoso.com");
         assert_eq!(config.account.mailbox.origin, Origin::Env("M365_MAILER_MAILBOX".into()));
-        assert!(config.warnings.iter().any(|w| w.contains("config.toml:5: accounts.main.client_secret: a secret is written")));
+        assert!(
+            config
+                .warnings
+                .iter()
+                .any(|w| w.contains("config.toml:5: accounts.main.client_secret: a secret is written"))
+        );
 
-        let rows: &[(&str, &[(&str, &str)], &str)] = &[
-            ("tenant = \"not a tenant\"\n", &[], "config.toml:2: accounts.main.tenant: tenant `not a tenant` is neither a GUID"),
-            ("smtp_port = 70000\n", &[], "config.toml:2: accounts.main.smtp_port: `70000` is not a port number"),
-            ("cloud = \"mars\"\n", &[], "config.toml:2: accounts.main.cloud: unknown cloud `mars`"),
-            ("security = \"maybe\"\n", &[], "accounts.main.security: security `maybe`"),
-            ("grant_type = \"password\"\n", &[], "grant type `password` is not supported"),
-            ("", &[("AZURE_CLIENT_CERTIFICATE_PATH", "/nonexistent.pfx")], "environment variable AZURE_CLIENT_CERTIFICATE_PATH: cannot read /nonexistent.pfx"),
-            ("certificate = \"x.pfx\"\n", &[], "both a client secret and a certificate"),
+        type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let rows: &[Row<'_>] = &[
+            (
+                "tenant = \"not a tenant\"\n",
+                &[],
+                "config.toml:2: accounts.main.tenant: tenant `not a tenant` is neither a GUID",
+            ),
+            (
+                "smtp_port = 70000\n",
+                &[],
+                "config.toml:2: accounts.main.smtp_port: `70000` is not a port number",
+            ),
+            (
+                "cloud = \"mars\"\n",
+                &[],
+                "config.toml:2: accounts.main.cloud: unknown cloud `mars`",
+            ),
+            (
+                "security = \"maybe\"\n",
+                &[],
+                "accounts.main.security: security `maybe`",
+            ),
+            (
+                "grant_type = \"password\"\n",
+                &[],
+                "grant type `password` is not supported",
+            ),
+            (
+                "",
+                &[("AZURE_CLIENT_CERTIFICATE_PATH", "/nonexistent.pfx")],
+                "environment variable AZURE_CLIENT_CERTIFICATE_PATH: cannot read /nonexistent.pfx",
+            ),
+            (
+                "certificate = \"x.pfx\"\n",
+                &[],
+                "both a client secret and a certificate",
+            ),
             ("enabled = false\n", &[], "account `main` is disabled"),
         ];
-        let base = format!("[accounts.main]\nmailbox = \"a@contoso.com\"\ntenant = \"contoso.com\"\nclient_id = \"{CLIENT}\"\nclient_secret = \"s\"\n");
+        let base = format!(
+            "[accounts.main]\nmailbox = \"a@contoso.com\"\ntenant = \"contoso.com\"\nclient_id = \"{CLIENT}\"\nclient_secret = \"s\"\n"
+        );
         for (extra, env, expected) in rows {
             // The extra line goes first so its line number is 2.
             let toml = base.replacen('\n', &format!("\n{extra}"), 1);
-            let toml = if extra.starts_with("tenant") { toml.replace("tenant = \"contoso.com\"\n", "") } else { toml };
+            let toml = if extra.starts_with("tenant") {
+                toml.replace("tenant = \"contoso.com\"\n", "")
+            } else {
+                toml
+            };
             let error = resolve(dir.path(), &toml, env).unwrap_err().to_string();
             assert!(error.contains(expected), "{extra:?}: {error}");
         }
-        let missing = resolve(dir.path(), "[accounts.main]\nmailbox = \"a@contoso.com\"\n", &[]).unwrap_err().to_string();
+        let missing = resolve(dir.path(), "[accounts.main]\nmailbox = \"a@contoso.com\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("no credential"), "{missing}");
         let only_env = Config::resolve_with(&Overrides::default(), &|name| match name {
             "AZURE_TENANT_ID" => Some(TENANT.into()),
@@ -698,7 +760,14 @@ mod tests {
         })
         .unwrap();
         assert_eq!(only_env.account.smtp.host, "smtp.office365.us");
-        assert_eq!(only_env.account.token_endpoint.value, format!("https://login.microsoftonline.us/{TENANT}/oauth2/v2.0/token"));
-        assert!(only_env.warnings.iter().any(|w| w.contains("looks like a secret ID")), "{:?}", only_env.warnings);
+        assert_eq!(
+            only_env.account.token_endpoint.value,
+            format!("https://login.microsoftonline.us/{TENANT}/oauth2/v2.0/token")
+        );
+        assert!(
+            only_env.warnings.iter().any(|w| w.contains("looks like a secret ID")),
+            "{:?}",
+            only_env.warnings
+        );
     }
 }

@@ -63,32 +63,37 @@ async fn connection(
     if implicit_tls {
         let tls = acceptor.accept(tcp).await?;
         let greeting = session.start();
-        drive(tls, &mut session, greeting, shared).await?;
+        drive(tls, &mut session, greeting, false, shared).await?;
         return Ok(());
     }
     let greeting = session.start();
-    if let Some(tcp) = drive(tcp, &mut session, greeting, shared).await? {
+    if let Some(tcp) = drive(tcp, &mut session, greeting, false, shared).await? {
         let tls = acceptor.accept(tcp).await?;
         session.tls_started();
-        drive(tls, &mut session, Vec::new(), shared).await?;
+        // The client's first command over TLS answers our "220 ready": a new round trip.
+        drive(tls, &mut session, Vec::new(), true, shared).await?;
     }
     Ok(())
 }
 
 /// Runs the session over `stream`; returns the stream when the session asks for STARTTLS.
+/// `answered` says the client has a reply to react to before any input arrives.
 async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     session: &mut Session,
     mut outputs: Vec<Output>,
+    answered: bool,
     shared: &Shared,
 ) -> std::io::Result<Option<S>> {
     let mut input = Vec::with_capacity(16 * 1024);
     let mut pending = Vec::with_capacity(1024);
+    let mut answered = answered;
     loop {
         for output in outputs.drain(..) {
             match output {
                 Output::Reply(wire) => pending.extend_from_slice(wire.as_bytes()),
                 Output::Delay(d) => {
+                    answered |= !pending.is_empty();
                     flush(&mut stream, &mut pending).await?;
                     tokio::time::sleep(d).await;
                 }
@@ -110,7 +115,7 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
         }
-        let flushed = !pending.is_empty();
+        answered |= !pending.is_empty();
         flush(&mut stream, &mut pending).await?;
 
         let settings = shared.scenario();
@@ -127,7 +132,7 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         if n == 0 {
             return Ok(None);
         }
-        if flushed {
+        if std::mem::take(&mut answered) {
             // The client read our replies and sent more: one round trip.
             shared.stats.update(|c| c.round_trips += 1);
             let latency = settings.latency.smtp_command_ms;

@@ -1,0 +1,225 @@
+//! Benchmark of sending against the emulator with 20 ms of latency per round trip.
+//!
+//! 1. Upstream round trips per message for 100 messages on one connection (PIPELINING + BDAT:
+//!    goal ≤ 1.1).
+//! 2. Wall time of one `m365-mailer send` with a cached token, against msmtp given the same
+//!    token, each run repeatedly in the same process; medians and their ratio.
+//!
+//! `bash bench/send/run.sh` installs msmtp and runs this (`cargo bench --bench send`).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use m365_emulator::{Api, App, Emulator, Mailbox, Scenario, Tenant};
+use m365_mailer::config::{Config, Overrides};
+use m365_mailer::message::{self, Compose};
+use m365_mailer::submit::{Options, Submitter};
+
+const TENANT: &str = "6f1d3c2a-9b4e-4d7a-8c1f-2e5b7a9d0c13";
+const CLIENT: &str = "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e";
+const SP: &str = "6d5c4b3a-2f1e-4d0c-9b8a-7f6e5d4c3b2a";
+const SECRET: &str = "Xq58Q~bench.secret";
+const MAILBOX: &str = "mailer@contoso.com";
+const LATENCY_MS: u64 = 20;
+const MESSAGES: usize = 100;
+const RUNS: usize = 15;
+
+fn scenario() -> Scenario {
+    let app = App::new(CLIENT, "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", SP)
+        .secret("3c2b1a09-8f7e-4d6c-b5a4-932f1e0d9c8b", SECRET, None)
+        .permission(Api::Exchange, "SMTP.SendAsApp", true);
+    let mut scenario = Scenario::new(vec![
+        Tenant::new(TENANT, "contoso.com")
+            .app(app)
+            .exchange_service_principal(CLIENT, SP)
+            .mailbox(Mailbox::new(MAILBOX).full_access(SP)),
+    ]);
+    scenario.latency.smtp_command_ms = LATENCY_MS;
+    scenario.exchange.messages_per_minute = 1_000_000;
+    scenario.exchange.recipients_per_day = 1_000_000;
+    scenario
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let emulator = Emulator::start(m365_emulator::Options::new(scenario()))
+        .await
+        .expect("emulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, emulator.ca_pem()).expect("write CA");
+    let env: Vec<(&str, String)> = vec![
+        ("AZURE_TENANT_ID", TENANT.into()),
+        ("AZURE_CLIENT_ID", CLIENT.into()),
+        ("AZURE_CLIENT_SECRET", SECRET.into()),
+        ("M365_MAILER_MAILBOX", MAILBOX.into()),
+        ("M365_MAILER_TOKEN_ENDPOINT", emulator.token_endpoint(TENANT)),
+        ("M365_MAILER_SMTP_HOST", emulator.smtp_addr().ip().to_string()),
+        ("M365_MAILER_SMTP_PORT", emulator.smtp_addr().port().to_string()),
+        ("M365_MAILER_CA_FILE", ca.display().to_string()),
+    ];
+    println!("Sending against the emulator, {LATENCY_MS} ms added per round trip.\n");
+
+    // 1. Round trips per message on one connection.
+    let config_file = dir.path().join("empty.toml");
+    std::fs::write(&config_file, "").expect("write config");
+    let overrides = Overrides {
+        config: Some(config_file),
+        ..Overrides::default()
+    };
+    let config = Config::resolve_with(&overrides, &|name| {
+        env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+    })
+    .expect("config");
+    let submitter = Submitter::new(config.account, &Options::default()).expect("submitter");
+    let mut connection = submitter.connect().await.expect("connect");
+    let before = emulator.stats().round_trips;
+    let started = m365_mailer::clock::instant();
+    for i in 0..MESSAGES {
+        let outgoing = message::compose(&Compose {
+            from: MAILBOX.into(),
+            to: vec!["bob@fabrikam.com".into()],
+            subject: Some(format!("Message {i}")),
+            text: Some("x".repeat(2000)),
+            ..Compose::default()
+        })
+        .expect("message");
+        connection
+            .send_mail(&outgoing.envelope, &outgoing.content)
+            .await
+            .expect("send");
+    }
+    let elapsed = m365_mailer::clock::since(started);
+    let round_trips = emulator.stats().round_trips - before;
+    connection.quit().await;
+    let per_message = round_trips as f64 / MESSAGES as f64;
+    println!("| {MESSAGES} messages on one connection | value |");
+    println!("|---|---|");
+    println!("| upstream round trips | {round_trips} |");
+    println!("| round trips per message (goal ≤ 1.1) | {per_message:.2} |");
+    println!(
+        "| wall time | {:.2} s ({:.1} ms per message) |\n",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1000.0 / MESSAGES as f64
+    );
+
+    // 2. One send with a cached token: m365-mailer against msmtp with the same token.
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let message = b"From: mailer@contoso.com\r\nTo: bob@fabrikam.com\r\nSubject: bench\r\n\r\nhello\r\n";
+    let ours = |_: usize| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_m365-mailer"));
+        command
+            .args(["send", "bob@fabrikam.com"])
+            .env_clear()
+            .env("HOME", &home);
+        for (k, v) in &env {
+            command.env(k, v);
+        }
+        command
+    };
+    run_once(ours(0), message); // fills the token cache
+    let before = emulator.stats();
+    let our_times = measure(RUNS, |i| run_once(ours(i), message));
+    let after = emulator.stats();
+    let our_round_trips = (after.round_trips - before.round_trips) as f64 / RUNS as f64;
+    assert_eq!(
+        after.tokens_issued(),
+        before.tokens_issued(),
+        "every run used the cached token"
+    );
+
+    let token = submitter.provider().expect("OAuth").token().await.expect("token").token;
+    let msmtp = which("msmtp");
+    let theirs = msmtp.as_ref().map(|msmtp| {
+        let config = dir.path().join("msmtprc");
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, token.expose()).expect("token file");
+        let text = format!(
+            "defaults\ntls on\ntls_starttls on\ntls_trust_file {}\naccount bench\nhost {}\nport {}\nauth xoauth2\nuser {MAILBOX}\nfrom {MAILBOX}\npasswordeval cat {}\naccount default : bench\n",
+            ca.display(),
+            emulator.smtp_addr().ip(),
+            emulator.smtp_addr().port(),
+            token_file.display()
+        );
+        std::fs::write(&config, text).expect("msmtprc");
+        set_private(&config);
+        let command = |_: usize| {
+            let mut c = std::process::Command::new(msmtp);
+            c.args(["-C", config.to_str().expect("utf-8 path"), "bob@fabrikam.com"]);
+            c
+        };
+        run_once(command(0), message);
+        let before = emulator.stats().round_trips;
+        let times = measure(RUNS, |i| run_once(command(i), message));
+        let round_trips = (emulator.stats().round_trips - before) as f64 / RUNS as f64;
+        (times, round_trips)
+    });
+
+    println!("| one `send`, cached token, median of {RUNS} | wall time | round trips |");
+    println!("|---|---|---|");
+    println!("| m365-mailer | {:.1} ms | {our_round_trips:.1} |", median(&our_times));
+    match theirs {
+        Some((times, round_trips)) => {
+            println!("| msmtp, same token | {:.1} ms | {round_trips:.1} |", median(&times));
+            println!(
+                "\nratio m365-mailer / msmtp: {:.2}",
+                median(&our_times) / median(&times)
+            );
+        }
+        None => println!("| msmtp | not installed (apt-get install msmtp) | |"),
+    }
+}
+
+fn run_once(mut command: std::process::Command, message: &[u8]) {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(message)
+        .expect("write message");
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Runs `f` `n` times; each run's duration.
+fn measure(n: usize, mut f: impl FnMut(usize)) -> Vec<Duration> {
+    (0..n)
+        .map(|i| {
+            let started = m365_mailer::clock::instant();
+            f(i);
+            m365_mailer::clock::since(started)
+        })
+        .collect()
+}
+
+fn median(times: &[Duration]) -> f64 {
+    let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    ms[ms.len() / 2]
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.is_file())
+}
+
+fn set_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
