@@ -5,3 +5,4 @@ mod exit_codes;
 mod send;
 mod support;
 mod tokens;
+mod transport;

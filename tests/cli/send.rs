@@ -192,3 +192,39 @@ async fn invoked_as_sendmail() {
     let refused = tokio::process::Command::new(&link).arg("-bs").output().await.unwrap();
     assert_eq!(refused.status.code(), Some(64));
 }
+
+#[tokio::test]
+async fn config_check_shows_each_origin_and_no_secret() {
+    let mut world = World::start().await;
+    let config = world.file(
+        "config.toml",
+        "default_account = \"alerts\"\n\n[accounts.alerts]\nfrom = \"alerts@contoso.com\"\nallowed_senders = [\"alerts@contoso.com\"]\nsmtp_port = 2525\n\n[accounts.other]\nmailbox = \"other@contoso.com\"\n",
+    );
+    world.set("M365_MAILER_SMTP_PORT", "");
+    let output = world.run(&["config", "check", "--config", config.to_str().unwrap(), "--tenant", "contoso.com"], b"").await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout)
+        .replace(world.dir.path().to_str().unwrap(), "<dir>")
+        .replace(&world.emulator.token_endpoint(TENANT), "<token endpoint>");
+    assert!(!text.contains(SECRET));
+    insta::assert_snapshot!(text);
+}
+
+#[tokio::test]
+async fn demo_runs_end_to_end() {
+    let world = World::start().await;
+    let output = world.run(&["demo"], b"").await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "roles     [\"SMTP.SendAsApp\"]",
+        "appidacr  \"2\"",
+        "S: 235 2.7.0 Authentication successful",
+        "identical to what was sent: true",
+        "554 5.2.252 SendAsDenied",
+        "Add-RecipientPermission",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("Xq58Q~demo"), "the demo secret is not printed");
+}
