@@ -58,12 +58,12 @@ pub struct Submitter {
     provider: Option<Arc<TokenProvider>>,
 }
 
-/// The outcome of one submission.
+/// One submission: its outcome and, when kept, the masked SMTP transcript.
 #[derive(Debug)]
-pub struct Submitted {
-    /// Exchange's acceptance.
-    pub delivery: Delivery,
-    /// The SMTP transcript, masked, when kept.
+pub struct Attempt {
+    /// Exchange's acceptance, or why not.
+    pub outcome: Result<Delivery, SubmitError>,
+    /// The transcript, masked (empty unless kept).
     pub transcript: Vec<String>,
 }
 
@@ -139,25 +139,34 @@ impl Submitter {
     }
 
     /// Sends one message on a new connection.
-    pub async fn submit(&self, outgoing: &Outgoing) -> Result<Submitted, (SubmitError, Vec<String>)> {
-        let credentials = self.credentials().await.map_err(|e| (e, Vec::new()))?;
-        let mut connection = Connection::open(&self.account.smtp, &self.settings)
-            .await
-            .map_err(|e| (e.into(), Vec::new()))?;
+    pub async fn submit(&self, outgoing: &Outgoing) -> Attempt {
+        let credentials = match self.credentials().await {
+            Ok(c) => c,
+            Err(e) => {
+                return Attempt {
+                    outcome: Err(e),
+                    transcript: Vec::new(),
+                };
+            }
+        };
+        let mut connection = match Connection::open(&self.account.smtp, &self.settings).await {
+            Ok(c) => c,
+            Err(e) => {
+                return Attempt {
+                    outcome: Err(e.into()),
+                    transcript: Vec::new(),
+                };
+            }
+        };
         let result = match connection.authenticate(&credentials).await {
             Ok(()) => connection.send_mail(&outgoing.envelope, &outgoing.content).await,
             Err(e) => Err(e),
         };
         let transcript = connection.take_transcript();
-        match result {
-            Ok(delivery) => {
-                connection.quit().await;
-                Ok(Submitted { delivery, transcript })
-            }
-            Err(e) => {
-                connection.quit().await;
-                Err((e.into(), transcript))
-            }
+        connection.quit().await;
+        Attempt {
+            outcome: result.map_err(SubmitError::from),
+            transcript,
         }
     }
 }

@@ -11,30 +11,19 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use m365_emulator::{Api, App, Emulator, Mailbox, Scenario, Tenant};
+use m365_emulator::fixture::{CLIENT, MAILBOX, TENANT};
+use m365_emulator::{Emulator, Scenario};
 use m365_mailer::config::{Config, Overrides};
 use m365_mailer::message::{self, Compose};
 use m365_mailer::submit::{Options, Submitter};
 
-const TENANT: &str = "6f1d3c2a-9b4e-4d7a-8c1f-2e5b7a9d0c13";
-const CLIENT: &str = "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e";
-const SP: &str = "6d5c4b3a-2f1e-4d0c-9b8a-7f6e5d4c3b2a";
 const SECRET: &str = "Xq58Q~bench.secret";
-const MAILBOX: &str = "mailer@contoso.com";
 const LATENCY_MS: u64 = 20;
 const MESSAGES: usize = 100;
 const RUNS: usize = 15;
 
 fn scenario() -> Scenario {
-    let app = App::new(CLIENT, "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", SP)
-        .secret("3c2b1a09-8f7e-4d6c-b5a4-932f1e0d9c8b", SECRET, None)
-        .permission(Api::Exchange, "SMTP.SendAsApp", true);
-    let mut scenario = Scenario::new(vec![
-        Tenant::new(TENANT, "contoso.com")
-            .app(app)
-            .exchange_service_principal(CLIENT, SP)
-            .mailbox(Mailbox::new(MAILBOX).full_access(SP)),
-    ]);
+    let mut scenario = m365_emulator::fixture::contoso(SECRET, None);
     scenario.latency.smtp_command_ms = LATENCY_MS;
     scenario.exchange.messages_per_minute = 1_000_000;
     scenario.exchange.recipients_per_day = 1_000_000;

@@ -6,8 +6,6 @@
 //! `time_scale` knob (see `model::Settings`).
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
-
 use time::OffsetDateTime;
 
 /// Wall-clock time plus an adjustable offset.
@@ -37,11 +35,5 @@ impl Clock {
     pub fn advance(&self, by: time::Duration) {
         let ms = i64::try_from(by.whole_milliseconds()).unwrap_or(i64::MAX);
         self.offset_ms.fetch_add(ms, Ordering::Relaxed);
-    }
-
-    /// A monotonic-enough instant for measuring short waits (rate-limit delays).
-    pub fn elapsed_since(&self, earlier: OffsetDateTime) -> Duration {
-        let delta = self.now() - earlier;
-        delta.try_into().unwrap_or(Duration::ZERO)
     }
 }

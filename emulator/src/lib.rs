@@ -19,7 +19,7 @@
 //! - `entra/`: the token endpoint: request parsing, the grant decision, errors, tokens, discovery.
 //! - `exchange/`: SMTP: command parser, replies, AUTH checks, limits, the session state machine
 //!   and its I/O loop.
-//! - `faults`: faults injected at named stages.
+//! - `faults`: faults injected at named stages. `fixture`: a working tenant to start from.
 //! - `pki`: the emulator's CA, the token-signing key, app certificates.
 //! - `store`: accepted messages. `stats`: counters. `clock`: the one clock.
 //! - `http`: the HTTPS server plumbing; `admin`: the `/_emulator/` API.
@@ -31,6 +31,7 @@ pub mod clock;
 pub mod entra;
 mod exchange;
 pub mod faults;
+pub mod fixture;
 mod http;
 pub mod model;
 pub mod pki;

@@ -5,18 +5,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use m365_emulator::{Api, App, ClientCertificate, Emulator, Mailbox, Scenario, Tenant};
+use m365_emulator::ClientCertificate;
+use m365_emulator::fixture::{self, CLIENT, MAILBOX, TENANT};
 
 use super::exit::{Code, Failure};
 use crate::config::{Config, Overrides};
 use crate::message::{self, Compose};
 use crate::oauth::inspect;
 use crate::submit::{Options, Submitter};
-
-const TENANT: &str = "6f1d3c2a-9b4e-4d7a-8c1f-2e5b7a9d0c13";
-const CLIENT: &str = "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e";
-const SERVICE_PRINCIPAL: &str = "6d5c4b3a-2f1e-4d0c-9b8a-7f6e5d4c3b2a";
-const MAILBOX: &str = "mailer@contoso.com";
 
 pub(super) async fn run() -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(|e| software("temporary directory", e))?;
@@ -33,7 +29,8 @@ pub(super) async fn run() -> Result<(), Failure> {
         1,
         "Starting the emulator of Entra ID and Exchange Online with a generated tenant",
     );
-    let emulator = Emulator::start(m365_emulator::Options::new(scenario(&secret, &certificate.cert_pem)))
+    let scenario = fixture::contoso(&secret, Some(&certificate.cert_pem));
+    let emulator = m365_emulator::Emulator::start(m365_emulator::Options::new(scenario))
         .await
         .map_err(|e| software("starting the emulator", e))?;
     println!("   token endpoint  {}", emulator.token_endpoint(TENANT));
@@ -95,13 +92,11 @@ pub(super) async fn run() -> Result<(), Failure> {
         text: Some("Sent with OAuth2 client credentials, no password.\r\n".to_owned()),
         ..Compose::default()
     })?;
-    let submitted = secret_submitter
-        .submit(&outgoing)
-        .await
-        .map_err(|(e, _)| Failure::from(e))?;
-    for line in &submitted.transcript {
+    let attempt = secret_submitter.submit(&outgoing).await;
+    for line in &attempt.transcript {
         println!("   {line}");
     }
+    attempt.outcome?;
 
     heading(5, "The message in the emulator's mailbox");
     for delivered in emulator.store().messages() {
@@ -128,7 +123,7 @@ pub(super) async fn run() -> Result<(), Failure> {
 
     heading(6, "A failure, explained: a From address the app may not send as");
     let ceo = message::compose(&Compose {
-        from: "ceo@contoso.com".to_owned(),
+        from: fixture::OTHER_MAILBOX.to_owned(),
         to: vec!["alex@fabrikam.com".to_owned()],
         subject: Some("Quarterly results".to_owned()),
         text: Some("...".to_owned()),
@@ -142,7 +137,7 @@ pub(super) async fn run() -> Result<(), Failure> {
         print_indented(&failure.message);
     }
     println!("   What Exchange Online says when sent anyway:");
-    if let Err((error, _)) = secret_submitter.submit(&ceo).await {
+    if let Err(error) = secret_submitter.submit(&ceo).await.outcome {
         let failure = Failure::from(error);
         print_indented(&format!("{} (exit code {})", failure.message, failure.code as u8));
     }
@@ -154,20 +149,6 @@ pub(super) async fn run() -> Result<(), Failure> {
         stats.messages_total()
     );
     Ok(())
-}
-
-fn scenario(secret: &str, cert_pem: &str) -> Scenario {
-    let app = App::new(CLIENT, "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", SERVICE_PRINCIPAL)
-        .secret("3c2b1a09-8f7e-4d6c-b5a4-932f1e0d9c8b", secret, None)
-        .certificate_pem(cert_pem)
-        .permission(Api::Exchange, "SMTP.SendAsApp", true);
-    Scenario::new(vec![
-        Tenant::new(TENANT, "contoso.com")
-            .app(app)
-            .exchange_service_principal(CLIENT, SERVICE_PRINCIPAL)
-            .mailbox(Mailbox::new(MAILBOX).full_access(SERVICE_PRINCIPAL))
-            .mailbox(Mailbox::new("ceo@contoso.com")),
-    ])
 }
 
 fn submitter(env: &HashMap<&str, String>, config: &Path) -> Result<Submitter, Failure> {

@@ -34,34 +34,24 @@ pub(super) async fn run(args: &SendArgs) -> Result<(), Failure> {
         ..Options::default()
     };
     let submitter = Submitter::new(account, &options)?;
-    match submitter.submit(&outgoing).await {
-        Ok(submitted) => {
-            print_transcript(&submitted.transcript);
-            for (recipient, reply) in &submitted.delivery.rejected {
-                eprintln!("m365-mailer: {recipient} was refused: {reply}");
-            }
-            if args.verbose {
-                eprintln!("m365-mailer: accepted: {}", submitted.delivery.reply);
-            }
-            if submitted.delivery.rejected.is_empty() {
-                Ok(())
-            } else {
-                Err(Failure::new(
-                    Code::Unavailable,
-                    "some recipients were refused; the others will get the message",
-                ))
-            }
-        }
-        Err((error, transcript)) => {
-            print_transcript(&transcript);
-            Err(error.into())
-        }
-    }
-}
-
-fn print_transcript(lines: &[String]) {
-    for line in lines {
+    let attempt = submitter.submit(&outgoing).await;
+    for line in &attempt.transcript {
         eprintln!("{line}");
+    }
+    let delivery = attempt.outcome?;
+    for (recipient, reply) in &delivery.rejected {
+        eprintln!("m365-mailer: {recipient} was refused: {reply}");
+    }
+    if args.verbose {
+        eprintln!("m365-mailer: accepted: {}", delivery.reply);
+    }
+    if delivery.rejected.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            Code::Unavailable,
+            "some recipients were refused; the others will get the message",
+        ))
     }
 }
 

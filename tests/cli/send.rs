@@ -201,7 +201,19 @@ async fn config_check_shows_each_origin_and_no_secret() {
         "default_account = \"alerts\"\n\n[accounts.alerts]\nfrom = \"alerts@contoso.com\"\nallowed_senders = [\"alerts@contoso.com\"]\nsmtp_port = 2525\n\n[accounts.other]\nmailbox = \"other@contoso.com\"\n",
     );
     world.set("M365_MAILER_SMTP_PORT", "");
-    let output = world.run(&["config", "check", "--config", config.to_str().unwrap(), "--tenant", "contoso.com"], b"").await;
+    let output = world
+        .run(
+            &[
+                "config",
+                "check",
+                "--config",
+                config.to_str().unwrap(),
+                "--tenant",
+                "contoso.com",
+            ],
+            b"",
+        )
+        .await;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8_lossy(&output.stdout)
         .replace(world.dir.path().to_str().unwrap(), "<dir>")

@@ -5,17 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use m365_emulator::{Api, App, ClientCertificate, Emulator, Mailbox, Options, Scenario, Tenant};
+use m365_emulator::{ClientCertificate, Emulator, Options, Scenario};
 use tokio::io::AsyncWriteExt as _;
 
-pub(crate) const TENANT: &str = "6f1d3c2a-9b4e-4d7a-8c1f-2e5b7a9d0c13";
-pub(crate) const CLIENT: &str = "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e";
-pub(crate) const APP_OBJECT: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
-pub(crate) const SP: &str = "6d5c4b3a-2f1e-4d0c-9b8a-7f6e5d4c3b2a";
-pub(crate) const SECRET_ID: &str = "3c2b1a09-8f7e-4d6c-b5a4-932f1e0d9c8b";
+pub(crate) use m365_emulator::fixture::{CLIENT, MAILBOX, SECRET_ID, TENANT};
+pub(crate) const SHARED: &str = m365_emulator::fixture::SHARED_MAILBOX;
 pub(crate) const SECRET: &str = "Xq58Q~integration.secret.value";
-pub(crate) const MAILBOX: &str = "mailer@contoso.com";
-pub(crate) const SHARED: &str = "alerts@contoso.com";
 
 /// The wall clock through the emulator's clock module.
 pub(crate) fn now() -> time::OffsetDateTime {
@@ -38,20 +33,7 @@ pub(crate) fn client_cert() -> &'static ClientCertificate {
 
 /// A tenant set up as the guides say.
 pub(crate) fn contoso() -> Scenario {
-    let app = App::new(CLIENT, APP_OBJECT, SP)
-        .secret(SECRET_ID, SECRET, None)
-        .certificate_pem(&client_cert().cert_pem)
-        .permission(Api::Exchange, "SMTP.SendAsApp", true);
-    let mut shared = Mailbox::new(SHARED).send_as(SP);
-    shared.shared = true;
-    Scenario::new(vec![
-        Tenant::new(TENANT, "contoso.com")
-            .app(app)
-            .exchange_service_principal(CLIENT, SP)
-            .mailbox(Mailbox::new(MAILBOX).full_access(SP))
-            .mailbox(shared)
-            .mailbox(Mailbox::new("ceo@contoso.com")),
-    ])
+    m365_emulator::fixture::contoso(SECRET, Some(&client_cert().cert_pem))
 }
 
 /// The emulator and a private directory for the binary's home, cache and files.

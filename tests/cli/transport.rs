@@ -20,8 +20,10 @@ fn submitter(world: &World, options: &Options) -> Submitter {
         ..Overrides::default()
     };
     let env = world.env.clone();
-    let resolved = Config::resolve_with(&overrides, &|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-        .expect("configuration");
+    let resolved = Config::resolve_with(&overrides, &|name| {
+        env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+    .expect("configuration");
     Submitter::new(resolved.account, options).expect("submitter")
 }
 
@@ -56,11 +58,30 @@ async fn several_messages_on_one_connection_with_rset_between() {
 #[tokio::test]
 async fn utf8_headers_declare_smtputf8() {
     let world = World::start().await;
-    let submitter = submitter(&world, &Options { keep_transcript: true, ..Options::default() });
+    let submitter = submitter(
+        &world,
+        &Options {
+            keep_transcript: true,
+            ..Options::default()
+        },
+    );
     let raw = "From: mailer@contoso.com\r\nTo: bob@fabrikam.com\r\nSubject: Grüße\r\n\r\nÜber\r\n".as_bytes();
-    let outgoing = message::from_raw(raw, &message::RawOptions { recipients: vec!["bob@fabrikam.com".into()], default_from: MAILBOX.into(), ..Default::default() }).unwrap();
-    let submitted = submitter.submit(&outgoing).await.unwrap();
-    let mail = submitted.transcript.iter().find(|l| l.starts_with("C: MAIL FROM")).unwrap();
+    let outgoing = message::from_raw(
+        raw,
+        &message::RawOptions {
+            recipients: vec!["bob@fabrikam.com".into()],
+            default_from: MAILBOX.into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let attempt = submitter.submit(&outgoing).await;
+    attempt.outcome.unwrap();
+    let mail = attempt
+        .transcript
+        .iter()
+        .find(|l| l.starts_with("C: MAIL FROM"))
+        .unwrap();
     assert!(mail.contains("BODY=8BITMIME") && mail.contains("SMTPUTF8"), "{mail}");
 }
 
@@ -70,7 +91,11 @@ async fn a_silent_server_times_out_as_a_temporary_failure() {
     world.emulator.faults().add(Fault::hang(Stage::Mail)).unwrap();
     let mut options = Options::default();
     options.timeouts.command = Duration::from_millis(500);
-    let error = submitter(&world, &options).submit(&message("Hang")).await.unwrap_err().0;
+    let error = submitter(&world, &options)
+        .submit(&message("Hang"))
+        .await
+        .outcome
+        .unwrap_err();
     assert!(matches!(error, SubmitError::Smtp(SmtpError::Timeout { .. })), "{error}");
     assert!(error.is_transient());
 }
@@ -84,9 +109,14 @@ async fn implicit_tls_on_the_465_role() {
     let ca = world.file("ca.pem", world.emulator.ca_pem());
     world.set("M365_MAILER_CA_FILE", ca.to_str().unwrap());
     world.set("M365_MAILER_TOKEN_ENDPOINT", &world.emulator.token_endpoint(TENANT));
-    world.set("M365_MAILER_SMTP_PORT", &world.emulator.smtps_addr().unwrap().port().to_string());
+    world.set(
+        "M365_MAILER_SMTP_PORT",
+        &world.emulator.smtps_addr().unwrap().port().to_string(),
+    );
     world.set("M365_MAILER_SMTP_SECURITY", "tls");
-    world.send(&["bob@fabrikam.com"], &complete_message("Implicit TLS"), 0).await;
+    world
+        .send(&["bob@fabrikam.com"], &complete_message("Implicit TLS"), 0)
+        .await;
     assert_eq!(world.emulator.store().len(), 1);
     assert_eq!(world.emulator.stats().command("STARTTLS"), 0);
 }
@@ -97,13 +127,24 @@ async fn trust_comes_from_ssl_cert_file_and_an_unknown_ca_is_refused() {
     let ca = world.dir.path().join("ca.pem");
     world.set("M365_MAILER_CA_FILE", "");
     world.set("SSL_CERT_FILE", ca.to_str().unwrap());
-    world.send(&["bob@fabrikam.com"], &complete_message("SSL_CERT_FILE"), 0).await;
+    world
+        .send(&["bob@fabrikam.com"], &complete_message("SSL_CERT_FILE"), 0)
+        .await;
 
     // Neither: the emulator's CA is unknown, as an intercepting proxy's would be.
     world.set("SSL_CERT_FILE", "");
-    let output = world.send(&["--no-token-cache", "bob@fabrikam.com"], &complete_message("Untrusted"), 75).await;
+    let output = world
+        .send(
+            &["--no-token-cache", "bob@fabrikam.com"],
+            &complete_message("Untrusted"),
+            75,
+        )
+        .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cannot reach the token endpoint") && stderr.to_lowercase().contains("certificate"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the token endpoint") && stderr.to_lowercase().contains("certificate"),
+        "{stderr}"
+    );
     assert_eq!(world.emulator.store().len(), 1);
 }
 
@@ -118,7 +159,10 @@ async fn passwords_for_servers_that_still_take_them() {
     world.set("M365_MAILER_SMTP_USERNAME", MAILBOX);
     world.set("M365_MAILER_SMTP_PASSWORD", "P@ssw0rd");
     world.send(&["bob@fabrikam.com"], &complete_message("Basic"), 0).await;
-    assert_eq!(world.emulator.store().messages()[0].identity, m365_emulator::Identity::Basic);
+    assert_eq!(
+        world.emulator.store().messages()[0].identity,
+        m365_emulator::Identity::Basic
+    );
     assert_eq!(world.emulator.stats().tokens_issued(), 0);
 }
 

@@ -6,22 +6,17 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use m365_emulator::{Api, App, ClientCertificate, Emulator, Mailbox, Options, Scenario, Tenant};
+use m365_emulator::{ClientCertificate, Emulator, Options, Scenario};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use sha1::Digest as _;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 
-pub(crate) const TENANT: &str = "6f1d3c2a-9b4e-4d7a-8c1f-2e5b7a9d0c13";
-pub(crate) const DOMAIN: &str = "contoso.com";
-pub(crate) const CLIENT: &str = "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e";
-pub(crate) const APP_OBJECT: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
-pub(crate) const SP: &str = "6d5c4b3a-2f1e-4d0c-9b8a-7f6e5d4c3b2a";
-pub(crate) const SECRET_ID: &str = "3c2b1a09-8f7e-4d6c-b5a4-932f1e0d9c8b";
+pub(crate) use m365_emulator::fixture::{APP_OBJECT, CLIENT, DOMAIN, MAILBOX, SECRET_ID, TENANT};
+pub(crate) const SP: &str = m365_emulator::fixture::SERVICE_PRINCIPAL;
+pub(crate) const SHARED: &str = m365_emulator::fixture::SHARED_MAILBOX;
 pub(crate) const SECRET: &str = "Xq58Q~test.secret.value";
-pub(crate) const MAILBOX: &str = "mailer@contoso.com";
-pub(crate) const SHARED: &str = "alerts@contoso.com";
 pub(crate) const EXCHANGE_SCOPE: &str = "https://outlook.office365.com/.default";
 
 /// The wall clock, through the emulator's clock module (the one reader of the system time).
@@ -58,23 +53,7 @@ pub(crate) fn client_cert() -> &'static ClientCertificate {
 
 /// A tenant set up as the guides say: everything works.
 pub(crate) fn contoso() -> Scenario {
-    let app = App::new(CLIENT, APP_OBJECT, SP)
-        .secret(SECRET_ID, SECRET, None)
-        .certificate_pem(&client_cert().cert_pem)
-        .permission(Api::Exchange, "SMTP.SendAsApp", true)
-        .permission(Api::Graph, "Mail.Send", true);
-    let tenant = Tenant::new(TENANT, DOMAIN)
-        .domain("contoso.onmicrosoft.com")
-        .app(app)
-        .exchange_service_principal(CLIENT, SP)
-        .mailbox(Mailbox::new(MAILBOX).full_access(SP))
-        .mailbox({
-            let mut m = Mailbox::new(SHARED).send_as(SP);
-            m.shared = true;
-            m
-        })
-        .mailbox(Mailbox::new("ceo@contoso.com"));
-    Scenario::new(vec![tenant])
+    m365_emulator::fixture::contoso(SECRET, Some(&client_cert().cert_pem))
 }
 
 pub(crate) async fn start(scenario: Scenario) -> Emulator {
