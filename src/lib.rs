@@ -19,6 +19,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod diagnose;
 pub mod message;
 pub mod oauth;
 pub mod secret;

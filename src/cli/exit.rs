@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use crate::config::ConfigError;
+use crate::diagnose::{self, Evidence, Ids};
 use crate::message::MessageError;
 use crate::smtp::{Reply, SmtpError};
 use crate::submit::SubmitError;
@@ -70,17 +71,20 @@ impl From<MessageError> for Failure {
 
 impl From<SubmitError> for Failure {
     fn from(e: SubmitError) -> Self {
-        let code = classify(&e);
-        let mut message = e.to_string();
-        if let Some(hint) = hint(&e) {
-            message.push_str("\n  ");
-            message.push_str(&hint);
-        }
-        if e.is_transient() {
-            message.push_str("\n  This is temporary: try again later.");
-        }
-        Self::new(code, message)
+        submit_failure(&e, &Evidence::default(), &Ids::default())
     }
+}
+
+/// A submission failure explained from the catalog, with what is known about the account.
+pub fn submit_failure(e: &SubmitError, evidence: &Evidence, ids: &Ids) -> Failure {
+    let mut message = e.to_string();
+    if let Some(diagnosis) = diagnose::diagnose(e, evidence) {
+        message.push('\n');
+        message.push_str(diagnosis.render(ids).to_text("  ").trim_end());
+    } else if e.is_transient() {
+        message.push_str("\n  This is temporary: try again later.");
+    }
+    Failure::new(classify(e), message)
 }
 
 /// Exit code of a submission failure.
@@ -117,34 +121,4 @@ fn is_permission(reply: &Reply) -> bool {
     reply.code() == 535
         || matches!(enhanced.as_str(), "5.7.139" | "5.7.3" | "5.7.30" | "5.7.57" | "5.7.60")
         || (enhanced == "5.2.252" && reply.message().contains("SendAsDenied"))
-}
-
-/// One line on the likely cause, for the refusals every guide lists.
-fn hint(e: &SubmitError) -> Option<String> {
-    match e {
-        SubmitError::Token(t) => match t.entra()?.code()? {
-            7000215 => Some("The client secret is wrong. Copy the secret's Value (not its Secret ID) when it is created; create a new one if it was lost.".into()),
-            7000222 => Some("The client secret has expired: create a new one under Certificates & secrets.".into()),
-            700016 => Some("No app with this client id in this tenant: check the Application (client) ID and the Directory (tenant) ID.".into()),
-            90002 => Some("No such tenant: check the Directory (tenant) ID or domain, and the cloud.".into()),
-            1002012 | 70011 => Some("The scope must be the resource followed by /.default, e.g. https://outlook.office365.com/.default.".into()),
-            700027 => Some("The certificate is not registered on the app (upload its public part under Certificates & secrets) or the key does not match.".into()),
-            _ => None,
-        },
-        SubmitError::Smtp(s) => {
-            let reply = s.reply()?;
-            let enhanced = reply.enhanced().map(|e| e.to_string()).unwrap_or_default();
-            let text = reply.message();
-            match enhanced.as_str() {
-                "5.7.3" => Some("Exchange refused the token. Usual causes: the app's service principal is not registered in Exchange (New-ServicePrincipal), it was registered with the App registration's object id instead of the Enterprise application's, SMTP.SendAsApp lacks admin consent, or the app has no FullAccess on the mailbox (Add-MailboxPermission).".into()),
-                "5.7.139" if text.contains("for the Tenant") => Some("SMTP AUTH is off for the organisation: Set-TransportConfig -SmtpClientAuthenticationDisabled $false, or enable it for this mailbox with Set-CASMailbox -SmtpClientAuthenticationDisabled $false.".into()),
-                "5.7.139" if text.contains("for the Mailbox") => Some("SMTP AUTH is off for this mailbox: Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled $false.".into()),
-                "5.7.139" if text.contains("security defaults") => Some("Security defaults are on in Entra ID; SMTP AUTH cannot work until they are turned off (or replaced by Conditional Access).".into()),
-                "5.2.252" if text.contains("SendAsDenied") => Some("The From address is not the mailbox and the app may not send as it: grant SendAs with Add-RecipientPermission -Identity <from address> -Trustee <service principal> -AccessRights SendAs, then list the address in allowed_senders.".into()),
-                "4.3.2" => Some("More than 3 connections for this mailbox at once: Exchange allows 3.".into()),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
 }

@@ -6,8 +6,10 @@ use std::io::Read as _;
 use super::args::SendArgs;
 use super::exit::{Code, Failure};
 use crate::config::{Account, Config};
+use crate::diagnose::{Evidence, Ids};
 use crate::message::{self, Compose, Outgoing, RawOptions};
 use crate::oauth::DiskCache;
+use crate::oauth::inspect;
 use crate::submit::{Options, Submitter};
 
 pub(super) async fn run(args: &SendArgs) -> Result<(), Failure> {
@@ -38,7 +40,10 @@ pub(super) async fn run(args: &SendArgs) -> Result<(), Failure> {
     for line in &attempt.transcript {
         eprintln!("{line}");
     }
-    let delivery = attempt.outcome?;
+    let delivery = match attempt.outcome {
+        Ok(delivery) => delivery,
+        Err(error) => return Err(explained(&submitter, &outgoing, &error)),
+    };
     for (recipient, reply) in &delivery.rejected {
         eprintln!("m365-mailer: {recipient} was refused: {reply}");
     }
@@ -53,6 +58,25 @@ pub(super) async fn run(args: &SendArgs) -> Result<(), Failure> {
             "some recipients were refused; the others will get the message",
         ))
     }
+}
+
+/// The failure with the catalog's causes, narrowed by the token that was used.
+fn explained(submitter: &Submitter, outgoing: &Outgoing, error: &crate::submit::SubmitError) -> Failure {
+    let account = submitter.account();
+    let mut evidence = Evidence::of(account);
+    let mut ids = Ids::of(account);
+    ids.from = outgoing
+        .from_header
+        .first()
+        .cloned()
+        .or_else(|| Some(outgoing.envelope.from.clone()));
+    if let Some(token) = submitter.provider().and_then(|p| p.current())
+        && let Some((_, claims)) = inspect::decode(token.token.expose())
+    {
+        ids.sp_id = claims["oid"].as_str().map(str::to_owned);
+        evidence.claims = Some(claims);
+    }
+    super::exit::submit_failure(error, &evidence, &ids)
 }
 
 /// The message from flags (when any composing flag is given) or from standard input.

@@ -335,6 +335,11 @@ impl TokenProvider {
         })
     }
 
+    /// The token held now, if any, without asking the endpoint.
+    pub fn current(&self) -> Option<AccessToken> {
+        self.cached()
+    }
+
     fn cached(&self) -> Option<AccessToken> {
         self.cached
             .lock()

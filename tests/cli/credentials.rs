@@ -189,7 +189,7 @@ async fn rs256_assertions_from_a_config_file_and_an_unregistered_certificate() {
     let path = world.file("stranger.pem", format!("{}{}", stranger.key_pem, stranger.cert_pem));
     let stderr = send_with_certificate(&mut world, &path, None, 77).await;
     assert!(
-        stderr.contains("AADSTS700027") && stderr.contains("not registered"),
+        stderr.contains("AADSTS700027") && stderr.contains("is not uploaded to the app registration"),
         "{stderr}"
     );
 }

@@ -20,6 +20,12 @@ async fn authentication_refusals_are_77() {
         stderr.contains("535 5.7.3 Authentication unsuccessful") && stderr.contains("New-ServicePrincipal"),
         "{stderr}"
     );
+    // The token's oid is the Enterprise application's Object ID: the fix names it.
+    let sp = m365_emulator::fixture::SERVICE_PRINCIPAL;
+    assert!(
+        stderr.contains(&format!("New-ServicePrincipal -AppId '{CLIENT}' -ObjectId '{sp}'")),
+        "{stderr}"
+    );
 
     let world = World::start_with(|s| s.tenants[0].smtp_client_authentication_disabled = true).await;
     let stderr = send_expecting(&world, 77, &[]).await;

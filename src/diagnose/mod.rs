@@ -1,0 +1,431 @@
+//! Diagnosis: from a failure to its likely causes and the exact fix, with the user's own ids.
+//!
+//! The catalog (`catalog.rs`) is data. Here: finding the entry for a reply, an Entra error or a
+//! symptom; narrowing its causes with what can be observed from outside the tenant (the token's
+//! claims, the configured secret's shape); and rendering fixes with values quoted for PowerShell.
+
+pub mod catalog;
+pub mod quote;
+
+use crate::config::{Account, AccountAuth};
+use crate::oauth::ClientCredential;
+use crate::smtp::{Reply, SmtpError};
+use crate::submit::SubmitError;
+use catalog::{Cause, ENTRIES, Entry, Retry, Signal};
+
+/// The user's identifiers, for filling in fixes.
+#[derive(Debug, Clone, Default)]
+pub struct Ids {
+    /// Tenant id or domain.
+    pub tenant: Option<String>,
+    /// Application (client) id.
+    pub client_id: Option<String>,
+    /// Mailbox that authenticates.
+    pub mailbox: Option<String>,
+    /// Enterprise application object id (the token's `oid`, when a token was seen).
+    pub sp_id: Option<String>,
+    /// The From address in question.
+    pub from: Option<String>,
+    /// Token scope.
+    pub scope: Option<String>,
+    /// SMTP host.
+    pub smtp_host: Option<String>,
+    /// SMTP port.
+    pub smtp_port: Option<u16>,
+}
+
+impl Ids {
+    /// The identifiers of an account.
+    pub fn of(account: &Account) -> Self {
+        Self {
+            tenant: account.tenant.as_ref().map(|t| t.value.clone()),
+            client_id: account.client_id.as_ref().map(|c| c.value.clone()),
+            mailbox: Some(account.mailbox.value.clone()),
+            sp_id: None,
+            from: Some(account.default_from.clone()),
+            scope: Some(account.scope.value.clone()),
+            smtp_host: Some(account.smtp.host.clone()),
+            smtp_port: Some(account.smtp.port),
+        }
+    }
+
+    fn value(&self, name: &str) -> Option<String> {
+        match name {
+            "tenant" => self.tenant.clone(),
+            "client_id" => self.client_id.clone(),
+            "mailbox" => self.mailbox.clone(),
+            "sp_id" => self.sp_id.clone(),
+            "from" => self.from.clone(),
+            "scope" => self.scope.clone(),
+            "smtp_host" => self.smtp_host.clone(),
+            "smtp_port" => self.smtp_port.map(|p| p.to_string()),
+            _ => None,
+        }
+    }
+
+    fn placeholder(name: &str) -> &'static str {
+        match name {
+            "tenant" => "<Directory (tenant) ID>",
+            "client_id" => "<Application (client) ID>",
+            "mailbox" => "<mailbox>",
+            "sp_id" => "<Enterprise application Object ID>",
+            "from" => "<From address>",
+            "scope" => "<scope>",
+            "smtp_host" => "smtp.office365.com",
+            "smtp_port" => "587",
+            _ => "<?>",
+        }
+    }
+
+    /// Replaces `{name}` placeholders; with `quoted`, known values become PowerShell literals.
+    pub fn fill(&self, template: &str, quoted: bool) -> String {
+        let mut out = String::with_capacity(template.len() + 32);
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find('}') else { break };
+            let name = &rest[start + 1..start + end];
+            match self.value(name) {
+                Some(v) if quoted => {
+                    let literal = quote::powershell(&v).unwrap_or_else(|_| Self::placeholder(name).to_owned());
+                    out.push_str(&literal);
+                }
+                Some(v) => out.push_str(&v),
+                None => out.push_str(Self::placeholder(name)),
+            }
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// What is known besides the failure itself.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// Claims of the token that was used, when it is a JWT.
+    pub claims: Option<serde_json::Value>,
+    /// The configured client secret is a GUID: a Secret ID pasted in place of the value.
+    pub secret_looks_like_id: bool,
+}
+
+impl Evidence {
+    /// What can be told from the account's configuration.
+    pub fn of(account: &Account) -> Self {
+        let secret_looks_like_id = matches!(&account.auth, AccountAuth::OAuth { credential: ClientCredential::Secret(s), .. }
+            if uuid::Uuid::try_parse(s.expose().trim()).is_ok());
+        Self {
+            claims: None,
+            secret_looks_like_id,
+        }
+    }
+}
+
+/// A failure explained.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    /// The catalog entry.
+    pub entry: &'static Entry,
+    /// Causes still possible, most likely first.
+    pub causes: Vec<&'static Cause>,
+    /// Whether the first cause was established from evidence rather than guessed.
+    pub confirmed: bool,
+    /// What was observed, and what could not be checked.
+    pub notes: Vec<String>,
+}
+
+/// The entry for an SMTP reply: the one whose code, enhanced code and text match most closely.
+pub fn for_reply(reply: &Reply) -> Option<&'static Entry> {
+    let enhanced = reply.enhanced()?.to_string();
+    let text = reply.message().to_ascii_lowercase();
+    let candidates = ENTRIES.iter().filter(|e| match e.signal {
+        Signal::Smtp {
+            code,
+            enhanced: e_enhanced,
+            text: fragment,
+        } => {
+            (code == 0 || code == reply.code())
+                && enhanced_matches(e_enhanced, &enhanced)
+                && fragment.is_none_or(|f| text.contains(&f.to_ascii_lowercase()))
+        }
+        _ => false,
+    });
+    // A text-specific entry beats a generic one for the same codes.
+    candidates.max_by_key(|e| matches!(e.signal, Signal::Smtp { text: Some(_), .. }))
+}
+
+/// `4.7.500` in the catalog stands for the whole 4.7.500–4.7.699 range Microsoft documents.
+fn enhanced_matches(pattern: &str, actual: &str) -> bool {
+    if pattern == "4.7.500" {
+        return actual
+            .strip_prefix("4.7.")
+            .and_then(|d| d.parse::<u16>().ok())
+            .is_some_and(|d| (500..=699).contains(&d));
+    }
+    pattern == actual
+}
+
+/// The entry for an AADSTS code.
+pub fn for_aadsts(code: u32) -> Option<&'static Entry> {
+    ENTRIES.iter().find(|e| e.signal == Signal::Aadsts(code))
+}
+
+/// The entry for a symptom name.
+pub fn symptom(name: &str) -> &'static Entry {
+    ENTRIES
+        .iter()
+        .find(|e| matches!(e.signal, Signal::Symptom(s) if s == name))
+        .unwrap_or_else(|| panic!("the catalog has no symptom `{name}`"))
+}
+
+/// Entries a free-text error (a line of a guide's table, another tool's log) refers to: by
+/// AADSTS number, by SMTP code and enhanced code, or by the words other tools use.
+pub fn search(text: &str) -> Vec<&'static Entry> {
+    let lower = text.to_ascii_lowercase();
+    let mut found: Vec<&'static Entry> = Vec::new();
+    let mut add = |e: &'static Entry| {
+        if !found.iter().any(|f| std::ptr::eq(*f, e)) {
+            found.push(e);
+        }
+    };
+    if let Some(code) = lower
+        .find("aadsts")
+        .map(|i| {
+            lower[i + 6..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|d| d.parse().ok())
+        && let Some(e) = for_aadsts(code)
+    {
+        add(e);
+    }
+    let words: Vec<&str> = lower.split(|c: char| c.is_whitespace() || c == '—').collect();
+    if let (Some(code), Some(enhanced)) = (
+        words
+            .iter()
+            .find_map(|w| w.parse::<u16>().ok().filter(|c| (200..600).contains(c))),
+        words.iter().find(|w| {
+            w.split('.').count() == 3
+                && w.split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        }),
+    ) {
+        let reply = Reply::new(code, vec![format!("{enhanced} {text}")]);
+        if let Some(e) = for_reply(&reply) {
+            add(e);
+        }
+    }
+    for entry in ENTRIES {
+        if entry.aliases.iter().any(|a| lower.contains(&a.to_ascii_lowercase())) {
+            add(entry);
+        }
+    }
+    found
+}
+
+/// Explains a submission failure, narrowing with the evidence.
+pub fn diagnose(error: &SubmitError, evidence: &Evidence) -> Option<Diagnosis> {
+    let entry = match error {
+        SubmitError::Token(t) => for_aadsts(t.entra()?.code()?)?,
+        SubmitError::Smtp(SmtpError::NotOffered { what, .. }) if what.contains("XOAUTH2") => {
+            symptom("xoauth2-not-offered")
+        }
+        SubmitError::Smtp(SmtpError::Tls { source, .. })
+            if source.to_string().to_ascii_lowercase().contains("certificate") =>
+        {
+            symptom("tls-untrusted")
+        }
+        SubmitError::Smtp(SmtpError::Timeout {
+            step: crate::smtp::Step::Connect,
+            ..
+        }) => symptom("port-blocked"),
+        SubmitError::Smtp(s) => for_reply(s.reply()?)?,
+        _ => return None,
+    };
+    Some(explain(entry, evidence))
+}
+
+/// The entry's causes, narrowed by the evidence.
+pub fn explain(entry: &'static Entry, evidence: &Evidence) -> Diagnosis {
+    let mut diagnosis = Diagnosis {
+        entry,
+        causes: entry.causes.iter().collect(),
+        confirmed: false,
+        notes: Vec::new(),
+    };
+    match entry.signal {
+        Signal::Smtp { enhanced: "5.7.3", .. } => narrow_535(&mut diagnosis, evidence),
+        Signal::Aadsts(7000215) if evidence.secret_looks_like_id => {
+            diagnosis.confirmed = true;
+            diagnosis.notes.push(
+                "The configured client secret is a GUID: that is the Secret ID column, not the secret's Value."
+                    .to_owned(),
+            );
+        }
+        _ => {}
+    }
+    diagnosis
+}
+
+const EXCHANGE_AUDIENCES: [&str; 2] = ["https://outlook.office365.com", "https://outlook.office.com"];
+
+/// `535 5.7.3` has many causes; the token's claims rule some in or out.
+fn narrow_535(diagnosis: &mut Diagnosis, evidence: &Evidence) {
+    let Some(claims) = &evidence.claims else {
+        diagnosis
+            .notes
+            .push("The token could not be inspected (it is not a JWT), so no cause is ruled out.".to_owned());
+        return;
+    };
+    let text = |k: &str| claims[k].as_str().unwrap_or_default().to_owned();
+    let roles: Vec<String> = claims["roles"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let aud = text("aud");
+    if !EXCHANGE_AUDIENCES
+        .iter()
+        .any(|a| aud.trim_end_matches('/').eq_ignore_ascii_case(a))
+    {
+        diagnosis
+            .notes
+            .push(format!("The token is for `{aud}`, not for Exchange Online."));
+        diagnosis.causes = vec![&WRONG_AUDIENCE];
+        diagnosis.confirmed = true;
+        return;
+    }
+    if !roles.iter().any(|r| r == "SMTP.SendAsApp") {
+        diagnosis.notes.push(if roles.is_empty() {
+            "The token carries no roles: Entra issued it without any consented application permission.".to_owned()
+        } else {
+            format!("The token's roles are {} but not SMTP.SendAsApp.", roles.join(", "))
+        });
+        diagnosis
+            .causes
+            .retain(|c| c.id == "no-admin-consent" || c.id == "propagation");
+        diagnosis.confirmed = true;
+        return;
+    }
+    diagnosis.causes.retain(|c| c.id != "no-admin-consent");
+    diagnosis.notes.push(format!(
+        "The token is right: audience {aud}, tenant {}, app {}, role SMTP.SendAsApp, service principal {}.",
+        text("tid"),
+        text("appid"),
+        text("oid")
+    ));
+    diagnosis.notes.push(
+        "What remains is on Exchange's side and cannot be checked from outside the tenant: the service principal's registration (Get-ServicePrincipal) and the mailbox permission (Get-MailboxPermission)."
+            .to_owned(),
+    );
+}
+
+const WRONG_AUDIENCE: Cause = Cause {
+    id: "wrong-audience",
+    why: "the token was issued for another resource than Exchange Online (the scope names Graph or another API)",
+    fix: "Request the token with scope https://outlook.office365.com/.default.",
+    commands: &[],
+};
+
+/// A diagnosis with the user's values filled in.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rendered {
+    /// Catalog id.
+    pub id: String,
+    /// What happened.
+    pub summary: String,
+    /// Causes, most likely first.
+    pub causes: Vec<RenderedCause>,
+    /// Whether the first cause is established.
+    pub confirmed: bool,
+    /// Observations.
+    pub notes: Vec<String>,
+    /// `transient`, `permanent` or `after-throttling`.
+    pub retry: &'static str,
+    /// Whether waiting 5–15 minutes after a change may help.
+    pub propagation: bool,
+    /// Documentation.
+    pub link: String,
+}
+
+/// One cause with its fix.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RenderedCause {
+    /// Stable id.
+    pub id: &'static str,
+    /// What is wrong.
+    pub why: String,
+    /// What to do.
+    pub fix: String,
+    /// Commands, values quoted for PowerShell.
+    pub commands: Vec<String>,
+}
+
+impl Diagnosis {
+    /// Fills in the user's values.
+    pub fn render(&self, ids: &Ids) -> Rendered {
+        Rendered {
+            id: self.entry.id(),
+            summary: self.entry.summary.to_owned(),
+            causes: self
+                .causes
+                .iter()
+                .map(|c| RenderedCause {
+                    id: c.id,
+                    why: ids.fill(c.why, false),
+                    fix: ids.fill(c.fix, false),
+                    commands: c.commands.iter().map(|cmd| ids.fill(cmd, true)).collect(),
+                })
+                .collect(),
+            confirmed: self.confirmed,
+            notes: self.notes.clone(),
+            retry: match self.entry.retry {
+                Retry::Transient => "transient",
+                Retry::Permanent => "permanent",
+                Retry::AfterThrottling => "after-throttling",
+            },
+            propagation: self.entry.propagation,
+            link: self.entry.link(),
+        }
+    }
+}
+
+impl Rendered {
+    /// Indented text for a terminal: notes, then causes with fixes and commands.
+    pub fn to_text(&self, indent: &str) -> String {
+        let mut out = String::new();
+        for note in &self.notes {
+            out.push_str(&format!("{indent}{note}\n"));
+        }
+        let many = self.causes.len() > 1 && !self.confirmed;
+        if many {
+            out.push_str(&format!("{indent}Likely causes, most likely first:\n"));
+        }
+        for (i, cause) in self.causes.iter().enumerate() {
+            let label = if many {
+                format!("{}. ", i + 1)
+            } else {
+                "Cause: ".to_owned()
+            };
+            out.push_str(&format!("{indent}{label}{}\n", cause.why));
+            out.push_str(&format!("{indent}   Fix: {}\n", cause.fix));
+            for command in &cause.commands {
+                out.push_str(&format!("{indent}     {command}\n"));
+            }
+            if self.confirmed {
+                break;
+            }
+        }
+        if self.propagation {
+            out.push_str(&format!(
+                "{indent}Changes in Entra ID and Exchange take 5 to 15 minutes to apply.\n"
+            ));
+        }
+        out.push_str(&format!("{indent}More: {}\n", self.link));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;
