@@ -8,7 +8,8 @@
 //! - `oauth`: clouds, credentials (secret, PKCS#12, PEM), client assertions, token responses,
 //!   the caching token provider.
 //! - `message`: the message and envelope (sendmail `-t`, Bcc removal, composing from flags).
-//! - `submit`: account + message → token → SMTP → Exchange's answer.
+//! - `submit`: account + message → token → SMTP → Exchange's answer. `sysexits`: exit codes.
+//! - `diagnose`: the catalog of failures, `doctor`'s checks, and their report.
 //! - `secret`: the redacting type for secrets. `clock`: the one clock.
 //!
 //! The offline emulator of Entra ID and Exchange Online that every test runs against lives in
@@ -25,4 +26,5 @@ pub mod oauth;
 pub mod secret;
 pub mod smtp;
 pub mod submit;
+pub mod sysexits;
 pub mod tls;

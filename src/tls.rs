@@ -42,8 +42,8 @@ pub fn read_pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>
     Ok(certs)
 }
 
-/// A client configuration trusting Mozilla's roots, `SSL_CERT_FILE`, and `extra_ca_file`.
-pub fn client_config(extra_ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+/// Mozilla's roots, `SSL_CERT_FILE`, and `extra_ca_file`.
+pub fn root_store(extra_ca_file: Option<&Path>) -> Result<rustls::RootCertStore, TlsError> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -54,11 +54,98 @@ pub fn client_config(extra_ca_file: Option<&Path>) -> Result<Arc<rustls::ClientC
             let _ = roots.add(cert);
         }
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(roots)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// A client configuration trusting [`root_store`].
+pub fn client_config(extra_ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("aws-lc-rs supports TLS 1.2 and 1.3")
-        .with_root_certificates(roots)
+        .with_root_certificates(root_store(extra_ca_file)?)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// The same verification as [`client_config`], also keeping the certificates the server
+/// presented, so `doctor` can name the issuer of a certificate it does not trust (an
+/// intercepting proxy, a private CA). Nothing is accepted that `client_config` would refuse.
+pub fn inspecting_config(
+    extra_ca_file: Option<&Path>,
+) -> Result<(Arc<rustls::ClientConfig>, Arc<PresentedChain>), TlsError> {
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(root_store(extra_ca_file)?), provider())
+            .build()
+            .expect("a verifier over a root store always builds");
+    let chain = Arc::new(PresentedChain {
+        inner: verifier,
+        seen: std::sync::Mutex::default(),
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports TLS 1.2 and 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::clone(&chain) as Arc<dyn rustls::client::danger::ServerCertVerifier>)
+        .with_no_client_auth();
+    Ok((Arc::new(config), chain))
+}
+
+/// A verifier that delegates every decision to the standard one and remembers what it saw.
+#[derive(Debug)]
+pub struct PresentedChain {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    seen: std::sync::Mutex<Vec<CertificateDer<'static>>>,
+}
+
+impl PresentedChain {
+    /// The certificates of the last handshake, leaf first.
+    pub fn certificates(&self) -> Vec<CertificateDer<'static>> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for PresentedChain {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let mut seen = vec![end_entity.clone().into_owned()];
+        seen.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+        *self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = seen;
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }

@@ -31,6 +31,9 @@ pub(crate) enum Command {
     /// Run the emulator of Entra ID and Exchange Online in-process and show a token, a send,
     /// and a diagnosed failure.
     Demo,
+    /// Check every link from the configuration to Exchange Online; name the cause and the fix of
+    /// each failure.
+    Doctor(Box<DoctorArgs>),
 }
 
 /// `config` subcommands.
@@ -110,6 +113,23 @@ impl AccountArgs {
             fields,
         }
     }
+}
+
+/// `doctor`.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct DoctorArgs {
+    /// Also send a real test message to this address.
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) send_test: Option<String>,
+    /// From address of the test message [default: the account's].
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) from: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Account selection and overrides.
+    #[command(flatten)]
+    pub(crate) account: AccountArgs,
 }
 
 /// `send`.

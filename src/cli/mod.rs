@@ -4,6 +4,7 @@
 mod args;
 mod config;
 mod demo;
+mod doctor;
 pub mod exit;
 mod send;
 pub mod sendmail;
@@ -66,6 +67,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 command: ConfigCommand::Check(account),
             } => config::check(&account),
             Command::Demo => demo::run().await,
+            Command::Doctor(args) => doctor::run(&args).await,
         }
     });
     match outcome {
@@ -86,7 +88,9 @@ fn normalize_send(args: Vec<OsString>) -> Result<Vec<OsString>, sendmail::Unsupp
 }
 
 fn report(failure: &Failure) -> ExitCode {
-    eprintln!("m365-mailer: {}", failure.message);
+    if !failure.message.is_empty() {
+        eprintln!("m365-mailer: {}", failure.message);
+    }
     failure.exit_code()
 }
 

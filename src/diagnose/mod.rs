@@ -5,7 +5,9 @@
 //! claims, the configured secret's shape); and rendering fixes with values quoted for PowerShell.
 
 pub mod catalog;
+pub mod doctor;
 pub mod quote;
+pub mod report;
 
 use crate::config::{Account, AccountAuth};
 use crate::oauth::ClientCredential;

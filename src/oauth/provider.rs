@@ -469,14 +469,22 @@ impl TokenProvider {
     }
 }
 
-/// The error and its causes on one line (reqwest hides the TLS reason in the chain).
+/// The error and its causes on one line (reqwest hides the TLS reason in the chain). reqwest's
+/// own "error sending request for url (…)" repeats the URL and is left out.
 fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
+    let top = error.to_string();
+    let mut text = if top.starts_with("error sending request") {
+        String::new()
+    } else {
+        top
+    };
     let mut source = error.source();
     while let Some(s) = source {
         let part = s.to_string();
         if !text.contains(&part) {
-            text.push_str(": ");
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
             text.push_str(&part);
         }
         source = s.source();

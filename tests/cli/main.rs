@@ -1,6 +1,7 @@
 //! The real `m365-mailer` binary and its library against the emulator over TCP and TLS.
 
 mod credentials;
+mod doctor;
 mod exit_codes;
 mod send;
 mod support;

@@ -217,7 +217,7 @@ async fn config_check_shows_each_origin_and_no_secret() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8_lossy(&output.stdout)
         .replace(world.dir.path().to_str().unwrap(), "<dir>")
-        .replace(&world.emulator.token_endpoint(TENANT), "<token endpoint>");
+        .replace(&world.emulator.base_url(), "<authority>");
     assert!(!text.contains(SECRET));
     insta::assert_snapshot!(text);
 }

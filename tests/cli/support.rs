@@ -61,7 +61,8 @@ impl World {
             ("AZURE_CLIENT_ID".into(), CLIENT.into()),
             ("AZURE_CLIENT_SECRET".into(), SECRET.into()),
             ("M365_MAILER_MAILBOX".into(), MAILBOX.into()),
-            ("M365_MAILER_TOKEN_ENDPOINT".into(), emulator.token_endpoint(TENANT)),
+            // The token endpoint is made from the tenant, as with Microsoft's authority.
+            ("AZURE_AUTHORITY_HOST".into(), emulator.base_url()),
             ("M365_MAILER_SMTP_HOST".into(), emulator.smtp_addr().ip().to_string()),
             ("M365_MAILER_SMTP_PORT".into(), emulator.smtp_addr().port().to_string()),
             ("M365_MAILER_CA_FILE".into(), ca_file.display().to_string()),

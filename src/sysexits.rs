@@ -1,0 +1,75 @@
+//! Exit codes of sendmail and msmtp (sysexits), and which one a failure stands for. `send` exits
+//! with them and `doctor` reports them; `docs/exit-codes.md` explains each.
+
+use crate::smtp::{Reply, SmtpError};
+use crate::submit::SubmitError;
+
+/// sysexits codes used by this program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// 64: the command line is wrong.
+    Usage = 64,
+    /// 65: the message is unusable.
+    Data = 65,
+    /// 69: permanently refused.
+    Unavailable = 69,
+    /// 70: a bug or an impossible state.
+    Software = 70,
+    /// 75: temporary failure; retry later.
+    TempFail = 75,
+    /// 77: authentication or permission refused.
+    NoPerm = 77,
+    /// 78: configuration error.
+    Config = 78,
+}
+
+impl Code {
+    /// The code for a number; unknown numbers are `Software`.
+    pub fn from_u8(code: u8) -> Self {
+        match code {
+            64 => Code::Usage,
+            65 => Code::Data,
+            69 => Code::Unavailable,
+            75 => Code::TempFail,
+            77 => Code::NoPerm,
+            78 => Code::Config,
+            _ => Code::Software,
+        }
+    }
+}
+
+/// The code a submission failure stands for.
+pub fn classify(e: &SubmitError) -> Code {
+    if e.is_transient() {
+        return Code::TempFail;
+    }
+    match e {
+        SubmitError::Token(t) => match t.entra() {
+            Some(entra)
+                if matches!(
+                    entra.error.as_str(),
+                    "invalid_client" | "unauthorized_client" | "access_denied"
+                ) =>
+            {
+                Code::NoPerm
+            }
+            Some(_) => Code::Config,
+            None => Code::Software,
+        },
+        SubmitError::Smtp(s) => match s {
+            SmtpError::Tls { .. } => Code::Config,
+            SmtpError::Rejected { reply, .. } if is_permission(reply) => Code::NoPerm,
+            _ => Code::Unavailable,
+        },
+        SubmitError::Tls(_) => Code::Config,
+        SubmitError::Http(_) => Code::Software,
+    }
+}
+
+/// Authentication and Send-As refusals: fixed by granting something, not by retrying.
+fn is_permission(reply: &Reply) -> bool {
+    let enhanced = reply.enhanced().map(|e| e.to_string()).unwrap_or_default();
+    reply.code() == 535
+        || matches!(enhanced.as_str(), "5.7.139" | "5.7.3" | "5.7.30" | "5.7.57" | "5.7.60")
+        || (enhanced == "5.2.252" && reply.message().contains("SendAsDenied"))
+}
