@@ -10,6 +10,7 @@
 //! - `message`: the message and envelope (sendmail `-t`, Bcc removal, composing from flags).
 //! - `submit`: account + message → token → SMTP → Exchange's answer. `sysexits`: exit codes.
 //! - `diagnose`: the catalog of failures, `doctor`'s checks, and their report.
+//! - `setup`: the Entra ID and Exchange Online steps as a script, values quoted.
 //! - `secret`: the redacting type for secrets. `clock`: the one clock.
 //!
 //! The offline emulator of Entra ID and Exchange Online that every test runs against lives in
@@ -24,6 +25,7 @@ pub mod diagnose;
 pub mod message;
 pub mod oauth;
 pub mod secret;
+pub mod setup;
 pub mod smtp;
 pub mod submit;
 pub mod sysexits;

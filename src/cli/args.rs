@@ -34,6 +34,11 @@ pub(crate) enum Command {
     /// Check every link from the configuration to Exchange Online; name the cause and the fix of
     /// each failure.
     Doctor(Box<DoctorArgs>),
+    /// Get a token and show its header and claims with the checks Exchange needs (the token
+    /// itself only with --raw).
+    Token(Box<TokenArgs>),
+    /// Print the Entra ID and Exchange Online steps (a commented PowerShell script) for your ids.
+    Setup(Box<SetupArgs>),
 }
 
 /// `config` subcommands.
@@ -130,6 +135,55 @@ pub(crate) struct DoctorArgs {
     /// Account selection and overrides.
     #[command(flatten)]
     pub(crate) account: AccountArgs,
+}
+
+/// `token`.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct TokenArgs {
+    /// Read the token from this file (`-` for standard input) instead of asking for one.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) from_file: Option<PathBuf>,
+    /// Print only the token, for scripts (e.g. msmtp's passwordeval).
+    #[arg(long)]
+    pub(crate) raw: bool,
+    /// Print header, claims and checks as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Do not read or write the on-disk token cache.
+    #[arg(long)]
+    pub(crate) no_token_cache: bool,
+    /// Account selection and overrides.
+    #[command(flatten)]
+    pub(crate) account: AccountArgs,
+}
+
+/// `setup`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SetupArgs {
+    /// Directory (tenant) ID or verified domain.
+    #[arg(long, value_name = "TENANT")]
+    pub(crate) tenant: String,
+    /// Application (client) ID.
+    #[arg(long, value_name = "GUID")]
+    pub(crate) client_id: String,
+    /// The mailbox the app sends as.
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) mailbox: String,
+    /// Enterprise application Object ID (Enterprise applications → the app → Object ID).
+    #[arg(long, value_name = "GUID")]
+    pub(crate) sp_id: Option<String>,
+    /// Another address to send as (repeatable).
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) send_as: Vec<String>,
+    /// Upload this certificate (PEM or DER) instead of creating a client secret.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) certificate: Option<PathBuf>,
+    /// Display name of the service principal in Exchange.
+    #[arg(long, value_name = "NAME", default_value = "m365-mailer")]
+    pub(crate) display_name: String,
+    /// RBAC for Applications: a management scope instead of SMTP.SendAsApp and FullAccess.
+    #[arg(long)]
+    pub(crate) rbac: bool,
 }
 
 /// `send`.

@@ -8,6 +8,8 @@ mod doctor;
 pub mod exit;
 mod send;
 pub mod sendmail;
+mod setup;
+mod token;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -68,6 +70,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             } => config::check(&account),
             Command::Demo => demo::run().await,
             Command::Doctor(args) => doctor::run(&args).await,
+            Command::Token(args) => token::run(&args).await,
+            Command::Setup(args) => setup::run(&args),
         }
     });
     match outcome {

@@ -4,6 +4,7 @@ mod credentials;
 mod doctor;
 mod exit_codes;
 mod send;
+mod setup_token;
 mod support;
 mod tokens;
 mod transport;
