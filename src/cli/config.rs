@@ -83,6 +83,14 @@ pub(crate) fn render(config: &Config) -> String {
                 ),
             };
             line(&mut out, "credential", &described, Some(origin.to_string()));
+            if let Some(expires) = &a.secret_expires {
+                line(
+                    &mut out,
+                    "secret expires",
+                    &expires.value.to_string(),
+                    Some(expires.origin.to_string()),
+                );
+            }
         }
         AccountAuth::Password { user, .. } => {
             line(

@@ -32,6 +32,7 @@ enum Scalar {
     Text(String),
     Number(i64),
     Bool(bool),
+    Date(toml::value::Datetime),
 }
 
 /// One `[accounts.NAME]` table. Field names are those of `docs/configuration.md`.
@@ -56,6 +57,7 @@ pub(crate) struct FileAccount {
     client_secret: Option<Spanned<Scalar>>,
     client_secret_env: Option<Spanned<Scalar>>,
     client_secret_file: Option<Spanned<Scalar>>,
+    client_secret_expires: Option<Spanned<Scalar>>,
     certificate: Option<Spanned<Scalar>>,
     certificate_password: Option<Spanned<Scalar>>,
     certificate_password_env: Option<Spanned<Scalar>>,
@@ -96,7 +98,7 @@ impl FileAccount {
     pub(crate) fn layer(&self, file: &File, path: &Path, name: &str) -> Layer {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut layer = Layer::file();
-        let fields: [(&str, &Option<Spanned<Scalar>>); 28] = [
+        let fields: [(&str, &Option<Spanned<Scalar>>); 29] = [
             ("enabled", &self.enabled),
             ("tenant", &self.tenant),
             ("client_id", &self.client_id),
@@ -114,6 +116,7 @@ impl FileAccount {
             ("client_secret", &self.client_secret),
             ("client_secret_env", &self.client_secret_env),
             ("client_secret_file", &self.client_secret_file),
+            ("client_secret_expires", &self.client_secret_expires),
             ("certificate", &self.certificate),
             ("certificate_password", &self.certificate_password),
             ("certificate_password_env", &self.certificate_password_env),
@@ -140,6 +143,7 @@ impl FileAccount {
                 Scalar::Text(t) => t.clone(),
                 Scalar::Number(n) => n.to_string(),
                 Scalar::Bool(b) => b.to_string(),
+                Scalar::Date(d) => d.to_string(),
             };
             if PATHS.contains(&field) && !text.is_empty() && Path::new(&text).is_relative() {
                 text = base.join(&text).display().to_string();

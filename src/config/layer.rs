@@ -52,6 +52,7 @@ pub(crate) const ENVIRONMENT: &[(&str, &str)] = &[
     ("AZURE_TENANT_ID", "tenant"),
     ("AZURE_CLIENT_ID", "client_id"),
     ("AZURE_CLIENT_SECRET", "client_secret"),
+    ("M365_MAILER_CLIENT_SECRET_EXPIRES", "client_secret_expires"),
     ("AZURE_CLIENT_CERTIFICATE_PATH", "certificate"),
     ("AZURE_CLIENT_CERTIFICATE_PASSWORD", "certificate_password"),
     ("AZURE_AUTHORITY_HOST", "authority_host"),

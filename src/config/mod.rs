@@ -106,6 +106,8 @@ pub struct Account {
     pub assertion_style: AssertionStyle,
     /// Send the certificate chain in assertions.
     pub send_x5c: bool,
+    /// When the client secret expires (Entra shows it; the secret itself does not carry it).
+    pub secret_expires: Option<Setting<time::Date>>,
 }
 
 impl Account {
@@ -373,6 +375,30 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
         Some(s) => parse_bool(&s)?,
         None => false,
     };
+    let secret_expires = match layers.get("client_secret_expires") {
+        Some(s) => {
+            let date = parse_date(&s.value).ok_or_else(|| {
+                ConfigError::invalid(&s.origin, format!("`{}` is not a date like 2027-06-30", s.value))
+            })?;
+            let days = (date - crate::clock::now().date()).whole_days();
+            if days < 0 {
+                warnings.push(format!(
+                    "{}: the client secret expired on {date}; create a new one",
+                    s.origin
+                ));
+            } else if days < 30 {
+                warnings.push(format!(
+                    "{}: the client secret expires in {days} days ({date})",
+                    s.origin
+                ));
+            }
+            Some(Setting {
+                value: date,
+                origin: s.origin,
+            })
+        }
+        None => None,
+    };
     Ok(Account {
         name: name.to_owned(),
         tenant,
@@ -388,7 +414,14 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
         auth,
         assertion_style,
         send_x5c,
+        secret_expires,
     })
+}
+
+/// `2027-06-30`, or the date of an RFC 3339 date-time.
+fn parse_date(text: &str) -> Option<time::Date> {
+    let date = text.get(..10)?;
+    time::Date::parse(date, time::macros::format_description!("[year]-[month]-[day]")).ok()
 }
 
 const SECRET_FIELDS: [&str; 3] = ["client_secret", "client_secret_env", "client_secret_file"];

@@ -323,7 +323,7 @@ fn configuration(config: &Config) -> Check {
     let warnings: Vec<&String> = config
         .warnings
         .iter()
-        .filter(|w| !w.contains("looks like a secret ID") && !w.contains("certificate expires"))
+        .filter(|w| !w.contains("looks like a secret ID") && !w.contains("expires in") && !w.contains("expired on"))
         .collect();
     if !warnings.is_empty() {
         check.status = Status::Warn;
@@ -351,7 +351,29 @@ fn credential(account: &Account, evidence: &Evidence, ids: &Ids) -> Check {
                 .evidence(format!("client secret from {origin}"))
                 .failed(77, Some(diagnosis));
             }
-            Check::new("credential", Status::Pass, format!("client secret from {origin}"))
+            let check = Check::new("credential", Status::Pass, format!("client secret from {origin}"));
+            let Some(expires) = &account.secret_expires else {
+                return check
+                    .evidence("its expiry is not configured (client_secret_expires): set it to be warned in time");
+            };
+            let days = (expires.value - crate::clock::now().date()).whole_days();
+            if days < 0 {
+                let diagnosis =
+                    super::explain(super::for_aadsts(7000222).expect("in the catalog"), evidence).render(ids);
+                return Check::new(
+                    "credential",
+                    Status::Fail,
+                    format!("the client secret expired on {}", expires.value),
+                )
+                .failed(77, Some(diagnosis));
+            }
+            let mut check = check.evidence(format!("expires {} ({days} days)", expires.value));
+            if days < 30 {
+                check.status = Status::Warn;
+                check.summary = format!("the client secret expires in {days} days ({})", expires.value);
+                check = check.evidence("create a new secret and update the configuration before it expires");
+            }
+            check
         }
         AccountAuth::OAuth {
             credential: ClientCredential::Certificate(cert),

@@ -251,3 +251,27 @@ async fn a_new_user_with_the_guides_fields_gets_a_clean_pass() {
     assert!(text.contains("10 passed, 0 failed, 0 warnings, 0 skipped"), "{text}");
     assert_eq!(world.emulator.store().len(), 1, "the test message arrived");
 }
+
+#[tokio::test]
+async fn secret_expiry_warns_at_30_days_and_fails_when_past() {
+    let mut world = World::start().await;
+    let date = |days: i64| (now() + time::Duration::days(days)).date().to_string();
+    world.set("M365_MAILER_CLIENT_SECRET_EXPIRES", &date(10));
+    let output = world.run(&["doctor", "--json"], b"").await;
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "a warning is not a failure");
+    assert_eq!(report["checks"][1]["status"], "warn");
+    assert!(
+        report["checks"][1]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("expires in 10 days")
+    );
+
+    world.set("M365_MAILER_CLIENT_SECRET_EXPIRES", &date(-1));
+    let output = world.run(&["doctor", "--json"], b"").await;
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(77));
+    assert_eq!(report["checks"][1]["status"], "fail");
+    assert_eq!(report["checks"][1]["diagnosis"]["causes"][0]["id"], "expired-secret");
+}
