@@ -142,7 +142,12 @@ pub fn parse_error(status: u16, body: &[u8]) -> EntraError {
         Ok(raw) if raw.error.is_some() || !raw.error_codes.is_empty() => {
             let full = raw.error_description.unwrap_or_default();
             // Entra appends "\r\nTrace ID: …\r\nCorrelation ID: …\r\nTimestamp: …".
-            let description = full.split("\r\nTrace ID:").next().unwrap_or_default().trim().to_owned();
+            let mut description = full.split("\r\nTrace ID:").next().unwrap_or_default().trim().to_owned();
+            if description.is_empty() {
+                // An error without its description still has to say something.
+                let error = raw.error.as_deref().unwrap_or_default();
+                description = format!("HTTP {status}, error `{error}` without a description");
+            }
             let mut codes = raw.error_codes;
             if codes.is_empty()
                 && let Some(code) = aadsts_code(&description)
@@ -227,6 +232,10 @@ mod tests {
         );
         assert_eq!(transient.code(), Some(90033));
         assert!(transient.is_transient());
+
+        // Found by the fuzzer: a JSON array fills the fields by position, all empty.
+        let array = parse_error(400, br#"["","",[],"","",""]"#);
+        assert_eq!(array.description, "HTTP 400, error `` without a description");
 
         let html = parse_error(502, b"<html>Bad Gateway</html>");
         assert!(html.is_transient());
