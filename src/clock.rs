@@ -27,3 +27,11 @@ pub fn instant() -> tokio::time::Instant {
 pub fn since(start: tokio::time::Instant) -> Duration {
     instant().saturating_duration_since(start)
 }
+
+/// Milliseconds since the Unix epoch.
+#[allow(clippy::disallowed_methods)] // the one permitted read of the system clock
+pub fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

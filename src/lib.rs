@@ -24,6 +24,8 @@ pub mod config;
 pub mod diagnose;
 pub mod message;
 pub mod oauth;
+pub mod queue;
+pub mod relay;
 pub mod secret;
 pub mod setup;
 pub mod smtp;

@@ -142,6 +142,83 @@ pub fn from_raw(raw: &[u8], options: &RawOptions) -> Result<Outgoing, MessageErr
     })
 }
 
+/// The addresses of a message's From header, and its first display name.
+pub fn header_from(raw: &[u8]) -> (Vec<String>, Option<String>) {
+    let Some(parsed) = mail_parser::MessageParser::default().parse_headers(raw) else {
+        return (Vec::new(), None);
+    };
+    let Some(from) = parsed.from() else {
+        return (Vec::new(), None);
+    };
+    let addresses = from.iter().filter_map(|a| a.address().map(str::to_owned)).collect();
+    let name = from.first().and_then(|a| a.name()).map(str::to_owned);
+    (addresses, name)
+}
+
+/// Replaces the From header with `mailbox` (keeping the display name) and, unless the message
+/// has a Reply-To, points Reply-To at the original From so replies still reach the sender.
+pub fn rewrite_from(raw: &[u8], mailbox: &str) -> Vec<u8> {
+    let Some((headers, body)) = split_headers(raw) else {
+        return raw.to_vec();
+    };
+    let (_, name) = header_from(raw);
+    let mut content = Vec::with_capacity(raw.len() + 64);
+    let from = match &name {
+        Some(name) if !name.trim().is_empty() => display_address(name, mailbox),
+        _ => mailbox.to_owned(),
+    };
+    content.extend_from_slice(format!("From: {from}\r\n").as_bytes());
+    let has_reply_to = fields(headers).any(|f| field_name(f).eq_ignore_ascii_case("reply-to"));
+    for field in fields(headers) {
+        if field_name(field).eq_ignore_ascii_case("from") {
+            if !has_reply_to {
+                content.extend_from_slice(b"Reply-To:");
+                content.extend_from_slice(&field[field.iter().position(|b| *b == b':').map_or(0, |p| p + 1)..]);
+            }
+            continue;
+        }
+        content.extend_from_slice(field);
+    }
+    content.extend_from_slice(body);
+    content
+}
+
+/// Adds the From, Date and Message-ID headers a message lacks (devices often send none).
+pub fn add_missing_headers(raw: &[u8], from: &str, now: time::OffsetDateTime) -> Vec<u8> {
+    let headers = split_headers(raw).map_or(&raw[..0], |(h, _)| h);
+    let has = |name: &str| fields(headers).any(|f| field_name(f).eq_ignore_ascii_case(name));
+    let mut added = String::new();
+    if !has("from") {
+        added.push_str(&format!("From: {from}\r\n"));
+    }
+    if !has("date") {
+        added.push_str(&format!("Date: {}\r\n", rfc5322_date(now)));
+    }
+    if !has("message-id") {
+        added.push_str(&format!("Message-ID: {}\r\n", new_message_id(from)));
+    }
+    let mut content = Vec::with_capacity(raw.len() + added.len());
+    content.extend_from_slice(added.as_bytes());
+    if split_headers(raw).is_none() {
+        // No header section at all: what came is the body.
+        content.extend_from_slice(b"\r\n");
+    }
+    content.extend_from_slice(raw);
+    content
+}
+
+/// The Message-ID header's value, for logs.
+pub fn message_id(raw: &[u8]) -> Option<String> {
+    let headers = split_headers(raw)?.0;
+    fields(headers)
+        .find(|f| field_name(f).eq_ignore_ascii_case("message-id"))
+        .map(|f| {
+            String::from_utf8_lossy(&f[f.iter().position(|b| *b == b':').map_or(0, |p| p + 1)..])
+                .trim()
+                .to_owned()
+        })
+}
+
 /// What `send` composes from flags.
 #[derive(Debug, Clone, Default)]
 pub struct Compose {
@@ -410,6 +487,50 @@ mod tests {
         assert!(text.contains("\r\nMessage-ID: <") && text.ends_with("Subject: cron\n\nbackup done\n"));
         assert_eq!(out.envelope.from, "mailer@contoso.com");
         assert_eq!(out.from_header, ["mailer@contoso.com"]);
+    }
+
+    #[test]
+    fn relay_header_handling() {
+        let raw = b"From: \"Scanner 3F\" <scan@printers.local>\r\nSubject: scan\r\n\r\nbody\r\n";
+        assert_eq!(
+            header_from(raw),
+            (vec!["scan@printers.local".to_owned()], Some("Scanner 3F".to_owned()))
+        );
+        let rewritten = String::from_utf8(rewrite_from(raw, "relay@contoso.com")).unwrap();
+        assert_eq!(
+            rewritten,
+            "From: Scanner 3F <relay@contoso.com>\r\nReply-To: \"Scanner 3F\" <scan@printers.local>\r\nSubject: scan\r\n\r\nbody\r\n"
+        );
+        let with_reply_to = b"From: a@b.example\r\nReply-To: ops@b.example\r\n\r\nx\r\n";
+        assert_eq!(
+            String::from_utf8(rewrite_from(with_reply_to, "relay@contoso.com")).unwrap(),
+            "From: relay@contoso.com\r\nReply-To: ops@b.example\r\n\r\nx\r\n"
+        );
+
+        let now = time::macros::datetime!(2026-11-23 18:00 UTC);
+        let completed = String::from_utf8(add_missing_headers(
+            b"Subject: x\r\n\r\nbody\r\n",
+            "relay@contoso.com",
+            now,
+        ))
+        .unwrap();
+        assert!(
+            completed.starts_with("From: relay@contoso.com\r\nDate: Mon, 23 Nov 2026 18:00:00 +0000\r\nMessage-ID: <"),
+            "{completed}"
+        );
+        assert!(
+            completed.ends_with("@contoso.com>\r\nSubject: x\r\n\r\nbody\r\n"),
+            "{completed}"
+        );
+        assert_eq!(
+            message_id(completed.as_bytes()).unwrap().len(),
+            "<@contoso.com>".len() + 32
+        );
+        let bare = String::from_utf8(add_missing_headers(b"just text\r\n", "relay@contoso.com", now)).unwrap();
+        assert!(bare.contains(">\r\n\r\njust text\r\n"), "{bare}");
+        let complete = b"From: a@b.example\r\nDate: x\r\nMessage-ID: <1@b>\r\n\r\nx\r\n";
+        assert_eq!(add_missing_headers(complete, "relay@contoso.com", now), complete);
+        assert_eq!(message_id(complete).as_deref(), Some("<1@b>"));
     }
 
     #[test]

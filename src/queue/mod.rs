@@ -1,0 +1,240 @@
+//! The durable queue: messages the relay accepted and has not yet delivered or given up on.
+//!
+//! A [`Queue`] is a handle to one writer thread that owns the [`Store`]. Requests from every
+//! session and delivery worker are collected while the previous transaction commits and then
+//! applied together in the next one, so concurrent sessions share fsyncs (group commit): the
+//! relay answers `250` only after the transaction holding the message has committed.
+//! `docs/queue-format.md` describes the tables and the crash-safety argument.
+
+mod retry;
+mod sqlite;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+pub use retry::{Backoff, Next, millis};
+pub use sqlite::SqliteStore;
+pub use store::{Op, OpResult, Store};
+
+/// A queue identifier: 32 hex digits, time-ordered (UUID v7).
+pub type QueueId = String;
+
+/// A fresh queue identifier.
+pub fn new_id() -> QueueId {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// A message to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Its identifier (given in the `250` reply and the `Received` header).
+    pub id: QueueId,
+    /// The account that delivers it.
+    pub account: String,
+    /// Envelope sender.
+    pub sender: String,
+    /// Envelope recipients.
+    pub recipients: Vec<String>,
+    /// The message, CRLF line endings, not dot-stuffed.
+    pub content: Vec<u8>,
+    /// The `Message-ID` header, for logs.
+    pub message_id: Option<String>,
+    /// Who handed it in: address, and user when authenticated.
+    pub client: String,
+    /// When it was accepted (Unix milliseconds).
+    pub received_ms: i64,
+}
+
+/// A message leased for delivery: nobody else delivers it until it is finished or released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leased {
+    /// The stored message.
+    pub message: NewMessage,
+    /// Attempts so far.
+    pub attempts: u32,
+}
+
+/// A message given up on, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The message; `recipients` are those that failed.
+    pub message: NewMessage,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When it was given up on (Unix milliseconds).
+    pub failed_ms: i64,
+    /// The last reply or error, in full.
+    pub reply: String,
+    /// The catalog's cause and fix.
+    pub diagnosis: String,
+}
+
+/// What the queue holds after opening.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Messages waiting for delivery.
+    pub queued: u64,
+    /// Of those, messages a previous run had leased and not finished: put back.
+    pub released: u64,
+    /// Messages in the dead-letter area.
+    pub dead: u64,
+}
+
+/// A queue failure: the request was not applied.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum QueueError {
+    /// The store failed (disk full, I/O error, corruption).
+    #[error("queue store: {0}")]
+    Store(String),
+    /// Another process holds the queue.
+    #[error("queue {path} is in use by another relay: {detail}")]
+    Locked {
+        /// The queue directory.
+        path: PathBuf,
+        /// The cause.
+        detail: String,
+    },
+    /// The writer thread is gone (the relay is shutting down).
+    #[error("the queue is closed")]
+    Closed,
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<Vec<OpResult>, QueueError>>;
+
+/// A handle to the queue; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    requests: mpsc::Sender<(Vec<Op>, Reply)>,
+    dir: PathBuf,
+}
+
+/// Most requests applied in one transaction.
+const MAX_BATCH: usize = 1024;
+
+impl Queue {
+    /// Opens (creating if needed) the queue in `dir` for this process alone, puts back what a
+    /// previous run left leased, and starts the writer thread.
+    pub fn open(dir: &Path) -> Result<(Self, Recovered), QueueError> {
+        let lock = lock_dir(dir)?;
+        let mut store = SqliteStore::open(&dir.join(sqlite::FILE_NAME))?;
+        let recovered = store.recover()?;
+        Ok((Self::start(Box::new(store), dir, lock), recovered))
+    }
+
+    /// Starts the writer thread over `store`.
+    fn start(mut store: Box<dyn Store>, dir: &Path, lock: std::fs::File) -> Self {
+        let (tx, rx) = mpsc::channel::<(Vec<Op>, Reply)>();
+        std::thread::Builder::new()
+            .name("queue-writer".into())
+            .spawn(move || {
+                let _lock = lock;
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH
+                        && let Ok(more) = rx.try_recv()
+                    {
+                        batch.push(more);
+                    }
+                    let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                    match store.apply(&requests) {
+                        Ok(results) => {
+                            for (reply, result) in replies.into_iter().zip(results) {
+                                let _ = reply.send(result);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, requests = replies.len(), "queue transaction failed");
+                            for reply in replies {
+                                let _ = reply.send(Err(e.clone()));
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("spawn the queue writer thread");
+        Self {
+            requests: tx,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The queue directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Applies `ops` atomically, together with whatever else is pending, and waits for the
+    /// commit.
+    pub async fn apply(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, QueueError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.requests.send((ops, tx)).map_err(|_| QueueError::Closed)?;
+        rx.await.map_err(|_| QueueError::Closed)?
+    }
+
+    /// Stores a message durably.
+    pub async fn enqueue(&self, message: NewMessage) -> Result<(), QueueError> {
+        self.apply(vec![Op::Enqueue(message)]).await.map(drop)
+    }
+
+    /// Leases up to `limit` messages of `account` due at `now_ms`, oldest first.
+    pub async fn lease(&self, account: &str, now_ms: i64, limit: usize) -> Result<Vec<Leased>, QueueError> {
+        let results = self
+            .apply(vec![Op::Lease {
+                account: account.to_owned(),
+                now_ms,
+                limit,
+            }])
+            .await?;
+        Ok(match results.into_iter().next() {
+            Some(OpResult::Leased(leased)) => leased,
+            _ => Vec::new(),
+        })
+    }
+
+    /// When the next message of `account` that nobody holds is due (Unix milliseconds).
+    pub async fn next_due(&self, account: &str) -> Result<Option<i64>, QueueError> {
+        let results = self.apply(vec![Op::NextDue(account.to_owned())]).await?;
+        Ok(match results.into_iter().next() {
+            Some(OpResult::NextDue(due)) => due,
+            _ => None,
+        })
+    }
+
+    /// Recipients `account` was sent to since `since_ms` (for the rolling-day limit).
+    pub async fn recipients_since(&self, account: &str, since_ms: i64) -> Result<Vec<(i64, u32)>, QueueError> {
+        let results = self
+            .apply(vec![Op::SentSince {
+                account: account.to_owned(),
+                since_ms,
+            }])
+            .await?;
+        Ok(match results.into_iter().next() {
+            Some(OpResult::Sent(sent)) => sent,
+            _ => Vec::new(),
+        })
+    }
+}
+
+/// Creates `dir` (0700) and takes its lock file, so two relays never share a queue.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, QueueError> {
+    let io = |e: std::io::Error| QueueError::Store(format!("{}: {e}", dir.display()));
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(io)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(e) => Err(QueueError::Locked {
+            path: dir.to_owned(),
+            detail: e.to_string(),
+        }),
+    }
+}

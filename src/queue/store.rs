@@ -1,0 +1,83 @@
+//! The storage seam: a store applies batches of operations, each batch in one transaction. The
+//! SQLite store is the one there is; a PostgreSQL store for several relays would implement the
+//! same trait (leasing with `FOR UPDATE SKIP LOCKED`).
+
+use super::{DeadLetter, Leased, NewMessage, QueueError, QueueId, Recovered};
+
+/// One operation on the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Store a new message.
+    Enqueue(NewMessage),
+    /// Lease due messages of an account, oldest first.
+    Lease {
+        /// The account.
+        account: String,
+        /// Now (Unix milliseconds).
+        now_ms: i64,
+        /// At most this many.
+        limit: usize,
+    },
+    /// When the next unleased message of an account is due.
+    NextDue(String),
+    /// A delivery, recorded for the rolling-day recipient limit.
+    Sent {
+        /// The account that sent it.
+        account: String,
+        /// Recipients it was delivered to.
+        recipients: u32,
+        /// When (Unix milliseconds).
+        at_ms: i64,
+    },
+    /// Keep the message for a later attempt, for `recipients` only.
+    Defer {
+        /// The message.
+        id: QueueId,
+        /// Recipients still to deliver to.
+        recipients: Vec<String>,
+        /// When to try again (Unix milliseconds).
+        next_attempt_ms: i64,
+        /// Whether this counts as an attempt (a throttled or never-tried message does not).
+        attempted: bool,
+        /// When the attempt was made (Unix milliseconds).
+        at_ms: i64,
+        /// The reply or error, in full.
+        reply: String,
+    },
+    /// Give up on some or all recipients: a copy goes to the dead-letter area.
+    Dead(DeadLetter),
+    /// Remove a message from the queue: delivered, or its last recipients went to the
+    /// dead-letter area.
+    Remove(QueueId),
+    /// Recipient counts of deliveries since a time (the rolling-day limit after a restart).
+    SentSince {
+        /// The account.
+        account: String,
+        /// Since (Unix milliseconds).
+        since_ms: i64,
+    },
+}
+
+/// The result of one operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpResult {
+    /// Applied.
+    Done,
+    /// Leased messages.
+    Leased(Vec<Leased>),
+    /// When the next message is due.
+    NextDue(Option<i64>),
+    /// Deliveries: when, and to how many recipients.
+    Sent(Vec<(i64, u32)>),
+}
+
+/// A transactional queue store.
+pub trait Store: Send + 'static {
+    /// Puts back messages a previous run leased and did not finish; counts what is stored.
+    fn recover(&mut self) -> Result<Recovered, QueueError>;
+
+    /// Applies each request (a list of operations) atomically and all of them in one durable
+    /// commit. A request that fails is rolled back alone and gets its error; `Err` means the
+    /// commit itself failed and nothing was applied.
+    fn apply(&mut self, requests: &[Vec<Op>]) -> Result<Vec<Result<Vec<OpResult>, QueueError>>, QueueError>;
+}

@@ -1,0 +1,262 @@
+//! Exchange Online's per-mailbox sending limits, enforced locally so Exchange never has to
+//! throttle the relay (pure; time is passed in).
+//!
+//! Exchange counts a message against the messages-per-minute limit when it receives it. The
+//! relay cannot see that moment, only when it started sending and when the reply came. A slot is
+//! therefore held from the start of a transaction until one window after its reply: however the
+//! network delays a message, Exchange never sees more than the limit within a window.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The limits of one mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendLimits {
+    /// Messages per window (Exchange: 30 per minute).
+    pub messages: u32,
+    /// The messages window (one minute).
+    pub window: Duration,
+    /// Recipients per day (Exchange: 10,000 per rolling 24 hours).
+    pub recipients: u32,
+    /// The recipients window (24 hours).
+    pub day: Duration,
+}
+
+impl Default for SendLimits {
+    fn default() -> Self {
+        Self {
+            messages: 30,
+            window: Duration::from_secs(60),
+            recipients: 10_000,
+            day: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Permission to send one message; give it back with [`Limiter::finish`].
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a ticket holds a slot until it is finished"]
+pub struct Ticket {
+    id: u64,
+    recipients: u32,
+}
+
+/// Why a message may not start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Not before this instant.
+    Until(Instant),
+    /// Until a message in flight finishes.
+    InFlight,
+    /// Never: more recipients than a whole day allows.
+    Never,
+}
+
+/// The usage of one mailbox.
+#[derive(Debug)]
+pub struct Limiter {
+    limits: SendLimits,
+    /// Messages in flight: ticket id and recipients.
+    in_flight: Vec<(u64, u32)>,
+    /// When each recent message finished (oldest first).
+    finished: VecDeque<Instant>,
+    /// Recipients of recent messages.
+    recipients: VecDeque<(Instant, u32)>,
+    paused_until: Option<Instant>,
+    pauses: u32,
+    next_id: u64,
+}
+
+/// Longest pause after repeated throttling.
+const MAX_PAUSE: Duration = Duration::from_secs(15 * 60);
+
+impl Limiter {
+    /// A limiter with nothing sent yet.
+    pub fn new(limits: SendLimits) -> Self {
+        Self {
+            limits,
+            in_flight: Vec::new(),
+            finished: VecDeque::new(),
+            recipients: VecDeque::new(),
+            paused_until: None,
+            pauses: 0,
+            next_id: 0,
+        }
+    }
+
+    /// Counts a message sent before (loaded from the queue after a restart).
+    pub fn record(&mut self, at: Instant, recipients: u32) {
+        self.finished.push_back(at);
+        self.recipients.push_back((at, recipients));
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> SendLimits {
+        self.limits
+    }
+
+    /// Starts a message to `recipients` recipients at `now`, or says how long to wait.
+    pub fn try_start(&mut self, recipients: u32, now: Instant) -> Result<Ticket, Wait> {
+        if recipients > self.limits.recipients {
+            return Err(Wait::Never);
+        }
+        if let Some(until) = self.paused_until {
+            if now < until {
+                return Err(Wait::Until(until));
+            }
+            self.paused_until = None;
+        }
+        self.expire(now);
+        let busy = self.finished.len() + self.in_flight.len();
+        if busy >= self.limits.messages.max(1) as usize {
+            // The oldest finished message leaves the window first; if every slot is in flight,
+            // one has to finish before the wait is known.
+            return Err(self
+                .finished
+                .front()
+                .map_or(Wait::InFlight, |t| Wait::Until(*t + self.limits.window)));
+        }
+        let used: u64 = self.recipients.iter().map(|(_, n)| u64::from(*n)).sum::<u64>()
+            + self.in_flight.iter().map(|(_, n)| u64::from(*n)).sum::<u64>();
+        if used + u64::from(recipients) > u64::from(self.limits.recipients) {
+            // Wait until enough of the day's recipients have left the window.
+            let mut freed = 0u64;
+            let excess = used + u64::from(recipients) - u64::from(self.limits.recipients);
+            for (at, n) in &self.recipients {
+                freed += u64::from(*n);
+                if freed >= excess {
+                    return Err(Wait::Until(*at + self.limits.day));
+                }
+            }
+            return Err(Wait::InFlight);
+        }
+        self.next_id += 1;
+        self.in_flight.push((self.next_id, recipients));
+        Ok(Ticket {
+            id: self.next_id,
+            recipients,
+        })
+    }
+
+    /// Ends a message started with `ticket`. `submitted`: Exchange received the content (it
+    /// counts against the limits whatever it answered); otherwise the slot is given back.
+    #[allow(clippy::needless_pass_by_value)] // taking the ticket is what ends it
+    pub fn finish(&mut self, ticket: Ticket, submitted: bool, now: Instant) {
+        self.in_flight.retain(|(held, _)| *held != ticket.id);
+        if submitted {
+            self.record(now, ticket.recipients);
+        }
+    }
+
+    /// Exchange throttled the mailbox: stop sending for a while, longer each time in a row.
+    /// Returns when sending resumes.
+    pub fn throttled(&mut self, now: Instant) -> Instant {
+        let pause = self
+            .limits
+            .window
+            .saturating_mul(1 << self.pauses.min(16))
+            .min(MAX_PAUSE.max(self.limits.window));
+        self.pauses += 1;
+        let until = now + pause;
+        self.paused_until = Some(until);
+        until
+    }
+
+    /// A message went through: throttling pauses start short again.
+    pub fn succeeded(&mut self) {
+        self.pauses = 0;
+    }
+
+    /// Messages in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while self.finished.front().is_some_and(|t| now >= *t + self.limits.window) {
+            self.finished.pop_front();
+        }
+        while self
+            .recipients
+            .front()
+            .is_some_and(|(t, _)| now >= *t + self.limits.day)
+        {
+            self.recipients.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(messages: u32, recipients: u32) -> SendLimits {
+        SendLimits {
+            messages,
+            window: Duration::from_secs(60),
+            recipients,
+            day: Duration::from_secs(86_400),
+        }
+    }
+
+    #[test]
+    fn a_slot_is_held_from_start_until_a_window_after_the_reply() {
+        let t0 = crate::clock::instant();
+        let mut l = Limiter::new(limits(2, 100));
+        let a = l.try_start(1, t0).unwrap();
+        let b = l.try_start(1, t0).unwrap();
+        assert_eq!(l.try_start(1, t0), Err(Wait::InFlight));
+        l.finish(a, true, t0 + Duration::from_secs(1));
+        assert_eq!(
+            l.try_start(1, t0 + Duration::from_secs(2)),
+            Err(Wait::Until(t0 + Duration::from_secs(61)))
+        );
+        // A message that never reached Exchange gives its slot back at once.
+        l.finish(b, false, t0 + Duration::from_secs(2));
+        let c = l.try_start(1, t0 + Duration::from_secs(2)).unwrap();
+        l.finish(c, true, t0 + Duration::from_secs(3));
+        assert_eq!(
+            l.try_start(1, t0 + Duration::from_secs(60)),
+            Err(Wait::Until(t0 + Duration::from_secs(61)))
+        );
+        assert!(l.try_start(1, t0 + Duration::from_secs(61)).is_ok());
+    }
+
+    #[test]
+    fn recipients_per_day() {
+        let t0 = crate::clock::instant();
+        let mut l = Limiter::new(limits(1000, 10));
+        l.record(t0, 6);
+        assert_eq!(l.try_start(11, t0), Err(Wait::Never));
+        let a = l.try_start(4, t0).unwrap();
+        assert_eq!(
+            l.try_start(1, t0),
+            Err(Wait::Until(t0 + Duration::from_secs(86_400))),
+            "the day's quota is taken by sent and in-flight"
+        );
+        l.finish(a, true, t0 + Duration::from_secs(5));
+        assert_eq!(
+            l.try_start(3, t0 + Duration::from_secs(10)),
+            Err(Wait::Until(t0 + Duration::from_secs(86_400)))
+        );
+        assert!(l.try_start(3, t0 + Duration::from_secs(86_400)).is_ok());
+    }
+
+    #[test]
+    fn throttling_pauses_longer_each_time_and_resets_after_success() {
+        let t0 = crate::clock::instant();
+        let mut l = Limiter::new(limits(30, 100));
+        assert_eq!(l.throttled(t0), t0 + Duration::from_secs(60));
+        assert_eq!(l.try_start(1, t0), Err(Wait::Until(t0 + Duration::from_secs(60))));
+        assert_eq!(l.throttled(t0), t0 + Duration::from_secs(120));
+        assert_eq!(l.throttled(t0), t0 + Duration::from_secs(240));
+        for _ in 0..10 {
+            l.throttled(t0);
+        }
+        assert_eq!(l.throttled(t0), t0 + MAX_PAUSE);
+        l.succeeded();
+        assert_eq!(l.throttled(t0), t0 + Duration::from_secs(60));
+    }
+}

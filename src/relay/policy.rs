@@ -1,0 +1,209 @@
+//! Who may relay, and as whom (pure).
+//!
+//! A client relays either as a user (name and password, AUTH PLAIN or LOGIN) or because its
+//! address is in an allowed network. Each user and network has a rule: the account (mailbox and
+//! credentials) that delivers its mail, and whether the sender is rewritten to that mailbox.
+//! Anyone else is refused: the relay is never open.
+
+use std::net::IpAddr;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use ipnet::IpNet;
+
+/// The account a client's mail goes out through, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Who this rule is for, for logs and replies: `user scanner`, `network 10.1.2.0/24`.
+    pub name: String,
+    /// The account (a name of the config file's accounts).
+    pub account: String,
+    /// Replace the envelope sender and the From header with the account's mailbox.
+    pub rewrite_sender: bool,
+}
+
+/// A relay user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Login name.
+    pub name: String,
+    /// Argon2 PHC string (`m365-mailer relay hash-password`).
+    pub password_hash: String,
+    /// Where the user's mail goes.
+    pub rule: Rule,
+}
+
+/// The addresses an account may send as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Senders {
+    /// The mailbox that authenticates.
+    pub mailbox: String,
+    /// Addresses it has SendAs on.
+    pub allowed: Vec<String>,
+}
+
+impl Senders {
+    /// Whether the account may send as `address`.
+    pub fn allows(&self, address: &str) -> bool {
+        address.eq_ignore_ascii_case(&self.mailbox) || self.allowed.iter().any(|a| a.eq_ignore_ascii_case(address))
+    }
+}
+
+/// The whole policy.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Users, by lower-case name.
+    pub users: Vec<User>,
+    /// Allowed networks, first match wins.
+    pub networks: Vec<(IpNet, Rule)>,
+    /// Where AUTH without TLS is allowed (loopback by default).
+    pub plaintext_auth: Vec<IpNet>,
+    /// Each account's senders, by account name.
+    pub accounts: Vec<(String, Senders)>,
+}
+
+/// Loopback networks.
+pub fn loopback() -> Vec<IpNet> {
+    vec!["127.0.0.0/8".parse().expect("valid"), "::1/128".parse().expect("valid")]
+}
+
+/// A PHC string to verify against when the user does not exist, so that an unknown name takes
+/// as long to refuse as a wrong password (parameters as `hash_password` uses).
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$ft6mU8dE3Hp+9a2R/mYgRyYb3Iu0+eXDt0c2l9gqv1Q";
+
+impl Policy {
+    /// The rule of the first allowed network containing `ip`.
+    pub fn network_rule(&self, ip: IpAddr) -> Option<&Rule> {
+        let ip = ip.to_canonical();
+        self.networks
+            .iter()
+            .find(|(net, _)| net.contains(&ip))
+            .map(|(_, rule)| rule)
+    }
+
+    /// Whether AUTH may be used without TLS from `ip`.
+    pub fn plaintext_auth_allowed(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.plaintext_auth.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether any user is configured (AUTH is offered only then).
+    pub fn has_users(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    /// The user called `name` (case-insensitive).
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The senders of `account`.
+    pub fn senders(&self, account: &str) -> Option<&Senders> {
+        self.accounts.iter().find(|(name, _)| name == account).map(|(_, s)| s)
+    }
+
+    /// Checks `password` for `name`: the user's rule when it matches. Slow on purpose (Argon2):
+    /// run it off the async threads.
+    pub fn verify(&self, name: &str, password: &[u8]) -> Option<Rule> {
+        let user = self.user(name);
+        let hash = user.map_or(DUMMY_HASH, |u| u.password_hash.as_str());
+        let ok = verify_password(hash, password);
+        match user {
+            Some(user) if ok => Some(user.rule.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Hashes a password for the config file (Argon2id, OWASP's parameters, random salt).
+pub fn hash_password(password: &[u8]) -> String {
+    argon2::Argon2::default()
+        .hash_password(password)
+        .expect("Argon2 with default parameters hashes any password")
+        .to_string()
+}
+
+/// Whether `hash` is a PHC string this relay can verify.
+pub fn check_hash(hash: &str) -> Result<(), String> {
+    let parsed = PasswordHash::new(hash).map_err(|e| format!("not a PHC password hash ({e})"))?;
+    if !parsed.algorithm.as_str().starts_with("argon2") {
+        return Err(format!(
+            "hash algorithm `{}` is not Argon2: make one with `m365-mailer relay hash-password`",
+            parsed.algorithm
+        ));
+    }
+    Ok(())
+}
+
+fn verify_password(hash: &str, password: &[u8]) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| argon2::Argon2::default().verify_password(password, &parsed).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(name: &str, account: &str) -> Rule {
+        Rule {
+            name: name.into(),
+            account: account.into(),
+            rewrite_sender: false,
+        }
+    }
+
+    #[test]
+    fn networks_first_match_and_mapped_addresses() {
+        let policy = Policy {
+            networks: vec![
+                ("192.168.10.0/24".parse().unwrap(), rule("printers", "main")),
+                ("192.168.0.0/16".parse().unwrap(), rule("office", "other")),
+            ],
+            plaintext_auth: loopback(),
+            ..Policy::default()
+        };
+        assert_eq!(
+            policy.network_rule("192.168.10.9".parse().unwrap()).unwrap().name,
+            "printers"
+        );
+        assert_eq!(
+            policy.network_rule("::ffff:192.168.3.1".parse().unwrap()).unwrap().name,
+            "office"
+        );
+        assert!(policy.network_rule("127.0.0.1".parse().unwrap()).is_none());
+        assert!(policy.plaintext_auth_allowed("::1".parse().unwrap()));
+        assert!(policy.plaintext_auth_allowed("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!policy.plaintext_auth_allowed("192.168.10.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn passwords() {
+        let hash = hash_password(b"correct horse");
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        check_hash(&hash).unwrap();
+        check_hash(DUMMY_HASH).unwrap();
+        assert!(check_hash("$2y$10$abcdefghijklmnopqrstuuJ0nTjv4aUOHJZ3iHk5y3ZxlqGcfdi").is_err());
+        assert!(check_hash("hunter2").is_err());
+        let policy = Policy {
+            users: vec![User {
+                name: "Scanner".into(),
+                password_hash: hash,
+                rule: rule("user scanner", "main"),
+            }],
+            ..Policy::default()
+        };
+        assert_eq!(policy.verify("scanner", b"correct horse").unwrap().account, "main");
+        assert!(policy.verify("scanner", b"wrong").is_none());
+        assert!(policy.verify("nobody", b"correct horse").is_none());
+    }
+
+    #[test]
+    fn senders() {
+        let s = Senders {
+            mailbox: "relay@contoso.com".into(),
+            allowed: vec!["alerts@contoso.com".into()],
+        };
+        assert!(s.allows("Relay@Contoso.com") && s.allows("alerts@contoso.com"));
+        assert!(!s.allows("ceo@contoso.com"));
+    }
+}
