@@ -29,6 +29,7 @@ pub mod relay;
 pub mod secret;
 pub mod setup;
 pub mod smtp;
+pub mod stream;
 pub mod submit;
 pub mod sysexits;
 pub mod tls;

@@ -15,6 +15,12 @@ pub enum Code {
     Unavailable = 69,
     /// 70: a bug or an impossible state.
     Software = 70,
+    /// 71: the operating system refused (a port in use, no permission to bind).
+    OsErr = 71,
+    /// 73: a file or directory cannot be created (the relay's queue).
+    CantCreate = 73,
+    /// 74: reading or writing failed.
+    IoErr = 74,
     /// 75: temporary failure; retry later.
     TempFail = 75,
     /// 77: authentication or permission refused.
@@ -30,6 +36,9 @@ impl Code {
             64 => Code::Usage,
             65 => Code::Data,
             69 => Code::Unavailable,
+            71 => Code::OsErr,
+            73 => Code::CantCreate,
+            74 => Code::IoErr,
             75 => Code::TempFail,
             77 => Code::NoPerm,
             78 => Code::Config,

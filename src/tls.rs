@@ -149,3 +149,73 @@ impl rustls::client::danger::ServerCertVerifier for PresentedChain {
         self.inner.supported_verify_schemes()
     }
 }
+
+/// The relay's server side: its configuration and the certificate's fingerprint.
+#[derive(Debug, Clone)]
+pub struct ServerIdentity {
+    /// For the acceptor.
+    pub config: Arc<rustls::ServerConfig>,
+    /// SHA-256 of the leaf certificate, colon-separated hex (what clients pin or compare).
+    pub fingerprint: String,
+    /// Generated at start rather than the operator's.
+    pub self_signed: bool,
+}
+
+/// Why the relay's server certificate could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerTlsError {
+    /// The certificate file.
+    #[error(transparent)]
+    Certificate(#[from] TlsError),
+    /// The key file.
+    #[error("cannot read the private key from {path}: {detail}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// Certificate and key do not belong together, or are unusable.
+    #[error("the relay certificate cannot be used: {0}")]
+    Unusable(String),
+}
+
+/// The operator's certificate chain and key (PEM files), or with `None` a self-signed
+/// certificate for `hostname` generated now.
+pub fn server_identity(files: Option<(&Path, &Path)>, hostname: &str) -> Result<ServerIdentity, ServerTlsError> {
+    use rustls::pki_types::PrivateKeyDer;
+    let (chain, key, self_signed) = match files {
+        Some((certificate, key)) => {
+            let chain = read_pem_certificates(certificate)?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| ServerTlsError::Key {
+                path: key.to_owned(),
+                detail: e.to_string(),
+            })?;
+            (chain, key, false)
+        }
+        None => {
+            let names = vec![hostname.to_owned(), "localhost".to_owned()];
+            let generated = rcgen::generate_simple_self_signed(names)
+                .map_err(|e| ServerTlsError::Unusable(format!("cannot generate a certificate: {e}")))?;
+            let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der())
+                .map_err(|e| ServerTlsError::Unusable(e.to_owned()))?;
+            (vec![generated.cert.der().clone()], key, true)
+        }
+    };
+    let fingerprint = {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(chain[0].as_ref());
+        digest.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    };
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports TLS 1.2 and 1.3")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| ServerTlsError::Unusable(e.to_string()))?;
+    Ok(ServerIdentity {
+        config: Arc::new(config),
+        fingerprint,
+        self_signed,
+    })
+}

@@ -39,6 +39,37 @@ pub(crate) enum Command {
     Token(Box<TokenArgs>),
     /// Print the Entra ID and Exchange Online steps (a commented PowerShell script) for your ids.
     Setup(Box<SetupArgs>),
+    /// Run the local SMTP relay for devices and applications that cannot do OAuth: accept their
+    /// mail, queue it durably, deliver it to Exchange Online.
+    Relay(Box<RelayArgs>),
+}
+
+/// `relay`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct RelayArgs {
+    /// Other relay commands.
+    #[command(subcommand)]
+    pub(crate) command: Option<RelayCommand>,
+    /// Listen on this address instead of the configured listeners (plain SMTP; repeatable).
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub(crate) listen: Vec<std::net::SocketAddr>,
+    /// Queue directory [default: $STATE_DIRECTORY/queue, $XDG_STATE_HOME/m365-mailer/queue].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) queue_dir: Option<PathBuf>,
+    /// Config file [default: $XDG_CONFIG_HOME/m365-mailer/config.toml, then /etc/m365-mailer/config.toml].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// The account for rules that name none [default: the config file's default account].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) account: Option<String>,
+}
+
+/// `relay` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RelayCommand {
+    /// Read a password on standard input and print its Argon2id hash for `[[relay.users]]`.
+    HashPassword,
 }
 
 /// `config` subcommands.

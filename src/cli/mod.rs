@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod doctor;
 pub mod exit;
+mod relay;
 mod send;
 pub mod sendmail;
 mod setup;
@@ -52,7 +53,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             };
         }
     };
-    init_logging();
+    // The relay logs each message it accepts and delivers; other commands only warnings.
+    init_logging(if matches!(cli.command, Command::Relay(_)) {
+        "info"
+    } else {
+        "warn"
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -72,6 +78,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             Command::Doctor(args) => doctor::run(&args).await,
             Command::Token(args) => token::run(&args).await,
             Command::Setup(args) => setup::run(&args),
+            Command::Relay(args) => relay::run(&args).await,
         }
     });
     match outcome {
@@ -100,13 +107,14 @@ fn report(failure: &Failure) -> ExitCode {
 
 /// Logs to stderr; `M365_MAILER_LOG` (or `RUST_LOG`) sets the filter, e.g.
 /// `m365_mailer::wire=debug` for the masked SMTP transcript.
-fn init_logging() {
+fn init_logging(default: &str) {
     let filter = std::env::var("M365_MAILER_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "warn".to_owned());
+        .unwrap_or_else(|_| default.to_owned());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

@@ -12,9 +12,10 @@ use super::layer::{Layer, Origin};
 /// The parsed file.
 #[derive(Debug)]
 pub(crate) struct File {
-    text: String,
+    pub(crate) text: String,
     pub(crate) default_account: Option<String>,
     pub(crate) accounts: BTreeMap<String, FileAccount>,
+    pub(crate) relay: Option<super::relay::RawRelay>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -23,6 +24,7 @@ struct Raw {
     default_account: Option<String>,
     #[serde(default)]
     accounts: BTreeMap<String, FileAccount>,
+    relay: Option<super::relay::RawRelay>,
 }
 
 /// A value written as a string, number or boolean (`smtp_port = 587`, `ssl = true`).
@@ -84,6 +86,7 @@ pub(crate) fn parse(path: &Path) -> Result<File, ConfigError> {
         text,
         default_account: raw.default_account,
         accounts: raw.accounts,
+        relay: raw.relay,
     })
 }
 

@@ -8,10 +8,12 @@
 
 mod file;
 mod layer;
+mod relay;
 
 use std::path::{Path, PathBuf};
 
 pub use layer::{Origin, Setting};
+pub use relay::{Delivery, Inbound, Listener, ListenerTls, RelayConfig, RelayOverrides, ServerCertificate};
 
 use crate::oauth::{AssertionStyle, Certificate, ClientCredential, Cloud};
 use crate::secret::Secret;

@@ -614,6 +614,30 @@ pub static ENTRIES: &[Entry] = &[
         propagation: false,
         link: LEARN_NDR,
     },
+    // ---------------------------------------------------------------- recipients
+    Entry {
+        key: "smtp/550-5.1.10",
+        signal: Signal::Smtp {
+            code: 550,
+            enhanced: "5.1.10",
+            text: None,
+        },
+        summary: "the recipient does not exist",
+        aliases: &[
+            "RESOLVER.ADR.RecipientNotFound",
+            "Recipient not found by SMTP address lookup",
+        ],
+        causes: &[Cause {
+            id: "recipient-not-found",
+            why: "no mailbox, contact or group has this address (a typo, or a removed mailbox); for other domains, \
+                  Exchange checked the recipient with Directory-Based Edge Blocking",
+            fix: "Correct the recipient address in the application or device that sends the message.",
+            commands: &[],
+        }],
+        retry: Retry::Permanent,
+        propagation: false,
+        link: LEARN_NDR,
+    },
     // ---------------------------------------------------------------- reputation and policy
     Entry {
         key: "smtp/550-5.1.8",

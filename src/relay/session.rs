@@ -101,12 +101,41 @@ pub struct Accepted {
     pub content: Vec<u8>,
     /// The client's HELO/EHLO name.
     pub helo: String,
+    /// It said EHLO (ESMTP) rather than HELO.
+    pub esmtp: bool,
     /// The client's address.
     pub client: IpAddr,
     /// The authenticated user.
     pub user: Option<String>,
     /// Whether the session was encrypted.
     pub tls: bool,
+}
+
+impl Accepted {
+    /// The `Received` trace header the relay adds (RFC 5321 §4.4, protocol names of RFC 3848).
+    pub fn received_header(&self, hostname: &str, id: &str, date: &str) -> String {
+        let protocol = match (self.esmtp, self.tls, self.user.is_some()) {
+            (false, _, _) => "SMTP",
+            (true, false, false) => "ESMTP",
+            (true, true, false) => "ESMTPS",
+            (true, false, true) => "ESMTPA",
+            (true, true, true) => "ESMTPSA",
+        };
+        let helo: String = self
+            .helo
+            .chars()
+            .filter(|c| c.is_ascii_graphic() && !"()[];".contains(*c))
+            .take(64)
+            .collect();
+        let recipient = match self.recipients.as_slice() {
+            [one] => format!("\r\n\tfor <{one}>"),
+            _ => String::new(),
+        };
+        format!(
+            "Received: from {helo} ([{}])\r\n\tby {hostname} (m365-mailer) with {protocol} id {id}{recipient};\r\n\t{date}\r\n",
+            self.client
+        )
+    }
 }
 
 /// Which timeout applies while waiting for input.
@@ -179,7 +208,8 @@ pub struct Session {
     input: Vec<u8>,
     output: Vec<u8>,
     state: State,
-    helo: Option<String>,
+    /// HELO/EHLO name, and whether it was EHLO.
+    helo: Option<(String, bool)>,
     user: Option<(String, Rule)>,
     transaction: Option<Transaction>,
     errors: u32,
@@ -537,7 +567,7 @@ impl Session {
     }
 
     fn greet(&mut self, host: &str, extended: bool) {
-        self.helo = Some(host.to_owned());
+        self.helo = Some((host.to_owned(), extended));
         self.transaction = None;
         let hostname = self.settings.hostname.clone();
         if !extended {
@@ -811,7 +841,8 @@ impl Session {
             sender: tx.sender.clone(),
             recipients: tx.recipients.clone(),
             content,
-            helo: self.helo.clone().unwrap_or_default(),
+            helo: self.helo.as_ref().map(|(h, _)| h.clone()).unwrap_or_default(),
+            esmtp: self.helo.as_ref().is_some_and(|(_, e)| *e),
             client: self.client,
             user: self.user.as_ref().map(|(name, _)| name.clone()),
             tls: self.tls,

@@ -161,6 +161,10 @@ fn a_pipelined_transaction_from_an_allowed_network() {
         ("scanner.local", None, false)
     );
     assert_eq!(m.rule.name, "network 127.0.0.0/8");
+    assert_eq!(
+        m.received_header("relay.test", "0123ABC", "Mon, 23 Nov 2026 18:00:00 +0000"),
+        "Received: from scanner.local ([127.0.0.1])\r\n\tby relay.test (m365-mailer) with ESMTP id 0123ABC;\r\n\tMon, 23 Nov 2026 18:00:00 +0000\r\n"
+    );
 }
 
 #[test]

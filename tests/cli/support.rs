@@ -163,3 +163,131 @@ pub(crate) fn sh(program: &Path, args: &[&str]) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A relay started as the real binary, with its queue in the world's directory.
+pub(crate) struct RelayProcess {
+    child: tokio::process::Child,
+    /// Addresses of the configured listeners, in order.
+    pub(crate) addresses: Vec<std::net::SocketAddr>,
+    /// Everything it logged so far.
+    pub(crate) log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl RelayProcess {
+    /// The first listener.
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        self.addresses[0]
+    }
+
+    /// Stops it with SIGKILL: no chance to clean up.
+    pub(crate) async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
+    /// Stops it with SIGTERM and waits for it to exit.
+    pub(crate) async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running");
+        std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("the relay stops within a minute")
+            .unwrap()
+    }
+
+    pub(crate) fn log_text(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl World {
+    /// The config file holding `relay` (a `[relay]` section; the account comes from the
+    /// environment).
+    pub(crate) fn relay_config(&self, relay: &str) -> PathBuf {
+        self.file("relay.toml", relay)
+    }
+
+    /// Starts `m365-mailer relay` with `relay` as config and waits until it listens.
+    pub(crate) async fn relay(&self, relay: &str) -> RelayProcess {
+        let config = self.relay_config(relay);
+        self.relay_with(&["--config", config.to_str().unwrap()]).await
+    }
+
+    /// Starts `m365-mailer relay args…` with the world's queue directory.
+    pub(crate) async fn relay_with(&self, args: &[&str]) -> RelayProcess {
+        use tokio::io::AsyncBufReadExt as _;
+        let queue = self.dir.path().join("queue");
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_m365-mailer"));
+        command
+            .arg("relay")
+            .args(args)
+            .arg("--queue-dir")
+            .arg(&queue)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("XDG_CACHE_HOME", self.cache_dir())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("M365_MAILER_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut addresses = Vec::new();
+        let started = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                log.lock().unwrap().push_str(&format!("{line}\n"));
+                if let Some(addr) = line.strip_prefix("m365-mailer relay: listening on ") {
+                    addresses.push(addr.parse().unwrap());
+                } else if line.starts_with("m365-mailer relay: ready") {
+                    return true;
+                }
+                if line.starts_with("m365-mailer: ") {
+                    return false;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(started == Ok(true), "the relay did not start:\n{}", log.lock().unwrap());
+        let sink = std::sync::Arc::clone(&log);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        RelayProcess { child, addresses, log }
+    }
+
+    /// Waits until the emulator holds `count` messages (or `timeout` passes); returns how many.
+    pub(crate) async fn wait_for_messages(&self, count: usize, timeout: std::time::Duration) -> usize {
+        let store = self.emulator.store();
+        let _ = tokio::time::timeout(timeout, async {
+            while store.len() < count {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        store.len()
+    }
+}
+
+/// The queue id the relay wrote into a delivered message's `Received` header.
+pub(crate) fn relay_queue_id(data: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&data[..data.len().min(2048)]);
+    let start = text.find(" (m365-mailer) with ")?;
+    let rest = &text[start..];
+    let id = rest.split(" id ").nth(1)?;
+    Some(id.chars().take_while(char::is_ascii_alphanumeric).collect())
+}
+
+/// The Python interpreter for interoperability scripts.
+pub(crate) fn python() -> String {
+    std::env::var("M365_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}

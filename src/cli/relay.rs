@@ -1,0 +1,75 @@
+//! `relay`: resolve the configuration, start, run until SIGTERM or SIGINT, stop cleanly.
+//! `relay hash-password`: a password hash for the config file.
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::time::Duration;
+
+use super::args::{RelayArgs, RelayCommand};
+use super::exit::{Code, Failure};
+use crate::config::{Overrides, RelayConfig, RelayOverrides};
+use crate::relay::{Relay, StartError, policy};
+
+/// How long deliveries in flight may take to finish at shutdown.
+const STOP_DEADLINE: Duration = Duration::from_secs(30);
+
+pub(crate) async fn run(args: &RelayArgs) -> Result<(), Failure> {
+    if let Some(RelayCommand::HashPassword) = args.command {
+        return hash_password();
+    }
+    let config = RelayConfig::resolve(&RelayOverrides {
+        config: Overrides {
+            config: args.config.clone(),
+            account: args.account.clone(),
+            fields: Vec::new(),
+        },
+        listen: args.listen.clone(),
+        queue_dir: args.queue_dir.clone(),
+    })?;
+    let relay = Relay::start(config).await.map_err(|e| {
+        let code = match &e {
+            StartError::Queue(_) => Code::CantCreate,
+            StartError::Tls(_) | StartError::Account { .. } => Code::Config,
+            StartError::Listen { .. } => Code::OsErr,
+        };
+        Failure::new(code, e.to_string())
+    })?;
+    for address in &relay.addresses {
+        eprintln!("m365-mailer relay: listening on {address}");
+    }
+    eprintln!("m365-mailer relay: ready, queue in {}", relay.queue.dir().display());
+    wait_for_signal().await;
+    tracing::info!("stopping: no new connections; deliveries in flight may finish");
+    relay.stop(STOP_DEADLINE).await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn hash_password() -> Result<(), Failure> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password (shown as typed; pipe it in to avoid that): ");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::new(Code::IoErr, format!("cannot read the password: {e}")))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err(Failure::new(Code::Usage, "empty password: give one on standard input"));
+    }
+    println!("{}", policy::hash_password(password.as_bytes()));
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! Delivery to Exchange Online: per account, a few workers that each keep one authenticated
+//! connection, take due messages from the queue, respect the mailbox's limits and record the
+//! outcome. The token is refreshed in the background, so no message waits for it.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+use super::limits::{Limiter, Ticket, Wait};
+use super::outcome::{self, Stage};
+use crate::clock;
+use crate::config::{Account, Delivery as Settings};
+use crate::queue::{Leased, Op, Queue, millis};
+use crate::smtp::{Connection, Envelope};
+use crate::submit::{SubmitError, Submitter};
+
+/// Re-authenticate when the connection's token has less than this left.
+const TOKEN_MARGIN_SECS: i64 = 120;
+/// A queue error is retried after this.
+const QUEUE_RETRY: Duration = Duration::from_secs(1);
+/// A limiter wait longer than this puts the message back instead of holding it.
+const HOLD_AT_MOST: Duration = Duration::from_secs(5);
+
+/// Counters of one account, for logs, tests and metrics.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Recipients delivered.
+    pub delivered: AtomicU64,
+    /// Recipients deferred.
+    pub deferred: AtomicU64,
+    /// Recipients given up on.
+    pub dead: AtomicU64,
+    /// Throttling replies from Exchange.
+    pub throttled: AtomicU64,
+    /// Upstream connections open now.
+    pub connections: AtomicUsize,
+    /// Most upstream connections open at once.
+    pub peak_connections: AtomicUsize,
+}
+
+/// Delivery for one account.
+#[derive(Debug)]
+pub struct AccountDelivery {
+    submitter: Submitter,
+    queue: Queue,
+    settings: Settings,
+    limiter: Mutex<Limiter>,
+    /// A slot of the limiter was freed.
+    freed: Notify,
+    /// A message was stored for this account.
+    work: Notify,
+    /// Exchange unreachable or refusing the account: no attempts before this.
+    unavailable_until: Mutex<Option<Instant>>,
+    /// Counters.
+    pub counters: Counters,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// An authenticated connection and when its token expires.
+struct Upstream {
+    connection: Connection,
+    token_expires_at: Option<i64>,
+    idle_since: Instant,
+}
+
+impl AccountDelivery {
+    /// Prepares delivery for `account`; recent deliveries recorded in the queue count against
+    /// the mailbox's limits.
+    pub async fn new(
+        account: Account,
+        queue: Queue,
+        settings: Settings,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Self>, SubmitError> {
+        let submitter = Submitter::new(account, &crate::submit::Options::default())?;
+        let mut limiter = Limiter::new(settings.limits);
+        let now_ms = clock::unix_millis();
+        let now = clock::instant();
+        let since = now_ms - millis(settings.limits.day);
+        if let Ok(sent) = queue.recipients_since(&submitter.account().name, since).await {
+            for (at_ms, recipients) in sent {
+                let ago = Duration::from_millis((now_ms - at_ms).max(0).unsigned_abs());
+                limiter.record(now.checked_sub(ago).unwrap_or(now), recipients);
+            }
+        }
+        Ok(Arc::new(Self {
+            submitter,
+            queue,
+            settings,
+            limiter: Mutex::new(limiter),
+            freed: Notify::new(),
+            work: Notify::new(),
+            unavailable_until: Mutex::new(None),
+            counters: Counters::default(),
+            shutdown,
+        }))
+    }
+
+    /// The account's name.
+    pub fn name(&self) -> &str {
+        &self.submitter.account().name
+    }
+
+    /// New work for this account.
+    pub fn notify(&self) {
+        self.work.notify_waiters();
+    }
+
+    /// Starts the workers; returns them and the background token refresher.
+    pub fn start(self: &Arc<Self>) -> (Vec<tokio::task::JoinHandle<()>>, Option<tokio::task::JoinHandle<()>>) {
+        let refresher = self.submitter.provider().map(|p| p.spawn_refresher());
+        let workers = (0..self.settings.connections_per_account.max(1))
+            .map(|_| tokio::spawn(Arc::clone(self).worker()))
+            .collect();
+        (workers, refresher)
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    async fn worker(self: Arc<Self>) {
+        let mut upstream: Option<Upstream> = None;
+        while !self.stopping() {
+            let Some(leased) = self.next_message(&mut upstream).await else {
+                break;
+            };
+            self.deliver(leased, &mut upstream).await;
+        }
+        if let Some(up) = upstream.take() {
+            self.close(up).await;
+        }
+    }
+
+    /// Waits for a due message and leases it; `None` at shutdown. Closes the connection when it
+    /// has been idle too long.
+    async fn next_message(&self, upstream: &mut Option<Upstream>) -> Option<Leased> {
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            if self.stopping() {
+                return None;
+            }
+            let notified = self.work.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let pause = self.unavailable_until();
+            let mut wait = Duration::from_secs(3600);
+            if pause.is_none() {
+                match self.queue.lease(self.name(), clock::unix_millis(), 1).await {
+                    Ok(mut leased) if !leased.is_empty() => return Some(leased.remove(0)),
+                    Ok(_) => {
+                        if let Ok(Some(due)) = self.queue.next_due(self.name()).await {
+                            let ms = (due - clock::unix_millis()).max(0).unsigned_abs();
+                            wait = wait.min(Duration::from_millis(ms));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(account = %self.name(), error = %e, "cannot read the queue");
+                        wait = QUEUE_RETRY;
+                    }
+                }
+            }
+            if let Some(until) = pause {
+                wait = wait.min(until.saturating_duration_since(clock::instant()));
+            }
+            if let Some(up) = upstream.as_ref() {
+                let idle_left = self
+                    .settings
+                    .connection_idle
+                    .saturating_sub(clock::since(up.idle_since));
+                if idle_left.is_zero() {
+                    self.close(upstream.take().expect("checked")).await;
+                    continue;
+                }
+                wait = wait.min(idle_left);
+            }
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    fn unavailable_until(&self) -> Option<Instant> {
+        let mut until = self
+            .unavailable_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if until.is_some_and(|t| t <= clock::instant()) {
+            *until = None;
+        }
+        *until
+    }
+
+    /// Waits for the mailbox's limits to allow `leased`; `None` when it was put back instead.
+    async fn ticket(&self, leased: &Leased) -> Option<Ticket> {
+        let recipients = u32::try_from(leased.message.recipients.len()).unwrap_or(u32::MAX);
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let now = clock::instant();
+            let attempt = self
+                .limiter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .try_start(recipients, now);
+            match attempt {
+                Ok(ticket) => return Some(ticket),
+                Err(Wait::Until(at)) if at.saturating_duration_since(now) > HOLD_AT_MOST => {
+                    let later = clock::unix_millis() + millis(at.saturating_duration_since(now));
+                    self.put_back(leased, later, "waiting for the mailbox's sending limits")
+                        .await;
+                    return None;
+                }
+                Err(Wait::Until(at)) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => {}
+                        () = &mut freed => {}
+                    }
+                }
+                Err(Wait::InFlight) => freed.await,
+                Err(Wait::Never) => {
+                    let limit = self.settings.limits.recipients;
+                    tracing::error!(queue_id = %leased.message.id, recipients, limit, "more recipients than the mailbox may send to in a day");
+                    self.put_back(leased, i64::MAX, "more recipients than the daily limit")
+                        .await;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Returns a leased message to the queue untried.
+    async fn put_back(&self, leased: &Leased, at_ms: i64, why: &str) {
+        let op = Op::Defer {
+            id: leased.message.id.clone(),
+            recipients: leased.message.recipients.clone(),
+            next_attempt_ms: at_ms,
+            attempted: false,
+            at_ms: clock::unix_millis(),
+            reply: why.to_owned(),
+        };
+        if let Err(e) = self.queue.apply(vec![op]).await {
+            tracing::error!(queue_id = %leased.message.id, error = %e, "cannot put a message back; it is retried after a restart");
+        }
+    }
+
+    async fn deliver(&self, leased: Leased, upstream: &mut Option<Upstream>) {
+        let Some(ticket) = self.ticket(&leased).await else {
+            return;
+        };
+        let started = clock::instant();
+        // A connection whose token is about to expire is replaced: Exchange checks the token
+        // at AUTH only, but a long-lived session should not outlive it.
+        if upstream.as_ref().is_some_and(|up| {
+            up.token_expires_at
+                .is_some_and(|t| t - clock::unix_now() < TOKEN_MARGIN_SECS)
+        }) {
+            let old = upstream.take().expect("checked");
+            self.close(old).await;
+        }
+        let (stage, result) = match upstream {
+            Some(up) => (Stage::Transaction, Ok(up)),
+            None => match self.submitter.connect().await {
+                Ok(connection) => {
+                    let open = self.counters.connections.fetch_add(1, Ordering::Relaxed) + 1;
+                    self.counters.peak_connections.fetch_max(open, Ordering::Relaxed);
+                    let token_expires_at = self
+                        .submitter
+                        .provider()
+                        .and_then(|p| p.current())
+                        .map(|t| t.expires_at);
+                    (
+                        Stage::Transaction,
+                        Ok(upstream.insert(Upstream {
+                            connection,
+                            token_expires_at,
+                            idle_since: started,
+                        })),
+                    )
+                }
+                Err(e) => (Stage::Connect, Err(e)),
+            },
+        };
+        let message = &leased.message;
+        let envelope = Envelope {
+            from: message.sender.clone(),
+            to: message.recipients.clone(),
+        };
+        let result = match result {
+            Ok(up) => up
+                .connection
+                .send_mail(&envelope, &message.content)
+                .await
+                .map_err(SubmitError::from),
+            Err(e) => Err(e),
+        };
+        let submitted = stage == Stage::Transaction
+            && match &result {
+                Ok(_) => true,
+                Err(SubmitError::Smtp(e)) => e.reply().is_some(),
+                Err(_) => false,
+            };
+        let now = clock::instant();
+        {
+            let mut limiter = self.limiter.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            limiter.finish(ticket, submitted, now);
+            if result.is_ok() {
+                limiter.succeeded();
+            }
+        }
+        let now_ms = clock::unix_millis();
+        let mut plan = outcome::plan(
+            &leased,
+            stage,
+            &result,
+            self.submitter.account(),
+            &self.settings.backoff,
+            now_ms,
+            now_ms + millis(self.settings.limits.window),
+        );
+        if plan.throttled {
+            self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+            let resume = self
+                .limiter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .throttled(now);
+            let resume_ms = now_ms + millis(resume.saturating_duration_since(now));
+            for op in &mut plan.ops {
+                if let Op::Defer {
+                    next_attempt_ms,
+                    attempted: false,
+                    ..
+                } = op
+                {
+                    *next_attempt_ms = resume_ms;
+                }
+            }
+        }
+        self.freed.notify_waiters();
+        if plan.unavailable {
+            let until = clock::instant() + self.settings.backoff.initial;
+            *self
+                .unavailable_until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(until);
+        }
+        if !plan.keep_connection
+            && let Some(up) = upstream.take()
+        {
+            self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+            drop(up);
+        } else if let Some(up) = upstream.as_mut() {
+            up.idle_since = clock::instant();
+        }
+        self.record(&leased, &plan, clock::since(started)).await;
+    }
+
+    async fn record(&self, leased: &Leased, plan: &outcome::Plan, took: Duration) {
+        let message = &leased.message;
+        let c = &self.counters;
+        c.delivered.fetch_add(plan.delivered as u64, Ordering::Relaxed);
+        c.deferred.fetch_add(plan.deferred as u64, Ordering::Relaxed);
+        c.dead.fetch_add(plan.dead as u64, Ordering::Relaxed);
+        let message_id = message.message_id.as_deref().unwrap_or("");
+        if plan.delivered > 0 {
+            tracing::info!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.delivered, ms = took.as_millis() as u64, reply = %plan.reply, "delivered");
+        }
+        if plan.deferred > 0 {
+            tracing::warn!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.deferred, attempts = leased.attempts + 1, reply = %plan.reply, "deferred");
+            if !plan.diagnosis.is_empty() && leased.attempts == 0 {
+                tracing::warn!(account = %self.name(), "{}", plan.diagnosis);
+            }
+        }
+        if plan.dead > 0 {
+            tracing::error!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.dead, reply = %plan.reply, "dead-lettered");
+        }
+        if let Err(e) = self.queue.apply(plan.ops.clone()).await {
+            // The message stays leased; the next start puts it back and delivers it again.
+            tracing::error!(queue_id = %message.id, error = %e, "cannot record the outcome; the message is retried after a restart");
+        }
+    }
+
+    async fn close(&self, upstream: Upstream) {
+        self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+        upstream.connection.quit().await;
+    }
+}

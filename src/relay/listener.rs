@@ -1,0 +1,320 @@
+//! Accepting connections: limits per relay and per client address, TLS, the delay after failed
+//! AUTH, and the I/O loop that drives a [`Session`]. A message is acknowledged only after the
+//! queue has committed it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::policy::Policy;
+use super::session::{Accepted, Event, Session, Settings, Waiting};
+use crate::clock;
+use crate::config::{Inbound, ListenerTls};
+use crate::queue::{self, NewMessage, Queue};
+use crate::stream::Stream;
+
+/// Longest delay after failed AUTH attempts.
+const MAX_AUTH_DELAY: Duration = Duration::from_secs(30);
+/// Failures are forgotten after this long without one.
+const AUTH_FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
+
+/// What every session shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// Session settings (the STARTTLS flag is set per listener).
+    pub settings: Settings,
+    /// Who may relay; replaced on reload.
+    pub policy: RwLock<Arc<Policy>>,
+    /// Limits and timeouts.
+    pub inbound: Inbound,
+    /// TLS for STARTTLS and implicit-TLS listeners.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The queue.
+    pub queue: Queue,
+    /// Told the account of each stored message, so delivery starts at once.
+    pub stored: tokio::sync::mpsc::UnboundedSender<String>,
+    /// Becomes `true` when the relay shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    connections: Mutex<Connections>,
+    auth_failures: Mutex<HashMap<IpAddr, (u32, tokio::time::Instant)>>,
+}
+
+#[derive(Debug, Default)]
+struct Connections {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+impl Shared {
+    /// Shared state for the listeners.
+    pub fn new(
+        settings: Settings,
+        policy: Policy,
+        inbound: Inbound,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        queue: Queue,
+        stored: tokio::sync::mpsc::UnboundedSender<String>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            settings,
+            policy: RwLock::new(Arc::new(policy)),
+            inbound,
+            tls,
+            queue,
+            stored,
+            shutdown,
+            connections: Mutex::default(),
+            auth_failures: Mutex::default(),
+        }
+    }
+
+    fn policy(&self) -> Arc<Policy> {
+        Arc::clone(&self.policy.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Counts a connection in, or says why it is refused.
+    fn admit(&self, ip: IpAddr) -> Result<(), &'static str> {
+        let mut c = self
+            .connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if c.total >= self.inbound.max_connections {
+            return Err("Too many connections, try again later");
+        }
+        let mine = c.per_client.entry(ip).or_default();
+        if *mine >= self.inbound.max_connections_per_client {
+            return Err("Too many connections from your address, try again later");
+        }
+        *mine += 1;
+        c.total += 1;
+        Ok(())
+    }
+
+    fn release(&self, ip: IpAddr) {
+        let mut c = self
+            .connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_client.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_client.remove(&ip);
+            }
+        }
+    }
+
+    /// Records a failed AUTH from `ip`; returns how long to wait before answering.
+    fn auth_failed(&self, ip: IpAddr) -> Duration {
+        let now = clock::instant();
+        let mut failures = self
+            .auth_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        failures.retain(|_, (_, last)| now.saturating_duration_since(*last) < AUTH_FAILURE_MEMORY);
+        let entry = failures.entry(ip).or_insert((0, now));
+        entry.0 += 1;
+        entry.1 = now;
+        self.inbound
+            .auth_failure_delay
+            .saturating_mul(1 << (entry.0 - 1).min(16))
+            .min(MAX_AUTH_DELAY)
+    }
+
+    fn auth_succeeded(&self, ip: IpAddr) {
+        self.auth_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&ip);
+    }
+}
+
+/// Accepts connections on `listener` until shutdown.
+pub async fn serve(listener: TcpListener, mode: ListenerTls, shared: Arc<Shared>) {
+    let settings = Arc::new(Settings {
+        starttls: mode == ListenerTls::StartTls && shared.tls.is_some(),
+        ..shared.settings.clone()
+    });
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let ip = peer.ip().to_canonical();
+        let shared = Arc::clone(&shared);
+        let settings = Arc::clone(&settings);
+        tokio::spawn(async move {
+            if let Err(reason) = shared.admit(ip) {
+                tracing::warn!(client = %ip, reason, "connection refused");
+                refuse(tcp, reason).await;
+                return;
+            }
+            let _ = tcp.set_nodelay(true);
+            if let Err(e) = run(tcp, peer, mode == ListenerTls::Implicit, settings, &shared).await {
+                tracing::debug!(client = %ip, error = %e, "session ended");
+            }
+            shared.release(ip);
+        });
+    }
+}
+
+async fn refuse(mut tcp: TcpStream, reason: &str) {
+    let _ = tcp.write_all(&Session::refuse(reason)).await;
+    let _ = tcp.shutdown().await;
+}
+
+async fn handshake(shared: &Shared, tcp: TcpStream) -> std::io::Result<Stream> {
+    let config = shared.tls.clone().ok_or(std::io::ErrorKind::Unsupported)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let tls = tokio::time::timeout(shared.inbound.line_timeout, acceptor.accept(tcp))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    Ok(Stream::Tls(Box::new(tls.into())))
+}
+
+/// One session, from greeting to close.
+async fn run(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    settings: Arc<Settings>,
+    shared: &Shared,
+) -> std::io::Result<()> {
+    let ip = peer.ip().to_canonical();
+    let mut stream = if implicit_tls {
+        handshake(shared, tcp).await?
+    } else {
+        Stream::Plain(tcp)
+    };
+    let mut session = Session::new(settings, shared.policy(), ip, implicit_tls);
+    let mut shutdown = shared.shutdown.clone();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let event = session.next_event();
+        let output = session.take_output();
+        if !output.is_empty() {
+            stream.write_all(&output).await?;
+        }
+        match event {
+            Event::NeedInput => {
+                let limit = match session.waiting() {
+                    Waiting::Command => shared.inbound.command_timeout,
+                    Waiting::Line => shared.inbound.line_timeout,
+                    Waiting::Content => shared.inbound.data_timeout,
+                };
+                let stopping = *shutdown.borrow() && !session.in_transaction();
+                if stopping {
+                    session.shutting_down();
+                    continue;
+                }
+                tokio::select! {
+                    read = tokio::time::timeout(limit, stream.read(&mut buf)) => match read {
+                        Ok(Ok(0) | Err(_)) => {
+                            session.disconnected();
+                        }
+                        Ok(Ok(n)) => session.receive(&buf[..n]),
+                        Err(_) => {
+                            tracing::info!(client = %ip, "session timed out");
+                            session.timed_out();
+                        }
+                    },
+                    _ = shutdown.changed(), if !session.in_transaction() => session.shutting_down(),
+                }
+            }
+            Event::StartTls => {
+                let Stream::Plain(tcp) = std::mem::replace(&mut stream, Stream::Closed) else {
+                    return Ok(());
+                };
+                stream = handshake(shared, tcp).await?;
+                session.tls_started();
+            }
+            Event::CheckPassword { user, password } => {
+                let policy = shared.policy();
+                let name = user.clone();
+                let rule = tokio::task::spawn_blocking(move || policy.verify(&name, password.expose().as_bytes()))
+                    .await
+                    .unwrap_or(None);
+                if rule.is_some() {
+                    shared.auth_succeeded(ip);
+                    tracing::info!(client = %ip, user = %user, "authenticated");
+                } else {
+                    let delay = shared.auth_failed(ip);
+                    tracing::warn!(client = %ip, user = %user, delay_ms = delay.as_millis() as u64, "authentication failed");
+                    tokio::time::sleep(delay).await;
+                }
+                session.password_checked(&user, rule);
+            }
+            Event::Message(accepted) => {
+                let id = queue::new_id();
+                let message = stamp(&accepted, &id, &shared.settings.hostname);
+                let account = message.account.clone();
+                let (size, message_id) = (message.content.len(), message.message_id.clone());
+                match shared.queue.enqueue(message).await {
+                    Ok(()) => {
+                        tracing::info!(
+                            queue_id = %id,
+                            message_id = message_id.as_deref().unwrap_or(""),
+                            client = %ip,
+                            user = accepted.user.as_deref().unwrap_or(""),
+                            account = %account,
+                            from = %accepted.sender,
+                            recipients = accepted.recipients.len(),
+                            size,
+                            "accepted"
+                        );
+                        let _ = shared.stored.send(account);
+                        session.stored(Ok(&id));
+                    }
+                    Err(e) => {
+                        tracing::error!(client = %ip, error = %e, "could not store a message; the client was told to retry");
+                        session.stored(Err(&e.to_string()));
+                    }
+                }
+            }
+            Event::Close => {
+                let _ = stream.shutdown().await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The stored form of an accepted message: trace header added, and the From, Date and
+/// Message-ID headers devices often leave out.
+fn stamp(accepted: &Accepted, id: &str, hostname: &str) -> NewMessage {
+    let now = clock::now();
+    let date = crate::message::rfc5322_date(now);
+    let completed = crate::message::add_missing_headers(&accepted.content, &accepted.sender, now);
+    let mut content = accepted.received_header(hostname, id, &date).into_bytes();
+    content.extend_from_slice(&completed);
+    let message_id = crate::message::message_id(&content);
+    let client = match &accepted.user {
+        Some(user) => format!("{} user {user}", accepted.client),
+        None => accepted.client.to_string(),
+    };
+    NewMessage {
+        id: id.to_owned(),
+        account: accepted.rule.account.clone(),
+        sender: accepted.sender.clone(),
+        recipients: accepted.recipients.clone(),
+        content,
+        message_id,
+        client,
+        received_ms: now.unix_timestamp() * 1000 + i64::from(now.millisecond()),
+    }
+}
