@@ -278,7 +278,306 @@ networks = ["127.0.0.1/32"]
     assert_eq!(world.wait_for_messages(1, Duration::from_secs(20)).await, 1);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(world.emulator.store().len(), 1, "only the allowed client's message");
-    let _ = FAST_DELIVERY;
-    let _ = unlimited;
+    relay.kill().await;
+}
+
+/// Queue ids of the messages `smtp-source -v` saw accepted.
+fn acknowledged(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter_map(|l| l.split("250 2.0.0 Ok: queued as ").nth(1))
+        .map(|id| id.trim().to_owned())
+        .collect()
+}
+
+/// Delivered copies per relay queue id.
+fn delivered(world: &World) -> HashMap<String, usize> {
+    let mut copies = HashMap::new();
+    for m in world.emulator.store().messages() {
+        *copies
+            .entry(relay_queue_id(&m.data).expect("a Received header"))
+            .or_default() += 1;
+    }
+    copies
+}
+
+async fn smtp_source(program: &std::path::Path, addr: std::net::SocketAddr, messages: usize) -> tokio::process::Child {
+    tokio::process::Command::new(program)
+        .args(["-v", "-d", "-s", "16", "-l", "2048", "-m"])
+        .arg(messages.to_string())
+        .args(["-M", "source.test", "-f", MAILBOX, "-t", "bob@fabrikam.com"])
+        .arg(addr.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smtp_source_10000_messages_over_16_sessions_arrive_exactly_once() {
+    let Some(source) = program("/usr/sbin/smtp-source") else {
+        return;
+    };
+    let world = World::start_with(unlimited).await;
+    let relay = world
+        .relay(&format!(
+            "[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n{FAST_DELIVERY}"
+        ))
+        .await;
+    let child = smtp_source(&source, relay.addr(), 10_000).await;
+    let out = child.wait_with_output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "smtp-source failed: {}",
+        &text[text.len().saturating_sub(2000)..]
+    );
+    let acked = acknowledged(&text);
+    assert_eq!(acked.len(), 10_000);
+    assert_eq!(
+        world.wait_for_messages(10_000, Duration::from_secs(240)).await,
+        10_000,
+        "{}",
+        {
+            let log = relay.log_text();
+            log[log.len().saturating_sub(3000)..].to_owned()
+        }
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let copies = delivered(&world);
+    assert_eq!(copies.len(), 10_000);
+    assert!(copies.values().all(|n| *n == 1), "every message exactly once");
+    assert!(acked.iter().all(|id| copies.contains_key(id)));
+    let stats = world.emulator.stats();
+    assert!(
+        stats.peak_connections.values().all(|n| *n <= 3),
+        "{:?}",
+        stats.peak_connections
+    );
+    relay.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relay_killed_mid_load_loses_nothing_it_acknowledged() {
+    let Some(source) = program("/usr/sbin/smtp-source") else {
+        return;
+    };
+    let world = World::start_with(unlimited).await;
+    let config = format!("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n{FAST_DELIVERY}");
+    let relay = world.relay(&config).await;
+    let child = smtp_source(&source, relay.addr(), 10_000).await;
+    let pid = child.id().expect("running");
+    // Its output is read all along: a full pipe would stall it.
+    let output = tokio::spawn(child.wait_with_output());
+    // Kill the relay once it has accepted a good part of the load and delivered some of it.
+    let killed_at = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let accepted = relay.log_text().matches(" accepted").count();
+            if accepted >= 3_000 {
+                return accepted;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the relay accepts messages");
+    relay.kill().await;
+    let delivered_before_restart = world.emulator.store().len();
+    // smtp-source gives up on its broken sessions; make sure it is gone.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    let out = output.await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let acked = acknowledged(&text);
+    assert!(
+        acked.len() >= killed_at.min(3_000) - 100,
+        "smtp-source saw {} acknowledgements",
+        acked.len()
+    );
+
+    // Restarted on the same queue, the relay delivers what it had.
+    let relay = world.relay(&config).await;
+    let log = relay.log_text();
+    assert!(log.contains("queue opened"), "{log}");
+    let expected = acked.len();
+    let _ = tokio::time::timeout(Duration::from_secs(240), async {
+        loop {
+            let copies = delivered(&world);
+            if acked.iter().all(|id| copies.contains_key(id)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let copies = delivered(&world);
+    let lost = acked.iter().filter(|id| !copies.contains_key(*id)).count();
+    let duplicated: usize = copies.values().map(|n| n - 1).sum();
+    eprintln!(
+        "durability: acknowledged {expected}, delivered before the kill {delivered_before_restart}, \
+         delivered in all {}, lost {lost}, duplicated {duplicated}",
+        copies.len()
+    );
+    assert_eq!(lost, 0, "every acknowledged message is delivered");
+    // Duplicates can only be messages in flight upstream at the kill: at most one per
+    // connection.
+    assert!(duplicated <= 3, "duplicated {duplicated}");
+    relay.kill().await;
+}
+
+const BATCH: &str = r#"
+import smtplib, sys
+host, port, sender, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+s = smtplib.SMTP(host, port, timeout=30)
+for i in range(count):
+    msg = f"From: {sender}\r\nTo: bob@fabrikam.com\r\nSubject: batch {i}\r\nMessage-ID: <batch-{i}@python>\r\n\r\nmessage {i}\r\n"
+    s.sendmail(sender, ["bob@fabrikam.com"], msg)
+s.quit()
+"#;
+
+/// The dead-letter area, read straight from the queue's SQLite file.
+fn dead_letters(world: &World) -> Vec<(String, String, String)> {
+    let db = rusqlite::Connection::open(world.dir.path().join("queue").join("queue.sqlite3")).unwrap();
+    let mut stmt = db.prepare("SELECT recipients, reply, diagnosis FROM dead").unwrap();
+    stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_faults_delay_but_never_lose_mail() {
+    use m365_emulator::{Fault, Stage};
+    let world = World::start_with(unlimited).await;
+    let faults = world.emulator.faults();
+    // The token endpoint is down for six requests: longer than one round of the provider's
+    // retries.
+    faults.add(Fault::http(503, "", None).times(6)).unwrap();
+    faults.add(Fault::drop_mid_data(100).times(1)).unwrap();
+    faults.add(Fault::drop_connection(Stage::Rcpt).times(1)).unwrap();
+    for stage in [Stage::Mail, Stage::Rcpt, Stage::DataEnd] {
+        faults
+            .add(
+                Fault::reply(
+                    stage,
+                    "451 4.7.500 Server busy. Please try again later. [MW4PR04CA0001]",
+                )
+                .times(1),
+            )
+            .unwrap();
+    }
+    faults
+        .add(
+            Fault::reply(
+                Stage::Connect,
+                "421 4.3.2 Service not available, closing transmission channel",
+            )
+            .times(1),
+        )
+        .unwrap();
+    faults
+        .add(
+            Fault::reply(
+                Stage::Rcpt,
+                "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+            )
+            .skip(3)
+            .times(1),
+        )
+        .unwrap();
+    let relay = world
+        .relay(&format!(
+            "[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n{FAST_DELIVERY}retry_initial = \"100ms\"\nretry_max = \"1s\"\n"
+        ))
+        .await;
+    let out = python_send(BATCH, &["127.0.0.1", &relay.addr().port().to_string(), MAILBOX, "20"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    assert_eq!(
+        world.wait_for_messages(19, Duration::from_secs(60)).await,
+        19,
+        "{}",
+        relay.log_text()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let messages = world.emulator.store().messages();
+    assert_eq!(messages.len(), 19, "19 delivered, once each");
+    let subjects: std::collections::HashSet<String> = messages
+        .iter()
+        .map(|m| {
+            let text = String::from_utf8_lossy(&m.data);
+            text.lines().find(|l| l.starts_with("Subject: ")).unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(subjects.len(), 19);
+    let dead = dead_letters(&world);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let (recipients, reply, diagnosis) = &dead[0];
+    assert_eq!(recipients, "[\"bob@fabrikam.com\"]");
+    assert!(
+        reply.starts_with("550 5.1.10 RESOLVER.ADR.RecipientNotFound"),
+        "{reply}"
+    );
+    assert!(diagnosis.contains("the recipient does not exist"), "{diagnosis}");
+    let log = relay.log_text();
+    assert!(log.contains("deferred") && log.contains("dead-lettered"), "{log}");
+    let stats = world.emulator.stats();
+    assert_eq!(stats.faults_fired, 13, "every fault fired");
+    relay.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exchange_limits_are_kept_and_the_allowed_rate_is_used() {
+    // Exchange's limits as they are (30 messages a minute, 3 connections per mailbox), with
+    // the minute shortened to one second on both sides so the test takes seconds.
+    let world = World::start_with(|s| s.exchange.time_scale = 60.0).await;
+    let relay = world
+        .relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n[relay.delivery]\nrate_window = \"1s\"\n")
+        .await;
+    let out = python_send(BATCH, &["127.0.0.1", &relay.addr().port().to_string(), MAILBOX, "300"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        world.wait_for_messages(300, Duration::from_secs(60)).await,
+        300,
+        "{}",
+        relay.log_text()
+    );
+
+    let stats = world.emulator.stats();
+    assert_eq!(stats.throttle.rate_delays, 0, "Exchange never had to delay a message");
+    assert_eq!(stats.throttle.thread_limit, 0, "no 432 4.3.2");
+    assert_eq!(stats.throttle.quota, 0);
+    let peak = stats
+        .peak_connections
+        .get(&MAILBOX.to_ascii_lowercase())
+        .copied()
+        .unwrap_or_default();
+    assert!((1..=3).contains(&peak), "peak connections {peak}");
+
+    let mut times: Vec<time::OffsetDateTime> = world
+        .emulator
+        .store()
+        .messages()
+        .iter()
+        .map(|m| m.received_at)
+        .collect();
+    times.sort();
+    let window = time::Duration::seconds(1);
+    for pair in times.windows(31) {
+        assert!(pair[30] - pair[0] >= window, "31 messages within one window");
+    }
+    // The fastest allowed: 30 at once, then 30 more each window.
+    let ideal: time::Duration = window * 9;
+    let took = times[299] - times[0];
+    let used = ideal.as_seconds_f64() / took.as_seconds_f64();
+    eprintln!(
+        "limits: 300 messages in {:.3} s (ideal {:.3} s): {:.1} % of the allowed rate, peak {peak} connections",
+        took.as_seconds_f64(),
+        ideal.as_seconds_f64(),
+        used * 100.0
+    );
+    assert!(used >= 0.95, "only {:.1} % of the allowed rate used", used * 100.0);
     relay.kill().await;
 }

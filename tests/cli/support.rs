@@ -137,12 +137,16 @@ pub(crate) fn complete_message(subject: &str) -> Vec<u8> {
 
 /// Runs a program if it is installed; under CI a missing program is a failure.
 pub(crate) fn program(name: &str) -> Option<PathBuf> {
-    let found = std::process::Command::new(name)
-        .arg("version")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok();
+    let found = if Path::new(name).is_absolute() {
+        Path::new(name).is_file()
+    } else {
+        std::process::Command::new(name)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok()
+    };
     if found {
         return Some(PathBuf::from(name));
     }
