@@ -11,6 +11,8 @@
 //! - `submit`: account + message → token → SMTP → Exchange's answer. `sysexits`: exit codes.
 //! - `diagnose`: the catalog of failures, `doctor`'s checks, and their report.
 //! - `setup`: the Entra ID and Exchange Online steps as a script, values quoted.
+//! - `relay`: the local SMTP relay (inbound sessions, policy, limits, delivery workers);
+//!   `queue`: its durable SQLite queue. `stream`: a TCP stream before or after TLS.
 //! - `secret`: the redacting type for secrets. `clock`: the one clock.
 //!
 //! The offline emulator of Entra ID and Exchange Online that every test runs against lives in

@@ -209,14 +209,20 @@ pub fn add_missing_headers(raw: &[u8], from: &str, now: time::OffsetDateTime) ->
 
 /// The Message-ID header's value, for logs.
 pub fn message_id(raw: &[u8]) -> Option<String> {
+    header_value(raw, "message-id")
+}
+
+/// The raw value of the first header field called `name`, unfolded and trimmed.
+pub fn header_value(raw: &[u8], name: &str) -> Option<String> {
     let headers = split_headers(raw)?.0;
-    fields(headers)
-        .find(|f| field_name(f).eq_ignore_ascii_case("message-id"))
-        .map(|f| {
-            String::from_utf8_lossy(&f[f.iter().position(|b| *b == b':').map_or(0, |p| p + 1)..])
-                .trim()
-                .to_owned()
-        })
+    let field = fields(headers).find(|f| field_name(f).eq_ignore_ascii_case(name))?;
+    let value = &field[field.iter().position(|b| *b == b':').map_or(0, |p| p + 1)..];
+    Some(
+        String::from_utf8_lossy(value)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// What `send` composes from flags.

@@ -1,6 +1,6 @@
 //! `demo`: the emulator in-process with a generated tenant, then what a user does with a real
 //! one: tokens with a secret and with a certificate, a message over STARTTLS + XOAUTH2, the
-//! message arriving, and a failure explained.
+//! message arriving, a failure explained, and a round trip through the relay.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,9 +9,10 @@ use m365_emulator::ClientCertificate;
 use m365_emulator::fixture::{self, CLIENT, MAILBOX, TENANT};
 
 use super::exit::{Code, Failure};
-use crate::config::{Config, Overrides};
+use crate::config::{Config, Overrides, RelayConfig, RelayOverrides};
 use crate::message::{self, Compose};
 use crate::oauth::inspect;
+use crate::relay::Relay;
 use crate::submit::{Options, Submitter};
 
 pub(super) async fn run() -> Result<(), Failure> {
@@ -141,13 +142,111 @@ pub(super) async fn run() -> Result<(), Failure> {
         let failure = Failure::from(error);
         print_indented(&format!("{} (exit code {})", failure.message, failure.code as u8));
     }
+    heading(
+        7,
+        "A device that cannot do OAuth hands a message to the relay, which delivers it",
+    );
+    relay_round_trip(&emulator, &env, dir.path()).await?;
+
     let stats = emulator.stats();
     println!(
-        "\nDone: {} token requests, {} SMTP connections, {} message delivered.",
+        "\nDone: {} token requests, {} SMTP connections, {} messages delivered.",
         stats.tokens_issued(),
         stats.smtp_connections,
         stats.messages_total()
     );
+    Ok(())
+}
+
+/// Starts the relay in-process (queue in `dir`), sends to it as a scanner would (plain SMTP,
+/// no password, from an allowed address), and shows the message arriving at Exchange.
+async fn relay_round_trip(
+    emulator: &m365_emulator::Emulator,
+    env: &HashMap<&str, String>,
+    dir: &Path,
+) -> Result<(), Failure> {
+    let config_file = dir.join("relay.toml");
+    std::fs::write(
+        &config_file,
+        "[relay]\nhostname = \"relay.contoso.local\"\n\n[[relay.listen]]\naddress = \"127.0.0.1:0\"\n",
+    )
+    .map_err(|e| software("writing the relay configuration", e))?;
+    let overrides = RelayOverrides {
+        config: Overrides {
+            config: Some(config_file),
+            ..Overrides::default()
+        },
+        queue_dir: Some(dir.join("queue")),
+        ..RelayOverrides::default()
+    };
+    let config = RelayConfig::resolve_with(&overrides, &|name| env.get(name).cloned())?;
+    let relay = Relay::start(config)
+        .await
+        .map_err(|e| software("starting the relay", e))?;
+    let address = relay.addresses[0];
+    println!(
+        "   relay listening on {address}, queue in {}",
+        relay.queue.dir().display()
+    );
+    println!("   allowed without a password: 127.0.0.0/8 and ::1 (the default); everyone else is refused");
+
+    let device = crate::smtp::Target {
+        host: address.ip().to_string(),
+        port: address.port(),
+        security: crate::smtp::Security::InsecurePlaintext,
+    };
+    let settings = crate::smtp::Settings {
+        helo_name: "scanner-3f.contoso.local".to_owned(),
+        tls: crate::tls::client_config(None).map_err(|e| software("TLS", e))?,
+        timeouts: crate::smtp::Timeouts::default(),
+        keep_transcript: true,
+    };
+    let scan = b"From: mailer@contoso.com\r\nTo: alex@fabrikam.com\r\nSubject: Scan from 3F\r\n\r\nScanned document attached.\r\n";
+    let before = emulator.store().len();
+    let mut connection = crate::smtp::Connection::open(&device, &settings)
+        .await
+        .map_err(|e| software("connecting to the relay", e))?;
+    let sent = connection
+        .send_mail(
+            &crate::smtp::Envelope {
+                from: MAILBOX.to_owned(),
+                to: vec!["alex@fabrikam.com".to_owned()],
+            },
+            scan,
+        )
+        .await;
+    for line in connection.take_transcript() {
+        println!("   device {line}");
+    }
+    connection.quit().await;
+    sent.map_err(|e| software("sending to the relay", e))?;
+
+    let store = emulator.store();
+    let arrived = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while store.len() <= before {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    relay.stop(std::time::Duration::from_secs(5)).await;
+    if arrived.is_err() {
+        return Err(software(
+            "the relay",
+            "the message did not reach the emulator within 30 s",
+        ));
+    }
+    let delivered = &store.messages()[before];
+    println!(
+        "   Exchange received it from mailbox {} over STARTTLS + AUTH XOAUTH2; its trace header:",
+        delivered.mailbox
+    );
+    let text = String::from_utf8_lossy(&delivered.data);
+    for line in text
+        .lines()
+        .take_while(|l| l.starts_with("Received:") || l.starts_with('\t'))
+    {
+        println!("     {line}");
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use super::dsn;
 use super::limits::{Limiter, Ticket, Wait};
 use super::outcome::{self, Stage};
 use crate::clock;
@@ -56,6 +57,8 @@ pub struct AccountDelivery {
     unavailable_until: Mutex<Option<Instant>>,
     /// Counters.
     pub counters: Counters,
+    /// The relay's name, for delivery status notifications.
+    hostname: String,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -73,6 +76,7 @@ impl AccountDelivery {
         account: Account,
         queue: Queue,
         settings: Settings,
+        hostname: String,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Self>, SubmitError> {
         let submitter = Submitter::new(account, &crate::submit::Options::default())?;
@@ -95,6 +99,7 @@ impl AccountDelivery {
             work: Notify::new(),
             unavailable_until: Mutex::new(None),
             counters: Counters::default(),
+            hostname,
             shutdown,
         }))
     }
@@ -381,7 +386,27 @@ impl AccountDelivery {
         if plan.dead > 0 {
             tracing::error!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.dead, reply = %plan.reply, "dead-lettered");
         }
-        if let Err(e) = self.queue.apply(plan.ops.clone()).await {
+        let mut ops = plan.ops.clone();
+        if let Some(to) = &self.settings.dsn_to {
+            let mailbox = &self.submitter.account().mailbox.value;
+            for op in &plan.ops {
+                if let Op::Dead(dead) = op
+                    && dsn::wanted(dead)
+                {
+                    let id = crate::queue::new_id();
+                    ops.push(Op::Enqueue(dsn::notification(
+                        dead,
+                        &id,
+                        mailbox,
+                        to,
+                        &self.hostname,
+                        clock::now(),
+                    )));
+                    tracing::info!(queue_id = %id, about = %dead.message.id, to = %to, "delivery status notification queued");
+                }
+            }
+        }
+        if let Err(e) = self.queue.apply(ops).await {
             // The message stays leased; the next start puts it back and delivers it again.
             tracing::error!(queue_id = %message.id, error = %e, "cannot record the outcome; the message is retried after a restart");
         }

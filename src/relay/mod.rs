@@ -4,9 +4,11 @@
 //! - `session`: the inbound SMTP state machine (sans-IO); `listener`: sockets, TLS, limits.
 //! - `policy`: who may relay (users, networks) and as whom.
 //! - `limits`: Exchange's per-mailbox limits enforced locally (pure).
-//! - `outcome`: what an attempt means for the queue (pure); `deliver`: the workers.
+//! - `outcome`: what an attempt means for the queue (pure); `deliver`: the workers;
+//!   `dsn`: reports of messages given up on.
 
 pub mod deliver;
+pub mod dsn;
 pub mod limits;
 pub mod listener;
 pub mod outcome;
@@ -109,9 +111,15 @@ impl Relay {
         let mut accounts = Vec::new();
         for account in config.accounts {
             let name = account.name.clone();
-            let delivery = AccountDelivery::new(account, queue.clone(), config.delivery.clone(), shutdown_rx.clone())
-                .await
-                .map_err(|source| StartError::Account { account: name, source })?;
+            let delivery = AccountDelivery::new(
+                account,
+                queue.clone(),
+                config.delivery.clone(),
+                config.session.hostname.clone(),
+                shutdown_rx.clone(),
+            )
+            .await
+            .map_err(|source| StartError::Account { account: name, source })?;
             let (workers, refresher) = delivery.start();
             tasks.extend(workers);
             background.extend(refresher);

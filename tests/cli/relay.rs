@@ -489,21 +489,36 @@ async fn upstream_faults_delay_but_never_lose_mail() {
         .unwrap();
     let relay = world
         .relay(&format!(
-            "[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n{FAST_DELIVERY}retry_initial = \"100ms\"\nretry_max = \"1s\"\n"
+            "[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n{FAST_DELIVERY}retry_initial = \"100ms\"\nretry_max = \"1s\"\n\
+             dsn_to = \"postmaster@contoso.com\"\n"
         ))
         .await;
     let out = python_send(BATCH, &["127.0.0.1", &relay.addr().port().to_string(), MAILBOX, "20"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
+    // 19 messages and the notification about the 20th.
     assert_eq!(
-        world.wait_for_messages(19, Duration::from_secs(60)).await,
-        19,
+        world.wait_for_messages(20, Duration::from_secs(60)).await,
+        20,
         "{}",
         relay.log_text()
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let messages = world.emulator.store().messages();
+    let (reports, messages): (Vec<_>, Vec<_>) = world
+        .emulator
+        .store()
+        .messages()
+        .into_iter()
+        .partition(|m| m.rcpt_to == ["postmaster@contoso.com"]);
     assert_eq!(messages.len(), 19, "19 delivered, once each");
+    assert_eq!(reports.len(), 1);
+    let report = String::from_utf8_lossy(&reports[0].data);
+    assert!(
+        report.contains("report-type=delivery-status")
+            && report.contains("Status: 5.1.10")
+            && report.contains("Final-Recipient: rfc822; bob@fabrikam.com"),
+        "{report}"
+    );
     let subjects: std::collections::HashSet<String> = messages
         .iter()
         .map(|m| {
