@@ -386,7 +386,10 @@ async fn a_relay_killed_mid_load_loses_nothing_it_acknowledged() {
     let delivered_before_restart = world.emulator.store().len();
     // smtp-source gives up on its broken sessions; make sure it is gone.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .stderr(std::process::Stdio::null())
+        .status();
     let out = output.await.unwrap().unwrap();
     let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     let acked = acknowledged(&text);
@@ -478,6 +481,12 @@ async fn upstream_faults_delay_but_never_lose_mail() {
         )
         .unwrap();
     faults
+        .add(Fault::reply(Stage::Ehlo, "421 4.3.2 Service not available").times(1))
+        .unwrap();
+    faults
+        .add(Fault::reply(Stage::Auth, "454 4.7.0 Temporary authentication failure").times(1))
+        .unwrap();
+    faults
         .add(
             Fault::reply(
                 Stage::Rcpt,
@@ -539,7 +548,7 @@ async fn upstream_faults_delay_but_never_lose_mail() {
     let log = relay.log_text();
     assert!(log.contains("deferred") && log.contains("dead-lettered"), "{log}");
     let stats = world.emulator.stats();
-    assert_eq!(stats.faults_fired, 13, "every fault fired");
+    assert_eq!(stats.faults_fired, 15, "every fault fired");
     relay.kill().await;
 }
 
@@ -594,5 +603,90 @@ async fn exchange_limits_are_kept_and_the_allowed_rate_is_used() {
         used * 100.0
     );
     assert!(used >= 0.95, "only {:.1} % of the allowed rate used", used * 100.0);
+    relay.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_limits_timeouts_and_the_auth_delay() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    let world = World::start().await;
+    let ipv6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    let relay = world
+        .relay(&format!(
+            r#"
+[relay]
+hostname = "relay.test"
+max_connections_per_client = 2
+command_timeout = "1s"
+auth_failure_delay = "300ms"
+
+[[relay.listen]]
+address = "127.0.0.1:0"
+
+{}
+[[relay.users]]
+name = "scanner"
+password_hash = "{}"
+"#,
+            if ipv6 {
+                "[[relay.listen]]\naddress = \"[::1]:0\"\n"
+            } else {
+                ""
+            },
+            hash(&world, "pw").await
+        ))
+        .await;
+    let addr = relay.addr();
+    async fn greeting(addr: std::net::SocketAddr) -> (BufReader<tokio::net::TcpStream>, String) {
+        let mut conn = BufReader::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+        let mut line = String::new();
+        conn.read_line(&mut line).await.unwrap();
+        (conn, line)
+    }
+    let (mut first, banner) = greeting(addr).await;
+    assert!(banner.starts_with("220 relay.test "), "{banner}");
+    let (_second, banner) = greeting(addr).await;
+    assert!(banner.starts_with("220 "), "{banner}");
+    let (_, refused) = greeting(addr).await;
+    assert_eq!(
+        refused,
+        "421 4.7.0 Too many connections from your address, try again later\r\n"
+    );
+    // IPv6: a listener of its own, and another client address.
+    if ipv6 {
+        let (_, banner) = greeting(relay.addresses[1]).await;
+        assert!(banner.starts_with("220 "), "{banner}");
+    } else {
+        eprintln!("no IPv6 loopback on this machine: the IPv6 listener is not tried");
+    }
+
+    // Failed AUTH: each failure from the address waits longer before the answer.
+    first.get_mut().write_all(b"EHLO t\r\n").await.unwrap();
+    let mut line = String::new();
+    while !line.starts_with("250 ") {
+        line.clear();
+        first.read_line(&mut line).await.unwrap();
+    }
+    let mut waits = Vec::new();
+    for _ in 0..2 {
+        let started = m365_emulator::Clock::new().now();
+        // \0scanner\0wrong
+        first
+            .get_mut()
+            .write_all(b"AUTH PLAIN AHNjYW5uZXIAd3Jvbmc=\r\n")
+            .await
+            .unwrap();
+        line.clear();
+        first.read_line(&mut line).await.unwrap();
+        assert!(line.starts_with("535 5.7.8"), "{line}");
+        waits.push((m365_emulator::Clock::new().now() - started).as_seconds_f64());
+    }
+    assert!(waits[0] >= 0.29 && waits[1] >= 0.59, "delays {waits:?}");
+
+    // An idle session is closed after the command timeout.
+    line.clear();
+    let read = tokio::time::timeout(Duration::from_secs(5), first.read_line(&mut line)).await;
+    assert!(read.is_ok(), "closed within the timeout");
+    assert_eq!(line, "421 4.4.2 relay.test Error: timeout exceeded\r\n");
     relay.kill().await;
 }
