@@ -151,7 +151,23 @@ impl AccountDelivery {
             let notified = self.work.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let pause = self.unavailable_until();
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            // Nothing is leased while the account is paused or the mailbox's limits are used
+            // up: the messages stay in the queue, untouched, until one can go.
+            let now = clock::instant();
+            let limited = match self
+                .limiter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .check(1, now)
+            {
+                Ok(()) => None,
+                Err(Wait::Until(at)) => Some(at),
+                Err(Wait::InFlight | Wait::Never) => Some(now + Duration::from_secs(3600)),
+            };
+            let pause = self.unavailable_until().into_iter().chain(limited).max();
             let mut wait = Duration::from_secs(3600);
             if pause.is_none() {
                 match self.queue.lease(self.name(), clock::unix_millis(), 1).await {
@@ -184,6 +200,7 @@ impl AccountDelivery {
             }
             tokio::select! {
                 () = &mut notified => {}
+                () = &mut freed, if limited.is_some() => {}
                 () = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }
@@ -269,42 +286,17 @@ impl AccountDelivery {
             let old = upstream.take().expect("checked");
             self.close(old).await;
         }
-        let (stage, result) = match upstream {
-            Some(up) => (Stage::Transaction, Ok(up)),
-            None => match self.submitter.connect().await {
-                Ok(connection) => {
-                    let open = self.counters.connections.fetch_add(1, Ordering::Relaxed) + 1;
-                    self.counters.peak_connections.fetch_max(open, Ordering::Relaxed);
-                    let token_expires_at = self
-                        .submitter
-                        .provider()
-                        .and_then(|p| p.current())
-                        .map(|t| t.expires_at);
-                    (
-                        Stage::Transaction,
-                        Ok(upstream.insert(Upstream {
-                            connection,
-                            token_expires_at,
-                            idle_since: started,
-                        })),
-                    )
-                }
-                Err(e) => (Stage::Connect, Err(e)),
-            },
-        };
-        let message = &leased.message;
-        let envelope = Envelope {
-            from: message.sender.clone(),
-            to: message.recipients.clone(),
-        };
-        let result = match result {
-            Ok(up) => up
-                .connection
-                .send_mail(&envelope, &message.content)
-                .await
-                .map_err(SubmitError::from),
-            Err(e) => Err(e),
-        };
+        let reused = upstream.is_some();
+        let (mut stage, mut result) = self.attempt(&leased, upstream, started).await;
+        if reused && stage == Stage::Transaction && stale(&result) {
+            // The server closed the pooled connection while it was idle: not the message's
+            // fault, nor Exchange being down. Once more on a fresh connection.
+            tracing::debug!(account = %self.name(), "pooled connection was closed; reconnecting");
+            if upstream.take().is_some() {
+                self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+            }
+            (stage, result) = self.attempt(&leased, upstream, started).await;
+        }
         let submitted = stage == Stage::Transaction
             && match &result {
                 Ok(_) => true,
@@ -367,6 +359,45 @@ impl AccountDelivery {
         self.record(&leased, &plan, clock::since(started)).await;
     }
 
+    /// Sends `leased` on the connection, opening and authenticating one first if needed.
+    async fn attempt(
+        &self,
+        leased: &Leased,
+        upstream: &mut Option<Upstream>,
+        started: Instant,
+    ) -> (Stage, Result<crate::smtp::Delivery, SubmitError>) {
+        if upstream.is_none() {
+            match self.submitter.connect().await {
+                Ok(connection) => {
+                    let open = self.counters.connections.fetch_add(1, Ordering::Relaxed) + 1;
+                    self.counters.peak_connections.fetch_max(open, Ordering::Relaxed);
+                    let token_expires_at = self
+                        .submitter
+                        .provider()
+                        .and_then(|p| p.current())
+                        .map(|t| t.expires_at);
+                    *upstream = Some(Upstream {
+                        connection,
+                        token_expires_at,
+                        idle_since: started,
+                    });
+                }
+                Err(e) => return (Stage::Connect, Err(e)),
+            }
+        }
+        let up = upstream.as_mut().expect("connected above");
+        let envelope = Envelope {
+            from: leased.message.sender.clone(),
+            to: leased.message.recipients.clone(),
+        };
+        let result = up
+            .connection
+            .send_mail(&envelope, &leased.message.content)
+            .await
+            .map_err(SubmitError::from);
+        (Stage::Transaction, result)
+    }
+
     async fn record(&self, leased: &Leased, plan: &outcome::Plan, took: Duration) {
         let message = &leased.message;
         let c = &self.counters;
@@ -415,5 +446,18 @@ impl AccountDelivery {
     async fn close(&self, upstream: Upstream) {
         self.counters.connections.fetch_sub(1, Ordering::Relaxed);
         upstream.connection.quit().await;
+    }
+}
+
+/// A pooled connection the server closed: the write or read failed, or the server said `421`
+/// before anything else.
+fn stale(result: &Result<crate::smtp::Delivery, SubmitError>) -> bool {
+    use crate::smtp::SmtpError;
+    match result {
+        Err(SubmitError::Smtp(SmtpError::Io { .. } | SmtpError::Protocol { .. })) => true,
+        Err(SubmitError::Smtp(SmtpError::Rejected { reply, step, .. })) => {
+            reply.code() == 421 && matches!(step, crate::smtp::Step::Mail | crate::smtp::Step::Rset)
+        }
+        _ => false,
     }
 }

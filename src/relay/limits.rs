@@ -99,6 +99,17 @@ impl Limiter {
 
     /// Starts a message to `recipients` recipients at `now`, or says how long to wait.
     pub fn try_start(&mut self, recipients: u32, now: Instant) -> Result<Ticket, Wait> {
+        self.check(recipients, now)?;
+        self.next_id += 1;
+        self.in_flight.push((self.next_id, recipients));
+        Ok(Ticket {
+            id: self.next_id,
+            recipients,
+        })
+    }
+
+    /// Whether a message to `recipients` recipients could start at `now`, reserving nothing.
+    pub fn check(&mut self, recipients: u32, now: Instant) -> Result<(), Wait> {
         if recipients > self.limits.recipients {
             return Err(Wait::Never);
         }
@@ -132,12 +143,7 @@ impl Limiter {
             }
             return Err(Wait::InFlight);
         }
-        self.next_id += 1;
-        self.in_flight.push((self.next_id, recipients));
-        Ok(Ticket {
-            id: self.next_id,
-            recipients,
-        })
+        Ok(())
     }
 
     /// Ends a message started with `ticket`. `submitted`: Exchange received the content (it

@@ -177,41 +177,32 @@ fn throttling(reply: &Reply) -> bool {
 /// Defers every recipient of `leased`, or gives up when the message is too old.
 fn retry(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now_ms: i64, throttled_until: Option<i64>) {
     let message = &leased.message;
-    if let Some(until) = throttled_until {
+    let (next_attempt_ms, attempted) = match throttled_until {
         // Throttled: not the message's fault, and not an attempt.
-        plan.deferred += message.recipients.len();
-        plan.ops.push(Op::Defer {
-            id: message.id.clone(),
-            recipients: message.recipients.clone(),
-            next_attempt_ms: until,
-            attempted: false,
-            at_ms: now_ms,
-            reply: plan.reply.clone(),
-        });
-        return;
-    }
-    match backoff.next(leased.attempts + 1, message.received_ms, now_ms) {
-        Next::RetryAt(at) => {
-            plan.deferred += message.recipients.len();
-            plan.ops.push(Op::Defer {
-                id: message.id.clone(),
-                recipients: message.recipients.clone(),
-                next_attempt_ms: at,
-                attempted: true,
-                at_ms: now_ms,
-                reply: plan.reply.clone(),
-            });
-        }
-        Next::GiveUp => {
-            let age_hours = (now_ms - message.received_ms) / 3_600_000;
-            plan.reply = format!(
-                "gave up after {} attempts over {age_hours} hours; last: {}",
-                leased.attempts + 1,
-                plan.reply
-            );
-            give_up(plan, leased, &message.recipients, now_ms);
-        }
-    }
+        Some(until) => (until, false),
+        None => match backoff.next(leased.attempts + 1, message.received_ms, now_ms) {
+            Next::RetryAt(at) => (at, true),
+            Next::GiveUp => {
+                let age_hours = (now_ms - message.received_ms) / 3_600_000;
+                plan.reply = format!(
+                    "gave up after {} attempts over {age_hours} hours; last: {}",
+                    leased.attempts + 1,
+                    plan.reply
+                );
+                give_up(plan, leased, &message.recipients, now_ms);
+                return;
+            }
+        },
+    };
+    plan.deferred += message.recipients.len();
+    plan.ops.push(Op::Defer {
+        id: message.id.clone(),
+        recipients: message.recipients.clone(),
+        next_attempt_ms,
+        attempted,
+        at_ms: now_ms,
+        reply: plan.reply.clone(),
+    });
 }
 
 fn give_up(plan: &mut Plan, leased: &Leased, recipients: &[String], now_ms: i64) {

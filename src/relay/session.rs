@@ -446,13 +446,7 @@ impl Session {
                     return None;
                 }
                 match BASE64.decode(line) {
-                    Ok(password) => {
-                        self.state = State::CheckingPassword;
-                        Some(Event::CheckPassword {
-                            user,
-                            password: Secret::new(String::from_utf8_lossy(&password).into_owned()),
-                        })
-                    }
+                    Ok(password) => Some(self.check_password(user, &password)),
                     Err(_) => {
                         self.error(501, "5.5.2", "Cannot decode the response");
                         None
@@ -923,11 +917,7 @@ impl Session {
         });
         match parts {
             Some((authz, user, password)) if authz.is_empty() || authz == user => {
-                self.state = State::CheckingPassword;
-                Some(Event::CheckPassword {
-                    user,
-                    password: Secret::new(String::from_utf8_lossy(&password).into_owned()),
-                })
+                Some(self.check_password(user, &password))
             }
             Some(_) => {
                 self.error(535, "5.7.8", "Authorization identity must be empty or the user");
@@ -937,6 +927,14 @@ impl Session {
                 self.error(501, "5.5.2", "Cannot decode the response");
                 None
             }
+        }
+    }
+
+    fn check_password(&mut self, user: String, password: &[u8]) -> Event {
+        self.state = State::CheckingPassword;
+        Event::CheckPassword {
+            user,
+            password: Secret::new(String::from_utf8_lossy(password).into_owned()),
         }
     }
 

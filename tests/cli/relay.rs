@@ -690,3 +690,23 @@ password_hash = "{}"
     assert_eq!(line, "421 4.4.2 relay.test Error: timeout exceeded\r\n");
     relay.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pooled_connection_closed_by_exchange_is_replaced_without_deferring() {
+    let world = World::start_with(|s| s.exchange.idle_timeout_secs = 1).await;
+    let relay = world.relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n").await;
+    let port = relay.addr().port().to_string();
+    for (i, expected) in [(0, 1), (1, 2)] {
+        let out = python_send(BATCH, &["127.0.0.1", &port, MAILBOX, "1"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(world.wait_for_messages(expected, Duration::from_secs(20)).await, expected);
+        if i == 0 {
+            // Exchange drops the idle connection the relay keeps for the next message.
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+        }
+    }
+    let log = relay.log_text();
+    assert!(!log.contains("deferred"), "{log}");
+    assert_eq!(world.emulator.stats().smtp_connections, 2, "the second message needed a new connection");
+    relay.kill().await;
+}
