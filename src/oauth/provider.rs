@@ -85,7 +85,9 @@ impl AccessToken {
     pub fn from_response(response: response::TokenResponse, now: i64) -> Self {
         let expires_in = i64::try_from(response.expires_in).unwrap_or(i64::MAX / 2);
         let expires_at = now + expires_in;
-        let by_margin = expires_at - REFRESH_MARGIN_SECS;
+        // Ten minutes before expiry, but never before half the token's life: a token shorter
+        // than twice the margin would otherwise be "due for refresh" the moment it arrives.
+        let by_margin = (expires_at - REFRESH_MARGIN_SECS).max(now + expires_in / 2);
         let refresh_at = match response.refresh_in {
             Some(r) => by_margin.min(now + i64::try_from(r).unwrap_or(i64::MAX / 2)),
             None => by_margin,
@@ -325,7 +327,8 @@ impl TokenProvider {
         tokio::spawn(async move {
             loop {
                 let now = clock::unix_now();
-                let wait = provider.cached().map_or(0, |t| (t.refresh_at - now).max(0));
+                // At least a second between refreshes, whatever the token says.
+                let wait = provider.cached().map_or(0, |t| (t.refresh_at - now).max(1));
                 tokio::time::sleep(Duration::from_secs(wait.unsigned_abs())).await;
                 if let Err(e) = provider.refresh().await {
                     tracing::warn!(error = %e, "background token refresh failed; retrying in 30 s");
@@ -532,8 +535,11 @@ mod tests {
         assert_eq!(t.refresh_at, 3600);
         assert_eq!(t.freshness(3599), Freshness::Fresh);
         assert_eq!(t.freshness(3600), Freshness::Refresh);
-        // A short-lived token is refreshed by the margin, whatever refresh_in says.
-        assert_eq!(token(900, Some(800), 0).refresh_at, 300);
+        // A short-lived token is refreshed by the margin, whatever refresh_in says…
+        assert_eq!(token(1500, Some(1400), 0).refresh_at, 900);
+        // … but not before half its life: it must not be due for refresh on arrival.
+        assert_eq!(token(900, Some(800), 0).refresh_at, 450);
+        assert_eq!(token(130, None, 10).refresh_at, 75);
     }
 
     #[test]

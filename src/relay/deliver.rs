@@ -14,12 +14,11 @@ use super::limits::{Limiter, Ticket, Wait};
 use super::outcome::{self, Stage};
 use crate::clock;
 use crate::config::{Account, Delivery as Settings};
+use crate::oauth::provider::MINIMUM_VALIDITY_SECS;
 use crate::queue::{Leased, Op, Queue, millis};
 use crate::smtp::{Connection, Envelope};
 use crate::submit::{SubmitError, Submitter};
 
-/// Re-authenticate when the connection's token has less than this left.
-const TOKEN_MARGIN_SECS: i64 = 120;
 /// A queue error is retried after this.
 const QUEUE_RETRY: Duration = Duration::from_secs(1);
 /// A limiter wait longer than this puts the message back instead of holding it.
@@ -277,12 +276,10 @@ impl AccountDelivery {
             return;
         };
         let started = clock::instant();
-        // A connection whose token is about to expire is replaced: Exchange checks the token
-        // at AUTH only, but a long-lived session should not outlive it.
-        if upstream.as_ref().is_some_and(|up| {
-            up.token_expires_at
-                .is_some_and(|t| t - clock::unix_now() < TOKEN_MARGIN_SECS)
-        }) {
+        // A connection is re-authenticated (replaced) once the background refresher has a
+        // newer token, or when its token is about to expire: Exchange checks the token at AUTH
+        // only, but a long-lived session should not outlive it.
+        if upstream.as_ref().is_some_and(|up| self.token_outdated(up)) {
             let old = upstream.take().expect("checked");
             self.close(old).await;
         }
@@ -357,6 +354,14 @@ impl AccountDelivery {
             up.idle_since = clock::instant();
         }
         self.record(&leased, &plan, clock::since(started)).await;
+    }
+
+    fn token_outdated(&self, up: &Upstream) -> bool {
+        let (Some(used), Some(current)) = (up.token_expires_at, self.submitter.provider().and_then(|p| p.current()))
+        else {
+            return false;
+        };
+        current.expires_at > used || used - clock::unix_now() < MINIMUM_VALIDITY_SECS
     }
 
     /// Sends `leased` on the connection, opening and authenticating one first if needed.

@@ -77,14 +77,6 @@ impl Relay {
     /// Opens the queue (putting back what a previous run left), binds the listeners and starts
     /// delivery.
     pub async fn start(config: RelayConfig) -> Result<Self, StartError> {
-        let (queue, recovered) = Queue::open(&config.queue_dir)?;
-        tracing::info!(
-            queue = %config.queue_dir.display(),
-            queued = recovered.queued,
-            put_back = recovered.released,
-            dead = recovered.dead,
-            "queue opened"
-        );
         let needs_tls = config.listeners.iter().any(|l| l.tls != ListenerTls::None);
         let identity = if needs_tls {
             let files = match &config.certificate {
@@ -105,6 +97,14 @@ impl Relay {
             None
         };
 
+        let (queue, recovered) = Queue::open(&config.queue_dir)?;
+        tracing::info!(
+            queue = %config.queue_dir.display(),
+            queued = recovered.queued,
+            put_back = recovered.released,
+            dead = recovered.dead,
+            "queue opened"
+        );
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut background = Vec::new();

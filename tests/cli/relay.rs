@@ -15,6 +15,10 @@ fn unlimited(s: &mut m365_emulator::Scenario) {
 /// Relay limits to match.
 const FAST_DELIVERY: &str = "[relay.delivery]\nmessages_per_minute = 1000000\nrecipients_per_day = 100000000\n";
 
+/// One upstream connection, so which connection a message takes is known.
+const ONE_CONNECTION: &str =
+    "[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n[relay.delivery]\nconnections_per_account = 1\n";
+
 /// A hash made by the binary itself.
 async fn hash(world: &World, password: &str) -> String {
     let out = world
@@ -694,12 +698,15 @@ password_hash = "{}"
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pooled_connection_closed_by_exchange_is_replaced_without_deferring() {
     let world = World::start_with(|s| s.exchange.idle_timeout_secs = 1).await;
-    let relay = world.relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n").await;
+    let relay = world.relay(ONE_CONNECTION).await;
     let port = relay.addr().port().to_string();
     for (i, expected) in [(0, 1), (1, 2)] {
         let out = python_send(BATCH, &["127.0.0.1", &port, MAILBOX, "1"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(world.wait_for_messages(expected, Duration::from_secs(20)).await, expected);
+        assert_eq!(
+            world.wait_for_messages(expected, Duration::from_secs(20)).await,
+            expected
+        );
         if i == 0 {
             // Exchange drops the idle connection the relay keeps for the next message.
             tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -707,6 +714,199 @@ async fn a_pooled_connection_closed_by_exchange_is_replaced_without_deferring() 
     }
     let log = relay.log_text();
     assert!(!log.contains("deferred"), "{log}");
-    assert_eq!(world.emulator.stats().smtp_connections, 2, "the second message needed a new connection");
+    assert_eq!(
+        world.emulator.stats().smtp_connections,
+        2,
+        "the second message needed a new connection"
+    );
+    relay.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_is_replaced_before_its_token_expires() {
+    // Tokens of 65 s: a minute before expiry (after 5 s) a connection is not reused, and the
+    // new one authenticates with a new token.
+    let world = World::start_with(|s| s.entra.token_lifetime_secs = 65).await;
+    let relay = world.relay(ONE_CONNECTION).await;
+    let port = relay.addr().port().to_string();
+    for expected in [1, 2, 3] {
+        let out = python_send(BATCH, &["127.0.0.1", &port, MAILBOX, "1"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            world.wait_for_messages(expected, Duration::from_secs(20)).await,
+            expected
+        );
+        if expected == 1 {
+            tokio::time::sleep(Duration::from_secs(6)).await;
+        }
+    }
+    let stats = world.emulator.stats();
+    assert_eq!(
+        stats.auth.succeeded, 2,
+        "a new connection and AUTH for the second message only"
+    );
+    assert_eq!(stats.smtp_connections, 2);
+    assert_eq!(stats.tokens_issued(), 2, "the second connection has a token of its own");
+    assert!(!relay.log_text().contains("deferred"));
+    relay.kill().await;
+}
+
+const VERIFIED_STARTTLS: &str = r#"
+import smtplib, ssl, sys
+port, cafile, sender = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=cafile)
+s = smtplib.SMTP("localhost", port, timeout=20)
+s.starttls(context=ctx)
+print(s.sock.version())
+s.sendmail(sender, ["bob@fabrikam.com"], f"From: {sender}\r\nSubject: verified\r\n\r\nx\r\n")
+s.quit()
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operators_certificate_is_served_and_verifies() {
+    let world = World::start().await;
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = world.file("relay.crt", generated.cert.pem());
+    world.file("relay.key", generated.signing_key.serialize_pem());
+    let relay = world
+        .relay(
+            "[relay]\ncertificate = \"relay.crt\"\nprivate_key = \"relay.key\"\n\n\
+             [[relay.listen]]\naddress = \"127.0.0.1:0\"\ntls = \"starttls\"\n",
+        )
+        .await;
+    assert!(relay.log_text().contains("self_signed=false"), "{}", relay.log_text());
+    let out = python_send(
+        VERIFIED_STARTTLS,
+        &[&relay.addr().port().to_string(), cert.to_str().unwrap(), MAILBOX],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("TLSv1."));
+    assert_eq!(world.wait_for_messages(1, Duration::from_secs(20)).await, 1);
+
+    // A key that does not belong to the certificate: the relay refuses to start, saying why.
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    world.file("relay.key", other.signing_key.serialize_pem());
+    relay.kill().await;
+    let config = world.relay_config(
+        "[relay]\ncertificate = \"relay.crt\"\nprivate_key = \"relay.key\"\n\n\
+         [[relay.listen]]\naddress = \"127.0.0.1:0\"\ntls = \"implicit\"\n",
+    );
+    let queue = world.dir.path().join("queue");
+    let args = [
+        "relay",
+        "--config",
+        config.to_str().unwrap(),
+        "--queue-dir",
+        queue.to_str().unwrap(),
+    ];
+    let out = world.run(&args, b"").await;
+    assert_eq!(out.status.code(), Some(78), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the relay certificate cannot be used"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_rule_delivers_through_its_own_account() {
+    // Two accounts of the same app: the main mailbox, and a shared mailbox it has FullAccess on.
+    let mut world = World::start_with(|s| {
+        let shared = s.tenants[0].mailboxes.iter_mut().find(|m| m.address == SHARED).unwrap();
+        shared
+            .full_access
+            .push(m365_emulator::fixture::SERVICE_PRINCIPAL.to_owned());
+    })
+    .await;
+    // Every value in the file: the environment would apply to both accounts.
+    let ca = world
+        .env
+        .iter()
+        .find(|(k, _)| k == "M365_MAILER_CA_FILE")
+        .unwrap()
+        .1
+        .clone();
+    let account = |mailbox: &str| {
+        format!(
+            "tenant = \"{TENANT}\"\nclient_id = \"{CLIENT}\"\nclient_secret = \"{SECRET}\"\nmailbox = \"{mailbox}\"\n\
+             authority_host = \"{}\"\nsmtp_host = \"{}\"\nsmtp_port = {}\nca_file = \"{ca}\"\n",
+            world.emulator.base_url(),
+            world.emulator.smtp_addr().ip(),
+            world.emulator.smtp_addr().port(),
+        )
+    };
+    let config = format!(
+        "default_account = \"main\"\n\n[accounts.main]\n{}\n[accounts.alerts]\n{}\n\
+         [[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n\
+         [[relay.users]]\nname = \"monitoring\"\npassword_hash = \"{}\"\naccount = \"alerts\"\nrewrite_sender = true\n",
+        account(MAILBOX),
+        account(SHARED),
+        hash(&world, "pw").await
+    );
+    for key in [
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "M365_MAILER_MAILBOX",
+    ] {
+        world.set(key, "");
+    }
+    for key in [
+        "AZURE_AUTHORITY_HOST",
+        "M365_MAILER_SMTP_HOST",
+        "M365_MAILER_SMTP_PORT",
+        "M365_MAILER_CA_FILE",
+    ] {
+        world.set(key, "");
+    }
+    let relay = world.relay(&config).await;
+    let port = relay.addr().port().to_string();
+    // From loopback without AUTH: the default account.
+    let out = python_send(
+        SMTPLIB,
+        &["plain", "127.0.0.1", &port, "-", "", MAILBOX, "bob@fabrikam.com"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The monitoring user: its account, with the sender rewritten to that mailbox.
+    let out = python_send(
+        SMTPLIB,
+        &[
+            "plain-auth",
+            "127.0.0.1",
+            &port,
+            "monitoring",
+            "pw",
+            "zabbix@monitoring.local",
+            "bob@fabrikam.com",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        world.wait_for_messages(2, Duration::from_secs(20)).await,
+        2,
+        "{}",
+        relay.log_text()
+    );
+    let mut by_mailbox: Vec<(String, String)> = world
+        .emulator
+        .store()
+        .messages()
+        .iter()
+        .map(|m| (m.mailbox.clone(), m.mail_from.clone()))
+        .collect();
+    by_mailbox.sort();
+    assert_eq!(
+        by_mailbox,
+        [
+            (SHARED.to_owned(), SHARED.to_owned()),
+            (MAILBOX.to_owned(), MAILBOX.to_owned())
+        ]
+    );
+    let rewritten = world.emulator.store().for_mailbox(SHARED);
+    let text = String::from_utf8_lossy(&rewritten[0].data);
+    assert!(
+        text.contains(&format!("From: {SHARED}\r\n")) && text.contains("Reply-To: zabbix@monitoring.local\r\n"),
+        "{text}"
+    );
     relay.kill().await;
 }
