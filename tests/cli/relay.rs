@@ -490,6 +490,17 @@ async fn upstream_faults_delay_but_never_lose_mail() {
     faults
         .add(Fault::reply(Stage::Auth, "454 4.7.0 Temporary authentication failure").times(1))
         .unwrap();
+    // Throttling: the mailbox pauses for a window (one second here).
+    faults
+        .add(
+            Fault::reply(
+                Stage::DataEnd,
+                "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname=MW4PR04MB7315]",
+            )
+            .skip(5)
+            .times(1),
+        )
+        .unwrap();
     faults
         .add(
             Fault::reply(
@@ -502,7 +513,7 @@ async fn upstream_faults_delay_but_never_lose_mail() {
         .unwrap();
     let relay = world
         .relay(&format!(
-            "[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n{FAST_DELIVERY}retry_initial = \"100ms\"\nretry_max = \"1s\"\n\
+            "[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n{FAST_DELIVERY}retry_initial = \"100ms\"\nretry_max = \"1s\"\nrate_window = \"1s\"\n\
              dsn_to = \"postmaster@contoso.com\"\n"
         ))
         .await;
@@ -552,7 +563,8 @@ async fn upstream_faults_delay_but_never_lose_mail() {
     let log = relay.log_text();
     assert!(log.contains("deferred") && log.contains("dead-lettered"), "{log}");
     let stats = world.emulator.stats();
-    assert_eq!(stats.faults_fired, 15, "every fault fired");
+    assert_eq!(stats.faults_fired, 16, "every fault fired");
+    assert!(log.contains("sender thread limit exceeded"), "{log}");
     relay.kill().await;
 }
 
