@@ -42,6 +42,90 @@ pub(crate) enum Command {
     /// Run the local SMTP relay for devices and applications that cannot do OAuth: accept their
     /// mail, queue it durably, deliver it to Exchange Online.
     Relay(Box<RelayArgs>),
+    /// Look at and act on the relay's queue (safe while the relay runs).
+    Queue(Box<QueueArgs>),
+}
+
+/// `queue`.
+#[derive(Debug, Args)]
+pub(crate) struct QueueArgs {
+    /// What to do [default: list].
+    #[command(subcommand)]
+    pub(crate) command: Option<QueueCommand>,
+    /// Queue directory [default: the relay's].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub(crate) queue_dir: Option<PathBuf>,
+    /// Config file (for `queue_dir` in `[relay]`).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) config: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+/// `queue` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum QueueCommand {
+    /// The messages waiting for delivery, oldest first (like mailq).
+    List,
+    /// One message: envelope, attempts, last reply, and its headers (all of it with --content).
+    Show {
+        /// Queue id, or a unique beginning of it.
+        id: String,
+        /// Print the whole message.
+        #[arg(long)]
+        content: bool,
+    },
+    /// Try a message (or all) again now instead of at its scheduled time.
+    Retry {
+        /// Queue id, or a unique beginning of it.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every waiting message.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove a message without delivering it.
+    Delete {
+        /// Queue id, or a unique beginning of it.
+        id: String,
+    },
+    /// The dead-letter area: messages given up on, with the reply and the diagnosis.
+    Dead {
+        /// What to do [default: list].
+        #[command(subcommand)]
+        command: Option<DeadCommand>,
+    },
+}
+
+/// `queue dead` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeadCommand {
+    /// Every dead letter, oldest first.
+    List,
+    /// A dead letter in full: reply, diagnosis, headers (all of it with --content).
+    Show {
+        /// Queue id, or a beginning of it.
+        id: String,
+        /// Print the whole message.
+        #[arg(long)]
+        content: bool,
+    },
+    /// Put dead letters back in the queue, due now (after fixing the cause).
+    Retry {
+        /// Queue id, or a beginning of it.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete dead letters: all, or those given up on before --older-than.
+    Purge {
+        /// Only those older than this (e.g. 30d, 12h).
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
+    },
 }
 
 /// `relay`.

@@ -47,6 +47,12 @@ impl From<ConfigError> for Failure {
     }
 }
 
+impl From<crate::queue::QueueError> for Failure {
+    fn from(e: crate::queue::QueueError) -> Self {
+        Self::new(Code::IoErr, e.to_string())
+    }
+}
+
 impl From<MessageError> for Failure {
     fn from(e: MessageError) -> Self {
         let code = match e {

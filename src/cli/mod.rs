@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod doctor;
 pub mod exit;
+mod queue;
 mod relay;
 mod send;
 pub mod sendmail;
@@ -79,6 +80,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             Command::Token(args) => token::run(&args).await,
             Command::Setup(args) => setup::run(&args),
             Command::Relay(args) => relay::run(&args).await,
+            Command::Queue(args) => queue::run(&args),
         }
     });
     match outcome {

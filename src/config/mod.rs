@@ -13,7 +13,7 @@ mod relay;
 use std::path::{Path, PathBuf};
 
 pub use layer::{Origin, Setting};
-pub use relay::{Delivery, Inbound, Listener, ListenerTls, RelayConfig, RelayOverrides, ServerCertificate};
+pub use relay::{Delivery, Inbound, Listener, ListenerTls, RelayConfig, RelayOverrides, ServerCertificate, queue_dir};
 
 use crate::oauth::{AssertionStyle, Certificate, ClientCredential, Cloud};
 use crate::secret::Secret;

@@ -580,6 +580,26 @@ impl RelayConfig {
     }
 }
 
+/// Only the queue directory, for the `queue` commands: they need no account or credentials.
+pub fn queue_dir(overrides: &RelayOverrides, env: Env<'_>) -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = &overrides.queue_dir {
+        return Ok(dir.clone());
+    }
+    let path = overrides
+        .config
+        .config
+        .clone()
+        .or_else(|| super::default_config_path(env));
+    let configured = match &path {
+        Some(p) => super::file::parse(p)?
+            .relay
+            .and_then(|r| r.queue_dir)
+            .map(|d| relative(p, d.get_ref())),
+        None => None,
+    };
+    Ok(configured.unwrap_or_else(|| default_queue_dir(env)))
+}
+
 fn relative(config: &Path, value: &str) -> PathBuf {
     let p = PathBuf::from(value.trim());
     match config.parent() {

@@ -6,6 +6,7 @@
 //! relay answers `250` only after the transaction holding the message has committed.
 //! `docs/queue-format.md` describes the tables and the crash-safety argument.
 
+mod inspect;
 mod retry;
 mod sqlite;
 mod store;
@@ -13,6 +14,7 @@ mod store;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
+pub use inspect::{DeadEntry, Entry, Inspector, Lookup};
 pub use retry::{Backoff, Next, millis};
 pub use sqlite::SqliteStore;
 pub use store::{Op, OpResult, Store};

@@ -19,6 +19,9 @@ use crate::queue::{Leased, Op, Queue, millis};
 use crate::smtp::{Connection, Envelope};
 use crate::submit::{SubmitError, Submitter};
 
+/// An idle worker looks at the queue at least this often, so `queue retry` and `queue dead
+/// retry` from another process take effect within seconds.
+const RECHECK: Duration = Duration::from_secs(5);
 /// A queue error is retried after this.
 const QUEUE_RETRY: Duration = Duration::from_secs(1);
 /// A limiter wait longer than this puts the message back instead of holding it.
@@ -167,7 +170,7 @@ impl AccountDelivery {
                 Err(Wait::InFlight | Wait::Never) => Some(now + Duration::from_secs(3600)),
             };
             let pause = self.unavailable_until().into_iter().chain(limited).max();
-            let mut wait = Duration::from_secs(3600);
+            let mut wait = RECHECK;
             if pause.is_none() {
                 match self.queue.lease(self.name(), clock::unix_millis(), 1).await {
                     Ok(mut leased) if !leased.is_empty() => return Some(leased.remove(0)),

@@ -922,3 +922,115 @@ async fn each_rule_delivers_through_its_own_account() {
     );
     relay.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_commands_beside_a_running_relay() {
+    use m365_emulator::{Fault, Stage};
+    let world = World::start().await;
+    let faults = world.emulator.faults();
+    // First message: refused for good; second and third: deferred for an hour.
+    faults
+        .add(
+            Fault::reply(
+                Stage::Rcpt,
+                "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found",
+            )
+            .times(1),
+        )
+        .unwrap();
+    faults
+        .add(Fault::reply(Stage::DataEnd, "451 4.7.500 Server busy. Please try again later.").times(2))
+        .unwrap();
+    let relay = world
+        .relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n[relay.delivery]\nconnections_per_account = 1\nretry_initial = \"1h\"\n")
+        .await;
+    let queue_dir = world.dir.path().join("queue");
+    let queue = |args: &[&str]| {
+        let mut all = vec!["queue", "--queue-dir", queue_dir.to_str().unwrap()];
+        all.extend_from_slice(args);
+        all.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let w = &world;
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = w.run(&args, b"").await;
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let port = relay.addr().port().to_string();
+    let out = python_send(BATCH, &["127.0.0.1", &port, MAILBOX, "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        while relay.log_text().matches(" deferred").count() < 2 || !relay.log_text().contains("dead-lettered") {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+
+    let list = run(queue(&["list"])).await;
+    assert!(list.contains("-- 2 messages"), "{list}");
+    assert!(
+        list.contains("451 4.7.500 Server busy") && list.contains("in 59m"),
+        "{list}"
+    );
+    let entries: serde_json::Value = serde_json::from_str(&run(queue(&["list", "--json"])).await).unwrap();
+    let ids: Vec<String> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(entries[0]["attempts"], 1);
+
+    let shown = run(queue(&["show", &ids[0][..12]])).await;
+    assert!(
+        shown.contains(&format!("Queue id:     {}", ids[0])) && shown.contains("Subject: batch"),
+        "{shown}"
+    );
+    assert_eq!(
+        run(queue(&["delete", &ids[1]])).await.trim(),
+        format!("{}: deleted", ids[1])
+    );
+    assert_eq!(
+        run(queue(&["retry", &ids[0]])).await.trim(),
+        format!("{}: due now", ids[0])
+    );
+
+    let dead = run(queue(&["dead"])).await;
+    assert!(
+        dead.contains("550 5.1.10") && dead.contains("-- 1 dead letters"),
+        "{dead}"
+    );
+    let dead_show = run(queue(&["dead", "show", ""])).await;
+    assert!(dead_show.contains("the recipient does not exist"), "{dead_show}");
+    assert_eq!(
+        run(queue(&["dead", "retry", "--all"])).await.trim(),
+        "1 dead letters back in the queue, due now"
+    );
+
+    // Both go out within the relay's recheck interval: the retried one and the dead letter.
+    assert_eq!(
+        world.wait_for_messages(2, Duration::from_secs(20)).await,
+        2,
+        "{}",
+        relay.log_text()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(world.emulator.store().len(), 2, "the deleted message never goes out");
+    assert_eq!(run(queue(&[])).await, "The queue is empty.\n");
+    assert_eq!(run(queue(&["dead", "purge"])).await.trim(), "0 dead letters deleted");
+
+    let missing = world
+        .run(
+            &queue(&["show", "ffff"]).iter().map(String::as_str).collect::<Vec<_>>(),
+            b"",
+        )
+        .await;
+    assert_eq!(missing.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no message `ffff` in the queue"));
+    relay.kill().await;
+}

@@ -1,0 +1,274 @@
+//! `queue`: what the relay holds, and acting on it — like Postfix's `mailq`, `postqueue -f`,
+//! `postsuper -d`. Safe while the relay runs; the relay picks up changes within seconds.
+
+use super::args::{DeadCommand, QueueArgs, QueueCommand};
+use super::exit::{Code, Failure};
+use crate::clock;
+use crate::config::{Overrides, RelayOverrides};
+use crate::queue::{DeadEntry, Entry, Inspector, Lookup, millis};
+
+pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
+    let dir = crate::config::queue_dir(
+        &RelayOverrides {
+            config: Overrides {
+                config: args.config.clone(),
+                ..Overrides::default()
+            },
+            queue_dir: args.queue_dir.clone(),
+            ..RelayOverrides::default()
+        },
+        &|name| std::env::var(name).ok().filter(|v| !v.is_empty()),
+    )?;
+    let mut q = Inspector::open(&dir)?;
+    let now = clock::unix_millis();
+    match args.command.as_ref().unwrap_or(&QueueCommand::List) {
+        QueueCommand::List => {
+            let entries = q.list()?;
+            if args.json {
+                print_json(&entries);
+            } else {
+                print!("{}", render_list(&entries, now));
+            }
+        }
+        QueueCommand::Show { id, content } => {
+            let id = found(q.resolve(id)?)?;
+            let (entry, bytes) = q.show(&id)?.ok_or_else(|| gone(&id))?;
+            if args.json {
+                print_json(&entry);
+            } else {
+                print!("{}", render_entry(&entry, now));
+                print_message(&bytes, *content);
+            }
+        }
+        QueueCommand::Retry { id: Some(id), .. } => {
+            let id = found(q.resolve(id)?)?;
+            found(q.retry(&id, now)?)?;
+            println!("{id}: due now");
+        }
+        QueueCommand::Retry { id: None, .. } => {
+            let n = q.retry_all(now)?;
+            println!("{n} messages due now");
+        }
+        QueueCommand::Delete { id } => {
+            let id = found(q.resolve(id)?)?;
+            found(q.delete(&id)?)?;
+            println!("{id}: deleted");
+        }
+        QueueCommand::Dead { command } => dead(&mut q, command.as_ref().unwrap_or(&DeadCommand::List), args.json, now)?,
+    }
+    Ok(())
+}
+
+fn dead(q: &mut Inspector, command: &DeadCommand, json: bool, now: i64) -> Result<(), Failure> {
+    match command {
+        DeadCommand::List => {
+            let entries = q.dead()?;
+            if json {
+                print_json(&entries);
+            } else {
+                print!("{}", render_dead_list(&entries, now));
+            }
+        }
+        DeadCommand::Show { id, content } => {
+            let found = q.dead_show(id)?;
+            if found.is_empty() {
+                return Err(Failure::new(Code::Data, format!("no dead letter `{id}`")));
+            }
+            if json {
+                print_json(&found.iter().map(|(e, _)| e).collect::<Vec<_>>());
+                return Ok(());
+            }
+            for (entry, bytes) in &found {
+                print!("{}", render_dead(entry, now));
+                print_message(bytes, *content);
+            }
+        }
+        DeadCommand::Retry { id, .. } => {
+            let n = q.dead_retry(id.as_deref(), now)?;
+            if n == 0 && id.is_some() {
+                return Err(Failure::new(
+                    Code::Data,
+                    format!("no dead letter `{}`", id.as_deref().unwrap_or_default()),
+                ));
+            }
+            println!("{n} dead letters back in the queue, due now");
+        }
+        DeadCommand::Purge { older_than } => {
+            let before = older_than.map(|age| now - millis(age));
+            let n = q.dead_purge(before)?;
+            println!("{n} dead letters deleted");
+        }
+    }
+    Ok(())
+}
+
+fn found<T>(lookup: Result<T, Lookup>) -> Result<T, Failure> {
+    lookup.map_err(|e| {
+        let code = if matches!(e, Lookup::Busy(_)) {
+            Code::TempFail
+        } else {
+            Code::Data
+        };
+        Failure::new(code, e.to_string())
+    })
+}
+
+fn gone(id: &str) -> Failure {
+    Failure::new(Code::Data, format!("message {id} left the queue meanwhile"))
+}
+
+fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("queue entries serialise")
+    );
+}
+
+/// The headers, or the whole message.
+fn print_message(bytes: &[u8], whole: bool) {
+    let text = String::from_utf8_lossy(bytes);
+    let shown = if whole {
+        &text[..]
+    } else {
+        text.split("\r\n\r\n").next().unwrap_or_default()
+    };
+    println!("\n{}", shown.replace("\r\n", "\n").trim_end());
+}
+
+/// `2026-11-23 20:05:15` (UTC).
+fn when(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second]"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// `4m 10s`, `2h 3m`, `5d 1h`.
+fn span(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+fn render_list(entries: &[Entry], now: i64) -> String {
+    if entries.is_empty() {
+        return "The queue is empty.\n".to_owned();
+    }
+    let mut out = format!(
+        "{:<32}  {:>9}  {:<19}  {:>8}  NEXT ATTEMPT\n",
+        "QUEUE ID", "SIZE", "ARRIVED (UTC)", "ATTEMPTS"
+    );
+    for e in entries {
+        let next = if e.leased {
+            "delivering now".to_owned()
+        } else if e.next_attempt_ms <= now {
+            "due".to_owned()
+        } else {
+            format!("in {}", span(e.next_attempt_ms - now))
+        };
+        out.push_str(&format!(
+            "{:<32}  {:>9}  {:<19}  {:>8}  {next}\n",
+            e.id,
+            e.size,
+            when(e.received_ms),
+            e.attempts
+        ));
+        out.push_str(&format!("    {} → {}\n", e.sender, e.recipients.join(", ")));
+        if let Some(reply) = &e.last_reply {
+            out.push_str(&format!("    ({})\n", shorten(reply, 100)));
+        }
+    }
+    let size: i64 = entries.iter().map(|e| e.size).sum();
+    let oldest = entries.iter().map(|e| e.received_ms).min().unwrap_or(now);
+    out.push_str(&format!(
+        "-- {} messages, {size} bytes, oldest {} old\n",
+        entries.len(),
+        span(now - oldest)
+    ));
+    out
+}
+
+fn render_entry(e: &Entry, now: i64) -> String {
+    let next = if e.leased {
+        "being delivered now".to_owned()
+    } else if e.next_attempt_ms <= now {
+        "due now".to_owned()
+    } else {
+        format!("{} (in {})", when(e.next_attempt_ms), span(e.next_attempt_ms - now))
+    };
+    format!(
+        "Queue id:     {}\nAccount:      {}\nFrom:         {}\nTo:           {}\nMessage-ID:   {}\nClient:       {}\n\
+         Arrived:      {} UTC ({} ago)\nSize:         {} bytes\nAttempts:     {}\nNext attempt: {next}\nLast reply:   {}\n",
+        e.id,
+        e.account,
+        e.sender,
+        e.recipients.join(", "),
+        e.message_id.as_deref().unwrap_or("-"),
+        e.client,
+        when(e.received_ms),
+        span(now - e.received_ms),
+        e.size,
+        e.attempts,
+        e.last_reply.as_deref().unwrap_or("-"),
+    )
+}
+
+fn render_dead_list(entries: &[DeadEntry], now: i64) -> String {
+    if entries.is_empty() {
+        return "The dead-letter area is empty.\n".to_owned();
+    }
+    let mut out = String::new();
+    for e in entries {
+        out.push_str(&format!(
+            "{}  given up {} ago after {} attempts\n    {} → {}\n    {}\n",
+            e.id,
+            span(now - e.failed_ms),
+            e.attempts,
+            e.sender,
+            e.recipients.join(", "),
+            shorten(&e.reply, 100)
+        ));
+    }
+    out.push_str(&format!(
+        "-- {} dead letters; `m365-mailer queue dead show ID` for the cause and fix\n",
+        entries.len()
+    ));
+    out
+}
+
+fn render_dead(e: &DeadEntry, now: i64) -> String {
+    format!(
+        "Queue id:     {}\nAccount:      {}\nFrom:         {}\nTo:           {}\nMessage-ID:   {}\nClient:       {}\n\
+         Arrived:      {} UTC\nGiven up:     {} UTC ({} ago) after {} attempts\nReply:        {}\n\n{}\n",
+        e.id,
+        e.account,
+        e.sender,
+        e.recipients.join(", "),
+        e.message_id.as_deref().unwrap_or("-"),
+        e.client,
+        when(e.received_ms),
+        when(e.failed_ms),
+        span(now - e.failed_ms),
+        e.attempts,
+        e.reply,
+        e.diagnosis.trim_end(),
+    )
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut short: String = text.chars().take(max - 1).collect();
+    short.push('…');
+    short
+}

@@ -1,0 +1,372 @@
+//! The queue as the `queue` commands see it: listing, showing, retrying, deleting, and the
+//! dead-letter area. Works beside a running relay: SQLite's WAL lets it read while the relay
+//! writes, and every change is one short transaction that leaves leased messages alone.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
+
+use super::{QueueError, sqlite};
+
+/// A message in the queue.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Entry {
+    /// Queue id.
+    pub id: String,
+    /// Account that delivers it.
+    pub account: String,
+    /// Envelope sender.
+    pub sender: String,
+    /// Recipients still to deliver to.
+    pub recipients: Vec<String>,
+    /// Bytes.
+    pub size: i64,
+    /// Message-ID header.
+    pub message_id: Option<String>,
+    /// Who handed it in.
+    pub client: String,
+    /// Accepted at (Unix milliseconds).
+    pub received_ms: i64,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Next attempt not before (Unix milliseconds).
+    pub next_attempt_ms: i64,
+    /// Being delivered now.
+    pub leased: bool,
+    /// The last reply or error.
+    pub last_reply: Option<String>,
+}
+
+/// A message in the dead-letter area.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeadEntry {
+    /// Its number in the dead-letter area (a message may have several, one per failed
+    /// recipient group).
+    pub seq: i64,
+    /// Queue id it had.
+    pub id: String,
+    /// Account.
+    pub account: String,
+    /// Envelope sender.
+    pub sender: String,
+    /// Recipients that failed.
+    pub recipients: Vec<String>,
+    /// Bytes.
+    pub size: i64,
+    /// Message-ID header.
+    pub message_id: Option<String>,
+    /// Who handed it in.
+    pub client: String,
+    /// Accepted at (Unix milliseconds).
+    pub received_ms: i64,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Given up at (Unix milliseconds).
+    pub failed_ms: i64,
+    /// The reply, in full.
+    pub reply: String,
+    /// Cause and fix.
+    pub diagnosis: String,
+}
+
+/// An open queue for inspection.
+#[derive(Debug)]
+pub struct Inspector {
+    conn: Connection,
+}
+
+const ENTRY_COLUMNS: &str = "id, account, sender, recipients, size, message_id, client, received_ms, attempts, \
+                             next_attempt_ms, leased, last_reply";
+const DEAD_COLUMNS: &str = "seq, id, account, sender, recipients, size, message_id, client, received_ms, attempts, failed_ms, reply, diagnosis";
+
+fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        id: row.get(0)?,
+        account: row.get(1)?,
+        sender: row.get(2)?,
+        recipients: serde_json::from_str(&row.get::<_, String>(3)?).unwrap_or_default(),
+        size: row.get(4)?,
+        message_id: row.get(5)?,
+        client: row.get(6)?,
+        received_ms: row.get(7)?,
+        attempts: row.get(8)?,
+        next_attempt_ms: row.get(9)?,
+        leased: row.get::<_, i64>(10)? != 0,
+        last_reply: row.get(11)?,
+    })
+}
+
+fn dead_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeadEntry> {
+    Ok(DeadEntry {
+        seq: row.get(0)?,
+        id: row.get(1)?,
+        account: row.get(2)?,
+        sender: row.get(3)?,
+        recipients: serde_json::from_str(&row.get::<_, String>(4)?).unwrap_or_default(),
+        size: row.get(5)?,
+        message_id: row.get(6)?,
+        client: row.get(7)?,
+        received_ms: row.get(8)?,
+        attempts: row.get(9)?,
+        failed_ms: row.get(10)?,
+        reply: row.get(11)?,
+        diagnosis: row.get(12)?,
+    })
+}
+
+/// What an id given on the command line matched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Lookup {
+    /// Nothing.
+    #[error("no message `{0}` in the queue")]
+    NotFound(String),
+    /// Several: a longer prefix is needed.
+    #[error("`{0}` matches {1} messages: give more of the id")]
+    Ambiguous(String, usize),
+    /// Being delivered now: leave it to the relay.
+    #[error("message {0} is being delivered now; try again in a moment")]
+    Busy(String),
+}
+
+impl Inspector {
+    /// Opens the queue in `dir`; it must exist (the relay creates it).
+    pub fn open(dir: &Path) -> Result<Self, QueueError> {
+        let path = dir.join(sqlite::FILE_NAME);
+        if !path.is_file() {
+            return Err(QueueError::Store(format!(
+                "no queue at {} (the relay creates it when it first starts)",
+                dir.display()
+            )));
+        }
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|e| QueueError::Store(format!("{}: {e}", path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(Self { conn })
+    }
+
+    /// Every queued message, oldest first.
+    pub fn list(&self) -> Result<Vec<Entry>, QueueError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM queue ORDER BY received_ms, id");
+        Ok(self
+            .conn
+            .prepare(&sql)?
+            .query_map([], entry)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The full id for `prefix`.
+    pub fn resolve(&self, prefix: &str) -> Result<Result<String, Lookup>, QueueError> {
+        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
+        let ids: Vec<String> = self
+            .conn
+            .prepare("SELECT id FROM queue WHERE id LIKE ?1 LIMIT 2")?
+            .query_map(params![pattern], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(match ids.as_slice() {
+            [] => Err(Lookup::NotFound(prefix.to_owned())),
+            [one] => Ok(one.clone()),
+            _ => Err(Lookup::Ambiguous(prefix.to_owned(), ids.len())),
+        })
+    }
+
+    /// One message and its content.
+    pub fn show(&self, id: &str) -> Result<Option<(Entry, Vec<u8>)>, QueueError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS}, content FROM queue WHERE id = ?1");
+        Ok(self
+            .conn
+            .query_row(&sql, params![id], |row| Ok((entry(row)?, row.get::<_, Vec<u8>>(12)?)))
+            .optional()?)
+    }
+
+    /// Makes a message due now. `Err(Busy)` when it is being delivered.
+    pub fn retry(&self, id: &str, now_ms: i64) -> Result<Result<(), Lookup>, QueueError> {
+        let changed = self.conn.execute(
+            "UPDATE queue SET next_attempt_ms = ?2 WHERE id = ?1 AND leased = 0",
+            params![id, now_ms],
+        )?;
+        Ok(if changed == 1 {
+            Ok(())
+        } else {
+            Err(Lookup::Busy(id.to_owned()))
+        })
+    }
+
+    /// Makes every waiting message due now; returns how many.
+    pub fn retry_all(&self, now_ms: i64) -> Result<usize, QueueError> {
+        Ok(self.conn.execute(
+            "UPDATE queue SET next_attempt_ms = ?1 WHERE leased = 0 AND next_attempt_ms > ?1",
+            params![now_ms],
+        )?)
+    }
+
+    /// Removes a message without delivering it. `Err(Busy)` when it is being delivered.
+    pub fn delete(&self, id: &str) -> Result<Result<(), Lookup>, QueueError> {
+        let changed = self
+            .conn
+            .execute("DELETE FROM queue WHERE id = ?1 AND leased = 0", params![id])?;
+        Ok(if changed == 1 {
+            Ok(())
+        } else {
+            Err(Lookup::Busy(id.to_owned()))
+        })
+    }
+
+    /// The dead-letter area, oldest first.
+    pub fn dead(&self) -> Result<Vec<DeadEntry>, QueueError> {
+        let sql = format!("SELECT {DEAD_COLUMNS} FROM dead ORDER BY seq");
+        Ok(self
+            .conn
+            .prepare(&sql)?
+            .query_map([], dead_entry)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Dead letters whose queue id starts with `prefix`, with their content.
+    pub fn dead_show(&self, prefix: &str) -> Result<Vec<(DeadEntry, Vec<u8>)>, QueueError> {
+        let sql = format!("SELECT {DEAD_COLUMNS}, content FROM dead WHERE id LIKE ?1 ORDER BY seq");
+        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
+        Ok(self
+            .conn
+            .prepare(&sql)?
+            .query_map(params![pattern], |row| {
+                Ok((dead_entry(row)?, row.get::<_, Vec<u8>>(13)?))
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Puts dead letters (those whose id starts with `prefix`, or all) back in the queue, due
+    /// now with no attempts; returns how many.
+    pub fn dead_retry(&mut self, prefix: Option<&str>, now_ms: i64) -> Result<usize, QueueError> {
+        let pattern = format!("{}%", prefix.unwrap_or_default().replace(['%', '_'], ""));
+        let tx = self.conn.transaction()?;
+        let rows: Vec<(i64, String)> = tx
+            .prepare("SELECT seq, id FROM dead WHERE id LIKE ?1")?
+            .query_map(params![pattern], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (seq, id) in &rows {
+            // The queue id stays the same unless that id is still queued (a message whose
+            // other recipients are still waiting): then the copy gets a suffix.
+            let taken: bool = tx.query_row("SELECT count(*) FROM queue WHERE id = ?1", params![id], |r| {
+                r.get::<_, i64>(0).map(|n| n > 0)
+            })?;
+            let new_id = if taken { format!("{id}-{seq}") } else { id.clone() };
+            tx.execute(
+                "INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client, received_ms,
+                                    next_attempt_ms)
+                 SELECT ?2, account, sender, recipients, content, size, message_id, client, ?3, ?3 FROM dead WHERE seq = ?1",
+                params![seq, new_id, now_ms],
+            )?;
+            tx.execute("DELETE FROM dead WHERE seq = ?1", params![seq])?;
+        }
+        tx.commit()?;
+        Ok(rows.len())
+    }
+
+    /// Empties the dead-letter area, or removes what was given up on before `before_ms`;
+    /// returns how many.
+    pub fn dead_purge(&self, before_ms: Option<i64>) -> Result<usize, QueueError> {
+        Ok(self.conn.execute(
+            "DELETE FROM dead WHERE failed_ms < ?1",
+            params![before_ms.unwrap_or(i64::MAX)],
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::store::{Op, Store as _};
+    use crate::queue::{DeadLetter, NewMessage, SqliteStore};
+
+    fn message(id: &str) -> NewMessage {
+        NewMessage {
+            id: id.into(),
+            account: "main".into(),
+            sender: "relay@contoso.com".into(),
+            recipients: vec!["a@fabrikam.com".into()],
+            content: b"Subject: s\r\n\r\nb\r\n".to_vec(),
+            message_id: Some(format!("<{id}@x>")),
+            client: "127.0.0.1".into(),
+            received_ms: 1000,
+        }
+    }
+
+    #[test]
+    fn commands_beside_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join(sqlite::FILE_NAME)).unwrap();
+        let dead = DeadLetter {
+            message: message("dd01"),
+            attempts: 3,
+            failed_ms: 5000,
+            reply: "550 5.1.10 RESOLVER.ADR.RecipientNotFound".into(),
+            diagnosis: "the recipient does not exist".into(),
+        };
+        let ops = vec![
+            Op::Enqueue(message("aa01")),
+            Op::Enqueue(message("aa02")),
+            Op::Enqueue(message("bb01")),
+            Op::Dead(dead),
+        ];
+        store.apply(&[ops]).unwrap();
+        // bb01 is being delivered.
+        store
+            .apply(&[vec![Op::Lease {
+                account: "main".into(),
+                now_ms: 2000,
+                limit: 3,
+            }]])
+            .unwrap();
+        store
+            .apply(&[vec![Op::Defer {
+                id: "aa01".into(),
+                recipients: vec!["a@fabrikam.com".into()],
+                next_attempt_ms: 90_000,
+                attempted: true,
+                at_ms: 2000,
+                reply: "451 4.7.500 busy".into(),
+            }]])
+            .unwrap();
+        store
+            .apply(&[vec![Op::Defer {
+                id: "aa02".into(),
+                recipients: vec!["a@fabrikam.com".into()],
+                next_attempt_ms: 90_000,
+                attempted: true,
+                at_ms: 2000,
+                reply: "451 4.7.500 busy".into(),
+            }]])
+            .unwrap();
+
+        let mut q = Inspector::open(dir.path()).unwrap();
+        let list = q.list().unwrap();
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[0].last_reply.as_deref(), Some("451 4.7.500 busy"));
+        assert!(list.iter().find(|e| e.id == "bb01").unwrap().leased);
+        assert_eq!(q.resolve("bb").unwrap(), Ok("bb01".to_owned()));
+        assert_eq!(q.resolve("aa").unwrap(), Err(Lookup::Ambiguous("aa".into(), 2)));
+        assert_eq!(q.resolve("zz").unwrap(), Err(Lookup::NotFound("zz".into())));
+        let (entry, content) = q.show("aa01").unwrap().unwrap();
+        assert_eq!((entry.attempts, content.len()), (1, 17));
+
+        assert_eq!(q.retry("aa01", 3000).unwrap(), Ok(()));
+        assert_eq!(q.retry("bb01", 3000).unwrap(), Err(Lookup::Busy("bb01".into())));
+        assert_eq!(
+            q.retry_all(3000).unwrap(),
+            1,
+            "aa02 only: aa01 is due already, bb01 is busy"
+        );
+        assert_eq!(q.delete("bb01").unwrap(), Err(Lookup::Busy("bb01".into())));
+        assert_eq!(q.delete("aa02").unwrap(), Ok(()));
+
+        assert_eq!(q.dead().unwrap()[0].reply, "550 5.1.10 RESOLVER.ADR.RecipientNotFound");
+        assert_eq!(q.dead_show("dd").unwrap().len(), 1);
+        assert_eq!(q.dead_retry(Some("dd01"), 4000).unwrap(), 1);
+        assert!(q.dead().unwrap().is_empty());
+        let back = q.list().unwrap().into_iter().find(|e| e.id == "dd01").unwrap();
+        assert_eq!((back.attempts, back.next_attempt_ms), (0, 4000));
+        assert_eq!(q.dead_purge(None).unwrap(), 0);
+        assert!(Inspector::open(&dir.path().join("nope")).is_err());
+    }
+}
