@@ -141,6 +141,12 @@ pub(crate) struct RelayArgs {
     /// Queue directory [default: $STATE_DIRECTORY/queue, $XDG_STATE_HOME/m365-mailer/queue].
     #[arg(long, value_name = "DIR")]
     pub(crate) queue_dir: Option<PathBuf>,
+    /// Admin endpoint (/healthz, /readyz, /metrics), or `off` [default: 127.0.0.1:2580].
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub(crate) admin: Option<String>,
+    /// Log lines as text or JSON.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub(crate) log_format: String,
     /// Config file [default: $XDG_CONFIG_HOME/m365-mailer/config.toml, then /etc/m365-mailer/config.toml].
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,

@@ -168,7 +168,7 @@ async fn relay_round_trip(
     let config_file = dir.join("relay.toml");
     std::fs::write(
         &config_file,
-        "[relay]\nhostname = \"relay.contoso.local\"\n\n[[relay.listen]]\naddress = \"127.0.0.1:0\"\n",
+        "[relay]\nhostname = \"relay.contoso.local\"\nadmin_listen = \"off\"\n\n[[relay.listen]]\naddress = \"127.0.0.1:0\"\n",
     )
     .map_err(|e| software("writing the relay configuration", e))?;
     let overrides = RelayOverrides {

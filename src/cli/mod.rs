@@ -55,11 +55,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     // The relay logs each message it accepts and delivers; other commands only warnings.
-    init_logging(if matches!(cli.command, Command::Relay(_)) {
-        "info"
-    } else {
-        "warn"
-    });
+    match &cli.command {
+        Command::Relay(relay) => init_logging("info", relay.log_format == "json"),
+        _ => init_logging("warn", false),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -109,16 +108,21 @@ fn report(failure: &Failure) -> ExitCode {
 
 /// Logs to stderr; `M365_MAILER_LOG` (or `RUST_LOG`) sets the filter, e.g.
 /// `m365_mailer::wire=debug` for the masked SMTP transcript.
-fn init_logging(default: &str) {
+fn init_logging(default: &str, json: bool) {
     let filter = std::env::var("M365_MAILER_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| default.to_owned());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }
 
 /// Used by `send` and `demo`: what to do with a prepared message.

@@ -24,6 +24,7 @@ pub(crate) async fn run(args: &RelayArgs) -> Result<(), Failure> {
         },
         listen: args.listen.clone(),
         queue_dir: args.queue_dir.clone(),
+        admin: args.admin.clone(),
     })?;
     let relay = Relay::start(config).await.map_err(|e| {
         let code = match &e {
@@ -35,6 +36,9 @@ pub(crate) async fn run(args: &RelayArgs) -> Result<(), Failure> {
     })?;
     for address in &relay.addresses {
         eprintln!("m365-mailer relay: listening on {address}");
+    }
+    if let Some(admin) = relay.admin {
+        eprintln!("m365-mailer relay: admin on http://{admin}");
     }
     eprintln!("m365-mailer relay: ready, queue in {}", relay.queue.dir().display());
     wait_for_signal().await;

@@ -101,6 +101,8 @@ pub struct RelayConfig {
     pub accounts: Vec<Account>,
     /// Delivery settings.
     pub delivery: Delivery,
+    /// The admin endpoint (`/healthz`, `/readyz`, `/metrics`), or none.
+    pub admin: Option<SocketAddr>,
     /// The config file, if any.
     pub file: Option<PathBuf>,
 }
@@ -123,6 +125,7 @@ pub(crate) struct RawRelay {
     plaintext_auth_networks: Option<Spanned<Vec<String>>>,
     certificate: Option<Spanned<String>>,
     private_key: Option<Spanned<String>>,
+    admin_listen: Option<Spanned<String>>,
     #[serde(default)]
     listen: Vec<RawListener>,
     #[serde(default)]
@@ -182,6 +185,8 @@ pub struct RelayOverrides {
     pub listen: Vec<SocketAddr>,
     /// `--queue-dir`.
     pub queue_dir: Option<PathBuf>,
+    /// `--admin`: the admin endpoint's address, or `off`.
+    pub admin: Option<String>,
 }
 
 /// Reads `[relay]` values with their position.
@@ -544,6 +549,13 @@ impl RelayConfig {
             },
         };
 
+        let admin = match (&overrides.admin, &raw.admin_listen) {
+            (Some(flag), _) => {
+                parse_admin(flag).map_err(|e| ConfigError::invalid(&Origin::Flag("--admin".into()), e))?
+            }
+            (None, Some(v)) => parse_admin(v.get_ref()).map_err(|e| r.invalid(v, "admin_listen", e))?,
+            (None, None) => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_ADMIN_PORT))),
+        };
         let queue_dir = match (&overrides.queue_dir, &raw.queue_dir) {
             (Some(dir), _) => dir.clone(),
             (None, Some(dir)) => relative(&path, dir.get_ref()),
@@ -575,6 +587,7 @@ impl RelayConfig {
             policy,
             accounts,
             delivery,
+            admin,
             file,
         })
     }
@@ -598,6 +611,20 @@ pub fn queue_dir(overrides: &RelayOverrides, env: Env<'_>) -> Result<PathBuf, Co
         None => None,
     };
     Ok(configured.unwrap_or_else(|| default_queue_dir(env)))
+}
+
+/// The admin endpoint's default port (on 127.0.0.1).
+const DEFAULT_ADMIN_PORT: u16 = 2580;
+
+fn parse_admin(value: &str) -> Result<Option<SocketAddr>, String> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("off") || value.is_empty() {
+        return Ok(None);
+    }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| format!("`{value}` is not an address and port (e.g. 127.0.0.1:2580) or `off`"))
 }
 
 fn relative(config: &Path, value: &str) -> PathBuf {

@@ -255,6 +255,7 @@ pub struct TokenProvider {
     assertion: Mutex<Option<Assertion>>,
     fetching: tokio::sync::Mutex<()>,
     requests: AtomicU64,
+    failures: AtomicU64,
 }
 
 impl TokenProvider {
@@ -270,6 +271,7 @@ impl TokenProvider {
             assertion: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
             requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         }
     }
 
@@ -281,6 +283,11 @@ impl TokenProvider {
     /// Requests sent to the token endpoint so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests to the token endpoint that failed.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// A usable token: the cached one, or a new one.
@@ -355,6 +362,9 @@ impl TokenProvider {
         let mut attempt = 1;
         loop {
             let (result, retry_after) = self.request_once().await;
+            if result.is_err() {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+            }
             match result {
                 Ok(token) => {
                     *self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token.clone());

@@ -69,6 +69,17 @@ pub struct DeadEntry {
     pub diagnosis: String,
 }
 
+/// Counts for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages in the queue.
+    pub queued: i64,
+    /// When the oldest arrived (Unix milliseconds).
+    pub oldest_ms: Option<i64>,
+    /// Dead letters.
+    pub dead: i64,
+}
+
 /// An open queue for inspection.
 #[derive(Debug)]
 pub struct Inspector {
@@ -143,6 +154,21 @@ impl Inspector {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         Ok(Self { conn })
+    }
+
+    /// Counts for metrics.
+    pub fn stats(&self) -> Result<Stats, QueueError> {
+        let (queued, oldest_ms) = self
+            .conn
+            .query_row("SELECT count(*), min(received_ms) FROM queue", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
+        let dead = self.conn.query_row("SELECT count(*) FROM dead", [], |row| row.get(0))?;
+        Ok(Stats {
+            queued,
+            oldest_ms,
+            dead,
+        })
     }
 
     /// Every queued message, oldest first.

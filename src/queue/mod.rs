@@ -14,7 +14,7 @@ mod store;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-pub use inspect::{DeadEntry, Entry, Inspector, Lookup};
+pub use inspect::{DeadEntry, Entry, Inspector, Lookup, Stats};
 pub use retry::{Backoff, Next, millis};
 pub use sqlite::SqliteStore;
 pub use store::{Op, OpResult, Store};

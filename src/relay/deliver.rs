@@ -2,7 +2,6 @@
 //! connection, take due messages from the queue, respect the mailbox's limits and record the
 //! outcome. The token is refreshed in the background, so no message waits for it.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use tokio::time::Instant;
 
 use super::dsn;
 use super::limits::{Limiter, Ticket, Wait};
+use super::metrics::{AccountLabel, Metrics, ReplyLabel};
 use super::outcome::{self, Stage};
 use crate::clock;
 use crate::config::{Account, Delivery as Settings};
@@ -27,23 +27,6 @@ const QUEUE_RETRY: Duration = Duration::from_secs(1);
 /// A limiter wait longer than this puts the message back instead of holding it.
 const HOLD_AT_MOST: Duration = Duration::from_secs(5);
 
-/// Counters of one account, for logs, tests and metrics.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Recipients delivered.
-    pub delivered: AtomicU64,
-    /// Recipients deferred.
-    pub deferred: AtomicU64,
-    /// Recipients given up on.
-    pub dead: AtomicU64,
-    /// Throttling replies from Exchange.
-    pub throttled: AtomicU64,
-    /// Upstream connections open now.
-    pub connections: AtomicUsize,
-    /// Most upstream connections open at once.
-    pub peak_connections: AtomicUsize,
-}
-
 /// Delivery for one account.
 #[derive(Debug)]
 pub struct AccountDelivery {
@@ -57,8 +40,10 @@ pub struct AccountDelivery {
     work: Notify,
     /// Exchange unreachable or refusing the account: no attempts before this.
     unavailable_until: Mutex<Option<Instant>>,
-    /// Counters.
-    pub counters: Counters,
+    metrics: Arc<Metrics>,
+    label: AccountLabel,
+    /// Why the account could not reach Exchange on its last attempt (cleared by a success).
+    unavailable: Mutex<Option<String>>,
     /// The relay's name, for delivery status notifications.
     hostname: String,
     shutdown: watch::Receiver<bool>,
@@ -79,6 +64,7 @@ impl AccountDelivery {
         queue: Queue,
         settings: Settings,
         hostname: String,
+        metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Self>, SubmitError> {
         let submitter = Submitter::new(account, &crate::submit::Options::default())?;
@@ -93,6 +79,7 @@ impl AccountDelivery {
             }
         }
         Ok(Arc::new(Self {
+            label: Metrics::account(&submitter.account().name),
             submitter,
             queue,
             settings,
@@ -100,7 +87,8 @@ impl AccountDelivery {
             freed: Notify::new(),
             work: Notify::new(),
             unavailable_until: Mutex::new(None),
-            counters: Counters::default(),
+            metrics,
+            unavailable: Mutex::new(None),
             hostname,
             shutdown,
         }))
@@ -109,6 +97,40 @@ impl AccountDelivery {
     /// The account's name.
     pub fn name(&self) -> &str {
         &self.submitter.account().name
+    }
+
+    /// Whether the account can deliver: it has a usable token (or a password), and its last
+    /// attempt reached Exchange. `Err` says what is wrong.
+    pub fn readiness(&self) -> Result<(), String> {
+        if let Some(provider) = self.submitter.provider() {
+            let now = clock::unix_now();
+            match provider.current() {
+                Some(token) if token.expires_at - now > MINIMUM_VALIDITY_SECS => {}
+                _ => return Err("no valid token (the token endpoint has not answered yet, or refuses)".to_owned()),
+            }
+        }
+        match self
+            .unavailable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            Some(why) => Err(format!("the last attempt failed: {why}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Brings the token counters up to date (they live in the token provider).
+    pub fn update_token_metrics(&self) {
+        if let Some(provider) = self.submitter.provider() {
+            for (family, value) in [
+                (&self.metrics.token_requests, provider.requests()),
+                (&self.metrics.token_failures, provider.failures()),
+            ] {
+                let counter = family.get_or_create(&self.label);
+                counter.inc_by(value.saturating_sub(counter.get()));
+            }
+        }
     }
 
     /// New work for this account.
@@ -293,7 +315,7 @@ impl AccountDelivery {
             // fault, nor Exchange being down. Once more on a fresh connection.
             tracing::debug!(account = %self.name(), "pooled connection was closed; reconnecting");
             if upstream.take().is_some() {
-                self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+                self.metrics.upstream_connections.get_or_create(&self.label).dec();
             }
             (stage, result) = self.attempt(&leased, upstream, started).await;
         }
@@ -322,7 +344,6 @@ impl AccountDelivery {
             now_ms + millis(self.settings.limits.window),
         );
         if plan.throttled {
-            self.counters.throttled.fetch_add(1, Ordering::Relaxed);
             let resume = self
                 .limiter
                 .lock()
@@ -341,6 +362,22 @@ impl AccountDelivery {
             }
         }
         self.freed.notify_waiters();
+        let code = match &result {
+            Ok(delivery) => delivery.reply.code().to_string(),
+            Err(SubmitError::Smtp(e)) => e.reply().map_or_else(|| "none".to_owned(), |r| r.code().to_string()),
+            Err(_) => "none".to_owned(),
+        };
+        self.metrics
+            .upstream_replies
+            .get_or_create(&ReplyLabel {
+                account: self.label.account.clone(),
+                code,
+            })
+            .inc();
+        *self
+            .unavailable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = plan.unavailable.then(|| plan.reply.clone());
         if plan.unavailable {
             let until = clock::instant() + self.settings.backoff.initial;
             *self
@@ -351,7 +388,7 @@ impl AccountDelivery {
         if !plan.keep_connection
             && let Some(up) = upstream.take()
         {
-            self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+            self.metrics.upstream_connections.get_or_create(&self.label).dec();
             drop(up);
         } else if let Some(up) = upstream.as_mut() {
             up.idle_since = clock::instant();
@@ -377,8 +414,7 @@ impl AccountDelivery {
         if upstream.is_none() {
             match self.submitter.connect().await {
                 Ok(connection) => {
-                    let open = self.counters.connections.fetch_add(1, Ordering::Relaxed) + 1;
-                    self.counters.peak_connections.fetch_max(open, Ordering::Relaxed);
+                    self.metrics.upstream_connections.get_or_create(&self.label).inc();
                     let token_expires_at = self
                         .submitter
                         .provider()
@@ -408,21 +444,23 @@ impl AccountDelivery {
 
     async fn record(&self, leased: &Leased, plan: &outcome::Plan, took: Duration) {
         let message = &leased.message;
-        let c = &self.counters;
-        c.delivered.fetch_add(plan.delivered as u64, Ordering::Relaxed);
-        c.deferred.fetch_add(plan.deferred as u64, Ordering::Relaxed);
-        c.dead.fetch_add(plan.dead as u64, Ordering::Relaxed);
+        let m = &self.metrics;
         let message_id = message.message_id.as_deref().unwrap_or("");
         if plan.delivered > 0 {
+            m.delivered.get_or_create(&self.label).inc();
+            let age_ms = clock::unix_millis() - message.received_ms;
+            m.delivery_latency.observe(age_ms.max(0) as f64 / 1000.0);
             tracing::info!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.delivered, ms = took.as_millis() as u64, reply = %plan.reply, "delivered");
         }
         if plan.deferred > 0 {
+            m.deferred.get_or_create(&self.label).inc();
             tracing::warn!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.deferred, attempts = leased.attempts + 1, reply = %plan.reply, "deferred");
             if !plan.diagnosis.is_empty() && leased.attempts == 0 {
                 tracing::warn!(account = %self.name(), "{}", plan.diagnosis);
             }
         }
         if plan.dead > 0 {
+            m.dead_lettered.get_or_create(&self.label).inc();
             tracing::error!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.dead, reply = %plan.reply, "dead-lettered");
         }
         let mut ops = plan.ops.clone();
@@ -452,7 +490,7 @@ impl AccountDelivery {
     }
 
     async fn close(&self, upstream: Upstream) {
-        self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.upstream_connections.get_or_create(&self.label).dec();
         upstream.connection.quit().await;
     }
 }

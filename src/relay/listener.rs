@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use super::metrics::Metrics;
 use super::policy::Policy;
 use super::session::{Accepted, Event, Session, Settings, Waiting};
 use crate::clock;
@@ -40,40 +41,21 @@ pub struct Shared {
     pub stored: tokio::sync::mpsc::UnboundedSender<String>,
     /// Becomes `true` when the relay shuts down.
     pub shutdown: watch::Receiver<bool>,
-    connections: Mutex<Connections>,
-    auth_failures: Mutex<HashMap<IpAddr, (u32, tokio::time::Instant)>>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// Open connections, in total and per client address.
+    pub(super) connections: Mutex<Connections>,
+    /// Failed AUTH attempts per client address, and the last one.
+    pub(super) auth_failures: Mutex<HashMap<IpAddr, (u32, tokio::time::Instant)>>,
 }
 
 #[derive(Debug, Default)]
-struct Connections {
+pub(super) struct Connections {
     total: usize,
     per_client: HashMap<IpAddr, usize>,
 }
 
 impl Shared {
-    /// Shared state for the listeners.
-    pub fn new(
-        settings: Settings,
-        policy: Policy,
-        inbound: Inbound,
-        tls: Option<Arc<rustls::ServerConfig>>,
-        queue: Queue,
-        stored: tokio::sync::mpsc::UnboundedSender<String>,
-        shutdown: watch::Receiver<bool>,
-    ) -> Self {
-        Self {
-            settings,
-            policy: RwLock::new(Arc::new(policy)),
-            inbound,
-            tls,
-            queue,
-            stored,
-            shutdown,
-            connections: Mutex::default(),
-            auth_failures: Mutex::default(),
-        }
-    }
-
     fn policy(&self) -> Arc<Policy> {
         Arc::clone(&self.policy.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
@@ -160,10 +142,12 @@ pub async fn serve(listener: TcpListener, mode: ListenerTls, shared: Arc<Shared>
         let settings = Arc::clone(&settings);
         tokio::spawn(async move {
             if let Err(reason) = shared.admit(ip) {
+                shared.metrics.inbound_refused.inc();
                 tracing::warn!(client = %ip, reason, "connection refused");
                 refuse(tcp, reason).await;
                 return;
             }
+            shared.metrics.inbound_connections.inc();
             let _ = tcp.set_nodelay(true);
             if let Err(e) = run(tcp, peer, mode == ListenerTls::Implicit, settings, &shared).await {
                 tracing::debug!(client = %ip, error = %e, "session ended");
@@ -253,6 +237,7 @@ async fn run(
                     shared.auth_succeeded(ip);
                     tracing::info!(client = %ip, user = %user, "authenticated");
                 } else {
+                    shared.metrics.auth_failures.inc();
                     let delay = shared.auth_failed(ip);
                     tracing::warn!(client = %ip, user = %user, delay_ms = delay.as_millis() as u64, "authentication failed");
                     tokio::time::sleep(delay).await;
@@ -277,6 +262,7 @@ async fn run(
                             size,
                             "accepted"
                         );
+                        shared.metrics.accepted.get_or_create(&Metrics::account(&account)).inc();
                         let _ = shared.stored.send(account);
                         session.stored(Ok(&id));
                     }

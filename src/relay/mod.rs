@@ -6,11 +6,14 @@
 //! - `limits`: Exchange's per-mailbox limits enforced locally (pure).
 //! - `outcome`: what an attempt means for the queue (pure); `deliver`: the workers;
 //!   `dsn`: reports of messages given up on.
+//! - `metrics` and `admin`: Prometheus metrics, health and readiness over HTTP.
 
+pub mod admin;
 pub mod deliver;
 pub mod dsn;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod outcome;
 pub mod policy;
 pub mod session;
@@ -60,6 +63,10 @@ pub struct Relay {
     /// The addresses it listens on, in the configured order (with the actual ports when 0 was
     /// asked for).
     pub addresses: Vec<SocketAddr>,
+    /// The admin endpoint's address, when it runs.
+    pub admin: Option<SocketAddr>,
+    /// The metrics.
+    pub metrics: Arc<metrics::Metrics>,
     /// The TLS certificate's SHA-256 fingerprint, when TLS is offered.
     pub fingerprint: Option<String>,
     /// Delivery per account.
@@ -106,6 +113,7 @@ impl Relay {
             "queue opened"
         );
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let metrics = Arc::new(metrics::Metrics::new());
         let mut tasks = Vec::new();
         let mut background = Vec::new();
         let mut accounts = Vec::new();
@@ -116,6 +124,7 @@ impl Relay {
                 queue.clone(),
                 config.delivery.clone(),
                 config.session.hostname.clone(),
+                Arc::clone(&metrics),
                 shutdown_rx.clone(),
             )
             .await
@@ -138,15 +147,18 @@ impl Relay {
             }
         }));
 
-        let shared = Arc::new(Shared::new(
-            config.session.clone(),
-            config.policy.clone(),
-            config.inbound.clone(),
-            identity.as_ref().map(|i| Arc::clone(&i.config)),
-            queue.clone(),
-            stored_tx,
-            shutdown_rx,
-        ));
+        let shared = Arc::new(Shared {
+            settings: config.session.clone(),
+            policy: std::sync::RwLock::new(Arc::new(config.policy.clone())),
+            inbound: config.inbound.clone(),
+            tls: identity.as_ref().map(|i| Arc::clone(&i.config)),
+            queue: queue.clone(),
+            stored: stored_tx,
+            shutdown: shutdown_rx.clone(),
+            metrics: Arc::clone(&metrics),
+            connections: Default::default(),
+            auth_failures: Default::default(),
+        });
         let mut addresses = Vec::new();
         for l in &config.listeners {
             let listener = bind(l.address).map_err(|source| StartError::Listen {
@@ -158,7 +170,32 @@ impl Relay {
             addresses.push(address);
             tasks.push(tokio::spawn(listener::serve(listener, l.tls, Arc::clone(&shared))));
         }
+        let admin = match config.admin {
+            Some(address) => {
+                let listener = bind(address).map_err(|source| StartError::Listen { address, source })?;
+                let bound = listener.local_addr().unwrap_or(address);
+                let state = Arc::new(admin::Admin {
+                    metrics: Arc::clone(&metrics),
+                    accounts: accounts.clone(),
+                    queue_dir: config.queue_dir.clone(),
+                });
+                let mut stop = shutdown_rx.clone();
+                tasks.push(tokio::spawn(async move {
+                    let serve = axum::serve(listener, admin::router(state)).with_graceful_shutdown(async move {
+                        let _ = stop.changed().await;
+                    });
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "admin endpoint failed");
+                    }
+                }));
+                tracing::info!(address = %bound, "admin endpoint: /healthz /readyz /metrics");
+                Some(bound)
+            }
+            None => None,
+        };
         Ok(Self {
+            admin,
+            metrics,
             addresses,
             fingerprint: identity.map(|i| i.fingerprint),
             accounts,

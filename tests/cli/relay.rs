@@ -1034,3 +1034,159 @@ async fn queue_commands_beside_a_running_relay() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no message `ffff` in the queue"));
     relay.kill().await;
 }
+
+/// `GET http://admin/path`: status and body.
+async fn admin_get(relay: &RelayProcess, path: &str) -> (u16, String) {
+    let url = format!("http://{}{path}", relay.admin.expect("the admin endpoint runs"));
+    let response = reqwest::get(&url).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The value of one series in a Prometheus exposition.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_readiness_and_metrics_after_a_known_load() {
+    use m365_emulator::{Fault, Stage};
+    let world = World::start().await;
+    world
+        .emulator
+        .faults()
+        .add(
+            Fault::reply(
+                Stage::Rcpt,
+                "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found",
+            )
+            .times(1),
+        )
+        .unwrap();
+    let relay = world
+        .relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n[relay.delivery]\nconnections_per_account = 1\n")
+        .await;
+    assert_eq!(admin_get(&relay, "/healthz").await, (200, "ok\n".to_owned()));
+
+    let out = python_send(BATCH, &["127.0.0.1", &relay.addr().port().to_string(), MAILBOX, "5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(world.wait_for_messages(4, Duration::from_secs(20)).await, 4);
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while !relay.log_text().contains("dead-lettered") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    let (status, ready) = admin_get(&relay, "/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    let (status, text) = admin_get(&relay, "/metrics").await;
+    assert_eq!(status, 200);
+    let account = "{account=\"default\"}";
+    assert_eq!(
+        metric(&text, &format!("m365_relay_messages_accepted_total{account}")),
+        5.0
+    );
+    assert_eq!(
+        metric(&text, &format!("m365_relay_messages_delivered_total{account}")),
+        4.0
+    );
+    assert_eq!(
+        metric(&text, &format!("m365_relay_messages_dead_lettered_total{account}")),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "m365_relay_upstream_replies_total{account=\"default\",code=\"250\"}"
+        ),
+        4.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "m365_relay_upstream_replies_total{account=\"default\",code=\"550\"}"
+        ),
+        1.0
+    );
+    assert_eq!(metric(&text, "m365_relay_delivery_latency_seconds_count"), 4.0);
+    assert_eq!(metric(&text, "m365_relay_inbound_connections_total"), 1.0);
+    assert_eq!(metric(&text, "m365_relay_auth_failures_total"), 0.0);
+    assert_eq!(metric(&text, "m365_relay_queue_depth"), 0.0);
+    assert_eq!(metric(&text, "m365_relay_dead_letters"), 1.0);
+    assert_eq!(metric(&text, &format!("m365_relay_token_requests_total{account}")), 1.0);
+    assert_eq!(metric(&text, &format!("m365_relay_upstream_connections{account}")), 1.0);
+
+    // Exchange unreachable: the next attempt fails and the relay says it is not ready.
+    world
+        .emulator
+        .faults()
+        .add(Fault::drop_connection(Stage::Connect).times(100))
+        .unwrap();
+    world
+        .emulator
+        .faults()
+        .add(Fault::drop_connection(Stage::Mail).times(1))
+        .unwrap();
+    let out = python_send(BATCH, &["127.0.0.1", &relay.addr().port().to_string(), MAILBOX, "1"]);
+    assert!(out.status.success());
+    let not_ready = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let (status, body) = admin_get(&relay, "/readyz").await;
+            if status == 503 {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("readiness turns to 503");
+    assert!(
+        not_ready.contains("\"ready\":false") && not_ready.contains("the last attempt failed"),
+        "{not_ready}"
+    );
+    let (_, text) = admin_get(&relay, "/metrics").await;
+    assert_eq!(metric(&text, "m365_relay_queue_depth"), 1.0);
+    assert!(metric(&text, &format!("m365_relay_messages_deferred_total{account}")) >= 1.0);
+    relay.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_have_one_line_per_accepted_and_delivered_message() {
+    let world = World::start().await;
+    let config = world.relay_config("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n");
+    let relay = world
+        .relay_with(&["--config", config.to_str().unwrap(), "--log-format", "json"])
+        .await;
+    let out = python_send(BATCH, &["127.0.0.1", &relay.addr().port().to_string(), MAILBOX, "1"]);
+    assert!(out.status.success());
+    assert_eq!(world.wait_for_messages(1, Duration::from_secs(20)).await, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events: Vec<serde_json::Value> = relay
+        .log_text()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let find = |message: &str| {
+        events
+            .iter()
+            .find(|e| e["message"] == message)
+            .unwrap_or_else(|| panic!("no `{message}` event in {events:#?}"))
+    };
+    let accepted = find("accepted");
+    let delivered = find("delivered");
+    assert_eq!(accepted["queue_id"], delivered["queue_id"]);
+    assert_eq!(accepted["message_id"], "<batch-0@python>");
+    assert_eq!(delivered["message_id"], "<batch-0@python>");
+    assert_eq!(accepted["level"], "INFO");
+    assert!(
+        !relay.log_text().contains(SECRET),
+        "the client secret never reaches the log"
+    );
+    relay.kill().await;
+}

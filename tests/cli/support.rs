@@ -173,6 +173,8 @@ pub(crate) struct RelayProcess {
     child: tokio::process::Child,
     /// Addresses of the configured listeners, in order.
     pub(crate) addresses: Vec<std::net::SocketAddr>,
+    /// The admin endpoint.
+    pub(crate) admin: Option<std::net::SocketAddr>,
     /// Everything it logged so far.
     pub(crate) log: std::sync::Arc<std::sync::Mutex<String>>,
 }
@@ -229,6 +231,7 @@ impl World {
             .args(args)
             .arg("--queue-dir")
             .arg(&queue)
+            .args(["--admin", "127.0.0.1:0"])
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
@@ -244,11 +247,14 @@ impl World {
         let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut addresses = Vec::new();
+        let mut admin = None;
         let started = tokio::time::timeout(std::time::Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 log.lock().unwrap().push_str(&format!("{line}\n"));
                 if let Some(addr) = line.strip_prefix("m365-mailer relay: listening on ") {
                     addresses.push(addr.parse().unwrap());
+                } else if let Some(addr) = line.strip_prefix("m365-mailer relay: admin on http://") {
+                    admin = Some(addr.parse().unwrap());
                 } else if line.starts_with("m365-mailer relay: ready") {
                     return true;
                 }
@@ -266,7 +272,12 @@ impl World {
                 sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
-        RelayProcess { child, addresses, log }
+        RelayProcess {
+            child,
+            addresses,
+            admin,
+            log,
+        }
     }
 
     /// Waits until the emulator holds `count` messages (or `timeout` passes); returns how many.

@@ -1,0 +1,81 @@
+//! The admin endpoint (loopback by default): `/healthz` (the process answers), `/readyz` (every
+//! account has a token and reached Exchange on its last attempt) and `/metrics` (Prometheus).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use super::deliver::AccountDelivery;
+use super::metrics::Metrics;
+use crate::queue::Inspector;
+
+/// What the endpoint reads.
+#[derive(Debug)]
+pub struct Admin {
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// Delivery per account.
+    pub accounts: Vec<Arc<AccountDelivery>>,
+    /// The queue, read through its own connection.
+    pub queue_dir: PathBuf,
+}
+
+/// The routes.
+pub fn router(admin: Arc<Admin>) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(admin)
+}
+
+async fn ready(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
+    let problems: Vec<serde_json::Value> = admin
+        .accounts
+        .iter()
+        .filter_map(|a| {
+            a.readiness()
+                .err()
+                .map(|why| serde_json::json!({ "account": a.name(), "problem": why }))
+        })
+        .collect();
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body =
+        serde_json::json!({ "ready": problems.is_empty(), "accounts": admin.accounts.len(), "problems": problems });
+    (status, axum::Json(body))
+}
+
+async fn metrics(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
+    for account in &admin.accounts {
+        account.update_token_metrics();
+    }
+    let dir = admin.queue_dir.clone();
+    let stats = tokio::task::spawn_blocking(move || Inspector::open(&dir).and_then(|q| q.stats()))
+        .await
+        .ok()
+        .and_then(Result::ok);
+    if let Some(stats) = stats {
+        let m = &admin.metrics;
+        m.queue_depth.set(stats.queued);
+        m.dead_letters.set(stats.dead);
+        let oldest = stats
+            .oldest_ms
+            .map_or(0, |t| (crate::clock::unix_millis() - t).max(0) / 1000);
+        m.queue_oldest_seconds.set(oldest);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        admin.metrics.render(),
+    )
+}
