@@ -16,7 +16,7 @@ pub(crate) async fn run(args: &RelayArgs) -> Result<(), Failure> {
     if let Some(RelayCommand::HashPassword) = args.command {
         return hash_password();
     }
-    let config = RelayConfig::resolve(&RelayOverrides {
+    let overrides = RelayOverrides {
         config: Overrides {
             config: args.config.clone(),
             account: args.account.clone(),
@@ -25,8 +25,9 @@ pub(crate) async fn run(args: &RelayArgs) -> Result<(), Failure> {
         listen: args.listen.clone(),
         queue_dir: args.queue_dir.clone(),
         admin: args.admin.clone(),
-    })?;
-    let relay = Relay::start(config).await.map_err(|e| {
+    };
+    let config = RelayConfig::resolve(&overrides)?;
+    let mut relay = Relay::start(config).await.map_err(|e| {
         let code = match &e {
             StartError::Queue(_) => Code::CantCreate,
             StartError::Tls(_) | StartError::Account { .. } => Code::Config,
@@ -41,21 +42,66 @@ pub(crate) async fn run(args: &RelayArgs) -> Result<(), Failure> {
         eprintln!("m365-mailer relay: admin on http://{admin}");
     }
     eprintln!("m365-mailer relay: ready, queue in {}", relay.queue.dir().display());
-    wait_for_signal().await;
-    tracing::info!("stopping: no new connections; deliveries in flight may finish");
+    let mut signals = Signals::new().map_err(|e| Failure::new(Code::OsErr, format!("cannot handle signals: {e}")))?;
+    loop {
+        match signals.next().await {
+            Signal::Stop => break,
+            Signal::Reload => reload(&mut relay, &overrides).await,
+        }
+    }
+    tracing::info!("stopping: no new connections; open sessions and deliveries in flight may finish");
     relay.stop(STOP_DEADLINE).await;
+    tracing::info!("stopped");
     Ok(())
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
+/// SIGHUP: the configuration again. A broken one is refused and the running one stays.
+async fn reload(relay: &mut Relay, overrides: &RelayOverrides) {
+    let config = match RelayConfig::resolve(overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused; the running configuration stays");
+            return;
+        }
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    match relay.reload(config).await {
+        Ok(ignored) => {
+            tracing::info!("configuration reloaded: users, allowed networks, accounts and delivery settings");
+            for what in ignored {
+                tracing::warn!("{what}");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "reload refused; the running configuration stays"),
+    }
+}
+
+enum Signal {
+    Stop,
+    Reload,
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
     }
 }
 

@@ -19,7 +19,7 @@ pub struct Admin {
     /// The metrics.
     pub metrics: Arc<Metrics>,
     /// Delivery per account.
-    pub accounts: Vec<Arc<AccountDelivery>>,
+    pub accounts: super::Accounts,
     /// The queue, read through its own connection.
     pub queue_dir: PathBuf,
 }
@@ -33,9 +33,20 @@ pub fn router(admin: Arc<Admin>) -> axum::Router {
         .with_state(admin)
 }
 
-async fn ready(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
-    let problems: Vec<serde_json::Value> = admin
+/// The account deliveries running now.
+fn accounts(admin: &Admin) -> Vec<Arc<AccountDelivery>> {
+    admin
         .accounts
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .values()
+        .cloned()
+        .collect()
+}
+
+async fn ready(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
+    let accounts = accounts(&admin);
+    let problems: Vec<serde_json::Value> = accounts
         .iter()
         .filter_map(|a| {
             a.readiness()
@@ -48,13 +59,12 @@ async fn ready(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body =
-        serde_json::json!({ "ready": problems.is_empty(), "accounts": admin.accounts.len(), "problems": problems });
+    let body = serde_json::json!({ "ready": problems.is_empty(), "accounts": accounts.len(), "problems": problems });
     (status, axum::Json(body))
 }
 
 async fn metrics(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
-    for account in &admin.accounts {
+    for account in accounts(&admin) {
         account.update_token_metrics();
     }
     let dir = admin.queue_dir.clone();

@@ -21,6 +21,8 @@ use crate::stream::Stream;
 
 /// Longest delay after failed AUTH attempts.
 const MAX_AUTH_DELAY: Duration = Duration::from_secs(30);
+/// How long a closing session waits for the client to close its side.
+const LINGER: Duration = Duration::from_secs(2);
 /// Failures are forgotten after this long without one.
 const AUTH_FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
 
@@ -58,6 +60,14 @@ pub(super) struct Connections {
 impl Shared {
     fn policy(&self) -> Arc<Policy> {
         Arc::clone(&self.policy.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Sessions open now.
+    pub fn open_sessions(&self) -> usize {
+        self.connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .total
     }
 
     /// Counts a connection in, or says why it is refused.
@@ -273,7 +283,14 @@ async fn run(
                 }
             }
             Event::Close => {
+                // Closing with unread input would send a reset, and a reset can destroy replies
+                // the client has not read yet (the `250` for its last message). So: end our
+                // side, then read until the client closes too, for a little while.
                 let _ = stream.shutdown().await;
+                let _ = tokio::time::timeout(LINGER, async {
+                    while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                })
+                .await;
                 return Ok(());
             }
         }

@@ -20,10 +20,11 @@ pub mod session;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::config::{ListenerTls, RelayConfig, ServerCertificate};
 use crate::queue::{Queue, QueueError};
@@ -57,6 +58,19 @@ pub enum StartError {
     },
 }
 
+/// The account deliveries now running, by account name (shared with the admin endpoint and the
+/// wake-up router; replaced on reload).
+pub type Accounts = Arc<RwLock<HashMap<String, Arc<AccountDelivery>>>>;
+
+/// One account's delivery and its tasks.
+#[derive(Debug)]
+struct AccountRun {
+    delivery: Arc<AccountDelivery>,
+    stop: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+    refresher: Option<JoinHandle<()>>,
+}
+
 /// A running relay.
 #[derive(Debug)]
 pub struct Relay {
@@ -69,20 +83,48 @@ pub struct Relay {
     pub metrics: Arc<metrics::Metrics>,
     /// The TLS certificate's SHA-256 fingerprint, when TLS is offered.
     pub fingerprint: Option<String>,
-    /// Delivery per account.
-    pub accounts: Vec<Arc<AccountDelivery>>,
     /// The queue.
     pub queue: Queue,
+    /// What cannot change without a restart, to warn about on reload.
+    fixed: Fixed,
+    accounts: Accounts,
+    runs: Vec<AccountRun>,
+    retired: Vec<AccountRun>,
+    shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
-    /// Listeners and delivery workers: they end on shutdown.
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    /// Token refreshers and the wake-up router: aborted on shutdown.
-    background: Vec<tokio::task::JoinHandle<()>>,
+    /// Listeners and the admin endpoint: they end on shutdown.
+    tasks: Vec<JoinHandle<()>>,
+    /// The wake-up router: aborted on shutdown.
+    router: JoinHandle<()>,
+}
+
+/// Settings a reload cannot change.
+#[derive(Debug, Clone, PartialEq)]
+struct Fixed {
+    listeners: Vec<crate::config::Listener>,
+    certificate: ServerCertificate,
+    queue_dir: std::path::PathBuf,
+    admin: Option<SocketAddr>,
+    session: String,
+    inbound: crate::config::Inbound,
+}
+
+impl Fixed {
+    fn of(config: &RelayConfig) -> Self {
+        Self {
+            listeners: config.listeners.clone(),
+            certificate: config.certificate.clone(),
+            queue_dir: config.queue_dir.clone(),
+            admin: config.admin,
+            session: format!("{:?}", config.session),
+            inbound: config.inbound.clone(),
+        }
+    }
 }
 
 impl Relay {
-    /// Opens the queue (putting back what a previous run left), binds the listeners and starts
-    /// delivery.
+    /// Checks the TLS certificate, opens the queue (putting back what a previous run left),
+    /// starts delivery and binds the listeners.
     pub async fn start(config: RelayConfig) -> Result<Self, StartError> {
         let needs_tls = config.listeners.iter().any(|l| l.tls != ListenerTls::None);
         let identity = if needs_tls {
@@ -114,42 +156,32 @@ impl Relay {
         );
         let (shutdown, shutdown_rx) = watch::channel(false);
         let metrics = Arc::new(metrics::Metrics::new());
-        let mut tasks = Vec::new();
-        let mut background = Vec::new();
-        let mut accounts = Vec::new();
-        for account in config.accounts {
-            let name = account.name.clone();
-            let delivery = AccountDelivery::new(
-                account,
-                queue.clone(),
-                config.delivery.clone(),
-                config.session.hostname.clone(),
-                Arc::clone(&metrics),
-                shutdown_rx.clone(),
-            )
-            .await
-            .map_err(|source| StartError::Account { account: name, source })?;
-            let (workers, refresher) = delivery.start();
-            tasks.extend(workers);
-            background.extend(refresher);
-            accounts.push(delivery);
-        }
+        let runs = start_accounts(&config, &queue, &metrics).await?;
+        let accounts: Accounts = Arc::new(RwLock::new(
+            runs.iter()
+                .map(|r| (r.delivery.name().to_owned(), Arc::clone(&r.delivery)))
+                .collect(),
+        ));
 
         // Each stored message wakes its account's workers.
         let (stored_tx, mut stored_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let by_name: HashMap<String, Arc<AccountDelivery>> =
-            accounts.iter().map(|a| (a.name().to_owned(), Arc::clone(a))).collect();
-        background.push(tokio::spawn(async move {
+        let wake = Arc::clone(&accounts);
+        let router = tokio::spawn(async move {
             while let Some(account) = stored_rx.recv().await {
-                if let Some(delivery) = by_name.get(&account) {
+                let delivery = wake
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(&account)
+                    .cloned();
+                if let Some(delivery) = delivery {
                     delivery.notify();
                 }
             }
-        }));
+        });
 
         let shared = Arc::new(Shared {
             settings: config.session.clone(),
-            policy: std::sync::RwLock::new(Arc::new(config.policy.clone())),
+            policy: RwLock::new(Arc::new(config.policy.clone())),
             inbound: config.inbound.clone(),
             tls: identity.as_ref().map(|i| Arc::clone(&i.config)),
             queue: queue.clone(),
@@ -159,6 +191,7 @@ impl Relay {
             connections: Default::default(),
             auth_failures: Default::default(),
         });
+        let mut tasks = Vec::new();
         let mut addresses = Vec::new();
         for l in &config.listeners {
             let listener = bind(l.address).map_err(|source| StartError::Listen {
@@ -176,7 +209,7 @@ impl Relay {
                 let bound = listener.local_addr().unwrap_or(address);
                 let state = Arc::new(admin::Admin {
                     metrics: Arc::clone(&metrics),
-                    accounts: accounts.clone(),
+                    accounts: Arc::clone(&accounts),
                     queue_dir: config.queue_dir.clone(),
                 });
                 let mut stop = shutdown_rx.clone();
@@ -194,32 +227,128 @@ impl Relay {
             None => None,
         };
         Ok(Self {
+            addresses,
             admin,
             metrics,
-            addresses,
             fingerprint: identity.map(|i| i.fingerprint),
-            accounts,
             queue,
+            fixed: Fixed::of(&config),
+            accounts,
+            runs,
+            retired: Vec::new(),
+            shared,
             shutdown,
             tasks,
-            background,
+            router,
         })
     }
 
-    /// Stops accepting, lets deliveries in flight finish within `deadline`, and stops. What is
+    /// The account deliveries running now.
+    pub fn accounts(&self) -> Vec<Arc<AccountDelivery>> {
+        self.runs.iter().map(|r| Arc::clone(&r.delivery)).collect()
+    }
+
+    /// Takes a new configuration: who may relay and through which accounts, and delivery
+    /// settings. Open sessions keep the rules they started with; deliveries in flight finish
+    /// under the old accounts. Returns what changed but needs a restart (listeners, TLS, the
+    /// queue, session limits). On error nothing changes.
+    pub async fn reload(&mut self, config: RelayConfig) -> Result<Vec<String>, StartError> {
+        let runs = start_accounts(&config, &self.queue, &self.metrics).await?;
+        let fixed = Fixed::of(&config);
+        let mut ignored = Vec::new();
+        for (what, changed) in [
+            ("listeners", fixed.listeners != self.fixed.listeners),
+            ("the TLS certificate", fixed.certificate != self.fixed.certificate),
+            ("the queue directory", fixed.queue_dir != self.fixed.queue_dir),
+            ("the admin endpoint", fixed.admin != self.fixed.admin),
+            (
+                "session settings (hostname, sizes, bare_lf)",
+                fixed.session != self.fixed.session,
+            ),
+            ("connection limits and timeouts", fixed.inbound != self.fixed.inbound),
+        ] {
+            if changed {
+                ignored.push(format!("{what} changed: restart the relay to apply"));
+            }
+        }
+        *self
+            .shared
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config.policy);
+        *self.accounts.write().unwrap_or_else(std::sync::PoisonError::into_inner) = runs
+            .iter()
+            .map(|r| (r.delivery.name().to_owned(), Arc::clone(&r.delivery)))
+            .collect();
+        for old in std::mem::replace(&mut self.runs, runs) {
+            let _ = old.stop.send(true);
+            if let Some(refresher) = &old.refresher {
+                refresher.abort();
+            }
+            self.retired.push(old);
+        }
+        self.retired.retain(|r| !r.workers.iter().all(JoinHandle::is_finished));
+        Ok(ignored)
+    }
+
+    /// Stops accepting; open sessions finish the message they are receiving (the others are
+    /// told to come back later); deliveries in flight finish. All within `deadline`. What is
     /// still queued stays queued; a message interrupted upstream is delivered again next start.
     pub async fn stop(self, deadline: std::time::Duration) {
         let _ = self.shutdown.send(true);
+        for run in self.runs.iter().chain(&self.retired) {
+            let _ = run.stop.send(true);
+        }
         let end = crate::clock::instant() + deadline;
-        for mut task in self.tasks {
+        while self.shared.open_sessions() > 0 && crate::clock::instant() < end {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let workers = self.runs.into_iter().chain(self.retired).flat_map(|r| {
+            if let Some(refresher) = r.refresher {
+                refresher.abort();
+            }
+            r.workers
+        });
+        for mut task in self.tasks.into_iter().chain(workers) {
             if tokio::time::timeout_at(end, &mut task).await.is_err() {
                 task.abort();
             }
         }
-        for task in self.background {
-            task.abort();
-        }
+        self.router.abort();
     }
+}
+
+/// Starts delivery for every account of `config`.
+async fn start_accounts(
+    config: &RelayConfig,
+    queue: &Queue,
+    metrics: &Arc<metrics::Metrics>,
+) -> Result<Vec<AccountRun>, StartError> {
+    let mut runs = Vec::new();
+    for account in &config.accounts {
+        let (stop, stopped) = watch::channel(false);
+        let delivery = AccountDelivery::new(
+            account.clone(),
+            queue.clone(),
+            config.delivery.clone(),
+            config.session.hostname.clone(),
+            Arc::clone(metrics),
+            stopped,
+        )
+        .await
+        .map_err(|source| StartError::Account {
+            account: account.name.clone(),
+            source,
+        })?;
+        let (workers, refresher) = delivery.start();
+        runs.push(AccountRun {
+            delivery,
+            stop,
+            workers,
+            refresher,
+        });
+    }
+    Ok(runs)
 }
 
 /// A listening socket with address reuse, dual-stack off for IPv6 (bind `[::]` and `0.0.0.0`

@@ -2,6 +2,7 @@
 //! Postfix's smtp-source) hand it mail over TCP and TLS, and it delivers to the emulator.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::*;
@@ -1188,5 +1189,216 @@ async fn json_logs_have_one_line_per_accepted_and_delivered_message() {
         !relay.log_text().contains(SECRET),
         "the client secret never reaches the log"
     );
+    relay.kill().await;
+}
+
+/// Queue ids in the queue table, read straight from SQLite.
+fn queued_ids(world: &World) -> Vec<String> {
+    let db = rusqlite::Connection::open(world.dir.path().join("queue").join("queue.sqlite3")).unwrap();
+    let mut stmt = db.prepare("SELECT id FROM queue").unwrap();
+    stmt.query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// 16 sessions sending until told to stop or refused; prints `ACK <queue id>` for every `250`
+/// after the data, so what the client was told is known exactly even if the server goes away.
+const LOAD: &str = r#"
+import smtplib, sys, threading
+host, port, sender, per_session = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+lock = threading.Lock()
+def session(n):
+    try:
+        s = smtplib.SMTP(host, port, timeout=60)
+        s.ehlo("load.test")
+        for i in range(per_session):
+            s.mail(sender)
+            s.rcpt("bob@fabrikam.com")
+            code, resp = s.data(f"From: {sender}\r\nSubject: load {n}-{i}\r\n\r\n" + "x" * 2000 + "\r\n")
+            if code != 250:
+                return
+            with lock:
+                print("ACK", resp.decode().rsplit(" ", 1)[-1], flush=True)
+    except Exception as e:
+        with lock:
+            print("ERR", n, repr(e), flush=True)
+threads = [threading.Thread(target=session, args=(n,)) for n in range(16)]
+for t in threads: t.start()
+for t in threads: t.join()
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_load_loses_nothing_and_half_accepts_nothing() {
+    let world = World::start_with(unlimited).await;
+    let config = format!("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n{FAST_DELIVERY}");
+    let relay = world.relay(&config).await;
+    let load = tokio::process::Command::new(python())
+        .args([
+            "-c",
+            LOAD,
+            "127.0.0.1",
+            &relay.addr().port().to_string(),
+            MAILBOX,
+            "500",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let output = tokio::spawn(load.wait_with_output());
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while relay.log_text().matches(" accepted").count() < 1_000 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the relay accepts messages");
+    let log = Arc::clone(&relay.log);
+    let status = relay.terminate().await;
+    assert!(status.success(), "a clean exit: {status:?}");
+    assert!(log.lock().unwrap().contains("stopped"));
+    let out = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("the clients end when the relay goes")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let acked: std::collections::HashSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("ACK "))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        acked.len() >= 1_000 && acked.len() < 8_000,
+        "acknowledged {}",
+        acked.len()
+    );
+    assert_eq!(
+        text.matches("ERR ").count(),
+        16,
+        "every session was ended by the relay:\n{text}"
+    );
+
+    // Everything stored was acknowledged: nothing is in the queue or at Exchange that the
+    // client was not told about.
+    let in_queue = queued_ids(&world);
+    let stored: Vec<String> = in_queue.iter().cloned().chain(delivered(&world).into_keys()).collect();
+    let half_accepted = stored.iter().filter(|id| !acked.contains(*id)).count();
+    // Restarted, the relay delivers the rest; nothing was in flight, so nothing twice.
+    let relay = world.relay(&config).await;
+    let _ = tokio::time::timeout(Duration::from_secs(120), async {
+        while !acked.iter().all(|id| delivered(&world).contains_key(id)) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let copies = delivered(&world);
+    let lost = acked.iter().filter(|id| !copies.contains_key(*id)).count();
+    let duplicated: usize = copies.values().map(|n| n - 1).sum();
+    eprintln!(
+        "sigterm: acknowledged {}, queued at exit {}, half-accepted {half_accepted}, lost {lost}, duplicated {duplicated}",
+        acked.len(),
+        in_queue.len()
+    );
+    assert_eq!((half_accepted, lost, duplicated), (0, 0, 0));
+    relay.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_a_valid_configuration_and_refuses_a_broken_one() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    let world = World::start().await;
+    let listen = "[[relay.listen]]\naddress = \"127.0.0.1:0\"\n";
+    let relay = world
+        .relay(&format!("{listen}\n[[relay.allow]]\nnetworks = [\"127.0.0.1/32\"]\n"))
+        .await;
+    let addr = relay.addr();
+    // A session opened before the reload keeps its rules.
+    let mut early = BufReader::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+    let mut line = String::new();
+    early.read_line(&mut line).await.unwrap();
+    early.get_mut().write_all(b"HELO early\r\n").await.unwrap();
+    line.clear();
+    early.read_line(&mut line).await.unwrap();
+
+    // New rules: loopback no longer relays without a password; user `late` does.
+    world.relay_config(&format!(
+        "{listen}\n[[relay.allow]]\nnetworks = [\"10.9.9.0/24\"]\n\n[[relay.users]]\nname = \"late\"\npassword_hash = \"{}\"\n",
+        hash(&world, "pw").await
+    ));
+    relay.signal("HUP");
+    relay
+        .wait_for_log("configuration reloaded", Duration::from_secs(10))
+        .await;
+
+    let port = addr.port().to_string();
+    let out = python_send(PROBE, &["127.0.0.1", "127.0.0.1", &port]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("MAIL 530"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = python_send(
+        SMTPLIB,
+        &[
+            "plain-auth",
+            "127.0.0.1",
+            &port,
+            "late",
+            "pw",
+            MAILBOX,
+            "bob@fabrikam.com",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    early
+        .get_mut()
+        .write_all(format!("MAIL FROM:<{MAILBOX}>\r\nRCPT TO:<carol@fabrikam.com>\r\nDATA\r\n").as_bytes())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        line.clear();
+        early.read_line(&mut line).await.unwrap();
+    }
+    assert!(line.starts_with("354"), "the early session still relays: {line}");
+    early
+        .get_mut()
+        .write_all(b"Subject: early\r\n\r\nx\r\n.\r\nQUIT\r\n")
+        .await
+        .unwrap();
+    line.clear();
+    early.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("250 2.0.0 Ok: queued as"), "{line}");
+    assert_eq!(world.wait_for_messages(2, Duration::from_secs(20)).await, 2);
+
+    // A broken file: refused with the reason, the running configuration stays.
+    world.relay_config(&format!("{listen}\n[relay]\nmax_recipients = 0\n"));
+    relay.signal("HUP");
+    relay.wait_for_log("reload refused", Duration::from_secs(10)).await;
+    assert!(
+        relay.log_text().contains("relay.max_recipients: must be at least 1"),
+        "{}",
+        relay.log_text()
+    );
+    let out = python_send(
+        SMTPLIB,
+        &[
+            "plain-auth",
+            "127.0.0.1",
+            &port,
+            "late",
+            "pw",
+            MAILBOX,
+            "dave@fabrikam.com",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "still running the reloaded rules: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(world.wait_for_messages(3, Duration::from_secs(20)).await, 3);
     relay.kill().await;
 }

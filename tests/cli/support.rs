@@ -190,6 +190,28 @@ impl RelayProcess {
         self.child.kill().await.unwrap();
     }
 
+    /// Sends it a signal (`HUP`, `TERM`, …).
+    pub(crate) fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits until the log contains `text`.
+    pub(crate) async fn wait_for_log(&self, text: &str, timeout: std::time::Duration) {
+        let found = tokio::time::timeout(timeout, async {
+            while !self.log_text().contains(text) {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(found.is_ok(), "no `{text}` in the log:\n{}", self.log_text());
+    }
+
     /// Stops it with SIGTERM and waits for it to exit.
     pub(crate) async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("running");
