@@ -44,6 +44,17 @@ pub(crate) enum Command {
     Relay(Box<RelayArgs>),
     /// Look at and act on the relay's queue (safe while the relay runs).
     Queue(Box<QueueArgs>),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, or write one per command into a directory.
+    Man {
+        /// Write m365-mailer.1 and a page per subcommand (m365-mailer-relay.1, …) here.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `queue`.

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod doctor;
 pub mod exit;
+mod generate;
 mod queue;
 mod relay;
 mod send;
@@ -80,6 +81,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             Command::Setup(args) => setup::run(&args),
             Command::Relay(args) => relay::run(&args).await,
             Command::Queue(args) => queue::run(&args),
+            Command::Completions { shell } => generate::completions(shell),
+            Command::Man { dir } => generate::man(dir.as_deref()),
         }
     });
     match outcome {

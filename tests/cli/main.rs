@@ -3,6 +3,7 @@
 mod credentials;
 mod doctor;
 mod exit_codes;
+mod packaging;
 mod relay;
 mod send;
 mod setup_token;
