@@ -684,9 +684,16 @@ impl Session {
             Some(tx) if !tx.chunks.is_empty() => self.error(503, "5.5.1", "DATA after BDAT"),
             Some(_) => {
                 self.reply(354, "", "End data with <CR><LF>.<CR><LF>");
+                // The CRLF ending the DATA line starts the first line of content: without it
+                // the receiver would neither unstuff a leading `..` nor see an empty message's
+                // lone `.` (found by fuzzing the round trip with the client's dot-stuffing).
+                let mut receiver = DataReceiver::new();
+                let mut content = Vec::new();
+                receiver.ingest(&mut b"\r\n".iter(), &mut content);
+                content.clear();
                 self.state = State::Data {
-                    receiver: DataReceiverBox(DataReceiver::new()),
-                    content: Vec::new(),
+                    receiver: DataReceiverBox(receiver),
+                    content,
                     too_big: false,
                 };
             }

@@ -430,3 +430,65 @@ fn timeouts_and_shutdown() {
     assert_eq!(d.send(""), "421 4.4.2 relay.test Error: timeout exceeded\r\n");
     assert!(d.closed && d.accepted.is_empty());
 }
+
+#[test]
+fn the_first_line_is_unstuffed_and_an_empty_message_ends() {
+    let mut d = Driver::new("127.0.0.1");
+    d.send("EHLO d\r\nMAIL FROM:<relay@contoso.com>\r\nRCPT TO:<a@fabrikam.com>\r\nDATA\r\n");
+    assert_eq!(
+        d.send("..starts with a dot\r\n.\r\n"),
+        "250 2.0.0 Ok: queued as 0123ABC\r\n"
+    );
+    assert_eq!(d.accepted[0].content, b".starts with a dot\r\n");
+    d.send("MAIL FROM:<relay@contoso.com>\r\nRCPT TO:<a@fabrikam.com>\r\nDATA\r\n");
+    assert_eq!(d.send(".\r\n"), "250 2.0.0 Ok: queued as 0123ABC\r\n");
+    assert_eq!(d.accepted[1].content, b"");
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::smtp::transparency;
+
+    /// Bytes that make dot-stuffing and line ends interesting.
+    fn tricky() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop::sample::select(vec![b'.', b'\r', b'\n', b'a', b'F', b':', b' ', 0xe9]),
+            0..300,
+        )
+    }
+
+    proptest! {
+        /// The fuzz target `dot_unstuffing`: the client's dot-stuffing, read back by the relay,
+        /// is the client's CRLF-normalised content.
+        #[test]
+        fn dot_stuffing_round_trips(content in tricky()) {
+            let mut d = Driver::with(Settings { max_message_size: 1 << 20, ..settings() }, "127.0.0.1");
+            d.send("EHLO d\r\nMAIL FROM:<relay@contoso.com>\r\nRCPT TO:<a@fabrikam.com>\r\nDATA\r\n");
+            let out = d.send_bytes(&transparency::data_content(&content));
+            if out.starts_with("250 ") {
+                let expected = transparency::normalize_line_endings(&content).into_owned();
+                prop_assert_eq!(&d.accepted[0].content, &expected);
+            } else {
+                prop_assert!(out.starts_with("550 5.7.60 "), "{}", out);
+            }
+        }
+
+        /// The fuzz target `relay_session`: any input, split anywhere, gets well-formed replies.
+        #[test]
+        fn any_input_gets_well_formed_replies(input in prop::collection::vec(any::<u8>(), 0..600), step in 1usize..40) {
+            let mut d = Driver::new("127.0.0.1");
+            for chunk in input.chunks(step) {
+                if d.closed {
+                    break;
+                }
+                d.send_bytes(chunk);
+            }
+            for line in d.transcript.split_terminator("\r\n") {
+                let b = line.as_bytes();
+                prop_assert!(b.len() >= 4 && b[..3].iter().all(u8::is_ascii_digit) && (b[3] == b' ' || b[3] == b'-'), "{:?}", line);
+            }
+        }
+    }
+}

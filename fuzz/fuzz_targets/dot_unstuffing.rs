@@ -1,0 +1,48 @@
+//! Round trip: whatever the client's dot-stuffing makes of a message, the relay's DATA reading
+//! gives back exactly the client's CRLF-normalised content (or refuses a From it may not use).
+#![no_main]
+
+use std::sync::Arc;
+
+use libfuzzer_sys::fuzz_target;
+use m365_mailer::relay::policy::{Policy, Rule, Senders, loopback};
+use m365_mailer::relay::session::{Event, Session, Settings};
+use m365_mailer::smtp::transparency;
+
+fuzz_target!(|content: &[u8]| {
+    let rule = Rule {
+        name: "loopback".into(),
+        account: "main".into(),
+        rewrite_sender: false,
+    };
+    let policy = Policy {
+        users: Vec::new(),
+        networks: loopback().into_iter().map(|n| (n, rule.clone())).collect(),
+        plaintext_auth: loopback(),
+        accounts: vec![(
+            "main".into(),
+            Senders {
+                mailbox: "relay@contoso.com".into(),
+                allowed: Vec::new(),
+            },
+        )],
+    };
+    let mut session = Session::new(Arc::new(Settings::default()), Arc::new(policy), "127.0.0.1".parse().unwrap(), false);
+    session.receive(b"EHLO fuzz\r\nMAIL FROM:<relay@contoso.com>\r\nRCPT TO:<a@fabrikam.com>\r\nDATA\r\n");
+    session.receive(&transparency::data_content(content));
+    let mut replies = Vec::new();
+    loop {
+        let event = session.next_event();
+        replies.extend(session.take_output());
+        match event {
+            Event::Message(accepted) => {
+                assert_eq!(accepted.content, transparency::normalize_line_endings(content).as_ref());
+                return;
+            }
+            Event::NeedInput | Event::Close => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let replies = String::from_utf8_lossy(&replies);
+    assert!(replies.contains("550 5.7.60 "), "neither accepted nor refused for its From: {replies}");
+});
