@@ -197,7 +197,8 @@ async fn run(
     };
     let mut session = Session::new(settings, shared.policy(), ip, implicit_tls);
     let mut shutdown = shared.shutdown.clone();
-    let mut buf = vec![0u8; 64 * 1024];
+    // Small: an idle session should cost little (1,000 of them are normal for a busy relay).
+    let mut buf = vec![0u8; 8 * 1024];
     loop {
         let event = session.next_event();
         let output = session.take_output();

@@ -5,6 +5,7 @@ mod doctor;
 mod exit_codes;
 mod packaging;
 mod relay;
+mod relay_hardening;
 mod send;
 mod setup_token;
 mod support;

@@ -190,6 +190,11 @@ impl RelayProcess {
         self.child.kill().await.unwrap();
     }
 
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
     /// Sends it a signal (`HUP`, `TERM`, …).
     pub(crate) fn signal(&self, name: &str) {
         let pid = self.child.id().expect("running");
