@@ -190,8 +190,9 @@ fn render_list(entries: &[Entry], now: i64) -> String {
     let size: i64 = entries.iter().map(|e| e.size).sum();
     let oldest = entries.iter().map(|e| e.received_ms).min().unwrap_or(now);
     out.push_str(&format!(
-        "-- {} messages, {size} bytes, oldest {} old\n",
+        "-- {} message{}, {size} bytes, oldest {} old\n",
         entries.len(),
+        if entries.len() == 1 { "" } else { "s" },
         span(now - oldest)
     ));
     out

@@ -172,13 +172,22 @@ async fn refuse(mut tcp: TcpStream, reason: &str) {
     let _ = tcp.shutdown().await;
 }
 
-async fn handshake(shared: &Shared, tcp: TcpStream) -> std::io::Result<Stream> {
+/// The server side of TLS. A failed handshake is logged where operators look: it is how a
+/// device that only speaks TLS 1.0 or 1.1 shows up.
+async fn handshake(shared: &Shared, tcp: TcpStream, ip: IpAddr) -> std::io::Result<Stream> {
     let config = shared.tls.clone().ok_or(std::io::ErrorKind::Unsupported)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let tls = tokio::time::timeout(shared.inbound.line_timeout, acceptor.accept(tcp))
         .await
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-    Ok(Stream::Tls(Box::new(tls.into())))
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))
+        .and_then(|accepted| accepted);
+    match tls {
+        Ok(tls) => Ok(Stream::Tls(Box::new(tls.into()))),
+        Err(e) => {
+            tracing::warn!(client = %ip, error = %e, "TLS handshake failed (the relay speaks TLS 1.2 and 1.3)");
+            Err(e)
+        }
+    }
 }
 
 /// One session, from greeting to close.
@@ -191,7 +200,7 @@ async fn run(
 ) -> std::io::Result<()> {
     let ip = peer.ip().to_canonical();
     let mut stream = if implicit_tls {
-        handshake(shared, tcp).await?
+        handshake(shared, tcp, ip).await?
     } else {
         Stream::Plain(tcp)
     };
@@ -235,7 +244,7 @@ async fn run(
                 let Stream::Plain(tcp) = std::mem::replace(&mut stream, Stream::Closed) else {
                     return Ok(());
                 };
-                stream = handshake(shared, tcp).await?;
+                stream = handshake(shared, tcp, ip).await?;
                 session.tls_started();
             }
             Event::CheckPassword { user, password } => {

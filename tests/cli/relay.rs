@@ -775,6 +775,20 @@ s.sendmail(sender, ["bob@fabrikam.com"], f"From: {sender}\r\nSubject: verified\r
 s.quit()
 "#;
 
+const TLS_1_0_STARTTLS: &str = r#"
+import smtplib, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1
+s = smtplib.SMTP("localhost", int(sys.argv[1]), timeout=20)
+try:
+    s.starttls(context=ctx)
+    print("handshake succeeded", s.sock.version())
+except (ssl.SSLError, OSError) as e:
+    print("handshake failed:", e)
+"#;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_operators_certificate_is_served_and_verifies() {
     let world = World::start().await;
@@ -795,6 +809,18 @@ async fn the_operators_certificate_is_served_and_verifies() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("TLSv1."));
     assert_eq!(world.wait_for_messages(1, Duration::from_secs(20)).await, 1);
+
+    // An old device that speaks only TLS 1.0 fails the handshake, and the log says so.
+    let out = python_send(TLS_1_0_STARTTLS, &[&relay.addr().port().to_string()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("handshake failed"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    relay
+        .wait_for_log("TLS handshake failed", Duration::from_secs(10))
+        .await;
 
     // A key that does not belong to the certificate: the relay refuses to start, saying why.
     let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
