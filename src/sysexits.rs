@@ -63,6 +63,7 @@ pub fn classify(e: &SubmitError) -> Code {
                 Code::NoPerm
             }
             Some(_) => Code::Config,
+            None if matches!(t, crate::oauth::TokenError::FederatedToken { .. }) => Code::Config,
             None => Code::Software,
         },
         SubmitError::Smtp(s) => match s {

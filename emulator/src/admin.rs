@@ -20,6 +20,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_emulator/messages/{id}", get(message))
         .route("/_emulator/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/_emulator/clock", post(advance_clock))
+        .route("/_emulator/federated-token", post(federated_token))
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
@@ -68,6 +69,46 @@ async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {
 #[derive(Deserialize)]
 struct Advance {
     seconds: i64,
+}
+
+#[derive(Deserialize)]
+struct FederatedTokenRequest {
+    issuer: String,
+    subject: String,
+    #[serde(default = "default_audience")]
+    audience: String,
+    #[serde(default = "default_lifetime")]
+    lifetime_secs: i64,
+}
+
+fn default_audience() -> String {
+    "api://AzureADTokenExchange".to_owned()
+}
+
+fn default_lifetime() -> i64 {
+    3600
+}
+
+/// Mints a federated token of one of the scenario's issuers, as a cluster would project it:
+/// the answer is the bare JWT, ready for a token file.
+async fn federated_token(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(request): axum::Json<FederatedTokenRequest>,
+) -> Response {
+    if !shared.scenario().issuers.contains(&request.issuer) {
+        let message = format!("`{}` is not one of the scenario's issuers", request.issuer);
+        return (StatusCode::BAD_REQUEST, message).into_response();
+    }
+    let now = shared.clock.now().unix_timestamp();
+    crate::entra::federation::mint(
+        shared.issuer_key(),
+        &request.issuer,
+        &request.subject,
+        &request.audience,
+        now,
+        request.lifetime_secs,
+    )
+    .into_response()
 }
 
 /// Moves the emulator's clock, e.g. to let tokens or secrets expire.

@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) stats: stats::Stats,
     pub(crate) store: Store,
     pub(crate) signing: pki::TokenSigningKey,
+    /// The key of the OIDC issuers the emulator stands in for (made on first use).
+    issuer_key: std::sync::OnceLock<pki::TokenSigningKey>,
     pub(crate) limits: exchange::Limits,
     pub(crate) plain_http: bool,
     pub(crate) next_connection: AtomicU64,
@@ -81,6 +83,7 @@ impl Shared {
             stats: stats::Stats::default(),
             store: Store::new(mail_dir),
             signing,
+            issuer_key: std::sync::OnceLock::new(),
             limits: exchange::Limits::default(),
             plain_http,
             next_connection: AtomicU64::new(1),
@@ -93,6 +96,11 @@ impl Shared {
         scenario.resolve(Path::new(".")).expect("a valid test scenario");
         let signing = pki::TokenSigningKey::generate().expect("key generation");
         Arc::new(Self::new(scenario, signing, FaultSet::default(), None, false))
+    }
+
+    pub(crate) fn issuer_key(&self) -> &pki::TokenSigningKey {
+        self.issuer_key
+            .get_or_init(|| pki::TokenSigningKey::generate().expect("RSA key generation"))
     }
 
     pub(crate) fn scenario(&self) -> Arc<Scenario> {
@@ -323,6 +331,14 @@ impl Emulator {
     /// Every generated key pair.
     pub fn generated_certificates(&self) -> &[model::Generated] {
         &self.credentials
+    }
+
+    /// A federated token (what a Kubernetes cluster projects for a service account) of
+    /// `issuer`, one of the scenario's `issuers`, for `subject` and `audience`, valid for
+    /// `lifetime_secs` by the emulator's clock.
+    pub fn federated_token(&self, issuer: &str, subject: &str, audience: &str, lifetime_secs: i64) -> String {
+        let now = self.shared.clock.now().unix_timestamp();
+        entra::federation::mint(self.shared.issuer_key(), issuer, subject, audience, now, lifetime_secs)
     }
 
     /// The accepted messages.

@@ -81,6 +81,9 @@ pub(crate) fn render(config: &Config) -> String {
                     c.not_after.date(),
                     a.assertion_style
                 ),
+                ClientCredential::FederatedTokenFile(path) => {
+                    format!("federated token from {} (read for every request)", path.display())
+                }
             };
             line(&mut out, "credential", &described, Some(origin.to_string()));
             if let Some(expires) = &a.secret_expires {

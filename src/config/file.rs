@@ -65,6 +65,7 @@ pub(crate) struct FileAccount {
     certificate_password_env: Option<Spanned<Scalar>>,
     certificate_password_file: Option<Spanned<Scalar>>,
     private_key: Option<Spanned<Scalar>>,
+    federated_token_file: Option<Spanned<Scalar>>,
     assertion: Option<Spanned<Scalar>>,
     send_x5c: Option<Spanned<Scalar>>,
     smtp_username: Option<Spanned<Scalar>>,
@@ -101,7 +102,7 @@ impl FileAccount {
     pub(crate) fn layer(&self, file: &File, path: &Path, name: &str) -> Layer {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut layer = Layer::file();
-        let fields: [(&str, &Option<Spanned<Scalar>>); 29] = [
+        let fields: [(&str, &Option<Spanned<Scalar>>); 30] = [
             ("enabled", &self.enabled),
             ("tenant", &self.tenant),
             ("client_id", &self.client_id),
@@ -125,6 +126,7 @@ impl FileAccount {
             ("certificate_password_env", &self.certificate_password_env),
             ("certificate_password_file", &self.certificate_password_file),
             ("private_key", &self.private_key),
+            ("federated_token_file", &self.federated_token_file),
             ("assertion", &self.assertion),
             ("send_x5c", &self.send_x5c),
             ("smtp_username", &self.smtp_username),
@@ -132,12 +134,13 @@ impl FileAccount {
             ("smtp_password_env", &self.smtp_password_env),
             ("smtp_password_file", &self.smtp_password_file),
         ];
-        const PATHS: [&str; 6] = [
+        const PATHS: [&str; 7] = [
             "ca_file",
             "client_secret_file",
             "certificate",
             "certificate_password_file",
             "private_key",
+            "federated_token_file",
             "smtp_password_file",
         ];
         for (field, value) in fields {

@@ -56,6 +56,7 @@ pub(crate) const ENVIRONMENT: &[(&str, &str)] = &[
     ("AZURE_CLIENT_CERTIFICATE_PATH", "certificate"),
     ("AZURE_CLIENT_CERTIFICATE_PASSWORD", "certificate_password"),
     ("AZURE_AUTHORITY_HOST", "authority_host"),
+    ("AZURE_FEDERATED_TOKEN_FILE", "federated_token_file"),
     ("M365_MAILER_MAILBOX", "mailbox"),
     ("M365_MAILER_FROM", "from"),
     ("M365_MAILER_CLOUD", "cloud"),

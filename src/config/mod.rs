@@ -113,6 +113,26 @@ pub struct Account {
 }
 
 impl Account {
+    /// When the credential stops working, and what it is: a client secret (its expiry from
+    /// the configuration, since the secret does not carry it) or a certificate (`notAfter`).
+    /// Federated tokens rotate and passwords do not expire here: `None`.
+    pub fn credential_expiry(&self) -> Option<(&'static str, time::OffsetDateTime)> {
+        match &self.auth {
+            AccountAuth::OAuth {
+                credential: ClientCredential::Secret(_),
+                ..
+            } => self
+                .secret_expires
+                .as_ref()
+                .map(|d| ("client secret", d.value.midnight().assume_utc())),
+            AccountAuth::OAuth {
+                credential: ClientCredential::Certificate(cert),
+                ..
+            } => Some(("certificate", cert.not_after)),
+            _ => None,
+        }
+    }
+
     /// Whether `address` may appear as sender: the mailbox or an allowed sender.
     pub fn may_send_as(&self, address: &str) -> bool {
         address.eq_ignore_ascii_case(&self.mailbox.value)
@@ -428,6 +448,7 @@ fn parse_date(text: &str) -> Option<time::Date> {
 
 const SECRET_FIELDS: [&str; 3] = ["client_secret", "client_secret_env", "client_secret_file"];
 const CERT_FIELDS: [&str; 2] = ["certificate", "private_key"];
+const FEDERATED_FIELD: &str = "federated_token_file";
 const CERT_PASSWORD_FIELDS: [&str; 3] = [
     "certificate_password",
     "certificate_password_env",
@@ -446,6 +467,7 @@ fn auth(layers: &Layers, mailbox: &Setting<String>, warnings: &mut Vec<String>) 
         .iter()
         .chain(&CERT_FIELDS)
         .chain(&CERT_PASSWORD_FIELDS)
+        .chain(&[FEDERATED_FIELD])
         .copied()
         .collect();
     let oauth_layer = layers.highest_with(&oauth_fields);
@@ -472,7 +494,7 @@ fn auth(layers: &Layers, mailbox: &Setting<String>, warnings: &mut Vec<String>) 
         (None, None) => {
             return Err(ConfigError::invalid(
                 &Origin::Missing("client_secret"),
-                "no credential: set client_secret_file, client_secret_env, client_secret or certificate (or AZURE_CLIENT_SECRET / AZURE_CLIENT_CERTIFICATE_PATH)",
+                "no credential: set client_secret_file, client_secret_env, client_secret, certificate or federated_token_file (or AZURE_CLIENT_SECRET / AZURE_CLIENT_CERTIFICATE_PATH / AZURE_FEDERATED_TOKEN_FILE)",
             ));
         }
     };
@@ -484,6 +506,21 @@ fn auth(layers: &Layers, mailbox: &Setting<String>, warnings: &mut Vec<String>) 
         warnings,
     )?;
     let certificate = layer.get("certificate");
+    if let Some(federated) = layer.get(FEDERATED_FIELD) {
+        if secret.is_some() || certificate.is_some() {
+            return Err(ConfigError::invalid(
+                &federated.origin,
+                "a federated token file and a client secret or certificate are set; keep one",
+            ));
+        }
+        let path = PathBuf::from(&federated.value);
+        crate::oauth::credential::read_federated_token(&path)
+            .map_err(|e| ConfigError::invalid(&federated.origin, format!("cannot read {}: {e}", path.display())))?;
+        return Ok(AccountAuth::OAuth {
+            credential: ClientCredential::FederatedTokenFile(path),
+            origin: federated.origin,
+        });
+    }
     match (secret, certificate) {
         (Some(_), Some(cert)) => Err(ConfigError::invalid(
             &cert.origin,

@@ -206,6 +206,36 @@ const CLOCK_SKEW: Cause = Cause {
     fix: "Synchronise the clock (NTP) and try again.",
     commands: &["timedatectl status"],
 };
+const STALE_FEDERATED_TOKEN: Cause = Cause {
+    id: "stale-federated-token",
+    why: "the federated token (AZURE_FEDERATED_TOKEN_FILE, federated_token_file) has expired: the file is a copy, or nothing refreshes it",
+    fix: "Point federated_token_file at the projected service account token the workload identity webhook mounts (the kubelet replaces it before it expires); do not copy the token elsewhere.",
+    commands: &["kubectl describe pod POD | grep -A3 azure-identity-token"],
+};
+const FIC_ISSUER: Cause = Cause {
+    id: "federated-issuer",
+    why: "no federated credential of the app has the token's issuer (`iss`); the match is exact and case-sensitive, a trailing slash included",
+    fix: "Add a federated credential whose Issuer is the cluster's OIDC issuer URL exactly as the token carries it (m365-mailer doctor shows it), or correct the existing one.",
+    commands: &[
+        "az ad app federated-credential list --id {client_id}",
+        "az aks show --name CLUSTER --resource-group GROUP --query oidcIssuerProfile.issuerUrl --output tsv",
+    ],
+};
+const FIC_SUBJECT: Cause = Cause {
+    id: "federated-subject",
+    why: "no federated credential of the app with this issuer has the token's subject (`sub`, for Kubernetes system:serviceaccount:NAMESPACE:NAME); the match is exact and case-sensitive",
+    fix: "Create a federated credential for this service account (fic.json with name, issuer, subject and audiences [\"api://AzureADTokenExchange\"]), or run the workload under the service account one names.",
+    commands: &[
+        "az ad app federated-credential list --id {client_id}",
+        "az ad app federated-credential create --id {client_id} --parameters fic.json",
+    ],
+};
+const FIC_AUDIENCE: Cause = Cause {
+    id: "federated-audience",
+    why: "the token's audience (`aud`) is not among the federated credential's audiences (api://AzureADTokenExchange by default)",
+    fix: "Project the service account token with the audience api://AzureADTokenExchange (the workload identity webhook does), or add its audience to the federated credential.",
+    commands: &["az ad app federated-credential list --id {client_id}"],
+};
 const WRONG_MAILBOX: Cause = Cause {
     id: "mailbox-not-found",
     why: "the mailbox named as the SMTP user does not exist in the token's tenant",
@@ -1013,9 +1043,41 @@ pub static ENTRIES: &[Entry] = &[
         700024,
         "the client assertion is not within its valid time range",
         &["Client assertion is not within its valid time range"],
-        &[CLOCK_SKEW],
+        &[CLOCK_SKEW, STALE_FEDERATED_TOKEN],
         Retry::Permanent,
         false,
+    ),
+    aadsts(
+        700211,
+        "no federated identity credential matches the token's issuer",
+        &["No matching federated identity record found for presented assertion issuer"],
+        &[FIC_ISSUER],
+        Retry::Permanent,
+        true,
+    ),
+    aadsts(
+        700212,
+        "no federated identity credential matches the token's audience",
+        &["No matching federated identity record found for presented assertion audience"],
+        &[FIC_AUDIENCE],
+        Retry::Permanent,
+        true,
+    ),
+    aadsts(
+        700213,
+        "no federated identity credential matches the token's subject",
+        &["No matching federated identity record found for presented assertion subject"],
+        &[FIC_SUBJECT],
+        Retry::Permanent,
+        true,
+    ),
+    aadsts(
+        7002138,
+        "the token's subject matches a federated identity credential only when case is ignored",
+        &["The subject matches with case-insensitive comparison, but not with case-sensitive comparison"],
+        &[FIC_SUBJECT],
+        Retry::Permanent,
+        true,
     ),
     aadsts(
         50012,

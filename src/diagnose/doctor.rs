@@ -397,10 +397,78 @@ fn credential(account: &Account, evidence: &Evidence, ids: &Ids) -> Check {
             }
             check
         }
+        AccountAuth::OAuth {
+            credential: ClientCredential::FederatedTokenFile(path),
+            origin,
+        } => federated_token(path, origin, evidence, ids),
         AccountAuth::Password { user, .. } => {
             Check::new("credential", Status::Pass, format!("password for {user} (basic AUTH)"))
         }
     }
+}
+
+/// The audience Entra expects of a federated token in the global cloud.
+const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// A federated token file: readable, a JWT, for Entra's token exchange, not expired. Entra
+/// checks issuer and subject against the app's federated credentials; they are shown so that
+/// they can be compared with `az ad app federated-credential list`.
+fn federated_token(path: &std::path::Path, origin: &crate::config::Origin, evidence: &Evidence, ids: &Ids) -> Check {
+    let token = match crate::oauth::credential::read_federated_token(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return Check::new(
+                "credential",
+                Status::Fail,
+                format!("cannot read the federated token file {}: {e}", path.display()),
+            )
+            .evidence(format!("from {origin}"))
+            .failed(78, None);
+        }
+    };
+    let Some((_, claims)) = inspect::decode(token.expose()) else {
+        return Check::new(
+            "credential",
+            Status::Fail,
+            format!("{} does not hold a JWT", path.display()),
+        )
+        .evidence("a federated token file holds one signed JWT (a projected service account token)")
+        .failed(78, None);
+    };
+    let text = |name: &str| claims[name].as_str().unwrap_or("(none)").to_owned();
+    let audiences: Vec<String> = match &claims["aud"] {
+        serde_json::Value::String(a) => vec![a.clone()],
+        serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    };
+    let mut check = Check::new(
+        "credential",
+        Status::Pass,
+        format!("federated token from {}", path.display()),
+    )
+    .evidence(format!("issuer {}", text("iss")))
+    .evidence(format!("subject {}", text("sub")))
+    .evidence(format!("audience {}", audiences.join(", ")))
+    .evidence(format!("from {origin}; read again for every token request"));
+    if let Some(exp) = claims["exp"].as_f64() {
+        let left = exp as i64 - crate::clock::unix_now();
+        if left <= 0 {
+            let entry = super::for_aadsts(700024).expect("in the catalog");
+            check.status = Status::Fail;
+            check.summary = format!("the federated token in {} expired {} s ago", path.display(), -left);
+            return check
+                .evidence("the file is not being refreshed: the kubelet replaces a projected token well before it expires, a copied token goes stale")
+                .failed(77, Some(super::explain(entry, evidence).render(ids)));
+        }
+        check = check.evidence(format!("expires in {left} s"));
+    }
+    if !audiences.iter().any(|a| a.starts_with(TOKEN_EXCHANGE_AUDIENCE)) {
+        check.status = Status::Warn;
+        check = check.evidence(format!(
+            "Entra expects the audience {TOKEN_EXCHANGE_AUDIENCE} (…USGov, …China in national clouds) unless the federated credential lists another"
+        ));
+    }
+    check
 }
 
 fn host_of(url: &str) -> Option<(String, u16)> {

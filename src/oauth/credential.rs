@@ -1,6 +1,7 @@
-//! Client credentials: a secret, or a certificate with its RSA private key read from PKCS#12
+//! Client credentials: a secret; a certificate with its RSA private key read from PKCS#12
 //! (`.pfx`/`.p12`, both the legacy 3DES/RC2 and the AES-256/PBES2 encodings) or from PEM
-//! (PKCS#8, encrypted PKCS#8, or PKCS#1) with its certificate chain.
+//! (PKCS#8, encrypted PKCS#8, or PKCS#1) with its certificate chain; or a federated token file
+//! (workload identity federation).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +22,23 @@ pub enum ClientCredential {
     Secret(Secret),
     /// A certificate whose private key signs client assertions.
     Certificate(Arc<Certificate>),
+    /// A file holding a token from another identity provider (a Kubernetes service account
+    /// token, projected by the workload identity webhook), sent as the client assertion. The
+    /// file is read for every token request: the kubelet replaces it before it expires.
+    FederatedTokenFile(PathBuf),
+}
+
+/// Reads a federated token file: the token, trimmed.
+pub fn read_federated_token(path: &Path) -> Result<Secret, std::io::Error> {
+    let text = std::fs::read_to_string(path)?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the file is empty",
+        ));
+    }
+    Ok(Secret::new(token.to_owned()))
 }
 
 /// Why a credential could not be loaded.

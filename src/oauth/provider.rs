@@ -152,6 +152,14 @@ pub enum TokenError {
     /// The client assertion could not be signed.
     #[error("signing the client assertion failed: {0}")]
     Sign(String),
+    /// The federated token file could not be read.
+    #[error("cannot read the federated token file {path}: {source}")]
+    FederatedToken {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl TokenError {
@@ -160,7 +168,7 @@ impl TokenError {
         match self {
             TokenError::Entra(e) => e.is_transient(),
             TokenError::Network { .. } => true,
-            TokenError::Malformed(_) | TokenError::Sign(_) => false,
+            TokenError::Malformed(_) | TokenError::Sign(_) | TokenError::FederatedToken { .. } => false,
         }
     }
 
@@ -471,15 +479,27 @@ impl TokenProvider {
                         signed
                     }
                 };
-                form.push((
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
-                ));
-                form.push(("client_assertion", assertion.jwt.expose().to_owned()));
+                push_assertion(&mut form, &assertion.jwt);
+            }
+            ClientCredential::FederatedTokenFile(path) => {
+                let token =
+                    super::credential::read_federated_token(path).map_err(|source| TokenError::FederatedToken {
+                        path: path.clone(),
+                        source,
+                    })?;
+                push_assertion(&mut form, &token);
             }
         }
         Ok(form)
     }
+}
+
+fn push_assertion(form: &mut Vec<(&'static str, String)>, jwt: &Secret) {
+    form.push((
+        "client_assertion_type",
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+    ));
+    form.push(("client_assertion", jwt.expose().to_owned()));
 }
 
 /// The error and its causes on one line (reqwest hides the TLS reason in the chain). reqwest's

@@ -47,6 +47,20 @@ pub struct AccountDelivery {
     /// The relay's name, for delivery status notifications.
     hostname: String,
     shutdown: watch::Receiver<bool>,
+    /// The credential expiry warning last logged (see [`expiry_level`]).
+    expiry_warned: std::sync::atomic::AtomicU8,
+}
+
+/// How close a credential is to expiring: 0 more than 30 days, 1 within 30 days, 2 within 7
+/// days, 3 expired.
+fn expiry_level(seconds_left: i64) -> u8 {
+    const DAY: i64 = 86_400;
+    match seconds_left {
+        s if s <= 0 => 3,
+        s if s <= 7 * DAY => 2,
+        s if s <= 30 * DAY => 1,
+        _ => 0,
+    }
 }
 
 /// An authenticated connection and when its token expires.
@@ -91,7 +105,29 @@ impl AccountDelivery {
             unavailable: Mutex::new(None),
             hostname,
             shutdown,
+            expiry_warned: std::sync::atomic::AtomicU8::new(0),
         }))
+    }
+
+    /// Logs once when the credential comes within 30 days, within 7 days, and when it has
+    /// expired (checked at start and then with every look at the queue).
+    fn check_expiry(&self) {
+        use std::sync::atomic::Ordering;
+        let Some((what, expires)) = self.submitter.account().credential_expiry() else {
+            return;
+        };
+        let left = (expires - clock::now()).whole_seconds();
+        let level = expiry_level(left);
+        if level <= self.expiry_warned.fetch_max(level, Ordering::Relaxed) {
+            return;
+        }
+        let (account, date) = (self.name(), expires.date());
+        if level == 3 {
+            tracing::error!(account, credential = what, expired = %date, "the {what} has expired: every delivery fails until a new one is configured (SIGHUP reloads it)");
+        } else {
+            let days = left / 86_400;
+            tracing::warn!(account, credential = what, expires = %date, days, "the {what} expires in {days} days: create a new one and configure it before then");
+        }
     }
 
     /// The account's name.
@@ -120,8 +156,17 @@ impl AccountDelivery {
         }
     }
 
-    /// Brings the token counters up to date (they live in the token provider).
+    /// Brings the token counters (they live in the token provider) and the credential expiry
+    /// up to date.
     pub fn update_token_metrics(&self) {
+        if let Some((what, expires)) = self.submitter.account().credential_expiry() {
+            let label = super::metrics::CredentialLabel {
+                account: self.label.account.clone(),
+                credential: what.to_owned(),
+            };
+            let left = (expires - clock::now()).whole_seconds();
+            self.metrics.credential_expiry_seconds.get_or_create(&label).set(left);
+        }
         if let Some(provider) = self.submitter.provider() {
             for (family, value) in [
                 (&self.metrics.token_requests, provider.requests()),
@@ -192,6 +237,7 @@ impl AccountDelivery {
                 Err(Wait::InFlight | Wait::Never) => Some(now + Duration::from_secs(3600)),
             };
             let pause = self.unavailable_until().into_iter().chain(limited).max();
+            self.check_expiry();
             let mut wait = RECHECK;
             if pause.is_none() {
                 match self.queue.lease(self.name(), clock::unix_millis(), 1).await {
@@ -505,5 +551,18 @@ fn stale(result: &Result<crate::smtp::Delivery, SubmitError>) -> bool {
             reply.code() == 421 && matches!(step, crate::smtp::Step::Mail | crate::smtp::Step::Rset)
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn expiry_warnings_come_at_30_days_7_days_and_expiry() {
+        const DAY: i64 = 86_400;
+        let levels: Vec<u8> = [90 * DAY, 30 * DAY + 1, 30 * DAY, 8 * DAY, 7 * DAY, 1, 0, -DAY]
+            .into_iter()
+            .map(super::expiry_level)
+            .collect();
+        assert_eq!(levels, [0, 0, 1, 1, 2, 2, 3, 3]);
     }
 }

@@ -24,6 +24,15 @@ pub struct ReplyLabel {
     pub code: String,
 }
 
+/// Per-account credential series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CredentialLabel {
+    /// The account.
+    pub account: String,
+    /// `client secret` or `certificate`.
+    pub credential: String,
+}
+
 /// Every metric the relay keeps.
 #[derive(Debug)]
 pub struct Metrics {
@@ -58,6 +67,8 @@ pub struct Metrics {
     pub queue_oldest_seconds: Gauge,
     /// Messages in the dead-letter area (updated at each scrape).
     pub dead_letters: Gauge,
+    /// Seconds until a credential expires, negative once it has (updated at each scrape).
+    pub credential_expiry_seconds: Family<CredentialLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -89,6 +100,7 @@ impl Metrics {
             queue_depth: Gauge::default(),
             queue_oldest_seconds: Gauge::default(),
             dead_letters: Gauge::default(),
+            credential_expiry_seconds: Family::default(),
             registry: Registry::default(),
         };
         let m = &metrics;
@@ -154,6 +166,11 @@ impl Metrics {
             "dead_letters",
             "Messages in the dead-letter area",
             m.dead_letters.clone(),
+        );
+        registry.register(
+            "credential_expiry_seconds",
+            "Seconds until the account's client secret (as configured) or certificate expires",
+            m.credential_expiry_seconds.clone(),
         );
         Self { registry, ..metrics }
     }

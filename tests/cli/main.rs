@@ -3,6 +3,7 @@
 mod credentials;
 mod doctor;
 mod exit_codes;
+mod federation;
 mod packaging;
 mod relay;
 mod relay_hardening;

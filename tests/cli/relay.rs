@@ -1428,3 +1428,22 @@ async fn sighup_reloads_a_valid_configuration_and_refuses_a_broken_one() {
     assert_eq!(world.wait_for_messages(3, Duration::from_secs(20)).await, 3);
     relay.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_credential_near_expiry_is_logged_and_exported() {
+    let mut world = World::start().await;
+    let expires = (crate::support::now() + time::Duration::days(5)).date();
+    world.set("M365_MAILER_CLIENT_SECRET_EXPIRES", &expires.to_string());
+    let relay = world.relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n").await;
+    relay
+        .wait_for_log("the client secret expires in 4 days", Duration::from_secs(10))
+        .await;
+    let (status, text) = admin_get(&relay, "/metrics").await;
+    assert_eq!(status, 200);
+    let left = metric(
+        &text,
+        "m365_relay_credential_expiry_seconds{account=\"default\",credential=\"client secret\"}",
+    );
+    assert!((4.0 * 86_400.0..5.0 * 86_400.0).contains(&left), "{left}");
+    relay.kill().await;
+}

@@ -25,7 +25,7 @@ pub struct EntraError {
 const CERT_DOCS: &str = "Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .";
 
 impl EntraError {
-    fn new(code: u32, error: &'static str, status: u16, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: u32, error: &'static str, status: u16, message: impl Into<String>) -> Self {
         Self {
             code,
             error,
@@ -152,6 +152,41 @@ impl EntraError {
             format!(
                 "Client assertion contains an invalid signature. [Reason - {reason}, Thumbprint of key used by client: '{thumbprint}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{client_id}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine the corresponding service endpoint and https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a query request URL, such as 'https://graph.microsoft.com/beta/applications/{client_id}']"
             ),
+        )
+    }
+
+    /// 700211, 700212, 700213, 7002138: no federated identity credential of the app matches
+    /// the presented token. The texts are those seen in public reports.
+    pub fn no_federated_match(part: FederatedPart, value: &str) -> Self {
+        const CHECK: &str = "Check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation";
+        let (code, name, extra) = match part {
+            FederatedPart::Issuer => (700211, "issuer", ""),
+            FederatedPart::Audience => (700212, "audience", ""),
+            FederatedPart::Subject => (700213, "subject", ""),
+            FederatedPart::SubjectCase => (
+                7002138,
+                "subject",
+                " The subject matches with case-insensitive comparison, but not with case-sensitive comparison.",
+            ),
+        };
+        Self::new(
+            code,
+            "invalid_client",
+            400,
+            format!(
+                "No matching federated identity record found for presented assertion {name} '{value}'.{extra} {CHECK}"
+            ),
+        )
+    }
+
+    /// 50166: Entra could not get the signing keys of the federated token's issuer (the
+    /// emulator knows only the issuers it signs for).
+    pub fn issuer_keys_unavailable(issuer: &str) -> Self {
+        Self::new(
+            50166,
+            "invalid_client",
+            400,
+            format!("Request to External OIDC endpoint failed. Issuer: '{issuer}'."),
         )
     }
 
@@ -367,3 +402,16 @@ const ERROR_TIME: &[time::format_description::BorrowedFormatItem<'static>] =
 
 const AADSTS_TIME: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]Z");
+
+/// Which part of a federated token matched no federated identity credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FederatedPart {
+    /// `iss`.
+    Issuer,
+    /// `aud`.
+    Audience,
+    /// `sub`.
+    Subject,
+    /// `sub`, equal only when case is ignored.
+    SubjectCase,
+}

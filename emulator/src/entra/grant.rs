@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use super::errors::EntraError;
 use super::request::{Credential, JWT_BEARER, TokenRequest};
 use crate::model::{Api, App, Scenario, Tenant};
+use crate::pki::TokenSigningKey;
 
 /// What a successful request is granted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,15 +41,17 @@ pub struct Endpoint<'a> {
 }
 
 /// Clock skew Entra tolerates on assertion times.
-const SKEW_SECS: i64 = 300;
+pub(crate) const SKEW_SECS: i64 = 300;
 
-/// Decides a token request.
-pub fn authorize(
+/// Decides a token request. `issuer_key` gives the key of the issuers the emulator signs
+/// federated tokens for (made on first use).
+pub fn authorize<'k>(
     scenario: &Scenario,
     now: OffsetDateTime,
     tenant_segment: &str,
     request: &TokenRequest,
     endpoint: Endpoint<'_>,
+    issuer_key: impl FnOnce() -> &'k TokenSigningKey,
 ) -> Result<Grant, EntraError> {
     let tenant = find_tenant(scenario, tenant_segment)?;
     let grant_type = request
@@ -90,7 +93,14 @@ pub fn authorize(
                 }
                 None => return Err(EntraError::missing_parameter("client_assertion_type")),
             }
-            check_assertion(tenant, app, &client_id, jwt, now, endpoint)?;
+            // A client's own assertion is issued by the client; any other issuer is a
+            // federated token.
+            let iss = unverified_claims(jwt)?.iss.unwrap_or_default();
+            if iss.eq_ignore_ascii_case(&client_id) {
+                check_assertion(tenant, app, &client_id, jwt, now, endpoint)?;
+            } else {
+                super::federation::check(scenario, app, jwt, &iss, now, issuer_key)?;
+            }
             "2"
         }
     };

@@ -2,6 +2,7 @@
 //! documents Microsoft's MSAL reads before it asks for a token.
 
 mod errors;
+pub mod federation;
 mod grant;
 mod request;
 pub mod token;
@@ -100,7 +101,8 @@ async fn token_endpoint(
     let now = shared.clock.now();
     let host = header_text("host").unwrap_or_default();
     let scenario = shared.scenario();
-    let mut response = match authorize(&scenario, now, &tenant, &request, Endpoint { host }) {
+    let issuer_key = || shared.issuer_key();
+    let mut response = match authorize(&scenario, now, &tenant, &request, Endpoint { host }, issuer_key) {
         Ok(grant) => {
             count(true);
             let lifetime = scenario.entra.token_lifetime_secs;

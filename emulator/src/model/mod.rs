@@ -15,7 +15,8 @@ use time::OffsetDateTime;
 
 pub use settings::{EntraSettings, ExchangeSettings, Latency};
 pub use tenant::{
-    Api, App, AppCertificate, BasicAuth, ClientSecret, ExchangeServicePrincipal, Mailbox, Permission, Tenant,
+    Api, App, AppCertificate, BasicAuth, ClientSecret, ExchangeServicePrincipal, FederatedCredential, Mailbox,
+    Permission, Tenant,
 };
 pub(crate) use validate::is_dns_name;
 pub use validate::{Generated, ScenarioError};
@@ -41,6 +42,10 @@ pub struct Scenario {
     /// Faults active from the start (more can be added at run time).
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// OIDC issuers the emulator signs tokens for, standing in for a Kubernetes cluster or
+    /// another identity provider in workload identity federation.
+    #[serde(default)]
+    pub issuers: Vec<String>,
 }
 
 impl Scenario {

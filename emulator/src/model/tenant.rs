@@ -92,6 +92,48 @@ pub struct App {
     /// Application permissions requested by the app.
     #[serde(default)]
     pub permissions: Vec<Permission>,
+    /// Federated identity credentials: tokens of other identity providers the app accepts as
+    /// client assertions (workload identity federation).
+    #[serde(default)]
+    pub federated_credentials: Vec<FederatedCredential>,
+}
+
+/// A federated identity credential ("Certificates & secrets → Federated credentials"): a token
+/// whose issuer and subject equal these (exactly, case included) and whose audience is listed
+/// signs the app in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedCredential {
+    /// Name (3–120 characters in Entra).
+    #[serde(default = "default_federated_name")]
+    pub name: String,
+    /// OIDC issuer URL, e.g. a Kubernetes cluster's.
+    pub issuer: String,
+    /// Subject, e.g. `system:serviceaccount:NAMESPACE:NAME`.
+    pub subject: String,
+    /// Accepted audiences.
+    #[serde(default = "default_federated_audiences")]
+    pub audiences: Vec<String>,
+}
+
+fn default_federated_name() -> String {
+    "workload".to_owned()
+}
+
+fn default_federated_audiences() -> Vec<String> {
+    vec!["api://AzureADTokenExchange".to_owned()]
+}
+
+impl FederatedCredential {
+    /// A credential for `issuer` and `subject` with the default audience.
+    pub fn new(issuer: &str, subject: &str) -> Self {
+        Self {
+            name: default_federated_name(),
+            issuer: issuer.to_owned(),
+            subject: subject.to_owned(),
+            audiences: default_federated_audiences(),
+        }
+    }
 }
 
 fn default_app_name() -> String {
@@ -295,6 +337,7 @@ impl App {
             secrets: Vec::new(),
             certificates: Vec::new(),
             permissions: Vec::new(),
+            federated_credentials: Vec::new(),
         }
     }
 

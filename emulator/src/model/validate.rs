@@ -180,6 +180,21 @@ fn validate_tenant(at: &str, tenant: &Tenant) -> Result<(), ScenarioError> {
                 return Err(invalid(format!("{at}.permissions[{p}].name"), "must not be empty"));
             }
         }
+        if app.federated_credentials.len() > 20 {
+            return Err(invalid(
+                format!("{at}.federated_credentials"),
+                "Entra allows at most 20 federated credentials per app",
+            ));
+        }
+        for (f, fic) in app.federated_credentials.iter().enumerate() {
+            let at = format!("{at}.federated_credentials[{f}]");
+            if !(3..=120).contains(&fic.name.chars().count()) {
+                return Err(invalid(format!("{at}.name"), "must be 3 to 120 characters"));
+            }
+            if fic.issuer.is_empty() || fic.subject.is_empty() || fic.audiences.is_empty() {
+                return Err(invalid(at, "issuer, subject and at least one audience are required"));
+            }
+        }
     }
     for (s, sp) in tenant.exchange_service_principals.iter().enumerate() {
         guid(&format!("{at}.exchange_service_principals[{s}].app_id"), &sp.app_id)?;
