@@ -63,7 +63,13 @@ pub fn classify(e: &SubmitError) -> Code {
                 Code::NoPerm
             }
             Some(_) => Code::Config,
-            None if matches!(t, crate::oauth::TokenError::FederatedToken { .. }) => Code::Config,
+            None if matches!(
+                t,
+                crate::oauth::TokenError::FederatedToken { .. } | crate::oauth::TokenError::ManagedIdentity(_)
+            ) =>
+            {
+                Code::Config
+            }
             None => Code::Software,
         },
         SubmitError::Smtp(s) => match s {

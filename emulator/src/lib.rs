@@ -333,6 +333,20 @@ impl Emulator {
         &self.credentials
     }
 
+    /// The URL of the emulated Azure VM identity endpoint (IMDS), for `M365_MAILER_IMDS_ENDPOINT`.
+    pub fn imds_endpoint(&self) -> String {
+        format!("{}/metadata/identity/oauth2/token", self.base_url())
+    }
+
+    /// The emulated App Service identity endpoint and the header value it requires
+    /// (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`).
+    pub fn app_service_identity(&self) -> (String, &'static str) {
+        (
+            format!("{}/msi/token", self.base_url()),
+            entra::identity::IDENTITY_HEADER,
+        )
+    }
+
     /// A federated token (what a Kubernetes cluster projects for a service account) of
     /// `issuer`, one of the scenario's `issuers`, for `subject` and `audience`, valid for
     /// `lifetime_secs` by the emulator's clock.

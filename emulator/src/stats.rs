@@ -31,6 +31,8 @@ pub struct Counters {
     pub throttle: ThrottleCounts,
     /// Faults that fired.
     pub faults_fired: u64,
+    /// Tokens the managed identity endpoints issued.
+    pub managed_identity_tokens: u64,
 }
 
 /// Token requests of one client.

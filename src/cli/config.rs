@@ -84,6 +84,12 @@ pub(crate) fn render(config: &Config) -> String {
                 ClientCredential::FederatedTokenFile(path) => {
                     format!("federated token from {} (read for every request)", path.display())
                 }
+                ClientCredential::ManagedIdentity(identity) => {
+                    format!(
+                        "managed identity {} (its token is the client assertion)",
+                        identity.client_id
+                    )
+                }
             };
             line(&mut out, "credential", &described, Some(origin.to_string()));
             if let Some(expires) = &a.secret_expires {

@@ -66,6 +66,7 @@ pub(crate) struct FileAccount {
     certificate_password_file: Option<Spanned<Scalar>>,
     private_key: Option<Spanned<Scalar>>,
     federated_token_file: Option<Spanned<Scalar>>,
+    managed_identity_client_id: Option<Spanned<Scalar>>,
     assertion: Option<Spanned<Scalar>>,
     send_x5c: Option<Spanned<Scalar>>,
     smtp_username: Option<Spanned<Scalar>>,
@@ -102,7 +103,7 @@ impl FileAccount {
     pub(crate) fn layer(&self, file: &File, path: &Path, name: &str) -> Layer {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut layer = Layer::file();
-        let fields: [(&str, &Option<Spanned<Scalar>>); 30] = [
+        let fields: [(&str, &Option<Spanned<Scalar>>); 31] = [
             ("enabled", &self.enabled),
             ("tenant", &self.tenant),
             ("client_id", &self.client_id),
@@ -127,6 +128,7 @@ impl FileAccount {
             ("certificate_password_file", &self.certificate_password_file),
             ("private_key", &self.private_key),
             ("federated_token_file", &self.federated_token_file),
+            ("managed_identity_client_id", &self.managed_identity_client_id),
             ("assertion", &self.assertion),
             ("send_x5c", &self.send_x5c),
             ("smtp_username", &self.smtp_username),

@@ -57,6 +57,12 @@ pub(crate) const ENVIRONMENT: &[(&str, &str)] = &[
     ("AZURE_CLIENT_CERTIFICATE_PASSWORD", "certificate_password"),
     ("AZURE_AUTHORITY_HOST", "authority_host"),
     ("AZURE_FEDERATED_TOKEN_FILE", "federated_token_file"),
+    ("M365_MAILER_MANAGED_IDENTITY_CLIENT_ID", "managed_identity_client_id"),
+    // Where a managed identity's token comes from: App Service sets the first two; the third
+    // replaces the Azure VM endpoint (IMDS), e.g. with the emulator's.
+    ("IDENTITY_ENDPOINT", "identity_endpoint"),
+    ("IDENTITY_HEADER", "identity_header"),
+    ("M365_MAILER_IMDS_ENDPOINT", "imds_endpoint"),
     ("M365_MAILER_MAILBOX", "mailbox"),
     ("M365_MAILER_FROM", "from"),
     ("M365_MAILER_CLOUD", "cloud"),

@@ -318,7 +318,7 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
         .map_or_else(|| endpoints.smtp_host.to_owned(), |h| h.value);
     let ca_file = layers.get("ca_file").map(|c| PathBuf::from(c.value));
 
-    let auth = auth(layers, &mailbox, warnings)?;
+    let auth = auth(layers, &mailbox, cloud, warnings)?;
     let oauth = matches!(auth, AccountAuth::OAuth { .. });
     let tenant = layers.get("tenant");
     if let Some(t) = &tenant
@@ -449,6 +449,7 @@ fn parse_date(text: &str) -> Option<time::Date> {
 const SECRET_FIELDS: [&str; 3] = ["client_secret", "client_secret_env", "client_secret_file"];
 const CERT_FIELDS: [&str; 2] = ["certificate", "private_key"];
 const FEDERATED_FIELD: &str = "federated_token_file";
+const MANAGED_IDENTITY_FIELD: &str = "managed_identity_client_id";
 const CERT_PASSWORD_FIELDS: [&str; 3] = [
     "certificate_password",
     "certificate_password_env",
@@ -462,12 +463,17 @@ const PASSWORD_FIELDS: [&str; 4] = [
 ];
 
 /// The credential comes whole from the highest layer that names any part of it.
-fn auth(layers: &Layers, mailbox: &Setting<String>, warnings: &mut Vec<String>) -> Result<AccountAuth, ConfigError> {
+fn auth(
+    layers: &Layers,
+    mailbox: &Setting<String>,
+    cloud: Cloud,
+    warnings: &mut Vec<String>,
+) -> Result<AccountAuth, ConfigError> {
     let oauth_fields: Vec<&str> = SECRET_FIELDS
         .iter()
         .chain(&CERT_FIELDS)
         .chain(&CERT_PASSWORD_FIELDS)
-        .chain(&[FEDERATED_FIELD])
+        .chain(&[FEDERATED_FIELD, MANAGED_IDENTITY_FIELD])
         .copied()
         .collect();
     let oauth_layer = layers.highest_with(&oauth_fields);
@@ -506,6 +512,39 @@ fn auth(layers: &Layers, mailbox: &Setting<String>, warnings: &mut Vec<String>) 
         warnings,
     )?;
     let certificate = layer.get("certificate");
+    if let Some(identity) = layer.get(MANAGED_IDENTITY_FIELD) {
+        if secret.is_some() || certificate.is_some() || layer.get(FEDERATED_FIELD).is_some() {
+            return Err(ConfigError::invalid(
+                &identity.origin,
+                "a managed identity and a client secret, certificate or federated token file are set; keep one",
+            ));
+        }
+        if uuid::Uuid::try_parse(&identity.value).is_err() {
+            return Err(ConfigError::invalid(
+                &identity.origin,
+                format!(
+                    "`{}` is not a GUID: copy the Client ID of the user-assigned managed identity",
+                    identity.value
+                ),
+            ));
+        }
+        use crate::oauth::managed_identity::{IMDS, IdentityEndpoint, ManagedIdentity};
+        let endpoint = match (layers.get("identity_endpoint"), layers.get("identity_header")) {
+            (Some(url), Some(header)) => IdentityEndpoint::AppService {
+                url: url.value,
+                header: Secret::new(header.value),
+            },
+            _ => IdentityEndpoint::Imds(layers.get("imds_endpoint").map_or_else(|| IMDS.to_owned(), |u| u.value)),
+        };
+        return Ok(AccountAuth::OAuth {
+            credential: ClientCredential::ManagedIdentity(ManagedIdentity {
+                client_id: identity.value,
+                audience: cloud.token_exchange_audience().to_owned(),
+                endpoint,
+            }),
+            origin: identity.origin,
+        });
+    }
     if let Some(federated) = layer.get(FEDERATED_FIELD) {
         if secret.is_some() || certificate.is_some() {
             return Err(ConfigError::invalid(

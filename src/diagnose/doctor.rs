@@ -401,6 +401,26 @@ fn credential(account: &Account, evidence: &Evidence, ids: &Ids) -> Check {
             credential: ClientCredential::FederatedTokenFile(path),
             origin,
         } => federated_token(path, origin, evidence, ids),
+        AccountAuth::OAuth {
+            credential: ClientCredential::ManagedIdentity(identity),
+            origin,
+        } => Check::new(
+            "credential",
+            Status::Pass,
+            format!("user-assigned managed identity {}", identity.client_id),
+        )
+        .evidence(format!(
+            "from {origin}; its token for {} is the client assertion",
+            identity.audience
+        ))
+        .evidence(match &identity.endpoint {
+            crate::oauth::managed_identity::IdentityEndpoint::Imds(url) => {
+                format!("identity endpoint {url} (Azure VM)")
+            }
+            crate::oauth::managed_identity::IdentityEndpoint::AppService { url, .. } => {
+                format!("identity endpoint {url} (App Service)")
+            }
+        }),
         AccountAuth::Password { user, .. } => {
             Check::new("credential", Status::Pass, format!("password for {user} (basic AUTH)"))
         }

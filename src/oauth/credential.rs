@@ -26,6 +26,8 @@ pub enum ClientCredential {
     /// token, projected by the workload identity webhook), sent as the client assertion. The
     /// file is read for every token request: the kubelet replaces it before it expires.
     FederatedTokenFile(PathBuf),
+    /// A user-assigned managed identity whose token is the client assertion.
+    ManagedIdentity(super::managed_identity::ManagedIdentity),
 }
 
 /// Reads a federated token file: the token, trimmed.

@@ -5,6 +5,7 @@ pub mod assertion;
 pub mod cloud;
 pub mod credential;
 pub mod inspect;
+pub mod managed_identity;
 pub mod provider;
 pub mod response;
 

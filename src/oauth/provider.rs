@@ -152,6 +152,9 @@ pub enum TokenError {
     /// The client assertion could not be signed.
     #[error("signing the client assertion failed: {0}")]
     Sign(String),
+    /// The managed identity's token could not be had.
+    #[error(transparent)]
+    ManagedIdentity(#[from] super::managed_identity::ManagedIdentityError),
     /// The federated token file could not be read.
     #[error("cannot read the federated token file {path}: {source}")]
     FederatedToken {
@@ -168,6 +171,7 @@ impl TokenError {
         match self {
             TokenError::Entra(e) => e.is_transient(),
             TokenError::Network { .. } => true,
+            TokenError::ManagedIdentity(e) => e.transient,
             TokenError::Malformed(_) | TokenError::Sign(_) | TokenError::FederatedToken { .. } => false,
         }
     }
@@ -261,6 +265,8 @@ pub struct TokenProvider {
     disk: Option<DiskCache>,
     cached: Mutex<Option<AccessToken>>,
     assertion: Mutex<Option<Assertion>>,
+    /// The managed identity's token and its expiry, reused until 5 minutes before it.
+    identity_token: tokio::sync::Mutex<Option<(Secret, i64)>>,
     fetching: tokio::sync::Mutex<()>,
     requests: AtomicU64,
     failures: AtomicU64,
@@ -277,6 +283,7 @@ impl TokenProvider {
             disk,
             cached: Mutex::new(cached),
             assertion: Mutex::new(None),
+            identity_token: tokio::sync::Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -396,7 +403,14 @@ impl TokenProvider {
     }
 
     async fn request_once(&self) -> (Result<AccessToken, TokenError>, Option<Duration>) {
-        let form = match self.form() {
+        let external = match &self.source.credential {
+            ClientCredential::ManagedIdentity(identity) => match self.identity_token(identity).await {
+                Ok(token) => Some(token),
+                Err(e) => return (Err(e.into()), None),
+            },
+            _ => None,
+        };
+        let form = match self.form(external.as_ref()) {
             Ok(form) => form,
             Err(e) => return (Err(e), None),
         };
@@ -451,7 +465,24 @@ impl TokenProvider {
         (result, retry_after)
     }
 
-    fn form(&self) -> Result<Vec<(&'static str, String)>, TokenError> {
+    /// The managed identity's token, from the cache while it has 5 minutes left.
+    async fn identity_token(
+        &self,
+        identity: &super::managed_identity::ManagedIdentity,
+    ) -> Result<Secret, super::managed_identity::ManagedIdentityError> {
+        let mut slot = self.identity_token.lock().await;
+        if let Some((token, expires)) = slot.as_ref()
+            && *expires - clock::unix_now() > 300
+        {
+            return Ok(token.clone());
+        }
+        let (token, expires) = identity.token(&self.http).await?;
+        *slot = Some((token.clone(), expires));
+        Ok(token)
+    }
+
+    /// The form of a token request; `external` is the managed identity's token.
+    fn form(&self, external: Option<&Secret>) -> Result<Vec<(&'static str, String)>, TokenError> {
         let source = &self.source;
         let mut form = vec![
             ("grant_type", "client_credentials".to_owned()),
@@ -488,6 +519,10 @@ impl TokenProvider {
                         source,
                     })?;
                 push_assertion(&mut form, &token);
+            }
+            ClientCredential::ManagedIdentity(_) => {
+                let token = external.ok_or_else(|| TokenError::Sign("no managed identity token".into()))?;
+                push_assertion(&mut form, token);
             }
         }
         Ok(form)

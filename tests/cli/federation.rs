@@ -145,3 +145,82 @@ async fn doctor_shows_the_federated_tokens_claims_and_config_refuses_two_credent
         "{stderr}"
     );
 }
+
+const IDENTITY_CLIENT: &str = "5a1c9e27-3b4d-4f6a-8e2c-7d9b1f3a5c60";
+const IDENTITY_PRINCIPAL: &str = "c3e8a1f5-7b2d-4c9e-a6f1-2d8b4e7c9a03";
+
+/// A world whose app trusts a user-assigned managed identity of the tenant (the documented
+/// managed-identity-as-credential setup), configured without any secret.
+async fn managed_identity_world(trusted_subject: &str) -> World {
+    let subject = trusted_subject.to_owned();
+    let mut world = World::start_with(move |s| {
+        let tenant = &mut s.tenants[0];
+        tenant.managed_identities.push(m365_emulator::model::ManagedIdentity {
+            client_id: IDENTITY_CLIENT.to_owned(),
+            principal_id: IDENTITY_PRINCIPAL.to_owned(),
+        });
+        let issuer = m365_emulator::entra::identity::issuer(&tenant.id);
+        let app = tenant.apps.iter_mut().find(|a| a.client_id == CLIENT).unwrap();
+        app.federated_credentials
+            .push(FederatedCredential::new(&issuer, &subject));
+    })
+    .await;
+    world.set("AZURE_CLIENT_SECRET", "");
+    world.set("M365_MAILER_MANAGED_IDENTITY_CLIENT_ID", IDENTITY_CLIENT);
+    world
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_managed_identity_signs_the_app_in_from_imds_and_from_app_service() {
+    let mut world = managed_identity_world(IDENTITY_PRINCIPAL).await;
+    world.set("M365_MAILER_IMDS_ENDPOINT", &world.emulator.imds_endpoint());
+    world
+        .send(
+            &["--no-token-cache", "bob@fabrikam.com"],
+            &complete_message("via IMDS"),
+            0,
+        )
+        .await;
+
+    let (endpoint, header) = world.emulator.app_service_identity();
+    world.set("M365_MAILER_IMDS_ENDPOINT", "");
+    world.set("IDENTITY_ENDPOINT", &endpoint);
+    world.set("IDENTITY_HEADER", header);
+    world
+        .send(
+            &["--no-token-cache", "bob@fabrikam.com"],
+            &complete_message("via App Service"),
+            0,
+        )
+        .await;
+
+    let stats = world.emulator.stats();
+    assert_eq!(stats.managed_identity_tokens, 2);
+    assert_eq!(stats.tokens_issued(), 2);
+    assert_eq!(world.emulator.store().len(), 2);
+
+    // A wrong identity header is refused by the endpoint, and said so.
+    world.set("IDENTITY_HEADER", "wrong");
+    let out = world
+        .send(&["--no-token-cache", "bob@fabrikam.com"], &complete_message("x"), 78)
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("managed identity endpoint") && stderr.contains("401"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_that_trusts_another_identity_refuses_this_one() {
+    let mut world = managed_identity_world("00000000-0000-0000-0000-00000000abcd").await;
+    world.set("M365_MAILER_IMDS_ENDPOINT", &world.emulator.imds_endpoint());
+    let out = world
+        .send(&["--no-token-cache", "bob@fabrikam.com"], &complete_message("x"), 77)
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("AADSTS700213") && stderr.contains(IDENTITY_PRINCIPAL),
+        "{stderr}"
+    );
+}

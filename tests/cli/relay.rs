@@ -1432,7 +1432,7 @@ async fn sighup_reloads_a_valid_configuration_and_refuses_a_broken_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_credential_near_expiry_is_logged_and_exported() {
     let mut world = World::start().await;
-    let expires = (crate::support::now() + time::Duration::days(5)).date();
+    let expires = (now() + time::Duration::days(5)).date();
     world.set("M365_MAILER_CLIENT_SECRET_EXPIRES", &expires.to_string());
     let relay = world.relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n").await;
     relay

@@ -5,14 +5,15 @@
 //! Entra matches issuer, then subject, then audience, each exactly (case-sensitive since
 //! 2024), and verifies the signature with the keys of the issuer's OIDC discovery document. The
 //! emulator does not fetch discovery documents: it knows the key of the issuers it signs for
-//! (`Scenario::issuers`) and answers AADSTS50166 for any other issuer a credential names.
+//! (`Scenario::issuers`) and its own (managed identity tokens, issued by Entra itself), and
+//! answers AADSTS50166 for any other issuer a credential names.
 
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::errors::{EntraError, FederatedPart};
-use crate::model::{App, Scenario};
+use crate::model::App;
 use crate::pki::TokenSigningKey;
 
 /// Claims of a federated token, as a projected service account token carries them.
@@ -58,23 +59,19 @@ pub fn mint(
 }
 
 /// Checks a federated token presented by `app`. `iss` is the token's issuer, read before its
-/// signature was checked (it decides which keys check it).
+/// signature was checked; `key_for` gives that issuer's signing key, if the emulator knows it.
 pub fn check<'k>(
-    scenario: &Scenario,
     app: &App,
     jwt: &str,
     iss: &str,
     now: OffsetDateTime,
-    issuer_key: impl FnOnce() -> &'k TokenSigningKey,
+    key_for: impl FnOnce(&str) -> Option<&'k TokenSigningKey>,
 ) -> Result<(), EntraError> {
     let by_issuer: Vec<_> = app.federated_credentials.iter().filter(|f| f.issuer == iss).collect();
     if by_issuer.is_empty() {
         return Err(EntraError::no_federated_match(FederatedPart::Issuer, iss));
     }
-    if !scenario.issuers.iter().any(|i| i == iss) {
-        return Err(EntraError::issuer_keys_unavailable(iss));
-    }
-    let key = issuer_key();
+    let key = key_for(iss).ok_or_else(|| EntraError::issuer_keys_unavailable(iss))?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.validate_exp = false;
     validation.validate_nbf = false;
@@ -129,7 +126,7 @@ mod tests {
     const SUBJECT: &str = "system:serviceaccount:mail:relay";
     const AUDIENCE: &str = "api://AzureADTokenExchange";
 
-    fn scenario() -> Scenario {
+    fn scenario() -> crate::model::Scenario {
         let mut scenario = fixture::contoso("unused", None);
         scenario.issuers = vec![ISSUER.to_owned(), "https://elsewhere.test".to_owned()];
         scenario.tenants[0].apps[0]
@@ -138,13 +135,19 @@ mod tests {
         scenario
     }
 
-    fn outcome(scenario: &Scenario, key: &TokenSigningKey, jwt: &str, now: OffsetDateTime) -> Result<(), u32> {
+    fn outcome(
+        scenario: &crate::model::Scenario,
+        key: &TokenSigningKey,
+        jwt: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), u32> {
         let app = scenario.tenants[0].app_by_client_id(CLIENT).unwrap();
         let iss = jsonwebtoken::dangerous::insecure_decode::<FederatedClaims>(jwt)
             .unwrap()
             .claims
             .iss;
-        check(scenario, app, jwt, &iss, now, || key).map_err(|e| e.code)
+        let known = |iss: &str| scenario.issuers.iter().any(|i| i == iss).then_some(key);
+        check(app, jwt, &iss, now, known).map_err(|e| e.code)
     }
 
     #[test]

@@ -43,15 +43,15 @@ pub struct Endpoint<'a> {
 /// Clock skew Entra tolerates on assertion times.
 pub(crate) const SKEW_SECS: i64 = 300;
 
-/// Decides a token request. `issuer_key` gives the key of the issuers the emulator signs
-/// federated tokens for (made on first use).
+/// Decides a token request. `key_for` gives the signing key of a federated token's issuer
+/// when the emulator knows it.
 pub fn authorize<'k>(
     scenario: &Scenario,
     now: OffsetDateTime,
     tenant_segment: &str,
     request: &TokenRequest,
     endpoint: Endpoint<'_>,
-    issuer_key: impl FnOnce() -> &'k TokenSigningKey,
+    key_for: impl FnOnce(&str) -> Option<&'k TokenSigningKey>,
 ) -> Result<Grant, EntraError> {
     let tenant = find_tenant(scenario, tenant_segment)?;
     let grant_type = request
@@ -99,7 +99,7 @@ pub fn authorize<'k>(
             if iss.eq_ignore_ascii_case(&client_id) {
                 check_assertion(tenant, app, &client_id, jwt, now, endpoint)?;
             } else {
-                super::federation::check(scenario, app, jwt, &iss, now, issuer_key)?;
+                super::federation::check(app, jwt, &iss, now, key_for)?;
             }
             "2"
         }

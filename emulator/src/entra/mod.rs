@@ -4,6 +4,7 @@
 mod errors;
 pub mod federation;
 mod grant;
+pub mod identity;
 mod request;
 pub mod token;
 
@@ -37,6 +38,8 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/common/discovery/v2.0/keys", get(keys))
         .route("/{tenant}/discovery/keys", get(keys))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
+        .route("/metadata/identity/oauth2/token", get(identity::imds))
+        .route("/msi/token", get(identity::app_service))
 }
 
 async fn token_endpoint(
@@ -101,8 +104,18 @@ async fn token_endpoint(
     let now = shared.clock.now();
     let host = header_text("host").unwrap_or_default();
     let scenario = shared.scenario();
-    let issuer_key = || shared.issuer_key();
-    let mut response = match authorize(&scenario, now, &tenant, &request, Endpoint { host }, issuer_key) {
+    // Keys of federated token issuers: the stand-in clusters', and Entra's own for managed
+    // identity tokens.
+    let key_for = |iss: &str| {
+        if scenario.issuers.iter().any(|i| i == iss) {
+            Some(shared.issuer_key())
+        } else if scenario.tenants.iter().any(|t| iss == identity::issuer(&t.id)) {
+            Some(&shared.signing)
+        } else {
+            None
+        }
+    };
+    let mut response = match authorize(&scenario, now, &tenant, &request, Endpoint { host }, key_for) {
         Ok(grant) => {
             count(true);
             let lifetime = scenario.entra.token_lifetime_secs;

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 pub use settings::{EntraSettings, ExchangeSettings, Latency};
 pub use tenant::{
     Api, App, AppCertificate, BasicAuth, ClientSecret, ExchangeServicePrincipal, FederatedCredential, Mailbox,
-    Permission, Tenant,
+    ManagedIdentity, Permission, Tenant,
 };
 pub(crate) use validate::is_dns_name;
 pub use validate::{Generated, ScenarioError};

@@ -43,6 +43,10 @@ pub struct Tenant {
     /// Mailboxes of the organisation.
     #[serde(default)]
     pub mailboxes: Vec<Mailbox>,
+    /// User-assigned managed identities, whose tokens the emulated IMDS and App Service
+    /// identity endpoints hand out.
+    #[serde(default)]
+    pub managed_identities: Vec<ManagedIdentity>,
 }
 
 fn default_tenant_name() -> String {
@@ -96,6 +100,17 @@ pub struct App {
     /// client assertions (workload identity federation).
     #[serde(default)]
     pub federated_credentials: Vec<FederatedCredential>,
+}
+
+/// A user-assigned managed identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedIdentity {
+    /// Client id (what `client_id=` selects at the identity endpoint).
+    pub client_id: String,
+    /// Principal (object) id: the subject of its tokens, and of a federated credential that
+    /// trusts it.
+    pub principal_id: String,
 }
 
 /// A federated identity credential ("Certificates & secrets → Federated credentials"): a token
@@ -266,6 +281,7 @@ impl Tenant {
             apps: Vec::new(),
             exchange_service_principals: Vec::new(),
             mailboxes: Vec::new(),
+            managed_identities: Vec::new(),
         }
     }
 

@@ -1,0 +1,117 @@
+//! A user-assigned managed identity as the credential of an app registration: its token, for
+//! the audience `api://AzureADTokenExchange`, is the client assertion of the app's own token
+//! request (the app trusts the identity through a federated credential). This is Microsoft's
+//! documented way to use a managed identity with an app registration; the identity's own token
+//! is never sent to Exchange.
+//!
+//! The token comes from the Azure VM's instance metadata service (IMDS), or from App Service's
+//! `IDENTITY_ENDPOINT` when that is set, as MSAL does.
+
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// The default IMDS token URL.
+pub const IMDS: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
+
+/// Where the identity's token comes from.
+#[derive(Debug, Clone)]
+pub enum IdentityEndpoint {
+    /// Azure VM (and VM scale sets, Arc): `Metadata: true`.
+    Imds(String),
+    /// App Service and Functions: `X-IDENTITY-HEADER`.
+    AppService {
+        /// `IDENTITY_ENDPOINT`.
+        url: String,
+        /// `IDENTITY_HEADER`.
+        header: Secret,
+    },
+}
+
+/// A user-assigned managed identity and the audience its token is requested for.
+#[derive(Debug, Clone)]
+pub struct ManagedIdentity {
+    /// The identity's client id.
+    pub client_id: String,
+    /// The token exchange audience of the cloud (`api://AzureADTokenExchange`, …`USGov`, …`China`).
+    pub audience: String,
+    /// The endpoint.
+    pub endpoint: IdentityEndpoint,
+}
+
+/// Why the identity's token could not be had.
+#[derive(Debug, thiserror::Error)]
+#[error("the managed identity endpoint {url}: {detail}")]
+pub struct ManagedIdentityError {
+    /// The endpoint.
+    pub url: String,
+    /// What happened.
+    pub detail: String,
+    /// A network failure or a 5xx/429, which can pass.
+    pub transient: bool,
+}
+
+impl ManagedIdentity {
+    /// The identity's token and its expiry (Unix time).
+    pub async fn token(&self, http: &reqwest::Client) -> Result<(Secret, i64), ManagedIdentityError> {
+        let (url, version) = match &self.endpoint {
+            IdentityEndpoint::Imds(url) => (url, "2018-02-01"),
+            IdentityEndpoint::AppService { url, .. } => (url, "2019-08-01"),
+        };
+        let fail = |detail: String, transient: bool| ManagedIdentityError {
+            url: url.clone(),
+            detail,
+            transient,
+        };
+        let mut full = reqwest::Url::parse(url).map_err(|e| fail(format!("not a URL: {e}"), false))?;
+        full.query_pairs_mut()
+            .append_pair("api-version", version)
+            .append_pair("resource", &self.audience)
+            .append_pair("client_id", &self.client_id);
+        let request = match &self.endpoint {
+            IdentityEndpoint::Imds(_) => http.get(full).header("Metadata", "true"),
+            IdentityEndpoint::AppService { header, .. } => http.get(full).header("X-IDENTITY-HEADER", header.expose()),
+        };
+        let response = request
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| fail(format!("cannot reach it: {e}"), true))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| fail(e.to_string(), true))?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            let transient = status.is_server_error() || status.as_u16() == 429;
+            return Err(fail(format!("HTTP {}: {}", status.as_u16(), text.trim()), transient));
+        }
+        parse(&body).map_err(|detail| fail(detail, false))
+    }
+}
+
+/// The token and its expiry from the endpoint's answer (`expires_on` as a number or a string of
+/// one, as IMDS and App Service send it).
+fn parse(body: &[u8]) -> Result<(Secret, i64), String> {
+    let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    let token = json["access_token"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .ok_or("the answer has no access_token")?;
+    let number = |v: &serde_json::Value| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok());
+    let expires_on = number(&json["expires_on"])
+        .or_else(|| Some(crate::clock::unix_now() + number(&json["expires_in"])?))
+        .ok_or("the answer has neither expires_on nor expires_in")?;
+    Ok((Secret::new(token.to_owned()), expires_on))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_endpoints_answers_are_read() {
+        let imds = br#"{"access_token":"eyJ0","client_id":"c","expires_in":"86399","expires_on":"1800000000","resource":"api://AzureADTokenExchange","token_type":"Bearer"}"#;
+        let (token, expires) = super::parse(imds).unwrap();
+        assert_eq!((token.expose(), expires), ("eyJ0", 1_800_000_000));
+        let app_service = br#"{"access_token":"eyJ1","expires_on":1800000001,"resource":"r","token_type":"Bearer"}"#;
+        assert_eq!(super::parse(app_service).unwrap().1, 1_800_000_001);
+        assert!(super::parse(br#"{"error":"invalid_request"}"#).is_err());
+    }
+}
