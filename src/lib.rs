@@ -24,6 +24,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod diagnose;
+pub mod graph;
 pub mod message;
 pub mod oauth;
 pub mod queue;

@@ -1,9 +1,10 @@
 //! Submission: an account and a message in, Exchange's answer out. Ties together the trust
-//! anchors, the token provider and the SMTP connection.
+//! anchors, the token provider and the SMTP connection or Microsoft Graph.
 
 use std::sync::Arc;
 
-use crate::config::{Account, AccountAuth};
+use crate::config::{Account, AccountAuth, Transport};
+use crate::graph::GraphSendError;
 use crate::message::Outgoing;
 use crate::oauth::{DiskCache, RetryPolicy, TokenError, TokenProvider, TokenSource};
 use crate::smtp::{self, Connection, Credentials, Delivery, SmtpError};
@@ -24,6 +25,9 @@ pub enum SubmitError {
     /// The HTTP client could not be built.
     #[error("cannot set up HTTPS: {0}")]
     Http(String),
+    /// Microsoft Graph did not take the message.
+    #[error(transparent)]
+    Graph(#[from] GraphSendError),
 }
 
 impl SubmitError {
@@ -32,6 +36,7 @@ impl SubmitError {
         match self {
             SubmitError::Token(e) => e.is_transient(),
             SubmitError::Smtp(e) => e.is_transient(),
+            SubmitError::Graph(e) => e.is_transient(),
             SubmitError::Tls(_) | SubmitError::Http(_) => false,
         }
     }
@@ -56,7 +61,14 @@ pub struct Submitter {
     account: Account,
     settings: smtp::Settings,
     provider: Option<Arc<TokenProvider>>,
+    /// HTTPS for the token endpoint and Microsoft Graph.
+    http: reqwest::Client,
 }
+
+/// Attempts of one Graph submission while Graph throttles (429) or is unavailable (503).
+const GRAPH_ATTEMPTS: u32 = 3;
+/// The longest `Retry-After` waited for within one submission.
+const GRAPH_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One submission: its outcome and, when kept, the masked SMTP transcript.
 #[derive(Debug)]
@@ -71,9 +83,9 @@ impl Submitter {
     /// Prepares TLS, HTTPS and the token provider for `account`.
     pub fn new(account: Account, options: &Options) -> Result<Self, SubmitError> {
         let tls = crate::tls::client_config(account.ca_file.as_deref())?;
+        let http = http_client(&tls)?;
         let provider = match &account.auth {
             AccountAuth::OAuth { credential, .. } => {
-                let http = http_client(&tls)?;
                 let source = TokenSource {
                     token_endpoint: account.token_endpoint.value.clone(),
                     client_id: account.client_id.as_ref().map(|c| c.value.clone()).unwrap_or_default(),
@@ -83,7 +95,7 @@ impl Submitter {
                     send_x5c: account.send_x5c,
                 };
                 Some(Arc::new(TokenProvider::new(
-                    http,
+                    http.clone(),
                     source,
                     options.retry,
                     options.disk_cache.clone(),
@@ -101,6 +113,7 @@ impl Submitter {
             account,
             settings,
             provider,
+            http,
         })
     }
 
@@ -138,8 +151,14 @@ impl Submitter {
         Ok(connection)
     }
 
-    /// Sends one message on a new connection.
+    /// Sends one message on a new connection (SMTP) or request (Graph).
     pub async fn submit(&self, outgoing: &Outgoing) -> Attempt {
+        if self.account.transport == Transport::Graph {
+            return Attempt {
+                outcome: self.submit_graph(outgoing).await,
+                transcript: Vec::new(),
+            };
+        }
         let credentials = match self.credentials().await {
             Ok(c) => c,
             Err(e) => {
@@ -167,6 +186,53 @@ impl Submitter {
         Attempt {
             outcome: result.map_err(SubmitError::from),
             transcript,
+        }
+    }
+}
+
+impl Submitter {
+    /// Graph `sendMail`, waiting out throttling (`Retry-After`, at most a minute) up to
+    /// [`GRAPH_ATTEMPTS`] times.
+    async fn submit_graph(&self, outgoing: &Outgoing) -> Result<Delivery, SubmitError> {
+        let message = crate::graph::message_for_graph(outgoing)?;
+        let provider = self
+            .provider
+            .as_ref()
+            .expect("the Graph transport has an OAuth credential");
+        let mut attempt = 1;
+        loop {
+            let token = provider.token().await?.token;
+            let sent = crate::graph::send_mail(
+                &self.http,
+                &self.account.graph_url,
+                &self.account.mailbox.value,
+                &token,
+                &message,
+            )
+            .await;
+            match sent {
+                Ok(()) => {
+                    // Graph has no reply text of its own: its 202 is shown in SMTP's terms so
+                    // that callers treat both transports alike.
+                    let text = "2.0.0 Accepted by Microsoft Graph sendMail (HTTP 202)".to_owned();
+                    return Ok(Delivery {
+                        reply: smtp::Reply::new(250, vec![text]),
+                        rejected: Vec::new(),
+                    });
+                }
+                Err(e) if e.is_transient() && attempt < GRAPH_ATTEMPTS => {
+                    let backoff = std::time::Duration::from_secs(1 << attempt);
+                    let wait = e
+                        .graph()
+                        .and_then(|g| g.retry_after)
+                        .unwrap_or(backoff)
+                        .min(GRAPH_MAX_WAIT);
+                    tracing::info!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "Graph did not take the message; trying again");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 }

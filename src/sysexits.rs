@@ -77,6 +77,13 @@ pub fn classify(e: &SubmitError) -> Code {
             SmtpError::Rejected { reply, .. } if is_permission(reply) => Code::NoPerm,
             _ => Code::Unavailable,
         },
+        SubmitError::Graph(g) => match g.graph().map(|e| e.status) {
+            Some(401 | 403) => Code::NoPerm,
+            Some(400 | 413) => Code::Data,
+            Some(404) => Code::Config,
+            Some(_) => Code::Unavailable,
+            None => Code::Data,
+        },
         SubmitError::Tls(_) => Code::Config,
         SubmitError::Http(_) => Code::Software,
     }

@@ -37,11 +37,13 @@ pub enum Stage {
     Quit,
     /// A request to the token endpoint.
     Token,
+    /// A Microsoft Graph request (`sendMail`).
+    Graph,
 }
 
 impl Stage {
     fn is_smtp(self) -> bool {
-        self != Stage::Token
+        !matches!(self, Stage::Token | Stage::Graph)
     }
 }
 
@@ -205,6 +207,15 @@ impl Fault {
         }
     }
 
+    /// Microsoft Graph answers with this HTTP status and body (throttling: 429 with
+    /// `Retry-After`).
+    pub fn graph_http(status: u16, body: &str, retry_after: Option<u64>) -> Self {
+        Self {
+            stage: Stage::Graph,
+            ..Self::http(status, body, retry_after)
+        }
+    }
+
     /// The token endpoint answers with an Entra error.
     pub fn aadsts(code: u32) -> Self {
         Self {
@@ -243,14 +254,25 @@ impl Fault {
             if self.stage.is_smtp() {
                 Ok(e)
             } else {
-                Err(format!("action `{:?}` applies to SMTP stages, not `token`", self.action).to_lowercase())
+                Err(format!(
+                    "action `{:?}` applies to SMTP stages, not `token` or `graph`",
+                    self.action
+                )
+                .to_lowercase())
+            }
+        };
+        let http_only = |e: Effect| {
+            if matches!(self.stage, Stage::Token | Stage::Graph) {
+                Ok(e)
+            } else {
+                Err("action `http` applies to stages `token` and `graph` only".to_owned())
             }
         };
         let token_only = |e: Effect| {
             if self.stage == Stage::Token {
                 Ok(e)
             } else {
-                Err("actions `http` and `aadsts` apply to stage `token` only".to_owned())
+                Err("action `aadsts` applies to stage `token` only".to_owned())
             }
         };
         match self.action {
@@ -272,7 +294,7 @@ impl Fault {
                 if !(100..=599).contains(&status) {
                     return Err(format!("`status` {status} is not an HTTP status"));
                 }
-                token_only(Effect::Http {
+                http_only(Effect::Http {
                     status,
                     body: self.body.clone().unwrap_or_default(),
                     retry_after: self.retry_after,

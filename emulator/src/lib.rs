@@ -32,6 +32,7 @@ pub mod entra;
 mod exchange;
 pub mod faults;
 pub mod fixture;
+pub mod graph;
 mod http;
 pub mod model;
 pub mod pki;
@@ -258,7 +259,10 @@ impl Emulator {
         let smtp_addr = smtp.local_addr()?;
         let smtps_addr = smtps.as_ref().map(TcpListener::local_addr).transpose()?;
 
-        let router = entra::router().merge(admin::router()).with_state(Arc::clone(&shared));
+        let router = entra::router()
+            .merge(graph::router())
+            .merge(admin::router())
+            .with_state(Arc::clone(&shared));
         let mut tasks = JoinSet::new();
         let http_tls = (!plain_http).then(|| Arc::clone(&tls));
         tasks.spawn(http::serve(http, http_tls, router, Arc::clone(&shared)));
@@ -331,6 +335,11 @@ impl Emulator {
     /// Every generated key pair.
     pub fn generated_certificates(&self) -> &[model::Generated] {
         &self.credentials
+    }
+
+    /// The Microsoft Graph root (`graph_url` of an account), e.g. `https://127.0.0.1:PORT`.
+    pub fn graph_url(&self) -> String {
+        self.base_url()
     }
 
     /// The URL of the emulated Azure VM identity endpoint (IMDS), for `M365_MAILER_IMDS_ENDPOINT`.

@@ -33,6 +33,8 @@ pub struct Counters {
     pub faults_fired: u64,
     /// Tokens the managed identity endpoints issued.
     pub managed_identity_tokens: u64,
+    /// Microsoft Graph requests (faults excluded).
+    pub graph_requests: u64,
 }
 
 /// Token requests of one client.

@@ -44,6 +44,8 @@ pub struct Delivered {
     pub rcpt_to: Vec<String>,
     /// Whether the content came by BDAT rather than DATA.
     pub chunked: bool,
+    /// Whether it came through Microsoft Graph `sendMail` rather than SMTP.
+    pub via_graph: bool,
     /// The message exactly as received (after DATA's dot-unstuffing).
     #[serde(skip)]
     pub data: Vec<u8>,

@@ -51,6 +51,8 @@ pub(crate) struct FileAccount {
     authority_host: Option<Spanned<Scalar>>,
     token_endpoint: Option<Spanned<Scalar>>,
     scope: Option<Spanned<Scalar>>,
+    transport: Option<Spanned<Scalar>>,
+    graph_url: Option<Spanned<Scalar>>,
     grant_type: Option<Spanned<Scalar>>,
     smtp_host: Option<Spanned<Scalar>>,
     smtp_port: Option<Spanned<Scalar>>,
@@ -103,7 +105,7 @@ impl FileAccount {
     pub(crate) fn layer(&self, file: &File, path: &Path, name: &str) -> Layer {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut layer = Layer::file();
-        let fields: [(&str, &Option<Spanned<Scalar>>); 31] = [
+        let fields: [(&str, &Option<Spanned<Scalar>>); 33] = [
             ("enabled", &self.enabled),
             ("tenant", &self.tenant),
             ("client_id", &self.client_id),
@@ -113,6 +115,8 @@ impl FileAccount {
             ("authority_host", &self.authority_host),
             ("token_endpoint", &self.token_endpoint),
             ("scope", &self.scope),
+            ("transport", &self.transport),
+            ("graph_url", &self.graph_url),
             ("grant_type", &self.grant_type),
             ("smtp_host", &self.smtp_host),
             ("smtp_port", &self.smtp_port),

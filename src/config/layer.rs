@@ -68,6 +68,8 @@ pub(crate) const ENVIRONMENT: &[(&str, &str)] = &[
     ("M365_MAILER_CLOUD", "cloud"),
     ("M365_MAILER_TOKEN_ENDPOINT", "token_endpoint"),
     ("M365_MAILER_SCOPE", "scope"),
+    ("M365_MAILER_TRANSPORT", "transport"),
+    ("M365_MAILER_GRAPH_URL", "graph_url"),
     ("M365_MAILER_SMTP_HOST", "smtp_host"),
     ("M365_MAILER_SMTP_PORT", "smtp_port"),
     ("M365_MAILER_SMTP_SECURITY", "security"),

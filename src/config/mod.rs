@@ -77,6 +77,15 @@ pub enum AccountAuth {
     },
 }
 
+/// How messages go to Exchange Online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// SMTP client submission with `AUTH XOAUTH2` (port 587).
+    Smtp,
+    /// Microsoft Graph `sendMail` over HTTPS (port 443), the MIME form.
+    Graph,
+}
+
 /// A resolved, validated account.
 #[derive(Debug, Clone)]
 pub struct Account {
@@ -100,6 +109,10 @@ pub struct Account {
     pub scope: Setting<String>,
     /// SMTP server.
     pub smtp: Target,
+    /// How messages go to Exchange.
+    pub transport: Transport,
+    /// Microsoft Graph root (the cloud's, or the emulator's), without a trailing slash.
+    pub graph_url: String,
     /// Extra trust anchors.
     pub ca_file: Option<PathBuf>,
     /// How to authenticate.
@@ -374,8 +387,38 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
     if oauth {
         check_url(&token_endpoint)?;
     }
+    let transport = match layers.get("transport") {
+        Some(t) => match t.value.to_ascii_lowercase().as_str() {
+            "smtp" => Transport::Smtp,
+            "graph" => Transport::Graph,
+            other => {
+                return Err(ConfigError::invalid(
+                    &t.origin,
+                    format!("transport `{other}` is not `smtp` or `graph`"),
+                ));
+            }
+        },
+        None => Transport::Smtp,
+    };
+    let default_scope = match transport {
+        Transport::Smtp => cloud.exchange_scope(),
+        Transport::Graph => format!("{}/.default", endpoints.graph),
+    };
+    let graph_url = layers.get("graph_url").unwrap_or_else(|| Setting {
+        value: endpoints.graph.to_owned(),
+        origin: Origin::Default,
+    });
+    if transport == Transport::Graph {
+        check_url(&graph_url)?;
+        if !oauth {
+            return Err(ConfigError::invalid(
+                &graph_url.origin,
+                "the Graph transport needs an OAuth credential (a secret, certificate, federated token or managed identity), not a password",
+            ));
+        }
+    }
     let scope = layers.get("scope").unwrap_or_else(|| Setting {
-        value: cloud.exchange_scope(),
+        value: default_scope.clone(),
         origin: Origin::Default,
     });
     if oauth && !scope.value.trim().ends_with("/.default") {
@@ -383,7 +426,7 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
             "{}: scope `{}` does not end in /.default; Entra ID refuses it for client credentials (AADSTS1002012). Use {}",
             scope.origin,
             scope.value,
-            cloud.exchange_scope()
+            default_scope
         ));
     }
     let assertion_style = match layers.get("assertion") {
@@ -432,6 +475,8 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
         token_endpoint,
         scope,
         smtp: Target { host, port, security },
+        transport,
+        graph_url: graph_url.value.trim_end_matches('/').to_owned(),
         ca_file,
         auth,
         assertion_style,
@@ -539,7 +584,7 @@ fn auth(
         return Ok(AccountAuth::OAuth {
             credential: ClientCredential::ManagedIdentity(ManagedIdentity {
                 client_id: identity.value,
-                audience: cloud.token_exchange_audience().to_owned(),
+                audience: cloud.endpoints().federation_audience.to_owned(),
                 endpoint,
             }),
             origin: identity.origin,

@@ -22,6 +22,16 @@ pub enum Signal {
     },
     /// An Entra ID error.
     Aadsts(u32),
+    /// A Microsoft Graph error: HTTP status, `error.code` (empty matches any) and a fragment
+    /// its message must contain when entries share both.
+    Graph {
+        /// HTTP status.
+        status: u16,
+        /// `error.code`.
+        code: &'static str,
+        /// Case-insensitive fragment of `error.message`.
+        text: Option<&'static str>,
+    },
     /// Something observed without a server reply (a port that does not answer, an untrusted
     /// certificate) or reported by another tool in its own words.
     Symptom(&'static str),
@@ -1389,6 +1399,127 @@ pub static ENTRIES: &[Entry] = &[
         propagation: true,
         link: LEARN_XOAUTH,
     },
+    // ---------------------------------------------------------------- Microsoft Graph
+    graph(
+        403,
+        "ErrorAccessDenied",
+        Some("Access to OData is disabled"),
+        "an application access policy (or an RBAC for Applications scope) keeps the app from this mailbox",
+        &[Cause {
+            id: "graph-access-policy",
+            why: "an application access policy restricts the app to a group the mailbox is not in, or denies it the mailbox; changes take up to an hour to apply",
+            fix: "Add {mailbox} to the policy's mail-enabled security group (RestrictAccess), or remove it from a DenyAccess group; then test the policy.",
+            commands: &[
+                CONNECT,
+                "Test-ApplicationAccessPolicy -Identity {mailbox} -AppId {client_id}",
+                "Get-ApplicationAccessPolicy",
+            ],
+        }],
+        Retry::Permanent,
+        true,
+    ),
+    graph(
+        403,
+        "ErrorAccessDenied",
+        None,
+        "the app may not send mail through Microsoft Graph",
+        &[Cause {
+            id: "graph-mail-send",
+            why: "the app has no Mail.Send application permission, or no administrator granted consent for it (the token has no Mail.Send role)",
+            fix: "Add the Microsoft Graph application permission Mail.Send and grant admin consent.",
+            commands: &[
+                "az ad app permission add --id {client_id} --api 00000003-0000-0000-c000-000000000000 --api-permissions b633e1c5-b582-4048-a93e-9f11b44c7e96=Role",
+                "az ad app permission admin-consent --id {client_id}",
+            ],
+        }],
+        Retry::Permanent,
+        true,
+    ),
+    graph(
+        401,
+        "InvalidAuthenticationToken",
+        None,
+        "Microsoft Graph does not accept the token",
+        &[Cause {
+            id: "graph-token-audience",
+            why: "the token is for another resource (the scope is Exchange's, not https://graph.microsoft.com/.default), expired, or from another tenant",
+            fix: "Leave scope unset with transport = \"graph\" (it defaults to the cloud's Graph scope), or set it to https://graph.microsoft.com/.default.",
+            commands: &[],
+        }],
+        Retry::Permanent,
+        false,
+    ),
+    graph(
+        404,
+        "MailboxNotEnabledForRESTAPI",
+        None,
+        "the mailbox cannot be used through Microsoft Graph",
+        &[Cause {
+            id: "graph-mailbox-not-enabled",
+            why: "the user has no Exchange Online licence (so no cloud mailbox), or the mailbox is on-premises or inactive",
+            fix: "Assign an Exchange Online licence to {mailbox}, or use a shared mailbox in Exchange Online.",
+            commands: &[
+                CONNECT,
+                "Get-Mailbox -Identity {mailbox} | Format-List RecipientTypeDetails, IsInactiveMailbox",
+            ],
+        }],
+        Retry::Permanent,
+        true,
+    ),
+    graph(
+        404,
+        "ErrorInvalidUser",
+        None,
+        "Microsoft Graph knows no such user",
+        &[WRONG_MAILBOX],
+        Retry::Permanent,
+        false,
+    ),
+    graph(
+        403,
+        "ErrorSendAsDenied",
+        None,
+        "the mailbox may not send as the message's From address",
+        &[Cause {
+            id: "graph-send-as",
+            why: "the From header is neither {mailbox} nor an address it has Send As permission on",
+            fix: "Send from {mailbox}, or grant it Send As on {from}.",
+            commands: &[
+                CONNECT,
+                "Add-RecipientPermission -Identity {from} -Trustee {mailbox} -AccessRights SendAs",
+            ],
+        }],
+        Retry::Permanent,
+        true,
+    ),
+    graph(
+        413,
+        "",
+        None,
+        "the message is too large for one Microsoft Graph request (about 4 MB)",
+        &[Cause {
+            id: "graph-too-large",
+            why: "sendMail takes about 4 MB per request, base64 included; larger messages need a draft with attachment upload sessions",
+            fix: "Send messages over about 3 MB with transport = \"smtp\" (35 MB), or make them smaller.",
+            commands: &[],
+        }],
+        Retry::Permanent,
+        false,
+    ),
+    graph(
+        429,
+        "",
+        None,
+        "Microsoft Graph is throttling the app or the mailbox",
+        &[Cause {
+            id: "graph-throttled",
+            why: "more than Outlook's limits per app and mailbox (10,000 requests in 10 minutes, 4 at a time, 150 MB of uploads in 5 minutes) or Exchange's sending limits",
+            fix: "Wait for the Retry-After time and send fewer messages at once; m365-mailer waits it out up to a minute.",
+            commands: &[],
+        }],
+        Retry::Transient,
+        false,
+    ),
 ];
 
 const TRANSIENT_ENTRA: Cause = Cause {
@@ -1418,6 +1549,29 @@ const fn aadsts(
     }
 }
 
+const LEARN_GRAPH_SENDMAIL: &str = "https://learn.microsoft.com/graph/api/user-sendmail";
+
+const fn graph(
+    status: u16,
+    code: &'static str,
+    text: Option<&'static str>,
+    summary: &'static str,
+    causes: &'static [Cause],
+    retry: Retry,
+    propagation: bool,
+) -> Entry {
+    Entry {
+        key: "graph",
+        signal: Signal::Graph { status, code, text },
+        summary,
+        aliases: &[],
+        causes,
+        retry,
+        propagation,
+        link: LEARN_GRAPH_SENDMAIL,
+    }
+}
+
 /// The client-credentials documentation, for entries that need the whole flow.
 pub const CLIENT_CREDENTIALS_DOCS: &str = LEARN_CLIENT_CREDENTIALS;
 /// The certificate-credentials documentation.
@@ -1428,6 +1582,12 @@ impl Entry {
     pub fn id(&self) -> String {
         match self.signal {
             Signal::Aadsts(code) => format!("aadsts/{code}"),
+            Signal::Graph { status, code, text } => {
+                format!(
+                    "graph/{status}/{code}{}",
+                    text.map_or(String::new(), |t| format!("/{t}"))
+                )
+            }
             _ => self.key.to_owned(),
         }
     }

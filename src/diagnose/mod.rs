@@ -172,6 +172,24 @@ pub fn for_aadsts(code: u32) -> Option<&'static Entry> {
     ENTRIES.iter().find(|e| e.signal == Signal::Aadsts(code))
 }
 
+/// The entry for a Graph error: status and code, the entry with a text fragment first.
+pub fn for_graph(error: &crate::graph::GraphError) -> Option<&'static Entry> {
+    let message = error.message.to_ascii_lowercase();
+    let mut candidates: Vec<&'static Entry> = ENTRIES
+        .iter()
+        .filter(|e| match e.signal {
+            Signal::Graph { status, code, text } => {
+                status == error.status
+                    && (code.is_empty() || code == error.code)
+                    && text.is_none_or(|t| message.contains(&t.to_ascii_lowercase()))
+            }
+            _ => false,
+        })
+        .collect();
+    candidates.sort_by_key(|e| !matches!(e.signal, Signal::Graph { text: Some(_), .. }));
+    candidates.first().copied()
+}
+
 /// The entry for a symptom name.
 pub fn symptom(name: &str) -> &'static Entry {
     ENTRIES
@@ -244,6 +262,7 @@ pub fn diagnose(error: &SubmitError, evidence: &Evidence) -> Option<Diagnosis> {
             ..
         }) => symptom("port-blocked"),
         SubmitError::Smtp(s) => for_reply(s.reply()?)?,
+        SubmitError::Graph(g) => for_graph(g.graph()?)?,
         _ => return None,
     };
     Some(explain(entry, evidence))

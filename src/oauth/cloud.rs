@@ -72,14 +72,6 @@ impl Cloud {
     }
 
     /// `https://<exchange>/.default`.
-    pub fn token_exchange_audience(self) -> &'static str {
-        match self {
-            Cloud::Global => "api://AzureADTokenExchange",
-            Cloud::GccHigh | Cloud::Dod => "api://AzureADTokenExchangeUSGov",
-            Cloud::China => "api://AzureADTokenExchangeChina",
-        }
-    }
-
     pub fn exchange_scope(self) -> String {
         format!("{}/.default", self.endpoints().exchange_resource)
     }

@@ -81,6 +81,12 @@ impl AccountDelivery {
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Self>, SubmitError> {
+        if account.transport == crate::config::Transport::Graph {
+            return Err(SubmitError::Graph(crate::graph::GraphSendError::Message(format!(
+                "account `{}`: the relay delivers through SMTP only so far; set transport = \"smtp\" for relay accounts",
+                account.name
+            ))));
+        }
         let submitter = Submitter::new(account, &crate::submit::Options::default())?;
         let mut limiter = Limiter::new(settings.limits);
         let now_ms = clock::unix_millis();

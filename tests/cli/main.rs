@@ -4,6 +4,7 @@ mod credentials;
 mod doctor;
 mod exit_codes;
 mod federation;
+mod graph;
 mod packaging;
 mod relay;
 mod relay_hardening;

@@ -609,6 +609,7 @@ impl Session {
             mail_from: t.from,
             rcpt_to: t.recipients,
             chunked: t.chunked,
+            via_graph: false,
             data: t.content,
         });
         self.shared

@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 
 pub use settings::{EntraSettings, ExchangeSettings, Latency};
 pub use tenant::{
-    Api, App, AppCertificate, BasicAuth, ClientSecret, ExchangeServicePrincipal, FederatedCredential, Mailbox,
-    ManagedIdentity, Permission, Tenant,
+    AccessRight, Api, App, AppCertificate, ApplicationAccessPolicy, BasicAuth, ClientSecret, ExchangeServicePrincipal,
+    FederatedCredential, Mailbox, ManagedIdentity, Permission, Tenant,
 };
 pub(crate) use validate::is_dns_name;
 pub use validate::{Generated, ScenarioError};

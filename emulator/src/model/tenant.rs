@@ -47,6 +47,10 @@ pub struct Tenant {
     /// identity endpoints hand out.
     #[serde(default)]
     pub managed_identities: Vec<ManagedIdentity>,
+    /// Application access policies (`New-ApplicationAccessPolicy`): which mailboxes an app may
+    /// use through Microsoft Graph.
+    #[serde(default)]
+    pub application_access_policies: Vec<ApplicationAccessPolicy>,
 }
 
 fn default_tenant_name() -> String {
@@ -100,6 +104,46 @@ pub struct App {
     /// client assertions (workload identity federation).
     #[serde(default)]
     pub federated_credentials: Vec<FederatedCredential>,
+}
+
+/// An application access policy. Exchange scopes it with a mail-enabled security group; the
+/// emulator lists the group's mailboxes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationAccessPolicy {
+    /// The app's client id.
+    pub app_id: String,
+    /// The mailboxes of the policy's group.
+    pub mailboxes: Vec<String>,
+    /// `restrict_access`: only these mailboxes; `deny_access`: all but these.
+    pub access_right: AccessRight,
+}
+
+/// What an application access policy does with its mailboxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessRight {
+    /// `-AccessRight RestrictAccess`.
+    RestrictAccess,
+    /// `-AccessRight DenyAccess`.
+    DenyAccess,
+}
+
+impl Tenant {
+    /// Whether the application access policies let `app_id` use `mailbox` through Graph (no
+    /// policy for the app: every mailbox).
+    pub fn graph_access_allowed(&self, app_id: &str, mailbox: &str) -> bool {
+        self.application_access_policies
+            .iter()
+            .filter(|p| p.app_id.eq_ignore_ascii_case(app_id))
+            .all(|p| {
+                let listed = p.mailboxes.iter().any(|m| m.eq_ignore_ascii_case(mailbox));
+                match p.access_right {
+                    AccessRight::RestrictAccess => listed,
+                    AccessRight::DenyAccess => !listed,
+                }
+            })
+    }
 }
 
 /// A user-assigned managed identity.
@@ -282,6 +326,7 @@ impl Tenant {
             exchange_service_principals: Vec::new(),
             mailboxes: Vec::new(),
             managed_identities: Vec::new(),
+            application_access_policies: Vec::new(),
         }
     }
 

@@ -1,0 +1,221 @@
+//! Microsoft Graph `sendMail` in its MIME form (fact sheet §6): the whole message, base64, as
+//! the body of `POST {graph}/v1.0/users/{mailbox}/sendMail` with `Content-Type: text/plain`, so
+//! headers and attachments arrive as written. `202 Accepted` means Exchange took it.
+//!
+//! Graph takes the recipients from the message's To, Cc and Bcc headers, not from an
+//! envelope. [`message_for_graph`] therefore adds envelope recipients that no header names as a
+//! `Bcc:` header (Exchange removes it on delivery) and refuses a message whose headers name
+//! someone the envelope does not, which SMTP would leave out and Graph would not.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+
+use crate::message::Outgoing;
+use crate::secret::Secret;
+
+/// A Graph error answer: HTTP status, `error.code`, `error.message`, and `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphError {
+    /// HTTP status.
+    pub status: u16,
+    /// `error.code`, e.g. `ErrorAccessDenied` (empty when the body had none).
+    pub code: String,
+    /// `error.message`.
+    pub message: String,
+    /// `Retry-After`, for 429 and 503.
+    pub retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for GraphError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        if !self.code.is_empty() {
+            write!(f, " {}", self.code)?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl GraphError {
+    /// Throttling and server errors pass.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.status, 408 | 429) || self.status >= 500
+    }
+
+    fn parse(status: u16, body: &[u8], retry_after: Option<Duration>) -> Self {
+        let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let text = |key: &str| json["error"][key].as_str().unwrap_or_default().to_owned();
+        let message = match text("message") {
+            m if m.is_empty() => String::from_utf8_lossy(body).trim().chars().take(300).collect(),
+            m => m,
+        };
+        Self {
+            status,
+            code: text("code"),
+            message,
+            retry_after,
+        }
+    }
+}
+
+/// Why Graph did not take a message.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphSendError {
+    /// Graph answered with an error.
+    #[error("Microsoft Graph refused: {0}")]
+    Refused(GraphError),
+    /// Graph could not be reached.
+    #[error("cannot reach Microsoft Graph at {url}: {detail}")]
+    Network {
+        /// The request URL.
+        url: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The message cannot be expressed as Graph needs it.
+    #[error("{0}")]
+    Message(String),
+}
+
+impl GraphSendError {
+    /// Whether trying again later can succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            GraphSendError::Refused(e) => e.is_transient(),
+            GraphSendError::Network { .. } => true,
+            GraphSendError::Message(_) => false,
+        }
+    }
+
+    /// The Graph error, when Graph answered.
+    pub fn graph(&self) -> Option<&GraphError> {
+        match self {
+            GraphSendError::Refused(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// `POST {graph_url}/v1.0/users/{mailbox}/sendMail` with `message` (MIME).
+pub async fn send_mail(
+    http: &reqwest::Client,
+    graph_url: &str,
+    mailbox: &str,
+    token: &Secret,
+    message: &[u8],
+) -> Result<(), GraphSendError> {
+    let url = format!("{graph_url}/v1.0/users/{mailbox}/sendMail");
+    let body = base64::engine::general_purpose::STANDARD.encode(message);
+    let sent = http
+        .post(&url)
+        .bearer_auth(token.expose())
+        .header("content-type", "text/plain")
+        .header("client-request-id", uuid::Uuid::new_v4().to_string())
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| GraphSendError::Network {
+            url: url.clone(),
+            detail: e.to_string(),
+        })?;
+    let status = sent.status().as_u16();
+    let retry_after = sent
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let body = sent.bytes().await.unwrap_or_default();
+    Err(GraphSendError::Refused(GraphError::parse(status, &body, retry_after)))
+}
+
+/// The message as Graph must get it: envelope recipients that no header names added as `Bcc:`.
+pub fn message_for_graph(outgoing: &Outgoing) -> Result<Vec<u8>, GraphSendError> {
+    let parsed = mail_parser::MessageParser::default()
+        .parse_headers(&outgoing.content)
+        .ok_or_else(|| GraphSendError::Message("the message has no readable header".to_owned()))?;
+    let mut named: Vec<String> = Vec::new();
+    for list in [parsed.to(), parsed.cc(), parsed.bcc()].into_iter().flatten() {
+        named.extend(list.iter().filter_map(|a| a.address().map(str::to_ascii_lowercase)));
+    }
+    let envelope: Vec<String> = outgoing.envelope.to.iter().map(|r| r.to_ascii_lowercase()).collect();
+    if let Some(extra) = named.iter().find(|n| !envelope.contains(n)) {
+        return Err(GraphSendError::Message(format!(
+            "{extra} is in the message's headers but not among its recipients: Microsoft Graph sends to every address in To, Cc and Bcc; give the recipients with -t, or use the SMTP transport"
+        )));
+    }
+    let hidden: Vec<&str> = outgoing
+        .envelope
+        .to
+        .iter()
+        .filter(|r| !named.contains(&r.to_ascii_lowercase()))
+        .map(String::as_str)
+        .collect();
+    if hidden.is_empty() {
+        return Ok(outgoing.content.clone());
+    }
+    let mut message = format!("Bcc: {}\r\n", hidden.join(", ")).into_bytes();
+    message.extend_from_slice(&outgoing.content);
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtp::Envelope;
+
+    fn outgoing(to: &[&str], content: &str) -> Outgoing {
+        Outgoing {
+            envelope: Envelope {
+                from: "mailer@contoso.com".into(),
+                to: to.iter().map(|s| (*s).to_owned()).collect(),
+            },
+            content: content.as_bytes().to_vec(),
+            from_header: vec!["mailer@contoso.com".into()],
+        }
+    }
+
+    #[test]
+    fn envelope_recipients_the_headers_do_not_name_become_bcc() {
+        let plain = "From: mailer@contoso.com\r\nTo: Bob <bob@fabrikam.com>\r\nSubject: x\r\n\r\nbody\r\n";
+        let same = outgoing(&["bob@fabrikam.com"], plain);
+        assert_eq!(message_for_graph(&same).unwrap(), plain.as_bytes());
+        // sendmail -t removed the Bcc header from the content; Graph needs it back.
+        let hidden = outgoing(&["bob@fabrikam.com", "audit@contoso.com"], plain);
+        let message = String::from_utf8(message_for_graph(&hidden).unwrap()).unwrap();
+        assert_eq!(message, format!("Bcc: audit@contoso.com\r\n{plain}"));
+    }
+
+    #[test]
+    fn a_header_recipient_outside_the_envelope_is_refused() {
+        let plain = "From: mailer@contoso.com\r\nTo: alice@fabrikam.com\r\n\r\nbody\r\n";
+        let error = message_for_graph(&outgoing(&["bob@fabrikam.com"], plain)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("alice@fabrikam.com is in the message's headers")
+        );
+    }
+
+    #[test]
+    fn graph_errors_are_read_with_their_code() {
+        let body =
+            br#"{"error":{"code":"ErrorAccessDenied","message":"Access to OData is disabled.","innerError":{}}}"#;
+        let e = GraphError::parse(403, body, None);
+        assert_eq!(
+            e.to_string(),
+            "HTTP 403 ErrorAccessDenied: Access to OData is disabled."
+        );
+        assert!(!e.is_transient());
+        let throttled = GraphError::parse(429, b"", Some(Duration::from_secs(3)));
+        assert!(throttled.is_transient());
+        assert_eq!(throttled.to_string(), "HTTP 429");
+    }
+}

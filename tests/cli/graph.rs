@@ -1,0 +1,103 @@
+//! The Microsoft Graph transport against the emulator's `sendMail`.
+
+use m365_emulator::fixture::{CLIENT, MAILBOX};
+use m365_emulator::model::{AccessRight, Api, ApplicationAccessPolicy};
+use m365_emulator::Fault;
+
+use crate::support::{World, complete_message};
+
+async fn graph_world(change: impl FnOnce(&mut m365_emulator::Scenario)) -> World {
+    let mut world = World::start_with(change).await;
+    world.set("M365_MAILER_TRANSPORT", "graph");
+    world.set("M365_MAILER_GRAPH_URL", &world.emulator.graph_url());
+    world
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_goes_through_graph_byte_for_byte_and_hidden_recipients_become_bcc() {
+    let world = graph_world(|_| {}).await;
+    let content = complete_message("through Graph");
+    world.send(&["--no-token-cache", "bob@fabrikam.com"], &content, 0).await;
+    // sendmail -t: the Bcc header is removed from the content, and Graph gets it back.
+    let with_bcc = b"From: mailer@contoso.com\r\nTo: bob@fabrikam.com\r\nBcc: audit@contoso.com\r\nSubject: t\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <t@contoso.com>\r\n\r\nbody\r\n";
+    world.send(&["--no-token-cache", "-t"], with_bcc, 0).await;
+
+    let messages = world.emulator.store().messages();
+    assert_eq!(messages.len(), 2);
+    assert!(messages.iter().all(|m| m.via_graph && m.mailbox == MAILBOX));
+    assert_eq!(messages[0].data, content, "the MIME arrives as sent");
+    assert_eq!(messages[1].rcpt_to, ["bob@fabrikam.com", "audit@contoso.com"]);
+    let stats = world.emulator.stats();
+    assert_eq!((stats.graph_requests, stats.smtp_connections), (2, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_is_waited_out_with_retry_after() {
+    let world = graph_world(|_| {}).await;
+    let body =
+        r#"{"error":{"code":"ApplicationThrottled","message":"Application is over its MailboxConcurrency limit."}}"#;
+    world
+        .emulator
+        .faults()
+        .add(Fault::graph_http(429, body, Some(1)).times(1))
+        .unwrap();
+    let started = m365_mailer::clock::instant();
+    world
+        .send(
+            &["--no-token-cache", "bob@fabrikam.com"],
+            &complete_message("after 429"),
+            0,
+        )
+        .await;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    assert_eq!(world.emulator.store().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graph_refusals_are_explained() {
+    // An application access policy that leaves the mailbox out.
+    let world = graph_world(|s| {
+        s.tenants[0].application_access_policies.push(ApplicationAccessPolicy {
+            app_id: CLIENT.to_owned(),
+            mailboxes: vec!["alerts@contoso.com".to_owned()],
+            access_right: AccessRight::RestrictAccess,
+        });
+    })
+    .await;
+    let out = world
+        .send(&["--no-token-cache", "bob@fabrikam.com"], &complete_message("x"), 77)
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Access to OData is disabled"), "{stderr}");
+    assert!(
+        stderr.contains("Test-ApplicationAccessPolicy") && stderr.contains(MAILBOX),
+        "{stderr}"
+    );
+
+    // No Mail.Send consent.
+    let world = graph_world(|s| {
+        let app = s.tenants[0].apps.iter_mut().find(|a| a.client_id == CLIENT).unwrap();
+        app.permissions.retain(|p| p.api != Api::Graph);
+    })
+    .await;
+    let out = world
+        .send(&["--no-token-cache", "bob@fabrikam.com"], &complete_message("x"), 77)
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ErrorAccessDenied") && stderr.contains("Mail.Send"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("b633e1c5-b582-4048-a93e-9f11b44c7e96=Role"), "{stderr}");
+
+    // A recipient in the headers that the command line left out: refused before sending.
+    let world = graph_world(|_| {}).await;
+    let out = world
+        .send(&["--no-token-cache", "carol@fabrikam.com"], &complete_message("x"), 65)
+        .await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is in the message's headers but not among its recipients"));
+    assert_eq!(world.emulator.stats().graph_requests, 0);
+}
