@@ -194,33 +194,10 @@ impl Submitter {
     /// Graph `sendMail`, waiting out throttling (`Retry-After`, at most a minute) up to
     /// [`GRAPH_ATTEMPTS`] times.
     async fn submit_graph(&self, outgoing: &Outgoing) -> Result<Delivery, SubmitError> {
-        let message = crate::graph::message_for_graph(outgoing)?;
-        let provider = self
-            .provider
-            .as_ref()
-            .expect("the Graph transport has an OAuth credential");
         let mut attempt = 1;
         loop {
-            let token = provider.token().await?.token;
-            let sent = crate::graph::send_mail(
-                &self.http,
-                &self.account.graph_url,
-                &self.account.mailbox.value,
-                &token,
-                &message,
-            )
-            .await;
-            match sent {
-                Ok(()) => {
-                    // Graph has no reply text of its own: its 202 is shown in SMTP's terms so
-                    // that callers treat both transports alike.
-                    let text = "2.0.0 Accepted by Microsoft Graph sendMail (HTTP 202)".to_owned();
-                    return Ok(Delivery {
-                        reply: smtp::Reply::new(250, vec![text]),
-                        rejected: Vec::new(),
-                    });
-                }
-                Err(e) if e.is_transient() && attempt < GRAPH_ATTEMPTS => {
+            match self.submit_graph_once(outgoing).await {
+                Err(SubmitError::Graph(e)) if e.is_transient() && attempt < GRAPH_ATTEMPTS => {
                     let backoff = std::time::Duration::from_secs(1 << attempt);
                     let wait = e
                         .graph()
@@ -231,9 +208,34 @@ impl Submitter {
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
-                Err(e) => return Err(e.into()),
+                other => return other,
             }
         }
+    }
+
+    /// One Graph `sendMail` request (the relay's queue does its own retrying).
+    pub async fn submit_graph_once(&self, outgoing: &Outgoing) -> Result<Delivery, SubmitError> {
+        let message = crate::graph::message_for_graph(outgoing)?;
+        let provider = self
+            .provider
+            .as_ref()
+            .ok_or_else(|| SubmitError::Http("the Graph transport needs an OAuth credential".into()))?;
+        let token = provider.token().await?.token;
+        crate::graph::send_mail(
+            &self.http,
+            &self.account.graph_url,
+            &self.account.mailbox.value,
+            &token,
+            &message,
+        )
+        .await?;
+        // Graph has no reply text of its own: its 202 is shown in SMTP's terms so that callers
+        // treat both transports alike.
+        let text = "2.0.0 Accepted by Microsoft Graph sendMail (HTTP 202)".to_owned();
+        Ok(Delivery {
+            reply: smtp::Reply::new(250, vec![text]),
+            rejected: Vec::new(),
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use super::limits::{Limiter, Ticket, Wait};
 use super::metrics::{AccountLabel, Metrics, ReplyLabel};
 use super::outcome::{self, Stage};
 use crate::clock;
-use crate::config::{Account, Delivery as Settings};
+use crate::config::{Account, Delivery as Settings, Transport};
 use crate::oauth::provider::MINIMUM_VALIDITY_SECS;
 use crate::queue::{Leased, Op, Queue, millis};
 use crate::smtp::{Connection, Envelope};
@@ -81,12 +81,6 @@ impl AccountDelivery {
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Self>, SubmitError> {
-        if account.transport == crate::config::Transport::Graph {
-            return Err(SubmitError::Graph(crate::graph::GraphSendError::Message(format!(
-                "account `{}`: the relay delivers through SMTP only so far; set transport = \"smtp\" for relay accounts",
-                account.name
-            ))));
-        }
         let submitter = Submitter::new(account, &crate::submit::Options::default())?;
         let mut limiter = Limiter::new(settings.limits);
         let now_ms = clock::unix_millis();
@@ -360,9 +354,14 @@ impl AccountDelivery {
             let old = upstream.take().expect("checked");
             self.close(old).await;
         }
+        let graph = self.submitter.account().transport == Transport::Graph;
         let reused = upstream.is_some();
-        let (mut stage, mut result) = self.attempt(&leased, upstream, started).await;
-        if reused && stage == Stage::Transaction && stale(&result) {
+        let (mut stage, mut result) = if graph {
+            self.attempt_graph(&leased).await
+        } else {
+            self.attempt(&leased, upstream, started).await
+        };
+        if !graph && reused && stage == Stage::Transaction && stale(&result) {
             // The server closed the pooled connection while it was idle: not the message's
             // fault, nor Exchange being down. Once more on a fresh connection.
             tracing::debug!(account = %self.name(), "pooled connection was closed; reconnecting");
@@ -415,6 +414,8 @@ impl AccountDelivery {
         }
         self.freed.notify_waiters();
         let code = match &result {
+            Ok(_) if graph => "202".to_owned(),
+            Err(SubmitError::Graph(e)) => e.graph().map_or_else(|| "none".to_owned(), |g| g.status.to_string()),
             Ok(delivery) => delivery.reply.code().to_string(),
             Err(SubmitError::Smtp(e)) => e.reply().map_or_else(|| "none".to_owned(), |r| r.code().to_string()),
             Err(_) => "none".to_owned(),
@@ -454,6 +455,25 @@ impl AccountDelivery {
             return false;
         };
         current.expires_at > used || used - clock::unix_now() < MINIMUM_VALIDITY_SECS
+    }
+
+    /// Sends `leased` with one Microsoft Graph request. Failing to get a token counts as failing
+    /// to connect (the account is unavailable, not the message wrong).
+    async fn attempt_graph(&self, leased: &Leased) -> (Stage, Result<crate::smtp::Delivery, SubmitError>) {
+        let outgoing = crate::message::Outgoing {
+            envelope: Envelope {
+                from: leased.message.sender.clone(),
+                to: leased.message.recipients.clone(),
+            },
+            content: leased.message.content.clone(),
+            from_header: Vec::new(),
+        };
+        let result = self.submitter.submit_graph_once(&outgoing).await;
+        let stage = match &result {
+            Err(SubmitError::Token(_)) => Stage::Connect,
+            _ => Stage::Transaction,
+        };
+        (stage, result)
     }
 
     /// Sends `leased` on the connection, opening and authenticating one first if needed.

@@ -96,6 +96,23 @@ pub fn plan(
             }
             return plan;
         }
+        (Stage::Transaction, Err(e @ SubmitError::Graph(g))) => {
+            plan.reply = e.to_string();
+            plan.diagnosis = explain(result, account);
+            plan.keep_connection = false;
+            match graph_meaning(g) {
+                GraphMeaning::Message => give_up(&mut plan, leased, &message.recipients, now_ms),
+                GraphMeaning::Throttled => {
+                    plan.throttled = true;
+                    retry(&mut plan, leased, backoff, now_ms, Some(pause_until_ms));
+                }
+                GraphMeaning::Account => {
+                    plan.unavailable = true;
+                    retry(&mut plan, leased, backoff, now_ms, None);
+                }
+            }
+            return plan;
+        }
         (Stage::Transaction, Err(e @ SubmitError::Smtp(SmtpError::TooBig { .. } | SmtpError::NotOffered { .. }))) => {
             plan.reply = e.to_string();
             plan.diagnosis = explain(result, account);
@@ -167,6 +184,31 @@ pub fn plan(
         plan.ops.extend(rest.ops);
     }
     plan
+}
+
+/// What a Graph failure is about.
+enum GraphMeaning {
+    /// The message itself (too large, no usable recipients, a From the mailbox may not use):
+    /// given up on at once.
+    Message,
+    /// Throttling (429) or Graph unavailable (503): the mailbox pauses.
+    Throttled,
+    /// The account, its permissions or the path to Graph: fixed by the administrator, then
+    /// the queue drains.
+    Account,
+}
+
+fn graph_meaning(error: &crate::graph::GraphSendError) -> GraphMeaning {
+    use crate::graph::GraphSendError;
+    match error {
+        GraphSendError::Message(_) => GraphMeaning::Message,
+        GraphSendError::Network { .. } => GraphMeaning::Account,
+        GraphSendError::Refused(e) => match (e.status, e.code.as_str()) {
+            (429 | 503, _) => GraphMeaning::Throttled,
+            (400 | 413, _) | (_, "ErrorSendAsDenied") => GraphMeaning::Message,
+            _ => GraphMeaning::Account,
+        },
+    }
 }
 
 /// Throttling: Exchange wants the mailbox to slow down, not the message changed.

@@ -1,8 +1,8 @@
 //! The Microsoft Graph transport against the emulator's `sendMail`.
 
+use m365_emulator::Fault;
 use m365_emulator::fixture::{CLIENT, MAILBOX};
 use m365_emulator::model::{AccessRight, Api, ApplicationAccessPolicy};
-use m365_emulator::Fault;
 
 use crate::support::{World, complete_message};
 
@@ -100,4 +100,72 @@ async fn graph_refusals_are_explained() {
         .await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("is in the message's headers but not among its recipients"));
     assert_eq!(world.emulator.stats().graph_requests, 0);
+}
+
+/// Submits `content` to the relay at `port` with Python's smtplib; prints nothing on success.
+fn submit(port: u16, recipients: &[&str], content: &[u8]) {
+    const SCRIPT: &str = r#"
+import smtplib, sys
+port, recipients = int(sys.argv[1]), sys.argv[2].split(",")
+with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+    s.sendmail("mailer@contoso.com", recipients, sys.stdin.buffer.read())
+"#;
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(crate::support::python())
+        .args(["-c", SCRIPT, &port.to_string(), &recipients.join(",")])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(content).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_relay_delivers_through_graph_and_sorts_graphs_refusals() {
+    let world = graph_world(|s| {
+        s.exchange.messages_per_minute = 10_000;
+    })
+    .await;
+    let relay = world
+        .relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n[relay.delivery]\nretry_initial = \"1s\"\nrate_window = \"2s\"\n")
+        .await;
+    let port = relay.addr().port();
+    let content = complete_message("device through Graph");
+    // The device names bob in To and audit only in the envelope.
+    submit(port, &["bob@fabrikam.com", "audit@contoso.com"], &content);
+    assert_eq!(world.wait_for_messages(1, std::time::Duration::from_secs(20)).await, 1);
+    let stored = &world.emulator.store().messages()[0];
+    assert!(stored.via_graph);
+    assert_eq!(stored.rcpt_to, ["bob@fabrikam.com", "audit@contoso.com"]);
+    let text = String::from_utf8_lossy(&stored.data);
+    assert!(text.starts_with("Bcc: audit@contoso.com\r\nReceived: "), "{text}");
+    assert!(
+        stored.data.ends_with(&content),
+        "the device's message follows byte for byte"
+    );
+
+    // Throttled once: the message waits and goes.
+    world
+        .emulator
+        .faults()
+        .add(Fault::graph_http(429, "{}", Some(1)).times(1))
+        .unwrap();
+    submit(port, &["bob@fabrikam.com"], &complete_message("after throttling"));
+    assert_eq!(world.wait_for_messages(2, std::time::Duration::from_secs(30)).await, 2);
+
+    // A To header naming someone outside the envelope: Graph would send to them too, so the
+    // message goes to the dead-letter area, saying why, instead.
+    submit(port, &["carol@fabrikam.com"], &complete_message("wrong envelope"));
+    relay
+        .wait_for_log("dead-lettered", std::time::Duration::from_secs(20))
+        .await;
+    let log = relay.log_text();
+    assert!(
+        log.contains("is in the message's headers but not among its recipients"),
+        "{log}"
+    );
+    assert_eq!(world.emulator.store().len(), 2);
+    relay.kill().await;
 }
