@@ -221,7 +221,7 @@ impl Submitter {
             .as_ref()
             .ok_or_else(|| SubmitError::Http("the Graph transport needs an OAuth credential".into()))?;
         let token = provider.token().await?.token;
-        crate::graph::send_mail(
+        crate::graph::send(
             &self.http,
             &self.account.graph_url,
             &self.account.mailbox.value,

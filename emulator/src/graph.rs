@@ -5,10 +5,17 @@
 //! the From header, recipients. Accepted messages go to the same store as SMTP's, with
 //! `via_graph` set, and the answer is `202 Accepted` with an empty body.
 //!
-//! Not emulated (yet): the JSON form of `sendMail`, drafts and attachment upload sessions,
-//! Graph's own throttling counters (throttling is a fault at stage `graph`).
+//! Larger messages: a draft from MIME (`POST /v1.0/users/{user}/messages`), attachments through
+//! upload sessions (`createUploadSession`, then `PUT`s with `Content-Range` to the upload URL,
+//! which refuses a token), and `POST /v1.0/users/{user}/messages/{id}/send`; drafts and uploads
+//! need `Mail.ReadWrite`. On send the uploaded attachments join the draft's top-level
+//! `multipart/mixed` as base64 parts.
+//!
+//! Not emulated (yet): the JSON forms, Graph's own throttling counters (throttling is a fault at
+//! stage `graph`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,9 +26,9 @@ use axum::routing::post;
 use base64::Engine as _;
 
 use crate::Shared;
-use crate::entra::token::{self, TokenRejection};
+use crate::entra::token::{self, AccessClaims, TokenRejection};
 use crate::faults::{Effect, Stage, Subject};
-use crate::model::Mailbox;
+use crate::model::{Mailbox, Tenant};
 use crate::store::{Delivered, Identity};
 
 /// Graph's request size limit for `sendMail` (about 4 MB).
@@ -30,8 +37,44 @@ pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// The audience of Graph tokens.
 const GRAPH: &str = "https://graph.microsoft.com";
 
+/// The largest attachment an upload session takes (150 MB).
+const MAX_ATTACHMENT_BYTES: u64 = 150 * 1024 * 1024;
+
 pub(crate) fn router() -> Router<Arc<Shared>> {
-    Router::new().route("/v1.0/users/{user}/sendMail", post(send_mail))
+    Router::new()
+        .route("/v1.0/users/{user}/sendMail", post(send_mail))
+        .route("/v1.0/users/{user}/messages", post(create_draft))
+        .route(
+            "/v1.0/users/{user}/messages/{id}/attachments/createUploadSession",
+            post(create_upload_session),
+        )
+        .route("/v1.0/users/{user}/messages/{id}/send", post(send_draft))
+        .route("/_graph/upload/{session}", axum::routing::put(upload))
+        // Above Graph's limit, so that the emulator's own check answers as Graph does.
+        .layer(axum::extract::DefaultBodyLimit::max(2 * MAX_REQUEST_BYTES))
+}
+
+/// Drafts and upload sessions in progress.
+#[derive(Debug, Default)]
+pub(crate) struct Drafts {
+    drafts: Mutex<HashMap<String, Draft>>,
+    uploads: Mutex<HashMap<String, Upload>>,
+}
+
+#[derive(Debug)]
+struct Draft {
+    mailbox: String,
+    mime: Vec<u8>,
+    attachments: Vec<(String, String, Vec<u8>)>,
+}
+
+#[derive(Debug)]
+struct Upload {
+    draft: String,
+    name: String,
+    content_type: String,
+    size: u64,
+    received: Vec<u8>,
 }
 
 /// A Graph error: status, `error.code`, `error.message`.
@@ -92,7 +135,10 @@ async fn send_mail(
         }
     }
     shared.stats.update(|c| c.graph_requests += 1);
-    match accept(&shared, &user, &headers, &body) {
+    let accepted = authorize(&shared, &user, &headers, "Mail.Send")
+        .and_then(|caller| Ok((decode_mime(&headers, &body)?, caller)))
+        .and_then(|(mime, caller)| deliver(&shared, &caller, mime));
+    match accepted {
         Ok(delivered) => {
             tracing::info!(id = %delivered.id, mailbox = %delivered.mailbox, recipients = delivered.rcpt_to.len(), "message accepted through Graph");
             StatusCode::ACCEPTED.into_response()
@@ -101,7 +147,16 @@ async fn send_mail(
     }
 }
 
-fn accept(shared: &Shared, user: &str, headers: &HeaderMap, body: &[u8]) -> Result<Arc<Delivered>, GraphError> {
+/// Who is calling, for which mailbox.
+struct Caller {
+    tenant: Tenant,
+    mailbox: Mailbox,
+    claims: AccessClaims,
+}
+
+/// The token (signature, expiry, audience), the user, `role`, the application access policies
+/// and the licence, in Graph's order.
+fn authorize(shared: &Shared, user: &str, headers: &HeaderMap, role: &str) -> Result<Caller, GraphError> {
     let unauthorized = |m: &str| GraphError(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", m.to_owned());
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -129,8 +184,11 @@ fn accept(shared: &Shared, user: &str, headers: &HeaderMap, body: &[u8]) -> Resu
             format!("The requested user '{user}' is invalid."),
         )
     })?;
-    let roles = claims.roles.clone().unwrap_or_default();
-    if !roles.iter().any(|r| r == "Mail.Send") {
+    if !claims
+        .roles
+        .as_ref()
+        .is_some_and(|roles| roles.iter().any(|r| r == role))
+    {
         return Err(GraphError(
             StatusCode::FORBIDDEN,
             "ErrorAccessDenied",
@@ -151,12 +209,21 @@ fn accept(shared: &Shared, user: &str, headers: &HeaderMap, body: &[u8]) -> Resu
             "REST API is not yet supported for this mailbox.".to_owned(),
         ));
     }
+    Ok(Caller {
+        tenant: tenant.clone(),
+        mailbox: mailbox.clone(),
+        claims,
+    })
+}
+
+/// A MIME body: at most 4 MB, `text/plain`, base64.
+fn decode_mime(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, GraphError> {
     if body.len() > MAX_REQUEST_BYTES {
         return Err(GraphError(
             StatusCode::PAYLOAD_TOO_LARGE,
             "ErrorRequestEntityTooLarge",
             format!(
-                "The request body is {} bytes; sendMail takes at most {MAX_REQUEST_BYTES}.",
+                "The request body is {} bytes; Graph takes at most {MAX_REQUEST_BYTES}.",
                 body.len()
             ),
         ));
@@ -169,19 +236,21 @@ fn accept(shared: &Shared, user: &str, headers: &HeaderMap, body: &[u8]) -> Resu
         return Err(GraphError(
             StatusCode::BAD_REQUEST,
             "ErrorInvalidRequest",
-            format!("The emulator takes the MIME form of sendMail (Content-Type: text/plain), not `{content_type}`."),
+            format!("The emulator takes the MIME form (Content-Type: text/plain), not `{content_type}`."),
         ));
     }
     let compact: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-    let mime = base64::engine::general_purpose::STANDARD
-        .decode(&compact)
-        .map_err(|_| {
-            GraphError(
-                StatusCode::BAD_REQUEST,
-                "ErrorMimeContentInvalidBase64String",
-                "Invalid base64 string for MIME content.".to_owned(),
-            )
-        })?;
+    base64::engine::general_purpose::STANDARD.decode(&compact).map_err(|_| {
+        GraphError(
+            StatusCode::BAD_REQUEST,
+            "ErrorMimeContentInvalidBase64String",
+            "Invalid base64 string for MIME content.".to_owned(),
+        )
+    })
+}
+
+/// Send-As for the From header, recipients from To, Cc and Bcc, then the store.
+fn deliver(shared: &Shared, caller: &Caller, mime: Vec<u8>) -> Result<Arc<Delivered>, GraphError> {
     let parsed = mail_parser::MessageParser::default().parse(&mime).ok_or_else(|| {
         GraphError(
             StatusCode::BAD_REQUEST,
@@ -193,6 +262,7 @@ fn accept(shared: &Shared, user: &str, headers: &HeaderMap, body: &[u8]) -> Resu
         list.map(|a| a.iter().filter_map(|x| x.address().map(str::to_owned)).collect())
             .unwrap_or_default()
     };
+    let (tenant, mailbox, claims) = (&caller.tenant, &caller.mailbox, &caller.claims);
     let from = addresses(parsed.from())
         .into_iter()
         .next()
@@ -220,6 +290,7 @@ fn accept(shared: &Shared, user: &str, headers: &HeaderMap, body: &[u8]) -> Resu
                 .to_owned(),
         ));
     }
+    drop(parsed);
     let delivered = shared.store.deliver(Delivered {
         id: uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase(),
         received_at: shared.clock.now(),
@@ -239,4 +310,231 @@ fn accept(shared: &Shared, user: &str, headers: &HeaderMap, body: &[u8]) -> Resu
         .stats
         .update(|c| *c.messages.entry(mailbox.address.to_ascii_lowercase()).or_default() += 1);
     Ok(delivered)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn not_found(what: &str) -> GraphError {
+    GraphError(
+        StatusCode::NOT_FOUND,
+        "ErrorItemNotFound",
+        format!("The specified object was not found in the store. ({what})"),
+    )
+}
+
+/// `POST /v1.0/users/{user}/messages` (MIME): a draft.
+async fn create_draft(
+    State(shared): State<Arc<Shared>>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    shared.stats.update(|c| c.graph_requests += 1);
+    let created = authorize(&shared, &user, &headers, "Mail.ReadWrite").and_then(|caller| {
+        let mime = decode_mime(&headers, &body)?;
+        let id = format!("AAMk{}", uuid::Uuid::new_v4().simple());
+        lock(&shared.drafts.drafts).insert(
+            id.clone(),
+            Draft {
+                mailbox: caller.mailbox.address,
+                mime,
+                attachments: Vec::new(),
+            },
+        );
+        Ok(id)
+    });
+    match created {
+        Ok(id) => (
+            StatusCode::CREATED,
+            axum::Json(serde_json::json!({ "id": id, "isDraft": true })),
+        )
+            .into_response(),
+        Err(e) => e.respond(&shared),
+    }
+}
+
+/// `POST …/messages/{id}/attachments/createUploadSession` with `AttachmentItem`.
+async fn create_upload_session(
+    State(shared): State<Arc<Shared>>,
+    Path((user, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(request): axum::Json<serde_json::Value>,
+) -> Response {
+    shared.stats.update(|c| c.graph_requests += 1);
+    let created = authorize(&shared, &user, &headers, "Mail.ReadWrite").and_then(|caller| {
+        let drafts = lock(&shared.drafts.drafts);
+        drafts
+            .get(&id)
+            .filter(|d| d.mailbox == caller.mailbox.address)
+            .ok_or_else(|| not_found("draft"))?;
+        let item = &request["AttachmentItem"];
+        let size = item["size"].as_u64().unwrap_or(0);
+        if item["attachmentType"] != "file" || size == 0 || size > MAX_ATTACHMENT_BYTES {
+            return Err(GraphError(
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidRequest",
+                format!("AttachmentItem needs attachmentType \"file\", a name and a size of 1 byte to {MAX_ATTACHMENT_BYTES}."),
+            ));
+        }
+        let session = uuid::Uuid::new_v4().simple().to_string();
+        lock(&shared.drafts.uploads).insert(
+            session.clone(),
+            Upload {
+                draft: id.clone(),
+                name: item["name"].as_str().unwrap_or("attachment").to_owned(),
+                content_type: item["contentType"].as_str().unwrap_or("application/octet-stream").to_owned(),
+                size,
+                received: Vec::new(),
+            },
+        );
+        Ok(session)
+    });
+    match created {
+        Ok(session) => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("localhost");
+            let scheme = if shared.plain_http { "http" } else { "https" };
+            let body = serde_json::json!({
+                "uploadUrl": format!("{scheme}://{host}/_graph/upload/{session}"),
+                "nextExpectedRanges": ["0-"],
+            });
+            (StatusCode::CREATED, axum::Json(body)).into_response()
+        }
+        Err(e) => e.respond(&shared),
+    }
+}
+
+/// `PUT` of one chunk to an upload URL: `Content-Range: bytes START-END/TOTAL`, in order, no
+/// token.
+async fn upload(
+    State(shared): State<Arc<Shared>>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return GraphError(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "The upload URL is pre-authenticated: send no Authorization header.".to_owned(),
+        )
+        .respond(&shared);
+    }
+    let range = headers
+        .get(header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_range);
+    let mut uploads = lock(&shared.drafts.uploads);
+    let Some(upload) = uploads.get_mut(&session) else {
+        return not_found("upload session").respond(&shared);
+    };
+    let fits = range.is_some_and(|(start, end, total)| {
+        start == upload.received.len() as u64 && end + 1 - start == body.len() as u64 && total == upload.size
+    });
+    if !fits || body.len() > MAX_REQUEST_BYTES {
+        let expected = format!("{}-", upload.received.len());
+        let body = serde_json::json!({ "error": { "code": "InvalidRange", "message": "The Content-Range does not continue the upload." }, "nextExpectedRanges": [expected] });
+        return (StatusCode::RANGE_NOT_SATISFIABLE, axum::Json(body)).into_response();
+    }
+    upload.received.extend_from_slice(&body);
+    if (upload.received.len() as u64) < upload.size {
+        let next = upload.received.len();
+        return (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({ "nextExpectedRanges": [format!("{next}-")] })),
+        )
+            .into_response();
+    }
+    let done = uploads.remove(&session).expect("present");
+    let mut drafts = lock(&shared.drafts.drafts);
+    let Some(draft) = drafts.get_mut(&done.draft) else {
+        return not_found("draft").respond(&shared);
+    };
+    draft.attachments.push((done.name, done.content_type, done.received));
+    StatusCode::CREATED.into_response()
+}
+
+fn parse_range(text: &str) -> Option<(u64, u64, u64)> {
+    let (span, total) = text.strip_prefix("bytes ")?.split_once('/')?;
+    let (start, end) = span.split_once('-')?;
+    Some((start.parse().ok()?, end.parse().ok()?, total.parse().ok()?))
+}
+
+/// `POST …/messages/{id}/send`: the draft with its uploaded attachments.
+async fn send_draft(
+    State(shared): State<Arc<Shared>>,
+    Path((user, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    shared.stats.update(|c| c.graph_requests += 1);
+    let sent = authorize(&shared, &user, &headers, "Mail.Send").and_then(|caller| {
+        let draft = {
+            let mut drafts = lock(&shared.drafts.drafts);
+            match drafts.get(&id) {
+                Some(d) if d.mailbox == caller.mailbox.address => drafts.remove(&id).expect("present"),
+                _ => return Err(not_found("draft")),
+            }
+        };
+        let mime = with_attachments(draft.mime, &draft.attachments)?;
+        deliver(&shared, &caller, mime)
+    });
+    match sent {
+        Ok(delivered) => {
+            tracing::info!(id = %delivered.id, mailbox = %delivered.mailbox, "draft sent through Graph");
+            StatusCode::ACCEPTED.into_response()
+        }
+        Err(e) => e.respond(&shared),
+    }
+}
+
+/// The draft's MIME with the attachments as base64 parts of its top-level multipart.
+fn with_attachments(mime: Vec<u8>, attachments: &[(String, String, Vec<u8>)]) -> Result<Vec<u8>, GraphError> {
+    if attachments.is_empty() {
+        return Ok(mime);
+    }
+    let boundary = mail_parser::MessageParser::default()
+        .parse_headers(&mime)
+        .and_then(|m| {
+            use mail_parser::MimeHeaders as _;
+            m.content_type()?.attribute("boundary").map(str::to_owned)
+        })
+        .ok_or_else(|| {
+            GraphError(
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidRequest",
+                "The emulator adds uploaded attachments to a multipart draft only.".to_owned(),
+            )
+        })?;
+    let close = format!("\r\n--{boundary}--");
+    let at = mime
+        .windows(close.len())
+        .rposition(|w| w == close.as_bytes())
+        .ok_or_else(|| {
+            GraphError(
+                StatusCode::BAD_REQUEST,
+                "ErrorMimeContentInvalid",
+                "The draft's multipart has no closing delimiter.".to_owned(),
+            )
+        })?;
+    let mut parts = String::new();
+    for (name, content_type, bytes) in attachments {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+        parts.push_str(&format!(
+            "\r\n--{boundary}\r\nContent-Type: {content_type}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        ));
+        for (i, line) in encoded.as_bytes().chunks(76).enumerate() {
+            if i > 0 {
+                parts.push_str("\r\n");
+            }
+            parts.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        }
+    }
+    let mut out = mime[..at].to_vec();
+    out.extend_from_slice(parts.as_bytes());
+    out.extend_from_slice(&mime[at..]);
+    Ok(out)
 }

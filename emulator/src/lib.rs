@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) signing: pki::TokenSigningKey,
     /// The key of the OIDC issuers the emulator stands in for (made on first use).
     issuer_key: std::sync::OnceLock<pki::TokenSigningKey>,
+    /// Graph drafts and attachment uploads in progress.
+    pub(crate) drafts: graph::Drafts,
     pub(crate) limits: exchange::Limits,
     pub(crate) plain_http: bool,
     pub(crate) next_connection: AtomicU64,
@@ -85,6 +87,7 @@ impl Shared {
             store: Store::new(mail_dir),
             signing,
             issuer_key: std::sync::OnceLock::new(),
+            drafts: graph::Drafts::default(),
             limits: exchange::Limits::default(),
             plain_http,
             next_connection: AtomicU64::new(1),

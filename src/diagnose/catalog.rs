@@ -1499,8 +1499,8 @@ pub static ENTRIES: &[Entry] = &[
         "the message is too large for one Microsoft Graph request (about 4 MB)",
         &[Cause {
             id: "graph-too-large",
-            why: "sendMail takes about 4 MB per request, base64 included; larger messages need a draft with attachment upload sessions",
-            fix: "Send messages over about 3 MB with transport = \"smtp\" (35 MB), or make them smaller.",
+            why: "one Graph request takes about 4 MB, base64 included; m365-mailer uploads attachments separately, so the message without its attachments is that large (or an attachment chunk was refused)",
+            fix: "Make the message body smaller, or send it with transport = \"smtp\" (35 MB).",
             commands: &[],
         }],
         Retry::Permanent,

@@ -169,3 +169,60 @@ async fn the_relay_delivers_through_graph_and_sorts_graphs_refusals() {
     assert_eq!(world.emulator.store().len(), 2);
     relay.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_relay_delivers_a_10_mb_attachment_through_graph_byte_for_byte() {
+    use mail_parser::MimeHeaders as _;
+    let world = graph_world(|s| {
+        let app = s.tenants[0].apps.iter_mut().find(|a| a.client_id == CLIENT).unwrap();
+        app.permissions.push(m365_emulator::model::Permission {
+            api: Api::Graph,
+            name: "Mail.ReadWrite".to_owned(),
+            admin_consent: true,
+        });
+    })
+    .await;
+    let relay = world.relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n").await;
+
+    // 10 MB that do not compress, as a scanner's PDF would be.
+    let mut attachment = vec![0u8; 10 * 1024 * 1024];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for byte in &mut attachment {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *byte = x as u8;
+    }
+    let encoded = {
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD.encode(&attachment);
+        text.as_bytes()
+            .chunks(76)
+            .map(|l| std::str::from_utf8(l).unwrap())
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    };
+    let message = format!(
+        "From: {MAILBOX}\r\nTo: bob@fabrikam.com\r\nSubject: scan\r\nDate: Mon, 23 Nov 2026 18:00:00 +0000\r\nMessage-ID: <scan-10mb@contoso.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"scan-boundary\"\r\n\r\n--scan-boundary\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nScanned document attached.\r\n--scan-boundary\r\nContent-Type: application/pdf; name=\"scan.pdf\"\r\nContent-Disposition: attachment; filename=\"scan.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--scan-boundary--\r\n"
+    );
+    submit(relay.addr().port(), &["bob@fabrikam.com"], message.as_bytes());
+    let arrived = world.wait_for_messages(1, std::time::Duration::from_secs(60)).await;
+    assert_eq!(arrived, 1, "{}", relay.log_text());
+
+    let stored = &world.emulator.store().messages()[0];
+    assert!(stored.via_graph);
+    let parsed = mail_parser::MessageParser::default().parse(&stored.data).unwrap();
+    assert_eq!(parsed.subject(), Some("scan"));
+    assert_eq!(parsed.message_id(), Some("scan-10mb@contoso.com"));
+    assert_eq!(parsed.body_text(0).as_deref(), Some("Scanned document attached."));
+    let attachments: Vec<_> = parsed.attachments().collect();
+    assert_eq!(attachments.len(), 1);
+    assert_eq!(attachments[0].attachment_name(), Some("scan.pdf"));
+    assert!(
+        attachments[0].contents() == attachment.as_slice(),
+        "the attachment arrives byte for byte"
+    );
+    // A draft, an upload session and the send: the 10 MB went to the upload URL in chunks.
+    assert_eq!(world.emulator.stats().graph_requests, 3);
+    relay.kill().await;
+}

@@ -354,7 +354,8 @@ async fn curl_sends_a_mime_message_through_graph() {
 
     let large = dir.path().join("large.b64");
     std::fs::write(&large, "A".repeat(m365_emulator::graph::MAX_REQUEST_BYTES + 4)).unwrap();
-    let (status, _) = status_and_body(run(send(&large)).await);
+    let (status, body) = status_and_body(run(send(&large)).await);
     assert_eq!(status, "413");
+    assert!(body.contains("ErrorRequestEntityTooLarge"), "{body}");
     assert_eq!(emulator.store().len(), 1);
 }

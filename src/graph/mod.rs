@@ -7,9 +7,17 @@
 //! `Bcc:` header (Exchange removes it on delivery) and refuses a message whose headers name
 //! someone the envelope does not, which SMTP would leave out and Graph would not.
 
+mod large;
+
 use std::time::Duration;
 
 use base64::Engine as _;
+
+pub use large::{Attachment, split};
+
+/// Messages up to this size go in one `sendMail` request: base64 makes them about 4/3 larger,
+/// and Graph takes about 4 MB per request.
+pub const SINGLE_REQUEST_MAX: usize = 3 * 1024 * 1024;
 
 use crate::message::Outgoing;
 use crate::secret::Secret;
@@ -100,6 +108,31 @@ impl GraphSendError {
     }
 }
 
+/// `Retry-After` in seconds.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Sends `message` (MIME) as `mailbox`: one `sendMail` request up to [`SINGLE_REQUEST_MAX`],
+/// else a draft with its attachments uploaded separately.
+pub async fn send(
+    http: &reqwest::Client,
+    graph_url: &str,
+    mailbox: &str,
+    token: &Secret,
+    message: &[u8],
+) -> Result<(), GraphSendError> {
+    if message.len() <= SINGLE_REQUEST_MAX {
+        send_mail(http, graph_url, mailbox, token, message).await
+    } else {
+        large::send(http, graph_url, mailbox, token, message).await
+    }
+}
+
 /// `POST {graph_url}/v1.0/users/{mailbox}/sendMail` with `message` (MIME).
 pub async fn send_mail(
     http: &reqwest::Client,
@@ -123,12 +156,7 @@ pub async fn send_mail(
             detail: e.to_string(),
         })?;
     let status = sent.status().as_u16();
-    let retry_after = sent
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = retry_after(sent.headers());
     if (200..300).contains(&status) {
         return Ok(());
     }

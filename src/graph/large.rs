@@ -1,0 +1,225 @@
+//! Messages over Graph's 4 MB request limit (fact sheet §6): the message without its
+//! attachments becomes a draft (`POST /users/{mailbox}/messages`, MIME form), each attachment is
+//! uploaded through an upload session in chunks under 4 MB (`createUploadSession`, then `PUT`s
+//! with `Content-Range` to the pre-authenticated upload URL, without the token), and the draft
+//! is sent (`POST /users/{mailbox}/messages/{id}/send`). Needs `Mail.ReadWrite` besides
+//! `Mail.Send`.
+//!
+//! Taking attachments out of the MIME is done on the bytes, not by re-serialising: each
+//! attachment part is cut from the delimiter line before it to the delimiter after it, so the
+//! rest of the message stays exactly as written.
+
+use base64::Engine as _;
+use mail_parser::MimeHeaders as _;
+
+use super::{GraphError, GraphSendError};
+use crate::secret::Secret;
+
+/// Chunk size of uploads: a multiple of 320 KiB, as Graph asks, under 4 MB.
+const CHUNK: usize = 10 * 320 * 1024;
+
+/// An attachment taken out of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// File name.
+    pub name: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Decoded content.
+    pub bytes: Vec<u8>,
+}
+
+/// The message without its attachments, and the attachments; `None` when it has none.
+pub fn split(message: &[u8]) -> Option<(Vec<u8>, Vec<Attachment>)> {
+    let parsed = mail_parser::MessageParser::default().parse(message)?;
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    let mut attachments = Vec::new();
+    for part in parsed.attachments() {
+        if part.is_message() {
+            continue; // an attached message stays in the draft
+        }
+        let (start, end) = part_span(message, part.offset_header as usize, part.offset_body as usize)?;
+        cuts.push((start, end));
+        let content_type = part
+            .content_type()
+            .map(|c| match c.subtype() {
+                Some(sub) => format!("{}/{sub}", c.ctype()),
+                None => c.ctype().to_owned(),
+            })
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        attachments.push(Attachment {
+            name: part.attachment_name().unwrap_or("attachment").to_owned(),
+            content_type,
+            bytes: part.contents().to_vec(),
+        });
+    }
+    if attachments.is_empty() {
+        return None;
+    }
+    cuts.sort_unstable();
+    let mut rest = Vec::with_capacity(message.len());
+    let mut at = 0;
+    for (start, end) in cuts {
+        rest.extend_from_slice(&message[at..start]);
+        at = end;
+    }
+    rest.extend_from_slice(&message[at..]);
+    Some((rest, attachments))
+}
+
+/// From the CRLF before the delimiter line that opens the part at `header` to the CRLF before
+/// the next delimiter line (RFC 2046: the CRLF belongs to the delimiter).
+fn part_span(message: &[u8], header: usize, body: usize) -> Option<(usize, usize)> {
+    let before = &message[..header];
+    let line_end = before.len().checked_sub(1).filter(|&i| before[i] == b'\n')?;
+    let line_start = before[..line_end]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let delimiter = trim_cr(&before[line_start..line_end]);
+    if !delimiter.starts_with(b"--") {
+        return None;
+    }
+    let start = line_start.saturating_sub(if line_start >= 2 && &message[line_start - 2..line_start] == b"\r\n" {
+        2
+    } else {
+        1
+    });
+    let mut needle = b"\r\n".to_vec();
+    needle.extend_from_slice(delimiter);
+    let end = body + find(&message[body..], &needle)?;
+    Some((start, end))
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The whole exchange: draft, uploads, send.
+pub(super) async fn send(
+    http: &reqwest::Client,
+    graph_url: &str,
+    mailbox: &str,
+    token: &Secret,
+    message: &[u8],
+) -> Result<(), GraphSendError> {
+    let (rest, attachments) = split(message).ok_or_else(|| {
+        GraphSendError::Message(format!(
+            "the message is {} bytes without attachments to upload separately; Microsoft Graph takes at most about 3 MB in one request: use the SMTP transport",
+            message.len()
+        ))
+    })?;
+    let base = format!("{graph_url}/v1.0/users/{mailbox}/messages");
+    let body = base64::engine::general_purpose::STANDARD.encode(&rest);
+    let draft = call(
+        http.post(&base)
+            .bearer_auth(token.expose())
+            .header("content-type", "text/plain")
+            .body(body),
+        &base,
+    )
+    .await?;
+    let id = draft["id"]
+        .as_str()
+        .ok_or_else(|| refused(201, "the draft has no id"))?
+        .to_owned();
+    for attachment in &attachments {
+        let url = format!("{base}/{id}/attachments/createUploadSession");
+        let item = serde_json::json!({ "AttachmentItem": {
+            "attachmentType": "file",
+            "name": attachment.name,
+            "size": attachment.bytes.len(),
+            "contentType": attachment.content_type,
+        }});
+        let session = call(http.post(&url).bearer_auth(token.expose()).json(&item), &url).await?;
+        let upload = session["uploadUrl"]
+            .as_str()
+            .ok_or_else(|| refused(201, "the upload session has no uploadUrl"))?
+            .to_owned();
+        let total = attachment.bytes.len();
+        for (i, chunk) in attachment.bytes.chunks(CHUNK).enumerate() {
+            let first = i * CHUNK;
+            let range = format!("bytes {first}-{}/{total}", first + chunk.len() - 1);
+            // The upload URL is pre-authenticated: no token goes with it.
+            let request = http
+                .put(&upload)
+                .header("content-range", range)
+                .header("content-type", "application/octet-stream")
+                .body(chunk.to_vec());
+            call(request, &upload).await?;
+        }
+    }
+    let url = format!("{base}/{id}/send");
+    call(
+        http.post(&url)
+            .bearer_auth(token.expose())
+            .header("content-length", "0"),
+        &url,
+    )
+    .await?;
+    Ok(())
+}
+
+fn refused(status: u16, message: &str) -> GraphSendError {
+    GraphSendError::Refused(GraphError {
+        status,
+        code: String::new(),
+        message: message.to_owned(),
+        retry_after: None,
+    })
+}
+
+/// Sends a request; a success's JSON body (empty: `null`), or the error.
+async fn call(request: reqwest::RequestBuilder, url: &str) -> Result<serde_json::Value, GraphSendError> {
+    let response = request.send().await.map_err(|e| GraphSendError::Network {
+        url: url.to_owned(),
+        detail: e.to_string(),
+    })?;
+    let status = response.status().as_u16();
+    let retry_after = super::retry_after(response.headers());
+    let body = response.bytes().await.unwrap_or_default();
+    if (200..300).contains(&status) {
+        return Ok(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
+    }
+    Err(GraphSendError::Refused(GraphError::parse(status, &body, retry_after)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MESSAGE: &str = "From: mailer@contoso.com\r\nTo: bob@fabrikam.com\r\nSubject: report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b1\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\nContent-Disposition: attachment; filename=\"r.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1\r\nContent-Type: text/csv\r\nContent-Disposition: attachment; filename=\"d.csv\"\r\n\r\na,b\r\n1,2\r\n--b1--\r\n";
+
+    #[test]
+    fn attachments_are_cut_out_and_the_rest_stays_as_written() {
+        let (rest, attachments) = split(MESSAGE.as_bytes()).unwrap();
+        assert_eq!(
+            String::from_utf8(rest).unwrap(),
+            "From: mailer@contoso.com\r\nTo: bob@fabrikam.com\r\nSubject: report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b1--\r\n"
+        );
+        assert_eq!(
+            attachments,
+            [
+                Attachment {
+                    name: "r.pdf".into(),
+                    content_type: "application/pdf".into(),
+                    bytes: b"%PDF-1.4\n".to_vec()
+                },
+                Attachment {
+                    name: "d.csv".into(),
+                    content_type: "text/csv".into(),
+                    bytes: b"a,b\r\n1,2".to_vec()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_message_without_attachments_is_not_split() {
+        assert!(split(b"From: a@b.c\r\nSubject: x\r\n\r\nbody\r\n").is_none());
+    }
+}
