@@ -133,6 +133,38 @@ pub async fn send(
     }
 }
 
+/// Whether Graph would let the app send as `mailbox`, without sending anything: a `sendMail`
+/// whose body is not base64. Graph checks the token, the user, the permission, the
+/// application access policies and the licence before the body, so an answer of
+/// `ErrorMimeContentInvalidBase64String` means all of them passed.
+pub async fn probe(
+    http: &reqwest::Client,
+    graph_url: &str,
+    mailbox: &str,
+    token: &Secret,
+) -> Result<(), GraphSendError> {
+    let url = format!("{graph_url}/v1.0/users/{mailbox}/sendMail");
+    let sent = http
+        .post(&url)
+        .bearer_auth(token.expose())
+        .header("content-type", "text/plain")
+        .body("probe")
+        .send()
+        .await
+        .map_err(|e| GraphSendError::Network {
+            url: url.clone(),
+            detail: e.to_string(),
+        })?;
+    let status = sent.status().as_u16();
+    let retry_after = retry_after(sent.headers());
+    let body = sent.bytes().await.unwrap_or_default();
+    let error = GraphError::parse(status, &body, retry_after);
+    if (200..300).contains(&status) || error.code == "ErrorMimeContentInvalidBase64String" {
+        return Ok(());
+    }
+    Err(GraphSendError::Refused(error))
+}
+
 /// `POST {graph_url}/v1.0/users/{mailbox}/sendMail` with `message` (MIME).
 pub async fn send_mail(
     http: &reqwest::Client,

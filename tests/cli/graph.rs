@@ -226,3 +226,62 @@ async fn the_relay_delivers_a_10_mb_attachment_through_graph_byte_for_byte() {
     assert_eq!(world.emulator.stats().graph_requests, 3);
     relay.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_checks_the_graph_path_and_finds_a_missing_mail_send_and_an_access_policy() {
+    // A clean setup passes, and --send-test really sends through Graph.
+    let world = graph_world(|_| {}).await;
+    let out = world.run(&["doctor", "--send-test", "bob@fabrikam.com"], b"").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Microsoft Graph lets the app send as mailer@contoso.com"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("accepted by Microsoft Graph"), "{stdout}");
+    assert_eq!(world.emulator.store().len(), 1);
+    assert!(world.emulator.store().messages()[0].via_graph);
+
+    // No Mail.Send: the token's roles say so before Graph is asked.
+    let world = graph_world(|s| {
+        let app = s.tenants[0].apps.iter_mut().find(|a| a.client_id == CLIENT).unwrap();
+        app.permissions.retain(|p| p.api != Api::Graph);
+    })
+    .await;
+    let out = world.run(&["doctor"], b"").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(77), "{stdout}");
+    assert!(stdout.contains("expected Mail.Send"), "{stdout}");
+    assert!(stdout.contains("without the Mail.Send role"), "{stdout}");
+
+    // An application access policy that leaves the mailbox out: found without sending.
+    let world = graph_world(|s| {
+        s.tenants[0].application_access_policies.push(ApplicationAccessPolicy {
+            app_id: CLIENT.to_owned(),
+            mailboxes: vec![MAILBOX.to_owned()],
+            access_right: AccessRight::DenyAccess,
+        });
+    })
+    .await;
+    let out = world.run(&["doctor", "--json"], b"").await;
+    assert_eq!(out.status.code(), Some(77));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let graph = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "graph")
+        .unwrap();
+    assert_eq!(graph["status"], "fail", "{graph}");
+    let text = graph.to_string();
+    assert!(
+        text.contains("Access to OData is disabled") && text.contains("Test-ApplicationAccessPolicy"),
+        "{text}"
+    );
+    assert_eq!(world.emulator.store().len(), 0, "the probe sends nothing");
+}

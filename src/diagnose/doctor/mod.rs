@@ -105,6 +105,8 @@ pub struct Options {
     pub from: Option<String>,
 }
 
+mod graph;
+
 const ALL: [&str; 10] = [
     "configuration",
     "credential",
@@ -143,12 +145,23 @@ pub async fn run(config: Result<Config, ConfigError>, options: &Options) -> Repo
         skip_rest(&mut checks, "host names do not resolve");
         return Report::of(account, checks);
     }
-    let tcp = tcp(account, &ids).await;
+    let graph = account.transport == crate::config::Transport::Graph;
+    let tcp = if graph {
+        graph::tcp(account, &ids).await
+    } else {
+        tcp(account, &ids).await
+    };
     let tcp_ok = tcp.status == Status::Pass;
     checks.push(tcp);
 
     let mut connection = None;
-    if tcp_ok {
+    if graph {
+        checks.push(if tcp_ok {
+            graph::tls(account, &ids).await
+        } else {
+            Check::new("tls", Status::Skip, "needs a TCP connection")
+        });
+    } else if tcp_ok {
         let (check, conn) = tls(account, &ids).await;
         checks.push(check);
         connection = conn;
@@ -178,6 +191,12 @@ pub async fn run(config: Result<Config, ConfigError>, options: &Options) -> Repo
         None => Check::new("claims", Status::Skip, "needs a token"),
     };
     checks.push(claims_check);
+    if account.transport == crate::config::Transport::Graph {
+        let mut evidence = evidence;
+        evidence.claims = claims;
+        graph::checks(&mut checks, account, token.as_ref(), options, &evidence, &mut ids).await;
+        return Report::of(account, checks);
+    }
 
     let Some(mut connection) = connection else {
         for id in ["ehlo", "auth", "send"] {
@@ -505,7 +524,11 @@ fn host_of(url: &str) -> Option<(String, u16)> {
 }
 
 async fn dns(account: &Account) -> Check {
-    let mut targets = vec![(account.smtp.host.clone(), account.smtp.port)];
+    let upstream = match account.transport {
+        crate::config::Transport::Smtp => (account.smtp.host.clone(), account.smtp.port),
+        crate::config::Transport::Graph => host_of(&account.graph_url).unwrap_or_default(),
+    };
+    let mut targets = vec![upstream];
     if matches!(account.auth, AccountAuth::OAuth { .. })
         && let Some(login) = host_of(&account.token_endpoint.value)
     {
@@ -661,6 +684,10 @@ async fn token(account: &Account, evidence: &Evidence, ids: &Ids) -> (Check, Opt
 pub fn claim_checks(account: &Account, claims: &serde_json::Value) -> Vec<(bool, String)> {
     let text = |k: &str| claims[k].as_str().unwrap_or("(absent)").to_owned();
     let resource = account.scope.value.trim_end_matches("/.default").trim_end_matches('/');
+    let role = match account.transport {
+        crate::config::Transport::Smtp => "SMTP.SendAsApp",
+        crate::config::Transport::Graph => "Mail.Send",
+    };
     let tid = text("tid");
     let tenant_matches = match account.tenant.as_ref().map(|t| t.value.as_str()) {
         Some(t) if uuid::Uuid::try_parse(t).is_ok() => tid.eq_ignore_ascii_case(t),
@@ -704,12 +731,7 @@ pub fn claim_checks(account: &Account, claims: &serde_json::Value) -> Vec<(bool,
             &client,
         ),
         check(text("idtyp") == "app", "idtyp", text("idtyp"), "app"),
-        check(
-            roles.iter().any(|r| r == "SMTP.SendAsApp"),
-            "roles",
-            roles_text,
-            "SMTP.SendAsApp",
-        ),
+        check(roles.iter().any(|r| r == role), "roles", roles_text, role),
     ]
 }
 
@@ -751,10 +773,15 @@ fn claims_check(account: &Account, claims: &serde_json::Value, ids: &Ids) -> Che
         diagnosis.causes.retain(|c| wrong.contains(&c.id));
         diagnosis.confirmed = true;
         if wrong.contains(&"no-admin-consent") {
-            diagnosis.notes.push(
-                "Entra issued the token without the SMTP.SendAsApp role: the permission has no admin consent."
-                    .to_owned(),
-            );
+            let note = match account.transport {
+                crate::config::Transport::Smtp => {
+                    "Entra issued the token without the SMTP.SendAsApp role: the permission has no admin consent."
+                }
+                crate::config::Transport::Graph => {
+                    "Entra issued the token without the Mail.Send role: the app lacks the Microsoft Graph application permission Mail.Send, or its admin consent."
+                }
+            };
+            diagnosis.notes.push(note.to_owned());
         }
         check = check.failed(77, Some(diagnosis.render(ids)));
     }

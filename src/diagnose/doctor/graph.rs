@@ -1,0 +1,159 @@
+//! The doctor's checks for an account with `transport = "graph"`: the path to Microsoft Graph
+//! (TCP and TLS to its host), what Graph says about the app and the mailbox (the `Mail.Send`
+//! permission, an application access policy or RBAC scope that leaves the mailbox out, the
+//! licence), found without sending anything, and optionally a real test message.
+
+use std::time::Duration;
+
+use super::{Check, Options, Status, catalog_symptom, failure, skip};
+use crate::config::Account;
+use crate::diagnose::{Evidence, Ids};
+use crate::message::{self, Compose};
+use crate::oauth::AccessToken;
+use crate::submit::{self, SubmitError};
+
+/// Graph's host and port from `graph_url`.
+fn target(account: &Account) -> (String, u16) {
+    super::host_of(&account.graph_url).unwrap_or_else(|| (account.graph_url.clone(), 443))
+}
+
+pub(super) async fn tcp(account: &Account, ids: &Ids) -> Check {
+    let (host, port) = target(account);
+    let started = crate::clock::instant();
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    let blocked = || crate::diagnose::explain(catalog_symptom("port-blocked"), &Evidence::default()).render(ids);
+    match tokio::time::timeout(Duration::from_secs(10), connect).await {
+        Ok(Ok(_)) => Check::new(
+            "tcp",
+            Status::Pass,
+            format!(
+                "connected to {host}:{port} (Microsoft Graph) in {} ms",
+                crate::clock::since(started).as_millis()
+            ),
+        ),
+        Ok(Err(e)) => {
+            Check::new("tcp", Status::Fail, format!("cannot connect to {host}:{port}: {e}")).failed(75, Some(blocked()))
+        }
+        Err(_) => Check::new(
+            "tcp",
+            Status::Fail,
+            format!("no answer from {host}:{port} within 10 s (a firewall drops the packets)"),
+        )
+        .failed(75, Some(blocked())),
+    }
+}
+
+/// HTTPS to Graph's root with the configured trust anchors: any HTTP answer means TLS held.
+pub(super) async fn tls(account: &Account, ids: &Ids) -> Check {
+    let client = crate::tls::client_config(account.ca_file.as_deref())
+        .map_err(|e| e.to_string())
+        .and_then(|tls| submit::http_client(&tls).map_err(|e| e.to_string()));
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => return Check::new("tls", Status::Fail, e).failed(78, None),
+    };
+    match client
+        .get(&account.graph_url)
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+    {
+        Ok(_) => Check::new(
+            "tls",
+            Status::Pass,
+            format!("HTTPS to {} established; the certificate is trusted", account.graph_url),
+        ),
+        Err(e) => {
+            let text = format!("{e:?}");
+            let diagnosis = text
+                .to_ascii_lowercase()
+                .contains("certificate")
+                .then(|| crate::diagnose::explain(catalog_symptom("tls-untrusted"), &Evidence::default()).render(ids));
+            Check::new(
+                "tls",
+                Status::Fail,
+                format!("HTTPS to {} failed: {e}", account.graph_url),
+            )
+            .failed(78, diagnosis)
+        }
+    }
+}
+
+/// `graph` (the probe) and `send`.
+pub(super) async fn checks(
+    checks: &mut Vec<Check>,
+    account: &Account,
+    token: Option<&AccessToken>,
+    options: &Options,
+    evidence: &Evidence,
+    ids: &mut Ids,
+) {
+    let Some(token) = token else {
+        skip(checks, &["graph", "send"], "needs a token");
+        return;
+    };
+    let http = match crate::tls::client_config(account.ca_file.as_deref())
+        .map_err(SubmitError::from)
+        .and_then(|tls| submit::http_client(&tls))
+    {
+        Ok(h) => h,
+        Err(e) => {
+            checks.push(failure("graph", &e, evidence, ids));
+            return;
+        }
+    };
+    let mailbox = &account.mailbox.value;
+    match crate::graph::probe(&http, &account.graph_url, mailbox, &token.token).await {
+        Ok(()) => checks.push(
+            Check::new(
+                "graph",
+                Status::Pass,
+                format!("Microsoft Graph lets the app send as {mailbox}"),
+            )
+            .evidence("Mail.Send, the application access policies and the mailbox's licence allow it")
+            .evidence("checked with a request Graph refuses as invalid MIME: nothing was sent"),
+        ),
+        Err(e) => {
+            checks.push(failure("graph", &SubmitError::Graph(e), evidence, ids));
+            skip(checks, &["send"], "needs Graph to accept the app for the mailbox");
+            return;
+        }
+    }
+    checks.push(send_test(account, options, evidence, ids).await);
+}
+
+async fn send_test(account: &Account, options: &Options, evidence: &Evidence, ids: &mut Ids) -> Check {
+    let Some(to) = &options.send_test else {
+        return Check::new(
+            "send",
+            Status::Skip,
+            "not asked: --send-test ADDRESS sends a real test message",
+        );
+    };
+    let from = options.from.clone().unwrap_or_else(|| account.default_from.clone());
+    ids.from = Some(from.clone());
+    let outgoing = match message::compose(&Compose {
+        from: from.clone(),
+        to: vec![to.clone()],
+        subject: Some("m365-mailer doctor: test message".to_owned()),
+        text: Some(format!(
+            "This message was sent by `m365-mailer doctor --send-test` from {from} through Microsoft Graph.\r\n"
+        )),
+        ..Compose::default()
+    }) {
+        Ok(o) => o,
+        Err(e) => return Check::new("send", Status::Fail, e.to_string()).failed(65, None),
+    };
+    let submitter = match submit::Submitter::new(account.clone(), &submit::Options::default()) {
+        Ok(s) => s,
+        Err(e) => return failure("send", &e, evidence, ids),
+    };
+    match submitter.submit_graph_once(&outgoing).await {
+        Ok(_) => Check::new(
+            "send",
+            Status::Pass,
+            format!("test message from {from} to {to} accepted by Microsoft Graph (202)"),
+        ),
+        Err(e) => failure("send", &e, evidence, ids),
+    }
+}
