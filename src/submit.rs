@@ -227,6 +227,7 @@ impl Submitter {
             &self.account.mailbox.value,
             &token,
             &message,
+            self.account.save_to_sent_items,
         )
         .await?;
         // Graph has no reply text of its own: its 202 is shown in SMTP's terms so that callers

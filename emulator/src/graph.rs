@@ -135,9 +135,18 @@ async fn send_mail(
         }
     }
     shared.stats.update(|c| c.graph_requests += 1);
-    let accepted = authorize(&shared, &user, &headers, "Mail.Send")
-        .and_then(|caller| Ok((decode_mime(&headers, &body)?, caller)))
-        .and_then(|(mime, caller)| deliver(&shared, &caller, mime));
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let accepted = authorize(&shared, &user, &headers, "Mail.Send").and_then(|caller| {
+        let (mime, saved) = if json {
+            mime_from_json(&body, &caller.mailbox.address)?
+        } else {
+            (decode_mime(&headers, &body)?, true)
+        };
+        deliver(&shared, &caller, mime, saved)
+    });
     match accepted {
         Ok(delivered) => {
             tracing::info!(id = %delivered.id, mailbox = %delivered.mailbox, recipients = delivered.rcpt_to.len(), "message accepted through Graph");
@@ -250,7 +259,7 @@ fn decode_mime(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, GraphError> 
 }
 
 /// Send-As for the From header, recipients from To, Cc and Bcc, then the store.
-fn deliver(shared: &Shared, caller: &Caller, mime: Vec<u8>) -> Result<Arc<Delivered>, GraphError> {
+fn deliver(shared: &Shared, caller: &Caller, mime: Vec<u8>, saved: bool) -> Result<Arc<Delivered>, GraphError> {
     let parsed = mail_parser::MessageParser::default().parse(&mime).ok_or_else(|| {
         GraphError(
             StatusCode::BAD_REQUEST,
@@ -304,6 +313,7 @@ fn deliver(shared: &Shared, caller: &Caller, mime: Vec<u8>) -> Result<Arc<Delive
         rcpt_to: recipients,
         chunked: false,
         via_graph: true,
+        saved_to_sent_items: Some(saved),
         data: mime,
     });
     shared
@@ -480,7 +490,7 @@ async fn send_draft(
             }
         };
         let mime = with_attachments(draft.mime, &draft.attachments)?;
-        deliver(&shared, &caller, mime)
+        deliver(&shared, &caller, mime, true)
     });
     match sent {
         Ok(delivered) => {
@@ -489,6 +499,120 @@ async fn send_draft(
         }
         Err(e) => e.respond(&shared),
     }
+}
+
+/// The JSON form of `sendMail` as the MIME Exchange would make of it, and `saveToSentItems`
+/// (default true).
+fn mime_from_json(body: &[u8], mailbox: &str) -> Result<(Vec<u8>, bool), GraphError> {
+    let invalid = |m: &str| GraphError(StatusCode::BAD_REQUEST, "ErrorInvalidRequest", m.to_owned());
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(GraphError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "ErrorRequestEntityTooLarge",
+            format!(
+                "The request body is {} bytes; Graph takes at most {MAX_REQUEST_BYTES}.",
+                body.len()
+            ),
+        ));
+    }
+    let request: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| invalid(&format!("The request body is not JSON: {e}")))?;
+    let message = request
+        .get("message")
+        .filter(|m| m.is_object())
+        .ok_or_else(|| invalid("Empty Payload. JSON content expected."))?;
+    let saved = request["saveToSentItems"].as_bool().unwrap_or(true);
+    let list = |key: &str| -> String {
+        message[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| {
+                        let address = r["emailAddress"]["address"].as_str()?;
+                        Some(match r["emailAddress"]["name"].as_str() {
+                            Some(name) => format!("\"{name}\" <{address}>"),
+                            None => address.to_owned(),
+                        })
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let mut head = String::new();
+    let from = message["from"]["emailAddress"]["address"].as_str().unwrap_or(mailbox);
+    head.push_str(&format!("From: {from}\r\n"));
+    for (header, key) in [
+        ("To", "toRecipients"),
+        ("Cc", "ccRecipients"),
+        ("Bcc", "bccRecipients"),
+        ("Reply-To", "replyTo"),
+    ] {
+        let value = list(key);
+        if !value.is_empty() {
+            head.push_str(&format!("{header}: {value}\r\n"));
+        }
+    }
+    head.push_str(&format!(
+        "Subject: {}\r\n",
+        message["subject"].as_str().unwrap_or_default()
+    ));
+    for h in message["internetMessageHeaders"].as_array().into_iter().flatten() {
+        let (Some(name), Some(value)) = (h["name"].as_str(), h["value"].as_str()) else {
+            continue;
+        };
+        if !name.to_ascii_lowercase().starts_with("x-") {
+            return Err(invalid(
+                "The internet message header name should start with 'x-' or 'X-'.",
+            ));
+        }
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("MIME-Version: 1.0\r\n");
+    let subtype = if message["body"]["contentType"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("html"))
+    {
+        "html"
+    } else {
+        "plain"
+    };
+    let encode = |bytes: &[u8]| -> String {
+        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+        text.as_bytes()
+            .chunks(76)
+            .map(|l| std::str::from_utf8(l).expect("base64 is ASCII"))
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    };
+    let content = message["body"]["content"].as_str().unwrap_or_default();
+    let text_part = format!(
+        "Content-Type: text/{subtype}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        encode(content.as_bytes())
+    );
+    let attachments = message["attachments"].as_array().cloned().unwrap_or_default();
+    let mut mime = head;
+    if attachments.is_empty() {
+        mime.push_str(&text_part);
+    } else {
+        let boundary = format!("emulator-{}", uuid::Uuid::new_v4().simple());
+        mime.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n{text_part}"
+        ));
+        for a in &attachments {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(a["contentBytes"].as_str().unwrap_or_default())
+                .map_err(|_| invalid("contentBytes is not base64."))?;
+            let name = a["name"].as_str().unwrap_or("attachment");
+            let content_type = a["contentType"].as_str().unwrap_or("application/octet-stream");
+            mime.push_str(&format!(
+                "--{boundary}\r\nContent-Type: {content_type}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+                encode(&bytes)
+            ));
+        }
+        mime.push_str(&format!("--{boundary}--\r\n"));
+    }
+    Ok((mime.into_bytes(), saved))
 }
 
 /// The draft's MIME with the attachments as base64 parts of its top-level multipart.

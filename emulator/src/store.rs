@@ -46,6 +46,8 @@ pub struct Delivered {
     pub chunked: bool,
     /// Whether it came through Microsoft Graph `sendMail` rather than SMTP.
     pub via_graph: bool,
+    /// Graph's `saveToSentItems` (`None` for SMTP, where the emulator does not model it).
+    pub saved_to_sent_items: Option<bool>,
     /// The message exactly as received (after DATA's dot-unstuffing).
     #[serde(skip)]
     pub data: Vec<u8>,

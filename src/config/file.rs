@@ -53,6 +53,7 @@ pub(crate) struct FileAccount {
     scope: Option<Spanned<Scalar>>,
     transport: Option<Spanned<Scalar>>,
     graph_url: Option<Spanned<Scalar>>,
+    save_to_sent_items: Option<Spanned<Scalar>>,
     grant_type: Option<Spanned<Scalar>>,
     smtp_host: Option<Spanned<Scalar>>,
     smtp_port: Option<Spanned<Scalar>>,
@@ -105,7 +106,7 @@ impl FileAccount {
     pub(crate) fn layer(&self, file: &File, path: &Path, name: &str) -> Layer {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut layer = Layer::file();
-        let fields: [(&str, &Option<Spanned<Scalar>>); 33] = [
+        let fields: [(&str, &Option<Spanned<Scalar>>); 34] = [
             ("enabled", &self.enabled),
             ("tenant", &self.tenant),
             ("client_id", &self.client_id),
@@ -117,6 +118,7 @@ impl FileAccount {
             ("scope", &self.scope),
             ("transport", &self.transport),
             ("graph_url", &self.graph_url),
+            ("save_to_sent_items", &self.save_to_sent_items),
             ("grant_type", &self.grant_type),
             ("smtp_host", &self.smtp_host),
             ("smtp_port", &self.smtp_port),

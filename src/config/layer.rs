@@ -70,6 +70,7 @@ pub(crate) const ENVIRONMENT: &[(&str, &str)] = &[
     ("M365_MAILER_SCOPE", "scope"),
     ("M365_MAILER_TRANSPORT", "transport"),
     ("M365_MAILER_GRAPH_URL", "graph_url"),
+    ("M365_MAILER_SAVE_TO_SENT_ITEMS", "save_to_sent_items"),
     ("M365_MAILER_SMTP_HOST", "smtp_host"),
     ("M365_MAILER_SMTP_PORT", "smtp_port"),
     ("M365_MAILER_SMTP_SECURITY", "security"),

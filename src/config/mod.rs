@@ -113,6 +113,8 @@ pub struct Account {
     pub transport: Transport,
     /// Microsoft Graph root (the cloud's, or the emulator's), without a trailing slash.
     pub graph_url: String,
+    /// Graph: keep a copy in the mailbox's Sent Items.
+    pub save_to_sent_items: bool,
     /// Extra trust anchors.
     pub ca_file: Option<PathBuf>,
     /// How to authenticate.
@@ -436,6 +438,10 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
             .map_err(|e: String| ConfigError::invalid(&a.origin, e))?,
         None => AssertionStyle::default(),
     };
+    let save_to_sent_items = match layers.get("save_to_sent_items") {
+        Some(s) => parse_bool(&s)?,
+        None => true,
+    };
     let send_x5c = match layers.get("send_x5c") {
         Some(s) => parse_bool(&s)?,
         None => false,
@@ -477,6 +483,7 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
         smtp: Target { host, port, security },
         transport,
         graph_url: graph_url.value.trim_end_matches('/').to_owned(),
+        save_to_sent_items,
         ca_file,
         auth,
         assertion_style,

@@ -7,6 +7,7 @@
 //! `Bcc:` header (Exchange removes it on delivery) and refuses a message whose headers name
 //! someone the envelope does not, which SMTP would leave out and Graph would not.
 
+mod json;
 mod large;
 
 use std::time::Duration;
@@ -118,14 +119,26 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 /// Sends `message` (MIME) as `mailbox`: one `sendMail` request up to [`SINGLE_REQUEST_MAX`],
-/// else a draft with its attachments uploaded separately.
+/// else a draft with its attachments uploaded separately. Without a copy in Sent Items, the
+/// JSON form (see [`json`]), which has no draft path.
 pub async fn send(
     http: &reqwest::Client,
     graph_url: &str,
     mailbox: &str,
     token: &Secret,
     message: &[u8],
+    save_to_sent_items: bool,
 ) -> Result<(), GraphSendError> {
+    if !save_to_sent_items {
+        if message.len() > SINGLE_REQUEST_MAX {
+            return Err(GraphSendError::Message(format!(
+                "the message is {} bytes: without a copy in Sent Items (save_to_sent_items = false) Microsoft Graph takes at most about 3 MB",
+                message.len()
+            )));
+        }
+        let body = serde_json::to_vec(&json::body(message, mailbox)?).expect("JSON of JSON values");
+        return post_send_mail(http, graph_url, mailbox, token, "application/json", body).await;
+    }
     if message.len() <= SINGLE_REQUEST_MAX {
         send_mail(http, graph_url, mailbox, token, message).await
     } else {
@@ -143,26 +156,10 @@ pub async fn probe(
     mailbox: &str,
     token: &Secret,
 ) -> Result<(), GraphSendError> {
-    let url = format!("{graph_url}/v1.0/users/{mailbox}/sendMail");
-    let sent = http
-        .post(&url)
-        .bearer_auth(token.expose())
-        .header("content-type", "text/plain")
-        .body("probe")
-        .send()
-        .await
-        .map_err(|e| GraphSendError::Network {
-            url: url.clone(),
-            detail: e.to_string(),
-        })?;
-    let status = sent.status().as_u16();
-    let retry_after = retry_after(sent.headers());
-    let body = sent.bytes().await.unwrap_or_default();
-    let error = GraphError::parse(status, &body, retry_after);
-    if (200..300).contains(&status) || error.code == "ErrorMimeContentInvalidBase64String" {
-        return Ok(());
+    match post_send_mail(http, graph_url, mailbox, token, "text/plain", b"probe".to_vec()).await {
+        Err(GraphSendError::Refused(e)) if e.code == "ErrorMimeContentInvalidBase64String" => Ok(()),
+        other => other,
     }
-    Err(GraphSendError::Refused(error))
 }
 
 /// `POST {graph_url}/v1.0/users/{mailbox}/sendMail` with `message` (MIME).
@@ -173,12 +170,23 @@ pub async fn send_mail(
     token: &Secret,
     message: &[u8],
 ) -> Result<(), GraphSendError> {
-    let url = format!("{graph_url}/v1.0/users/{mailbox}/sendMail");
     let body = base64::engine::general_purpose::STANDARD.encode(message);
+    post_send_mail(http, graph_url, mailbox, token, "text/plain", body.into_bytes()).await
+}
+
+async fn post_send_mail(
+    http: &reqwest::Client,
+    graph_url: &str,
+    mailbox: &str,
+    token: &Secret,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<(), GraphSendError> {
+    let url = format!("{graph_url}/v1.0/users/{mailbox}/sendMail");
     let sent = http
         .post(&url)
         .bearer_auth(token.expose())
-        .header("content-type", "text/plain")
+        .header("content-type", content_type)
         .header("client-request-id", uuid::Uuid::new_v4().to_string())
         .body(body)
         .send()

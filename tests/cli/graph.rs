@@ -285,3 +285,20 @@ async fn doctor_checks_the_graph_path_and_finds_a_missing_mail_send_and_an_acces
     );
     assert_eq!(world.emulator.store().len(), 0, "the probe sends nothing");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_copy_in_sent_items_the_json_form_carries_the_message() {
+    let mut world = graph_world(|_| {}).await;
+    world.set("M365_MAILER_SAVE_TO_SENT_ITEMS", "false");
+    let message = b"From: mailer@contoso.com\r\nTo: Bob <bob@fabrikam.com>\r\nSubject: nightly report\r\nX-Job: backup-7\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nAll good.\r\n--b\r\nContent-Type: text/csv\r\nContent-Disposition: attachment; filename=\"r.csv\"\r\n\r\nok,1\r\n--b--\r\n";
+    world.send(&["--no-token-cache", "-t"], message, 0).await;
+    let stored = &world.emulator.store().messages()[0];
+    assert_eq!(stored.saved_to_sent_items, Some(false));
+    let parsed = mail_parser::MessageParser::default().parse(&stored.data).unwrap();
+    assert_eq!(parsed.subject(), Some("nightly report"));
+    assert_eq!(parsed.body_text(0).as_deref(), Some("All good."));
+    assert_eq!(parsed.header_raw("X-Job").map(str::trim), Some("backup-7"));
+    let attachment = parsed.attachments().next().unwrap();
+    assert_eq!(attachment.contents(), b"ok,1");
+    assert_eq!(stored.rcpt_to, ["bob@fabrikam.com"]);
+}

@@ -610,6 +610,7 @@ impl Session {
             rcpt_to: t.recipients,
             chunked: t.chunked,
             via_graph: false,
+            saved_to_sent_items: None,
             data: t.content,
         });
         self.shared

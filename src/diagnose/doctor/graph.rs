@@ -19,28 +19,7 @@ fn target(account: &Account) -> (String, u16) {
 
 pub(super) async fn tcp(account: &Account, ids: &Ids) -> Check {
     let (host, port) = target(account);
-    let started = crate::clock::instant();
-    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
-    let blocked = || crate::diagnose::explain(catalog_symptom("port-blocked"), &Evidence::default()).render(ids);
-    match tokio::time::timeout(Duration::from_secs(10), connect).await {
-        Ok(Ok(_)) => Check::new(
-            "tcp",
-            Status::Pass,
-            format!(
-                "connected to {host}:{port} (Microsoft Graph) in {} ms",
-                crate::clock::since(started).as_millis()
-            ),
-        ),
-        Ok(Err(e)) => {
-            Check::new("tcp", Status::Fail, format!("cannot connect to {host}:{port}: {e}")).failed(75, Some(blocked()))
-        }
-        Err(_) => Check::new(
-            "tcp",
-            Status::Fail,
-            format!("no answer from {host}:{port} within 10 s (a firewall drops the packets)"),
-        )
-        .failed(75, Some(blocked())),
-    }
+    super::connect_check(&host, port, " (Microsoft Graph)", ids).await
 }
 
 /// HTTPS to Graph's root with the configured trust anchors: any HTTP answer means TLS held.

@@ -561,16 +561,21 @@ async fn dns(account: &Account) -> Check {
 }
 
 async fn tcp(account: &Account, ids: &Ids) -> Check {
-    let target = format!("{}:{}", account.smtp.host, account.smtp.port);
+    connect_check(&account.smtp.host, account.smtp.port, "", ids).await
+}
+
+/// The `tcp` check: a connection to `host:port` (`what` names it in the summary).
+async fn connect_check(host: &str, port: u16, what: &str, ids: &Ids) -> Check {
+    let target = format!("{host}:{port}");
     let started = crate::clock::instant();
-    let connect = tokio::net::TcpStream::connect((account.smtp.host.as_str(), account.smtp.port));
+    let connect = tokio::net::TcpStream::connect((host, port));
     let blocked = || super::explain(catalog_symptom("port-blocked"), &Evidence::default()).render(ids);
     match tokio::time::timeout(Duration::from_secs(10), connect).await {
         Ok(Ok(_)) => Check::new(
             "tcp",
             Status::Pass,
             format!(
-                "connected to {target} in {} ms",
+                "connected to {target}{what} in {} ms",
                 crate::clock::since(started).as_millis()
             ),
         ),
