@@ -225,8 +225,8 @@ fn authorize(shared: &Shared, user: &str, headers: &HeaderMap, role: &str) -> Re
     })
 }
 
-/// A MIME body: at most 4 MB, `text/plain`, base64.
-fn decode_mime(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, GraphError> {
+/// Graph's request size limit.
+fn check_size(body: &[u8]) -> Result<(), GraphError> {
     if body.len() > MAX_REQUEST_BYTES {
         return Err(GraphError(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -237,6 +237,12 @@ fn decode_mime(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, GraphError> 
             ),
         ));
     }
+    Ok(())
+}
+
+/// A MIME body: at most 4 MB, `text/plain`, base64.
+fn decode_mime(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, GraphError> {
+    check_size(body)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -505,16 +511,7 @@ async fn send_draft(
 /// (default true).
 fn mime_from_json(body: &[u8], mailbox: &str) -> Result<(Vec<u8>, bool), GraphError> {
     let invalid = |m: &str| GraphError(StatusCode::BAD_REQUEST, "ErrorInvalidRequest", m.to_owned());
-    if body.len() > MAX_REQUEST_BYTES {
-        return Err(GraphError(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "ErrorRequestEntityTooLarge",
-            format!(
-                "The request body is {} bytes; Graph takes at most {MAX_REQUEST_BYTES}.",
-                body.len()
-            ),
-        ));
-    }
+    check_size(body)?;
     let request: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| invalid(&format!("The request body is not JSON: {e}")))?;
     let message = request

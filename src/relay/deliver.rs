@@ -395,11 +395,17 @@ impl AccountDelivery {
             now_ms + millis(self.settings.limits.window),
         );
         if plan.throttled {
-            let resume = self
+            let mut resume = self
                 .limiter
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .throttled(now);
+            // Graph says how long to wait; never less.
+            if let Err(SubmitError::Graph(e)) = &result
+                && let Some(wait) = e.graph().and_then(|g| g.retry_after)
+            {
+                resume = resume.max(now + wait);
+            }
             let resume_ms = now_ms + millis(resume.saturating_duration_since(now));
             for op in &mut plan.ops {
                 if let Op::Defer {
