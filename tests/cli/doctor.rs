@@ -267,6 +267,23 @@ async fn secret_expiry_warns_at_30_days_and_fails_when_past() {
             .unwrap()
             .contains("expires in 10 days")
     );
+    assert!(
+        !report["checks"][1]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("renew it now")
+    );
+
+    // The second level: a week or less.
+    world.set("M365_MAILER_CLIENT_SECRET_EXPIRES", &date(5));
+    let output = world.run(&["doctor", "--json"], b"").await;
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["checks"][1]["status"], "warn");
+    let summary = report["checks"][1]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("expires in 5 days") && summary.ends_with(": renew it now"),
+        "{summary}"
+    );
 
     world.set("M365_MAILER_CLIENT_SECRET_EXPIRES", &date(-1));
     let output = world.run(&["doctor", "--json"], b"").await;

@@ -389,7 +389,11 @@ fn credential(account: &Account, evidence: &Evidence, ids: &Ids) -> Check {
             let mut check = check.evidence(format!("expires {} ({days} days)", expires.value));
             if days < 30 {
                 check.status = Status::Warn;
-                check.summary = format!("the client secret expires in {days} days ({})", expires.value);
+                check.summary = format!(
+                    "the client secret expires in {days} days ({}){}",
+                    expires.value,
+                    urgency(days)
+                );
                 check = check.evidence("create a new secret and update the configuration before it expires");
             }
             check
@@ -412,6 +416,7 @@ fn credential(account: &Account, evidence: &Evidence, ids: &Ids) -> Check {
             .evidence(format!("from {origin}, private key matches"));
             if days < 30 {
                 check.status = Status::Warn;
+                check.summary.push_str(urgency(days));
                 check = check.evidence("renew it and upload the new certificate before it expires");
             }
             check
@@ -444,6 +449,11 @@ fn credential(account: &Account, evidence: &Evidence, ids: &Ids) -> Check {
             Check::new("credential", Status::Pass, format!("password for {user} (basic AUTH)"))
         }
     }
+}
+
+/// The second warning level: a week or less left.
+fn urgency(days: i64) -> &'static str {
+    if days <= 7 { ": renew it now" } else { "" }
 }
 
 /// The audience Entra expects of a federated token in the global cloud.
