@@ -6,6 +6,9 @@
 //! envelope. [`message_for_graph`] therefore adds envelope recipients that no header names as a
 //! `Bcc:` header (Exchange removes it on delivery) and refuses a message whose headers name
 //! someone the envelope does not, which SMTP would leave out and Graph would not.
+//!
+//! Larger messages go as a draft with uploaded attachments (`large.rs`); skipping the copy in
+//! Sent Items needs the JSON form (`json.rs`).
 
 mod json;
 mod large;
@@ -16,12 +19,12 @@ use base64::Engine as _;
 
 pub use large::{Attachment, split};
 
+use crate::message::Outgoing;
+use crate::secret::Secret;
+
 /// Messages up to this size go in one `sendMail` request: base64 makes them about 4/3 larger,
 /// and Graph takes about 4 MB per request.
 pub const SINGLE_REQUEST_MAX: usize = 3 * 1024 * 1024;
-
-use crate::message::Outgoing;
-use crate::secret::Secret;
 
 /// A Graph error answer: HTTP status, `error.code`, `error.message`, and `Retry-After`.
 #[derive(Debug, Clone, PartialEq, Eq)]
