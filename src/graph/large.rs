@@ -20,7 +20,7 @@ const CHUNK: usize = 10 * 320 * 1024;
 
 /// An attachment taken out of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attachment {
+pub(super) struct Attachment {
     /// File name.
     pub name: String,
     /// MIME type.
@@ -30,7 +30,7 @@ pub struct Attachment {
 }
 
 /// The message without its attachments, and the attachments; `None` when it has none.
-pub fn split(message: &[u8]) -> Option<(Vec<u8>, Vec<Attachment>)> {
+pub(super) fn split(message: &[u8]) -> Option<(Vec<u8>, Vec<Attachment>)> {
     let parsed = mail_parser::MessageParser::default().parse(message)?;
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     let mut attachments = Vec::new();
@@ -144,13 +144,14 @@ pub(super) async fn send(
         for (i, chunk) in attachment.bytes.chunks(CHUNK).enumerate() {
             let first = i * CHUNK;
             let range = format!("bytes {first}-{}/{total}", first + chunk.len() - 1);
-            // The upload URL is pre-authenticated: no token goes with it.
+            // The upload URL is pre-authenticated: no token goes with it, and, being a
+            // credential itself, it is not named in errors.
             let request = http
                 .put(&upload)
                 .header("content-range", range)
                 .header("content-type", "application/octet-stream")
                 .body(chunk.to_vec());
-            call(request, &upload).await?;
+            call(request, "the attachment upload URL").await?;
         }
     }
     let url = format!("{base}/{id}/send");

@@ -17,8 +17,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-pub use large::{Attachment, split};
-
 use crate::message::Outgoing;
 use crate::secret::Secret;
 
@@ -208,7 +206,7 @@ async fn post_send_mail(
 }
 
 /// The message as Graph must get it: envelope recipients that no header names added as `Bcc:`.
-pub fn message_for_graph(outgoing: &Outgoing) -> Result<Vec<u8>, GraphSendError> {
+pub fn message_for_graph(outgoing: &Outgoing) -> Result<std::borrow::Cow<'_, [u8]>, GraphSendError> {
     let parsed = mail_parser::MessageParser::default()
         .parse_headers(&outgoing.content)
         .ok_or_else(|| GraphSendError::Message("the message has no readable header".to_owned()))?;
@@ -230,11 +228,11 @@ pub fn message_for_graph(outgoing: &Outgoing) -> Result<Vec<u8>, GraphSendError>
         .map(String::as_str)
         .collect();
     if hidden.is_empty() {
-        return Ok(outgoing.content.clone());
+        return Ok(std::borrow::Cow::Borrowed(&outgoing.content));
     }
     let mut message = format!("Bcc: {}\r\n", hidden.join(", ")).into_bytes();
     message.extend_from_slice(&outgoing.content);
-    Ok(message)
+    Ok(std::borrow::Cow::Owned(message))
 }
 
 #[cfg(test)]
@@ -257,10 +255,10 @@ mod tests {
     fn envelope_recipients_the_headers_do_not_name_become_bcc() {
         let plain = "From: mailer@contoso.com\r\nTo: Bob <bob@fabrikam.com>\r\nSubject: x\r\n\r\nbody\r\n";
         let same = outgoing(&["bob@fabrikam.com"], plain);
-        assert_eq!(message_for_graph(&same).unwrap(), plain.as_bytes());
+        assert_eq!(&*message_for_graph(&same).unwrap(), plain.as_bytes());
         // sendmail -t removed the Bcc header from the content; Graph needs it back.
         let hidden = outgoing(&["bob@fabrikam.com", "audit@contoso.com"], plain);
-        let message = String::from_utf8(message_for_graph(&hidden).unwrap()).unwrap();
+        let message = String::from_utf8(message_for_graph(&hidden).unwrap().into_owned()).unwrap();
         assert_eq!(message, format!("Bcc: audit@contoso.com\r\n{plain}"));
     }
 
