@@ -151,14 +151,17 @@ pub(super) fn check_senders(account: &Account, outgoing: &Outgoing) -> Result<()
     let Some(denied) = senders.filter(|s| !s.is_empty()).find(|s| !account.may_send_as(s)) else {
         return Ok(());
     };
+    // The address is quoted for PowerShell: it came from the message or a flag.
+    let identity = crate::diagnose::quote::powershell(denied).unwrap_or_else(|_| "'<address>'".to_owned());
     Err(Failure::new(
         Code::NoPerm,
         format!(
-            "the account may not send as {denied}: Exchange Online would refuse it with 554 5.2.252 SendAsDenied.\n  \
-             The account authenticates as {mailbox}. To send as {denied}, grant the app SendAs on it:\n    \
-             Add-RecipientPermission -Identity {denied} -Trustee <service principal object id> -AccessRights SendAs\n  \
-             then add \"{denied}\" to allowed_senders of account `{name}`. Or send as {mailbox}. \
+            "the account may not send as {shown}: Exchange Online would refuse it with 554 5.2.252 SendAsDenied.\n  \
+             The account authenticates as {mailbox}. To send as {shown}, grant the app SendAs on it:\n    \
+             Add-RecipientPermission -Identity {identity} -Trustee <service principal object id> -AccessRights SendAs\n  \
+             then add \"{shown}\" to allowed_senders of account `{name}`. Or send as {mailbox}. \
              (--no-from-check sends anyway.)",
+            shown = denied.escape_debug(),
             mailbox = account.mailbox.value,
             name = account.name,
         ),

@@ -15,20 +15,20 @@ pub(super) fn body(message: &[u8], mailbox: &str) -> Result<serde_json::Value, G
     let parsed = mail_parser::MessageParser::default()
         .parse(message)
         .ok_or_else(|| GraphSendError::Message("the message cannot be read as MIME".to_owned()))?;
-    let recipients = |list: Option<&mail_parser::Address>| -> Vec<serde_json::Value> {
-        list.map(|a| {
-            a.iter()
-                .filter_map(|x| {
-                    let address = x.address()?;
-                    let mut email = serde_json::json!({ "address": address });
-                    if let Some(name) = x.name() {
-                        email["name"] = name.into();
-                    }
-                    Some(serde_json::json!({ "emailAddress": email }))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    // Every field, not mail-parser's last one of each: a repeated To or Bcc would lose recipients.
+    let recipients = |field: &str| -> Result<Vec<serde_json::Value>, GraphSendError> {
+        let mailboxes = crate::message::address_fields(message, field)
+            .map_err(|e| GraphSendError::Message(format!("the message's recipients cannot be read: {e}")))?;
+        Ok(mailboxes
+            .into_iter()
+            .map(|m| {
+                let mut email = serde_json::json!({ "address": m.address });
+                if let Some(name) = m.name {
+                    email["name"] = name.into();
+                }
+                serde_json::json!({ "emailAddress": email })
+            })
+            .collect())
     };
     let (content_type, content) = match parsed.body_html(0) {
         Some(html) if !parsed.html_body.is_empty() && parsed.text_body != parsed.html_body => {
@@ -39,12 +39,12 @@ pub(super) fn body(message: &[u8], mailbox: &str) -> Result<serde_json::Value, G
     let mut json = serde_json::json!({
         "subject": parsed.subject().unwrap_or_default(),
         "body": { "contentType": content_type, "content": content },
-        "toRecipients": recipients(parsed.to()),
-        "ccRecipients": recipients(parsed.cc()),
-        "bccRecipients": recipients(parsed.bcc()),
-        "replyTo": recipients(parsed.reply_to()),
+        "toRecipients": recipients("to")?,
+        "ccRecipients": recipients("cc")?,
+        "bccRecipients": recipients("bcc")?,
+        "replyTo": recipients("reply-to")?,
     });
-    if let Some(from) = recipients(parsed.from()).into_iter().next()
+    if let Some(from) = recipients("from")?.into_iter().next()
         && !from["emailAddress"]["address"]
             .as_str()
             .is_some_and(|a| a.eq_ignore_ascii_case(mailbox))
@@ -54,7 +54,9 @@ pub(super) fn body(message: &[u8], mailbox: &str) -> Result<serde_json::Value, G
     let custom: Vec<serde_json::Value> = parsed
         .headers()
         .iter()
-        .filter(|h| h.name().len() > 2 && h.name()[..2].eq_ignore_ascii_case("x-"))
+        // Graph takes custom headers by ASCII name only; a name in another script is no header
+        // field at all (RFC 5322 §2.2) and is left out rather than sliced.
+        .filter(|h| h.name().is_ascii() && h.name().len() > 2 && h.name()[..2].eq_ignore_ascii_case("x-"))
         .filter_map(|h| {
             let value = h.value().as_text()?;
             Some(serde_json::json!({ "name": h.name(), "value": value }))
@@ -106,5 +108,14 @@ mod tests {
         assert_eq!(m["internetMessageHeaders"][0]["name"], "X-Monitor");
         assert_eq!(m["attachments"][0]["name"], "df.csv");
         assert_eq!(m["attachments"][0]["contentBytes"], "ZnMsdXNl");
+    }
+
+    #[test]
+    fn a_header_name_in_another_script_is_left_out_not_sliced() {
+        let mime = "From: a@contoso.com\r\nTo: b@fabrikam.com\r\n\u{e9}\u{e9}: 1\r\nX-\u{e9}t\u{e9}: 2\r\nX-Ok: 3\r\n\r\nbody\r\n";
+        let body = super::body(mime.as_bytes(), "a@contoso.com").unwrap();
+        let headers = body["message"]["internetMessageHeaders"].as_array().unwrap();
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers[0]["name"], "X-Ok");
     }
 }

@@ -29,7 +29,8 @@ pub(super) struct Attachment {
     pub bytes: Vec<u8>,
 }
 
-/// The message without its attachments, and the attachments; `None` when it has none.
+/// The message without its attachments, and the attachments; `None` when it has none or its
+/// parts cannot be cut out cleanly.
 pub(super) fn split(message: &[u8]) -> Option<(Vec<u8>, Vec<Attachment>)> {
     let parsed = mail_parser::MessageParser::default().parse(message)?;
     let mut cuts: Vec<(usize, usize)> = Vec::new();
@@ -38,8 +39,11 @@ pub(super) fn split(message: &[u8]) -> Option<(Vec<u8>, Vec<Attachment>)> {
         if part.is_message() {
             continue; // an attached message stays in the draft
         }
-        let (start, end) = part_span(message, part.offset_header as usize, part.offset_body as usize)?;
-        cuts.push((start, end));
+        cuts.push(part_span(
+            message,
+            part.offset_header as usize,
+            part.offset_end as usize,
+        )?);
         let content_type = part
             .content_type()
             .map(|c| match c.subtype() {
@@ -57,6 +61,9 @@ pub(super) fn split(message: &[u8]) -> Option<(Vec<u8>, Vec<Attachment>)> {
         return None;
     }
     cuts.sort_unstable();
+    if cuts.windows(2).any(|w| w[0].1 > w[1].0) {
+        return None;
+    }
     let mut rest = Vec::with_capacity(message.len());
     let mut at = 0;
     for (start, end) in cuts {
@@ -67,36 +74,29 @@ pub(super) fn split(message: &[u8]) -> Option<(Vec<u8>, Vec<Attachment>)> {
     Some((rest, attachments))
 }
 
-/// From the CRLF before the delimiter line that opens the part at `header` to the CRLF before
-/// the next delimiter line (RFC 2046: the CRLF belongs to the delimiter).
-fn part_span(message: &[u8], header: usize, body: usize) -> Option<(usize, usize)> {
+/// From the line end before the delimiter line that opens the part at `header` to `end`, where
+/// mail-parser says the part ends: the line end before the next delimiter (RFC 2046: that line
+/// end belongs to the delimiter). mail-parser has matched the delimiter, transport padding
+/// (`--b1 `) included, so nothing is searched for again here.
+fn part_span(message: &[u8], header: usize, end: usize) -> Option<(usize, usize)> {
+    if header > end || end > message.len() {
+        return None;
+    }
     let before = &message[..header];
     let line_end = before.len().checked_sub(1).filter(|&i| before[i] == b'\n')?;
     let line_start = before[..line_end]
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
-    let delimiter = trim_cr(&before[line_start..line_end]);
-    if !delimiter.starts_with(b"--") {
+    if !before[line_start..].starts_with(b"--") {
         return None;
     }
-    let start = line_start.saturating_sub(if line_start >= 2 && &message[line_start - 2..line_start] == b"\r\n" {
-        2
+    let start = if line_start >= 2 && &message[line_start - 2..line_start] == b"\r\n" {
+        line_start - 2
     } else {
-        1
-    });
-    let mut needle = b"\r\n".to_vec();
-    needle.extend_from_slice(delimiter);
-    let end = body + find(&message[body..], &needle)?;
+        line_start.saturating_sub(1)
+    };
     Some((start, end))
-}
-
-fn trim_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The whole exchange: draft, uploads, send.
@@ -217,6 +217,21 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn delimiter_lines_with_transport_padding() {
+        // mail-parser accepts white space after a delimiter (RFC 2046 §5.1.1); the cut must
+        // follow it, not search for the bare delimiter and cut across parts.
+        let padded = MESSAGE.replace("\r\n--b1\r\n", "\r\n--b1 \t\r\n");
+        let (rest, attachments) = split(padded.as_bytes()).unwrap();
+        assert_eq!(attachments.len(), 2);
+        assert_eq!(
+            String::from_utf8(rest).unwrap(),
+            "From: mailer@contoso.com\r\nTo: bob@fabrikam.com\r\nSubject: report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1 \t\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b1--\r\n"
+        );
+        let mixed = MESSAGE.replacen("\r\n--b1\r\n", "\r\n--b1 \r\n", 2);
+        assert_eq!(split(mixed.as_bytes()).unwrap().1.len(), 2);
     }
 
     #[test]

@@ -205,14 +205,25 @@ async fn post_send_mail(
     Err(GraphSendError::Refused(GraphError::parse(status, &body, retry_after)))
 }
 
-/// The message as Graph must get it: envelope recipients that no header names added as `Bcc:`.
+/// The message as Graph must get it: its To, Cc and Bcc naming exactly the envelope. Envelope
+/// recipients that no header names are added as Bcc; a message whose headers name someone the
+/// envelope does not is refused (SMTP would leave them out, Graph would not). When a field is
+/// repeated, or Bcc is added, the recipient fields are rewritten as one To, one Cc and one Bcc:
+/// which of several fields a reader takes is its own choice.
 pub fn message_for_graph(outgoing: &Outgoing) -> Result<std::borrow::Cow<'_, [u8]>, GraphSendError> {
-    let parsed = mail_parser::MessageParser::default()
-        .parse_headers(&outgoing.content)
-        .ok_or_else(|| GraphSendError::Message("the message has no readable header".to_owned()))?;
+    use crate::message::{address_fields, count_fields, with_single_recipient_fields};
+    let content = &outgoing.content;
+    let unreadable = |e: crate::message::MessageError| {
+        GraphSendError::Message(format!("the message's recipients cannot be read: {e}"))
+    };
     let mut named: Vec<String> = Vec::new();
-    for list in [parsed.to(), parsed.cc(), parsed.bcc()].into_iter().flatten() {
-        named.extend(list.iter().filter_map(|a| a.address().map(str::to_ascii_lowercase)));
+    for field in ["to", "cc", "bcc"] {
+        named.extend(
+            address_fields(content, field)
+                .map_err(unreadable)?
+                .into_iter()
+                .map(|m| m.address.to_ascii_lowercase()),
+        );
     }
     let envelope: Vec<String> = outgoing.envelope.to.iter().map(|r| r.to_ascii_lowercase()).collect();
     if let Some(extra) = named.iter().find(|n| !envelope.contains(n)) {
@@ -220,19 +231,28 @@ pub fn message_for_graph(outgoing: &Outgoing) -> Result<std::borrow::Cow<'_, [u8
             "{extra} is in the message's headers but not among its recipients: Microsoft Graph sends to every address in To, Cc and Bcc; give the recipients with -t, or use the SMTP transport"
         )));
     }
-    let hidden: Vec<&str> = outgoing
+    let hidden: Vec<String> = outgoing
         .envelope
         .to
         .iter()
         .filter(|r| !named.contains(&r.to_ascii_lowercase()))
-        .map(String::as_str)
+        .cloned()
         .collect();
-    if hidden.is_empty() {
-        return Ok(std::borrow::Cow::Borrowed(&outgoing.content));
+    let counts = ["to", "cc", "bcc"].map(|f| count_fields(content, f));
+    if counts.iter().all(|n| *n <= 1) {
+        if hidden.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(content));
+        }
+        if counts[2] == 0 {
+            // The common case (sendmail -t removed the Bcc): one line before the message as written.
+            let mut message = crate::message::recipient_line("bcc", &hidden);
+            message.extend_from_slice(content);
+            return Ok(std::borrow::Cow::Owned(message));
+        }
     }
-    let mut message = format!("Bcc: {}\r\n", hidden.join(", ")).into_bytes();
-    message.extend_from_slice(&outgoing.content);
-    Ok(std::borrow::Cow::Owned(message))
+    with_single_recipient_fields(content, &hidden)
+        .map(std::borrow::Cow::Owned)
+        .map_err(unreadable)
 }
 
 #[cfg(test)]
@@ -259,7 +279,50 @@ mod tests {
         // sendmail -t removed the Bcc header from the content; Graph needs it back.
         let hidden = outgoing(&["bob@fabrikam.com", "audit@contoso.com"], plain);
         let message = String::from_utf8(message_for_graph(&hidden).unwrap().into_owned()).unwrap();
-        assert_eq!(message, format!("Bcc: audit@contoso.com\r\n{plain}"));
+        assert_eq!(message, format!("Bcc: <audit@contoso.com>\r\n{plain}"));
+        // With a Bcc of its own, one Bcc holds both.
+        let with_bcc = plain.replace("Subject", "Bcc: old@contoso.com\r\nSubject");
+        let both = outgoing(&["bob@fabrikam.com", "old@contoso.com", "audit@contoso.com"], &with_bcc);
+        let message = String::from_utf8(message_for_graph(&both).unwrap().into_owned()).unwrap();
+        assert_eq!(
+            message,
+            "To: \"Bob\" <bob@fabrikam.com>\r\nBcc: <old@contoso.com>, <audit@contoso.com>\r\nFrom: mailer@contoso.com\r\nSubject: x\r\n\r\nbody\r\n"
+        );
+        // The JSON form (save_to_sent_items = false) reads the same Bcc: both, not the last.
+        let body = json::body(message.as_bytes(), "mailer@contoso.com").unwrap();
+        let bcc: Vec<&str> = body["message"]["bccRecipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["emailAddress"]["address"].as_str().unwrap())
+            .collect();
+        assert_eq!(bcc, ["old@contoso.com", "audit@contoso.com"]);
+    }
+
+    #[test]
+    fn repeated_recipient_fields_become_one_each_with_every_address() {
+        let content = "From: mailer@contoso.com\r\nTo: a@x.example\r\nTo: b@x.example\r\nBcc: c@x.example\r\nBcc: d@x.example\r\n\r\nbody\r\n";
+        let all = [
+            "a@x.example",
+            "b@x.example",
+            "c@x.example",
+            "d@x.example",
+            "e@x.example",
+        ];
+        let message = message_for_graph(&outgoing(&all, content)).unwrap().into_owned();
+        for field in ["to", "bcc"] {
+            assert_eq!(crate::message::count_fields(&message, field), 1, "{field}");
+        }
+        let bcc: Vec<String> = crate::message::address_fields(&message, "bcc")
+            .unwrap()
+            .into_iter()
+            .map(|m| m.address)
+            .collect();
+        assert_eq!(bcc, ["c@x.example", "d@x.example", "e@x.example"]);
+        // The JSON form reads the same recipients: none is dropped.
+        let body = json::body(&message, "mailer@contoso.com").unwrap();
+        let count = |key: &str| body["message"][key].as_array().unwrap().len();
+        assert_eq!((count("toRecipients"), count("bccRecipients")), (2, 3));
     }
 
     #[test]

@@ -668,6 +668,15 @@ impl Session {
         if !to.is_ascii() && !tx.smtputf8 {
             return self.error(553, "5.6.7", "Non-ASCII recipient address needs SMTPUTF8 on MAIL FROM");
         }
+        if crate::message::check_address(to).is_err() {
+            // smtp-proto has taken the quotes off a quoted local part: sent on as it is, its
+            // spaces or brackets would become RCPT parameters upstream.
+            return self.error(
+                553,
+                "5.1.3",
+                "Recipient address not accepted: quoted local parts, spaces and brackets are not relayed",
+            );
+        }
         if tx.recipients.len() >= max {
             return self.reply(452, "4.5.3", &format!("Too many recipients: at most {max} per message"));
         }
@@ -801,10 +810,12 @@ impl Session {
         self.finish_message(content)
     }
 
-    /// Checks a complete message and hands it to the driver.
+    /// Checks a complete message and hands it to the driver. Line ends are made CRLF first, so
+    /// the From that is checked is the From that is delivered: a bare CR or LF would be a line
+    /// end to Exchange, which reads the normalised copy.
     fn finish_message(&mut self, content: Vec<u8>) -> Option<Event> {
         let tx = self.transaction.as_ref().expect("a message belongs to a transaction");
-        let content = if has_bare_newline(&content) {
+        let content = if has_bare_line_end(&content) {
             match self.settings.bare_lf {
                 BareLf::Normalize => crate::smtp::transparency::normalize_line_endings(&content).into_owned(),
                 BareLf::Refuse => {
@@ -812,7 +823,7 @@ impl Session {
                     self.error(
                         550,
                         "5.6.11",
-                        "Message has bare LF line ends; send CRLF (or set relay.bare_lf = \"normalize\")",
+                        "Message has bare CR or LF line ends; send CRLF (or set relay.bare_lf = \"normalize\")",
                     );
                     return None;
                 }
@@ -821,19 +832,30 @@ impl Session {
             content
         };
         let senders = self.policy.senders(&tx.rule.account).cloned();
-        let content = match senders {
-            Some(senders) if tx.rule.rewrite_sender => crate::message::rewrite_from(&content, &senders.mailbox),
-            Some(senders) => {
-                let (from, _) = crate::message::header_from(&content);
-                if let Some(refused) = from.iter().find(|a| !senders.allows(a)) {
-                    let text = send_as_refusal(refused, &senders.mailbox, &tx.rule);
-                    self.transaction = None;
-                    self.error(550, "5.7.60", &text);
-                    return None;
-                }
-                content
+        let checked = match &senders {
+            Some(senders) if tx.rule.rewrite_sender => {
+                crate::message::rewrite_from(&content, &senders.mailbox).map_err(|e| (550, "5.6.0", e.to_string()))
             }
-            None => content,
+            Some(senders) => match crate::message::from_mailboxes(&content) {
+                Err(e) => Err((550, "5.6.0", e.to_string())),
+                Ok(from) => match from.iter().flatten().find(|m| !senders.allows(&m.address)) {
+                    Some(refused) => Err((
+                        550,
+                        "5.7.60",
+                        send_as_refusal(&refused.address, &senders.mailbox, &tx.rule),
+                    )),
+                    None => Ok(content),
+                },
+            },
+            None => Ok(content),
+        };
+        let content = match checked {
+            Ok(content) => content,
+            Err((code, enhanced, text)) => {
+                self.transaction = None;
+                self.error(code, enhanced, &text);
+                return None;
+            }
         };
         let tx = self.transaction.as_ref().expect("checked above");
         self.state = State::Storing;
@@ -1000,11 +1022,13 @@ fn decode(line: &[u8]) -> Option<String> {
     BASE64.decode(line).ok().and_then(|d| String::from_utf8(d).ok())
 }
 
-fn has_bare_newline(content: &[u8]) -> bool {
-    content
-        .iter()
-        .enumerate()
-        .any(|(i, b)| *b == b'\n' && (i == 0 || content[i - 1] != b'\r'))
+/// A LF without CR before it, or a CR without LF after it.
+fn has_bare_line_end(content: &[u8]) -> bool {
+    content.iter().enumerate().any(|(i, b)| match b {
+        b'\n' => i == 0 || content[i - 1] != b'\r',
+        b'\r' => content.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    })
 }
 
 #[cfg(test)]

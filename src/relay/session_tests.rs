@@ -306,8 +306,83 @@ fn rewriting_sender_and_from() {
     assert_eq!(m.sender, "relay@contoso.com");
     assert_eq!(
         String::from_utf8_lossy(&m.content),
-        "From: Printer <relay@contoso.com>\r\nReply-To: \"Printer\" <scan@printer.local>\r\n\r\nx\r\n"
+        "From: \"Printer\" <relay@contoso.com>\r\nReply-To: \"Printer\" <scan@printer.local>\r\n\r\nx\r\n"
     );
+    // Rewriting cannot choose between two From lines; an addressless one is simply replaced.
+    let out = d.send(
+        "MAIL FROM:<scan@printer.local>\r\nRCPT TO:<a@fabrikam.com>\r\nDATA\r\nFrom: a@printer.local\r\nFrom: b@printer.local\r\n\r\nx\r\n.\r\n",
+    );
+    assert!(
+        out.ends_with("550 5.6.0 the message has 2 From: lines; a message has exactly one (RFC 5322 §3.6)\r\n"),
+        "{out}"
+    );
+    let out =
+        d.send("MAIL FROM:<scan@printer.local>\r\nRCPT TO:<a@fabrikam.com>\r\nDATA\r\nFrom: Scanner\r\n\r\nx\r\n.\r\n");
+    assert!(out.ends_with("250 2.0.0 Ok: queued as 0123ABC\r\n"), "{out}");
+    assert_eq!(
+        String::from_utf8_lossy(&d.accepted[1].content),
+        "From: relay@contoso.com\r\n\r\nx\r\n"
+    );
+}
+
+#[test]
+fn the_from_that_is_checked_is_the_from_that_is_delivered() {
+    let mut d = Driver::new("127.0.0.1");
+    d.send("EHLO dev\r\n");
+    let envelope = "MAIL FROM:<alerts@contoso.com>\r\nRCPT TO:<a@fabrikam.com>\r\nDATA\r\n";
+    let refused = [
+        // Two From lines: the check would read one and both would go out.
+        (
+            "From: alerts@contoso.com\r\nFrom: ceo@contoso.com\r\n\r\nx\r\n.\r\n",
+            "550 5.6.0 the message has 2 From: lines",
+        ),
+        // A bare CR becomes a line end on the way out: the Subject hides a second From.
+        (
+            "From: alerts@contoso.com\r\nSubject: x\rFrom: ceo@contoso.com\r\n\r\nx\r\n.\r\n",
+            "550 5.6.0 the message has 2 From: lines",
+        ),
+        (
+            "Subject: x\rFrom: ceo@contoso.com\r\n\r\nx\r\n.\r\n",
+            "550 5.7.60 ceo@contoso.com is not allowed",
+        ),
+        // A From without an address names no sender to check.
+        (
+            "From: The CEO\r\n\r\nx\r\n.\r\n",
+            "550 5.6.0 the From: line names `The CEO`",
+        ),
+        (
+            "From: undisclosed:;\r\n\r\nx\r\n.\r\n",
+            "550 5.6.0 the From: line has no address",
+        ),
+    ];
+    for (content, reply) in refused {
+        d.send(envelope);
+        let out = d.send(content);
+        assert!(out.starts_with(reply), "{content:?}: {out}");
+    }
+    assert!(d.accepted.is_empty());
+    // With a bare CR normalised, what is stored is what was checked.
+    d.send(envelope);
+    let out = d.send("From: alerts@contoso.com\rSubject: x\r\n\r\nbo\rdy\r\n.\r\n");
+    assert!(out.ends_with("250 2.0.0 Ok: queued as 0123ABC\r\n"), "{out}");
+    assert_eq!(
+        d.accepted[0].content,
+        b"From: alerts@contoso.com\r\nSubject: x\r\n\r\nbo\r\ndy\r\n"
+    );
+}
+
+#[test]
+fn recipients_that_would_carry_parameters_upstream_are_refused() {
+    let mut d = Driver::new("127.0.0.1");
+    d.send("EHLO dev\r\nMAIL FROM:<alerts@contoso.com>\r\n");
+    for rcpt in [
+        "RCPT TO:<\"v@evil> NOTIFY=NEVER\"@x.com>\r\n",
+        "RCPT TO:<\"a b\"@x.com>\r\n",
+    ] {
+        let out = d.send(rcpt);
+        assert!(out.starts_with("553 5.1.3 "), "{rcpt:?}: {out}");
+    }
+    assert_eq!(d.codes("RCPT TO:<ok@x.com>\r\n"), ["250"]);
 }
 
 #[test]
@@ -363,7 +438,10 @@ fn what_devices_send() {
     );
     strict.send("EHLO d\r\nMAIL FROM:<relay@contoso.com>\r\nRCPT TO:<a@fabrikam.com>\r\nDATA\r\n");
     let out = strict.send("Subject: scan\n\nbody\r\n.\r\n");
-    assert!(out.starts_with("550 5.6.11 Message has bare LF line ends"), "{out}");
+    assert!(
+        out.starts_with("550 5.6.11 Message has bare CR or LF line ends"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -140,7 +140,7 @@ async fn the_relay_delivers_through_graph_and_sorts_graphs_refusals() {
     assert!(stored.via_graph);
     assert_eq!(stored.rcpt_to, ["bob@fabrikam.com", "audit@contoso.com"]);
     let text = String::from_utf8_lossy(&stored.data);
-    assert!(text.starts_with("Bcc: audit@contoso.com\r\nReceived: "), "{text}");
+    assert!(text.starts_with("Bcc: <audit@contoso.com>\r\nReceived: "), "{text}");
     assert!(
         stored.data.ends_with(&content),
         "the device's message follows byte for byte"

@@ -24,6 +24,40 @@ async fn sendmail_style_delivers_the_input_byte_for_byte() {
 }
 
 #[tokio::test]
+async fn dash_t_takes_every_recipient_line_and_refuses_what_it_cannot_read() {
+    let world = World::start().await;
+    // As a new user runs it: two To lines and two Bcc lines.
+    let message = b"From: mailer@contoso.com\nTo: a@x.example\nTo: b@x.example\nBcc: c@x.example\nBcc: d@x.example\nSubject: t\n\nb\n";
+    let output = world.send(&["-t", "--dry-run"], message, 0).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let rcpt: Vec<&str> = stdout.lines().filter(|l| l.starts_with("RCPT TO:")).collect();
+    assert_eq!(
+        rcpt,
+        [
+            "RCPT TO:<a@x.example>",
+            "RCPT TO:<b@x.example>",
+            "RCPT TO:<c@x.example>",
+            "RCPT TO:<d@x.example>"
+        ]
+    );
+    assert!(!stdout.contains("Bcc:"), "{stdout}");
+    // A name without an address would be a recipient lost: the message is refused instead.
+    let output = world
+        .send(
+            &["-t"],
+            b"From: mailer@contoso.com\nTo: a@x.example, Bob\nSubject: t\n\nb\n",
+            65,
+        )
+        .await;
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("the To: line names `Bob`, which is not an email address"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(world.emulator.stats().smtp_connections, 0);
+}
+
+#[tokio::test]
 async fn dash_t_reads_recipients_and_bcc_is_not_delivered() {
     let world = World::start().await;
     let message =
@@ -99,7 +133,7 @@ async fn header_injection_and_a_foreign_from_are_refused_before_connecting() {
         .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("SendAsDenied") && stderr.contains("Add-RecipientPermission -Identity ceo@contoso.com"),
+        stderr.contains("SendAsDenied") && stderr.contains("Add-RecipientPermission -Identity 'ceo@contoso.com'"),
         "{stderr}"
     );
     assert_eq!(world.emulator.stats().smtp_connections, 0);

@@ -1,12 +1,20 @@
 //! The message to send and its envelope: read as a whole from stdin (sendmail), or composed from
 //! flags. Recipients can come from the headers (`-t`); Bcc is always removed from what is sent;
 //! Message-ID, Date and From are added when missing.
+//!
+//! `header.rs` reads header fields on the bytes; `rewrite.rs` writes the lines the relay adds.
+
+mod header;
+mod rewrite;
 
 use std::path::PathBuf;
 
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::raw::Raw;
+
+pub use header::{Mailbox, header_value, message_id};
+pub use rewrite::{add_missing_headers, rewrite_from};
 
 use crate::smtp::Envelope;
 
@@ -22,9 +30,24 @@ pub enum MessageError {
     /// No recipient anywhere.
     #[error("no recipients: give them as arguments, with --to/--cc/--bcc, or use -t to take them from the headers")]
     NoRecipients,
-    /// An address that is not one.
+    /// An address that is not one (control characters escaped).
     #[error("`{0}` is not an email address")]
     BadAddress(String),
+    /// An address field names something that is not an address: refusing is the only way not to
+    /// lose the recipient it was meant to be.
+    #[error("the {field}: line names `{text}`, which is not an email address")]
+    HeaderAddress {
+        /// The field (`To`, `Cc`, `From`…).
+        field: String,
+        /// What it names, control characters escaped.
+        text: String,
+    },
+    /// More than one From field: which one counts would depend on the reader.
+    #[error("the message has {0} From: lines; a message has exactly one (RFC 5322 §3.6)")]
+    FromCount(usize),
+    /// A From field without an address.
+    #[error("the From: line has no address")]
+    FromWithoutAddress,
     /// `--header` without `Name: value`.
     #[error("--header `{0}` is not `Name: value`")]
     BadHeader(String),
@@ -67,27 +90,24 @@ pub struct RawOptions {
     pub default_from: String,
 }
 
-/// Prepares a message read as a whole.
+/// The address fields `-t` takes recipients from: the `Resent-` ones when the message has any
+/// (it is being resent), else To, Cc and Bcc; as Postfix's cleanup does.
+const RECIPIENT_FIELDS: [&str; 3] = ["to", "cc", "bcc"];
+const RESENT_RECIPIENT_FIELDS: [&str; 3] = ["resent-to", "resent-cc", "resent-bcc"];
+
+/// Prepares a message read as a whole. Line ends become CRLF first, so the fields checked here
+/// are the fields sent.
 pub fn from_raw(raw: &[u8], options: &RawOptions) -> Result<Outgoing, MessageError> {
-    let (headers, body) = split_headers(raw).ok_or(MessageError::NoHeaders)?;
-    let parsed = mail_parser::MessageParser::default().parse_headers(raw);
-    let addresses = |field: &str| -> Vec<String> {
-        parsed
-            .as_ref()
-            .and_then(|m| match field {
-                "to" => m.to(),
-                "cc" => m.cc(),
-                "bcc" => m.bcc(),
-                _ => m.from(),
-            })
-            .map(|a| a.iter().filter_map(|x| x.address().map(str::to_owned)).collect())
-            .unwrap_or_default()
-    };
+    let raw = crate::smtp::transparency::normalize_line_endings(raw);
+    let (headers, body) = header::split(&raw).ok_or(MessageError::NoHeaders)?;
+    if let Some(name) = &options.full_name
+        && name.contains(['\r', '\n'])
+    {
+        return Err(MessageError::LineBreak { flag: "-F".to_owned() });
+    }
     let mut recipients = options.recipients.clone();
     if options.recipients_from_headers {
-        for field in ["to", "cc", "bcc"] {
-            recipients.extend(addresses(field));
-        }
+        recipients.extend(header_recipients(headers)?);
     }
     let recipients = dedup(recipients);
     if recipients.is_empty() {
@@ -97,25 +117,20 @@ pub fn from_raw(raw: &[u8], options: &RawOptions) -> Result<Outgoing, MessageErr
         check_address(r)?;
     }
 
-    let kept: Vec<&[u8]> = fields(headers)
-        .filter(|f| !field_name(f).eq_ignore_ascii_case("bcc"))
-        .collect();
-    let has = |name: &str| fields(headers).any(|f| field_name(f).eq_ignore_ascii_case(name));
     let mut added = Vec::new();
-    let mut from_header = addresses("from");
-    if !has("from") {
-        check_address(&options.default_from)?;
-        added.push(match &options.full_name {
-            Some(name) => format!("From: {}\r\n", display_address(name, &options.default_from)),
-            None => format!("From: {}\r\n", options.default_from),
-        });
-        from_header = vec![options.default_from.clone()];
+    let from_header: Vec<String> = match header::from(headers)? {
+        Some(mailboxes) => mailboxes.into_iter().map(|m| m.address).collect(),
+        None => {
+            check_address(&options.default_from)?;
+            added.extend_from_slice(&rewrite::from_line(options.full_name.as_deref(), &options.default_from));
+            vec![options.default_from.clone()]
+        }
+    };
+    if !header::has(headers, "date") {
+        added.extend_from_slice(format!("Date: {}\r\n", rfc5322_date(crate::clock::now())).as_bytes());
     }
-    if !has("date") {
-        added.push(format!("Date: {}\r\n", rfc5322_date(crate::clock::now())));
-    }
-    if !has("message-id") {
-        added.push(format!("Message-ID: {}\r\n", new_message_id(&options.default_from)));
+    if !header::has(headers, "message-id") {
+        added.extend_from_slice(format!("Message-ID: {}\r\n", new_message_id(&options.default_from)).as_bytes());
     }
     let envelope_from = options
         .envelope_from
@@ -126,11 +141,11 @@ pub fn from_raw(raw: &[u8], options: &RawOptions) -> Result<Outgoing, MessageErr
         check_address(&envelope_from)?;
     }
 
-    let mut content = Vec::with_capacity(raw.len() + 128);
-    for line in &added {
-        content.extend_from_slice(line.as_bytes());
+    let mut content = Vec::with_capacity(raw.len() + added.len());
+    content.extend_from_slice(&added);
+    for field in header::fields(headers).filter(|f| !header::is(f, "bcc") && !header::is(f, "resent-bcc")) {
+        content.extend_from_slice(field);
     }
-    kept.iter().for_each(|f| content.extend_from_slice(f));
     content.extend_from_slice(body);
     Ok(Outgoing {
         envelope: Envelope {
@@ -142,87 +157,85 @@ pub fn from_raw(raw: &[u8], options: &RawOptions) -> Result<Outgoing, MessageErr
     })
 }
 
-/// The addresses of a message's From header, and its first display name.
-pub fn header_from(raw: &[u8]) -> (Vec<String>, Option<String>) {
-    let Some(parsed) = mail_parser::MessageParser::default().parse_headers(raw) else {
-        return (Vec::new(), None);
+/// Every address of every recipient field (`-t`), in order.
+fn header_recipients(headers: &[u8]) -> Result<Vec<String>, MessageError> {
+    let resent = header::fields(headers).any(|f| RESENT_RECIPIENT_FIELDS.iter().any(|n| header::is(f, n)));
+    let names = if resent {
+        RESENT_RECIPIENT_FIELDS
+    } else {
+        RECIPIENT_FIELDS
     };
-    let Some(from) = parsed.from() else {
-        return (Vec::new(), None);
-    };
-    let addresses = from.iter().filter_map(|a| a.address().map(str::to_owned)).collect();
-    let name = from.first().and_then(|a| a.name()).map(str::to_owned);
-    (addresses, name)
+    let mut out = Vec::new();
+    for field in header::fields(headers).filter(|f| names.iter().any(|n| header::is(f, n))) {
+        out.extend(header::mailboxes(field)?.into_iter().map(|m| m.address));
+    }
+    Ok(out)
 }
 
-/// Replaces the From header with `mailbox` (keeping the display name) and, unless the message
-/// has a Reply-To, points Reply-To at the original From so replies still reach the sender.
-pub fn rewrite_from(raw: &[u8], mailbox: &str) -> Vec<u8> {
-    let Some((headers, body)) = split_headers(raw) else {
-        return raw.to_vec();
+/// Every mailbox of every field called `name` (`to`, `cc`, `bcc`, `reply-to`), in order. A
+/// message may repeat a field; readers that take only the first or the last lose recipients.
+pub fn address_fields(raw: &[u8], name: &str) -> Result<Vec<Mailbox>, MessageError> {
+    let Some((headers, _)) = header::split(raw) else {
+        return Ok(Vec::new());
     };
-    let (_, name) = header_from(raw);
+    let mut out = Vec::new();
+    for field in header::fields(headers).filter(|f| header::is(f, name)) {
+        out.extend(header::mailboxes(field)?);
+    }
+    Ok(out)
+}
+
+/// `To:`, `Cc:` or `Bcc:` (by `field`, lower case) naming `addresses`, folded, with CRLF.
+pub fn recipient_line(field: &str, addresses: &[String]) -> Vec<u8> {
+    let mailboxes: Vec<Mailbox> = addresses
+        .iter()
+        .map(|a| Mailbox {
+            name: None,
+            address: a.clone(),
+        })
+        .collect();
+    rewrite::address_line(field, &mailboxes)
+}
+
+/// How many fields are called `name`.
+pub fn count_fields(raw: &[u8], name: &str) -> usize {
+    header::split(raw).map_or(0, |(headers, _)| {
+        header::fields(headers).filter(|f| header::is(f, name)).count()
+    })
+}
+
+/// The message with every To, Cc and Bcc field replaced by one field each, at the top, holding
+/// all their mailboxes and, in Bcc, `extra_bcc`; fields a message has no mailbox for are left
+/// out. For readers (Microsoft Graph) that take the recipients from the headers.
+pub fn with_single_recipient_fields(raw: &[u8], extra_bcc: &[String]) -> Result<Vec<u8>, MessageError> {
+    let (headers, body) = header::split(raw).ok_or(MessageError::NoHeaders)?;
     let mut content = Vec::with_capacity(raw.len() + 64);
-    let from = match &name {
-        Some(name) if !name.trim().is_empty() => display_address(name, mailbox),
-        _ => mailbox.to_owned(),
-    };
-    content.extend_from_slice(format!("From: {from}\r\n").as_bytes());
-    let has_reply_to = fields(headers).any(|f| field_name(f).eq_ignore_ascii_case("reply-to"));
-    for field in fields(headers) {
-        if field_name(field).eq_ignore_ascii_case("from") {
-            if !has_reply_to {
-                content.extend_from_slice(b"Reply-To:");
-                content.extend_from_slice(&field[field.iter().position(|b| *b == b':').map_or(0, |p| p + 1)..]);
-            }
-            continue;
+    for name in RECIPIENT_FIELDS {
+        let mut mailboxes = address_fields(raw, name)?;
+        if name == "bcc" {
+            mailboxes.extend(extra_bcc.iter().map(|a| Mailbox {
+                name: None,
+                address: a.clone(),
+            }));
         }
+        if !mailboxes.is_empty() {
+            content.extend_from_slice(&rewrite::address_line(name, &mailboxes));
+        }
+    }
+    for field in header::fields(headers).filter(|f| !RECIPIENT_FIELDS.iter().any(|n| header::is(f, n))) {
         content.extend_from_slice(field);
     }
     content.extend_from_slice(body);
-    content
+    Ok(content)
 }
 
-/// Adds the From, Date and Message-ID headers a message lacks (devices often send none).
-pub fn add_missing_headers(raw: &[u8], from: &str, now: time::OffsetDateTime) -> Vec<u8> {
-    let headers = split_headers(raw).map_or(&raw[..0], |(h, _)| h);
-    let has = |name: &str| fields(headers).any(|f| field_name(f).eq_ignore_ascii_case(name));
-    let mut added = String::new();
-    if !has("from") {
-        added.push_str(&format!("From: {from}\r\n"));
+/// The mailboxes of the message's From field: `None` without one; an error when it has several
+/// or names no address (the relay refuses such a message: what Exchange would check is unclear).
+pub fn from_mailboxes(raw: &[u8]) -> Result<Option<Vec<Mailbox>>, MessageError> {
+    match header::split(raw) {
+        Some((headers, _)) => header::from(headers),
+        None => Ok(None),
     }
-    if !has("date") {
-        added.push_str(&format!("Date: {}\r\n", rfc5322_date(now)));
-    }
-    if !has("message-id") {
-        added.push_str(&format!("Message-ID: {}\r\n", new_message_id(from)));
-    }
-    let mut content = Vec::with_capacity(raw.len() + added.len());
-    content.extend_from_slice(added.as_bytes());
-    if split_headers(raw).is_none() {
-        // No header section at all: what came is the body.
-        content.extend_from_slice(b"\r\n");
-    }
-    content.extend_from_slice(raw);
-    content
-}
-
-/// The Message-ID header's value, for logs.
-pub fn message_id(raw: &[u8]) -> Option<String> {
-    header_value(raw, "message-id")
-}
-
-/// The raw value of the first header field called `name`, unfolded and trimmed.
-pub fn header_value(raw: &[u8], name: &str) -> Option<String> {
-    let headers = split_headers(raw)?.0;
-    let field = fields(headers).find(|f| field_name(f).eq_ignore_ascii_case(name))?;
-    let value = &field[field.iter().position(|b| *b == b':').map_or(0, |p| p + 1)..];
-    Some(
-        String::from_utf8_lossy(value)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
 }
 
 /// What `send` composes from flags.
@@ -282,6 +295,9 @@ pub fn compose(spec: &Compose) -> Result<Outgoing, MessageError> {
         }
     }
     check_address(&spec.from)?;
+    if let Some(sender) = &spec.envelope_from {
+        check_address(sender)?;
+    }
     let recipients = dedup(spec.to.iter().chain(&spec.cc).chain(&spec.bcc).cloned().collect());
     if recipients.is_empty() {
         return Err(MessageError::NoRecipients);
@@ -345,47 +361,6 @@ fn address_list(addresses: &[String]) -> Address<'_> {
     Address::new_list(addresses.iter().map(|a| Address::from(a.as_str())).collect())
 }
 
-/// Splits at the first empty line; both parts keep their line endings.
-fn split_headers(raw: &[u8]) -> Option<(&[u8], &[u8])> {
-    let mut pos = 0;
-    for line in raw.split_inclusive(|b| *b == b'\n') {
-        if line == b"\r\n" || line == b"\n" {
-            return Some((&raw[..pos], &raw[pos..]));
-        }
-        if pos == 0 && !line.contains(&b':') {
-            return None;
-        }
-        pos += line.len();
-    }
-    // Headers only, no body.
-    (pos > 0).then_some((raw, &raw[raw.len()..]))
-}
-
-/// Header fields, each with its folded continuation lines.
-fn fields(headers: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = headers;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut end = 0;
-        for (i, line) in rest.split_inclusive(|b| *b == b'\n').enumerate() {
-            if i > 0 && !line.starts_with(b" ") && !line.starts_with(b"\t") {
-                break;
-            }
-            end += line.len();
-        }
-        let (field, tail) = rest.split_at(end);
-        rest = tail;
-        Some(field)
-    })
-}
-
-fn field_name(field: &[u8]) -> String {
-    let end = field.iter().position(|b| *b == b':').unwrap_or(field.len());
-    String::from_utf8_lossy(&field[..end]).trim().to_owned()
-}
-
 fn dedup(addresses: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     addresses
@@ -395,25 +370,30 @@ fn dedup(addresses: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-/// `local@domain` with no spaces, brackets or line breaks.
+/// `local@domain` as SMTP carries it without quoting: a dot-atom local part (RFC 5322 §3.2.3,
+/// UTF-8 allowed as RFC 6531 does) and a domain of labels or an address literal. No white space,
+/// control characters, brackets or quotes, so it can never carry an SMTP parameter or a header
+/// line, and no leading `-`, so it can never be mistaken for an option (as Postfix refuses).
 pub fn check_address(address: &str) -> Result<(), MessageError> {
-    let bad = || MessageError::BadAddress(address.to_owned());
+    let bad = || MessageError::BadAddress(address.escape_debug().to_string());
+    if address.starts_with('-') {
+        return Err(bad());
+    }
     let (local, domain) = address.rsplit_once('@').ok_or_else(bad)?;
-    let clean =
-        |s: &str| !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || c.is_control() || "<>(),;".contains(c));
-    if clean(local) && clean(domain) && domain.contains('.') {
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii();
+    let dot_atom = |s: &str, allowed: &dyn Fn(char) -> bool| {
+        !s.is_empty() && s.split('.').all(|atom| !atom.is_empty() && atom.chars().all(allowed))
+    };
+    let label = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || !c.is_ascii();
+    let literal = domain
+        .strip_prefix('[')
+        .and_then(|d| d.strip_suffix(']'))
+        .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_alphanumeric() || ".:-".contains(c)));
+    let no_controls = !address.chars().any(|c| c.is_control() || c.is_whitespace());
+    if no_controls && dot_atom(local, &atext) && (literal || (dot_atom(domain, &label) && domain.contains('.'))) {
         Ok(())
     } else {
         Err(bad())
-    }
-}
-
-fn display_address(name: &str, address: &str) -> String {
-    let needs_quotes = name.contains(|c: char| !(c.is_alphanumeric() || c == ' ' || c == '-' || c == '.'));
-    if needs_quotes {
-        format!("\"{}\" <{address}>", name.replace(['\\', '"'], ""))
-    } else {
-        format!("{name} <{address}>")
     }
 }
 
@@ -438,6 +418,20 @@ mod tests {
         RawOptions {
             default_from: "mailer@contoso.com".into(),
             ..RawOptions::default()
+        }
+    }
+
+    fn dash_t() -> RawOptions {
+        RawOptions {
+            recipients_from_headers: true,
+            ..options()
+        }
+    }
+
+    fn dash_t_to(recipient: &str) -> RawOptions {
+        RawOptions {
+            recipients: vec![recipient.to_owned()],
+            ..options()
         }
     }
 
@@ -475,6 +469,86 @@ mod tests {
     }
 
     #[test]
+    fn dash_t_takes_every_address_of_every_line() {
+        // The report: only the last To and the last Bcc reached the envelope.
+        let raw = b"From: mailer@contoso.com\nTo: a@x.example\nTo: b@x.example\nBcc: c@x.example\nBcc: d@x.example\nSubject: t\n\nb\n";
+        let out = from_raw(raw, &dash_t()).unwrap();
+        assert_eq!(
+            out.envelope.to,
+            ["a@x.example", "b@x.example", "c@x.example", "d@x.example"]
+        );
+        let text = String::from_utf8(out.content).unwrap();
+        assert!(!text.contains("c@x.example") && !text.contains("d@x.example"), "{text}");
+
+        let raw = b"From: mailer@contoso.com\r\nTo: team: A <a@x.example>, =?utf-8?q?B=C3=B6?= <b@x.example>;, c@x.example\r\nCc: \"d, e\" <d@x.example>,\r\n e@x.example\r\nCc: A@X.example\r\nBcc: undisclosed-recipients:;\r\n\r\nb\r\n";
+        let out = from_raw(raw, &dash_t()).unwrap();
+        assert_eq!(
+            out.envelope.to,
+            [
+                "a@x.example",
+                "b@x.example",
+                "c@x.example",
+                "d@x.example",
+                "e@x.example"
+            ],
+            "groups, several per line, encoded names, folded lines, each address once"
+        );
+    }
+
+    #[test]
+    fn dash_t_with_resent_fields_takes_those() {
+        let raw = b"From: a@contoso.com\r\nTo: original@x.example\r\nResent-From: mailer@contoso.com\r\nResent-To: now@x.example\r\nResent-Bcc: hidden@x.example\r\n\r\nb\r\n";
+        let out = from_raw(raw, &dash_t()).unwrap();
+        assert_eq!(out.envelope.to, ["now@x.example", "hidden@x.example"]);
+        assert!(!String::from_utf8(out.content).unwrap().contains("hidden"));
+    }
+
+    #[test]
+    fn a_recipient_that_cannot_be_read_fails_the_message() {
+        for raw in [
+            &b"From: m@contoso.com\r\nTo: Bob\r\n\r\nb\r\n"[..],
+            b"From: m@contoso.com\r\nTo: a@x.example\r\n b@x.example\r\n\r\nb\r\n",
+            b"From: m@contoso.com\r\nCc: a@x.example b@x.example\r\n\r\nb\r\n",
+            b"From: m@contoso.com\r\nBcc: <\"v@evil> NOTIFY=NEVER\"@x.com>\r\n\r\nb\r\n",
+        ] {
+            let error = from_raw(raw, &dash_t()).unwrap_err();
+            assert!(
+                matches!(error, MessageError::HeaderAddress { .. }),
+                "{}: {error}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    #[test]
+    fn the_from_checked_is_the_from_sent() {
+        // A bare CR is a line end once normalised: the Subject would hide a second From.
+        let error = from_raw(
+            b"From: mailer@contoso.com\r\nSubject: x\rFrom: ceo@contoso.com\r\n\r\nb\r\n",
+            &dash_t_to("a@x.example"),
+        )
+        .unwrap_err();
+        assert!(matches!(error, MessageError::FromCount(2)), "{error}");
+        for raw in [&b"From: Bob\r\n\r\nb\r\n"[..], b"From:\r\n\r\nb\r\n"] {
+            assert!(from_raw(raw, &dash_t_to("a@x.example")).is_err());
+        }
+        let out = from_raw(b"From: alerts@contoso.com\r\n\r\nb\r\n", &dash_t_to("a@x.example")).unwrap();
+        assert_eq!(out.from_header, ["alerts@contoso.com"]);
+    }
+
+    #[test]
+    fn the_full_name_cannot_add_a_header() {
+        let options = RawOptions {
+            full_name: Some("Job\r\nBcc: victim@x.example".into()),
+            ..dash_t_to("a@x.example")
+        };
+        assert!(matches!(
+            from_raw(b"Subject: s\r\n\r\nb\r\n", &options),
+            Err(MessageError::LineBreak { .. })
+        ));
+    }
+
+    #[test]
     fn missing_headers_are_added_and_arguments_are_recipients() {
         let out = from_raw(
             b"Subject: cron\n\nbackup done\n",
@@ -487,10 +561,13 @@ mod tests {
         .unwrap();
         let text = String::from_utf8(out.content).unwrap();
         assert!(
-            text.starts_with("From: Backup Job <mailer@contoso.com>\r\nDate: "),
+            text.starts_with("From: \"Backup Job\" <mailer@contoso.com>\r\nDate: "),
             "{text}"
         );
-        assert!(text.contains("\r\nMessage-ID: <") && text.ends_with("Subject: cron\n\nbackup done\n"));
+        assert!(
+            text.contains("\r\nMessage-ID: <") && text.ends_with("Subject: cron\r\n\r\nbackup done\r\n"),
+            "{text}"
+        );
         assert_eq!(out.envelope.from, "mailer@contoso.com");
         assert_eq!(out.from_header, ["mailer@contoso.com"]);
     }
@@ -498,20 +575,28 @@ mod tests {
     #[test]
     fn relay_header_handling() {
         let raw = b"From: \"Scanner 3F\" <scan@printers.local>\r\nSubject: scan\r\n\r\nbody\r\n";
+        let from = from_mailboxes(raw).unwrap().unwrap();
         assert_eq!(
-            header_from(raw),
-            (vec!["scan@printers.local".to_owned()], Some("Scanner 3F".to_owned()))
+            (from[0].address.as_str(), from[0].name.as_deref()),
+            ("scan@printers.local", Some("Scanner 3F"))
         );
-        let rewritten = String::from_utf8(rewrite_from(raw, "relay@contoso.com")).unwrap();
+        let rewritten = String::from_utf8(rewrite_from(raw, "relay@contoso.com").unwrap()).unwrap();
         assert_eq!(
             rewritten,
-            "From: Scanner 3F <relay@contoso.com>\r\nReply-To: \"Scanner 3F\" <scan@printers.local>\r\nSubject: scan\r\n\r\nbody\r\n"
+            "From: \"Scanner 3F\" <relay@contoso.com>\r\nReply-To: \"Scanner 3F\" <scan@printers.local>\r\nSubject: scan\r\n\r\nbody\r\n"
         );
         let with_reply_to = b"From: a@b.example\r\nReply-To: ops@b.example\r\n\r\nx\r\n";
         assert_eq!(
-            String::from_utf8(rewrite_from(with_reply_to, "relay@contoso.com")).unwrap(),
+            String::from_utf8(rewrite_from(with_reply_to, "relay@contoso.com").unwrap()).unwrap(),
             "From: relay@contoso.com\r\nReply-To: ops@b.example\r\n\r\nx\r\n"
         );
+        assert!(matches!(
+            rewrite_from(
+                b"From: a@b.example\r\nFrom: c@b.example\r\n\r\nx\r\n",
+                "relay@contoso.com"
+            ),
+            Err(MessageError::FromCount(2))
+        ));
 
         let now = time::macros::datetime!(2026-11-23 18:00 UTC);
         let completed = String::from_utf8(add_missing_headers(
@@ -559,8 +644,45 @@ mod tests {
         spec.subject = None;
         spec.headers = vec!["X-Ok: 1".into(), "Broken".into()];
         assert!(matches!(compose(&spec), Err(MessageError::BadHeader(_))));
-        assert!(
-            check_address("a b@c.d").is_err() && check_address("nobody").is_err() && check_address("a@b.c").is_ok()
+        spec.headers = Vec::new();
+        // -f cannot carry MAIL FROM parameters, even with --no-from-check.
+        spec.envelope_from = Some("a@b.example> NOTIFY=NEVER".into());
+        assert!(matches!(compose(&spec), Err(MessageError::BadAddress(_))));
+    }
+
+    #[test]
+    fn addresses_smtp_can_carry_unquoted() {
+        for good in [
+            "a@b.example",
+            "first.last+tag@sub.b.example",
+            "o'brien@b.example",
+            "jörg@bücher.example",
+            "a@[192.0.2.1]",
+            "a-b@b.example",
+        ] {
+            assert!(check_address(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "nobody",
+            "a b@c.d",
+            "-odd@b.example",
+            "--token-endpoint=https://evil.example/@x.example",
+            "a@localhost",
+            "\"quoted\"@b.example",
+            "a@b.example> NOTIFY=NEVER",
+            "a..b@b.example",
+            ".a@b.example",
+            "a@b..example",
+            "a@b@c.example",
+            "a\r\n@b.example",
+            "<a@b.example>",
+            "a@b.example\u{0}",
+        ] {
+            assert!(check_address(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            check_address("a\nb@c.d").unwrap_err().to_string(),
+            "`a\\nb@c.d` is not an email address"
         );
     }
 
