@@ -37,7 +37,7 @@ pub enum Stage {
     Quit,
     /// A request to the token endpoint.
     Token,
-    /// A Microsoft Graph request (`sendMail`).
+    /// A Microsoft Graph request (`sendMail`, a draft, an upload, a draft's send).
     Graph,
 }
 
@@ -184,6 +184,11 @@ impl Fault {
         Self::new(Stage::DataEnd, ActionKind::AcceptThenDrop)
     }
 
+    /// Microsoft Graph does what the request asks, then closes without answering.
+    pub fn graph_accept_then_drop() -> Self {
+        Self::new(Stage::Graph, ActionKind::AcceptThenDrop)
+    }
+
     /// Delay `stage` by `ms` milliseconds.
     pub fn delay(stage: Stage, ms: u64) -> Self {
         Self {
@@ -283,8 +288,12 @@ impl Fault {
             ActionKind::Drop => Ok(Effect::Drop {
                 after_bytes: self.after_bytes.unwrap_or(0),
             }),
-            ActionKind::AcceptThenDrop if self.stage == Stage::DataEnd => Ok(Effect::AcceptThenDrop),
-            ActionKind::AcceptThenDrop => Err("action `accept_then_drop` applies to stage `data_end` only".to_owned()),
+            ActionKind::AcceptThenDrop if matches!(self.stage, Stage::DataEnd | Stage::Graph) => {
+                Ok(Effect::AcceptThenDrop)
+            }
+            ActionKind::AcceptThenDrop => {
+                Err("action `accept_then_drop` applies to stages `data_end` and `graph` only".to_owned())
+            }
             ActionKind::Delay => Ok(Effect::Delay(Duration::from_millis(
                 self.ms.ok_or("action `delay` needs `ms`")?,
             ))),

@@ -11,8 +11,13 @@
 //! need `Mail.ReadWrite`. On send the uploaded attachments join the draft's top-level
 //! `multipart/mixed` as base64 parts.
 //!
-//! Not emulated (yet): the JSON forms, Graph's own throttling counters (throttling is a fault at
-//! stage `graph`).
+//! A draft can be read (`GET …/messages/{id}`) and deleted (`DELETE`); once sent it is gone
+//! from the drafts (Graph moves it to Sent Items under another id), so reading it answers 404.
+//!
+//! Faults at stage `graph` apply to every request in order (`skip` counts them), and
+//! `accept_then_drop` does what the request asks, then closes without answering.
+//!
+//! Not emulated (yet): Graph's own throttling counters (throttling is a fault at stage `graph`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,6 +52,10 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route(
             "/v1.0/users/{user}/messages/{id}/attachments/createUploadSession",
             post(create_upload_session),
+        )
+        .route(
+            "/v1.0/users/{user}/messages/{id}",
+            axum::routing::get(get_draft).delete(delete_draft),
         )
         .route("/v1.0/users/{user}/messages/{id}/send", post(send_draft))
         .route("/_graph/upload/{session}", axum::routing::put(upload))
@@ -99,40 +108,70 @@ impl GraphError {
     }
 }
 
+/// What a fault at stage `graph` makes of a request.
+enum Fired {
+    /// Nothing: handle the request.
+    No,
+    /// Answer this instead.
+    Answer(Response),
+    /// Handle the request, then close without answering.
+    AcceptThenDrop,
+}
+
+async fn fault(shared: &Shared, user: Option<&str>) -> Fired {
+    let Some(effect) = shared.faults.check(
+        Stage::Graph,
+        Subject {
+            mailbox: user,
+            client_id: None,
+        },
+    ) else {
+        return Fired::No;
+    };
+    shared.stats.update(|c| c.faults_fired += 1);
+    match effect {
+        Effect::Delay(d) => {
+            tokio::time::sleep(d).await;
+            Fired::No
+        }
+        Effect::Hang => std::future::pending().await,
+        Effect::Drop { .. } => Fired::Answer(crate::http::drop_connection()),
+        Effect::Http {
+            status,
+            body,
+            retry_after,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+            if let Some(secs) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            Fired::Answer(response)
+        }
+        Effect::AcceptThenDrop => Fired::AcceptThenDrop,
+        Effect::Aadsts(_) | Effect::Reply(_) => Fired::No,
+    }
+}
+
+/// `response`, unless the fault says to drop the connection instead.
+fn answer(fired: &Fired, response: Response) -> Response {
+    match fired {
+        Fired::AcceptThenDrop => crate::http::drop_connection(),
+        _ => response,
+    }
+}
+
 async fn send_mail(
     State(shared): State<Arc<Shared>>,
     Path(user): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(effect) = shared.faults.check(
-        Stage::Graph,
-        Subject {
-            mailbox: Some(&user),
-            client_id: None,
-        },
-    ) {
-        shared.stats.update(|c| c.faults_fired += 1);
-        match effect {
-            Effect::Delay(d) => tokio::time::sleep(d).await,
-            Effect::Hang => std::future::pending::<()>().await,
-            Effect::Drop { .. } => return crate::http::drop_connection(),
-            Effect::Http {
-                status,
-                body,
-                retry_after,
-            } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-                if let Some(secs) = retry_after {
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                }
-                return response;
-            }
-            Effect::Aadsts(_) | Effect::Reply(_) | Effect::AcceptThenDrop => {}
-        }
+    let fired = fault(&shared, Some(&user)).await;
+    if let Fired::Answer(response) = fired {
+        return response;
     }
     shared.stats.update(|c| c.graph_requests += 1);
     let json = headers
@@ -147,13 +186,14 @@ async fn send_mail(
         };
         deliver(&shared, &caller, mime, saved)
     });
-    match accepted {
+    let response = match accepted {
         Ok(delivered) => {
             tracing::info!(id = %delivered.id, mailbox = %delivered.mailbox, recipients = delivered.rcpt_to.len(), "message accepted through Graph");
             StatusCode::ACCEPTED.into_response()
         }
         Err(e) => e.respond(&shared),
-    }
+    };
+    answer(&fired, response)
 }
 
 /// Who is calling, for which mailbox.
@@ -347,6 +387,10 @@ async fn create_draft(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let fired = fault(&shared, Some(&user)).await;
+    if let Fired::Answer(response) = fired {
+        return response;
+    }
     shared.stats.update(|c| c.graph_requests += 1);
     let created = authorize(&shared, &user, &headers, "Mail.ReadWrite").and_then(|caller| {
         let mime = decode_mime(&headers, &body)?;
@@ -361,12 +405,59 @@ async fn create_draft(
         );
         Ok(id)
     });
-    match created {
+    let response = match created {
         Ok(id) => (
             StatusCode::CREATED,
             axum::Json(serde_json::json!({ "id": id, "isDraft": true })),
         )
             .into_response(),
+        Err(e) => e.respond(&shared),
+    };
+    answer(&fired, response)
+}
+
+/// `GET …/messages/{id}`: a draft not yet sent.
+async fn get_draft(
+    State(shared): State<Arc<Shared>>,
+    Path((user, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    shared.stats.update(|c| c.graph_requests += 1);
+    let found = authorize(&shared, &user, &headers, "Mail.ReadWrite").and_then(|caller| {
+        lock(&shared.drafts.drafts)
+            .get(&id)
+            .filter(|d| d.mailbox == caller.mailbox.address)
+            .map(|d| d.attachments.len())
+            .ok_or_else(|| not_found("message"))
+    });
+    match found {
+        Ok(attachments) => {
+            axum::Json(serde_json::json!({ "id": id, "isDraft": true, "hasAttachments": attachments > 0 }))
+                .into_response()
+        }
+        Err(e) => e.respond(&shared),
+    }
+}
+
+/// `DELETE …/messages/{id}`.
+async fn delete_draft(
+    State(shared): State<Arc<Shared>>,
+    Path((user, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    shared.stats.update(|c| c.graph_requests += 1);
+    let deleted = authorize(&shared, &user, &headers, "Mail.ReadWrite").and_then(|caller| {
+        let mut drafts = lock(&shared.drafts.drafts);
+        match drafts.get(&id) {
+            Some(d) if d.mailbox == caller.mailbox.address => {
+                drafts.remove(&id);
+                Ok(())
+            }
+            _ => Err(not_found("message")),
+        }
+    });
+    match deleted {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.respond(&shared),
     }
 }
@@ -378,6 +469,9 @@ async fn create_upload_session(
     headers: HeaderMap,
     axum::Json(request): axum::Json<serde_json::Value>,
 ) -> Response {
+    if let Fired::Answer(response) = fault(&shared, Some(&user)).await {
+        return response;
+    }
     shared.stats.update(|c| c.graph_requests += 1);
     let created = authorize(&shared, &user, &headers, "Mail.ReadWrite").and_then(|caller| {
         let drafts = lock(&shared.drafts.drafts);
@@ -432,6 +526,9 @@ async fn upload(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Fired::Answer(response) = fault(&shared, None).await {
+        return response;
+    }
     if headers.contains_key(header::AUTHORIZATION) {
         return GraphError(
             StatusCode::UNAUTHORIZED,
@@ -486,6 +583,10 @@ async fn send_draft(
     Path((user, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    let fired = fault(&shared, Some(&user)).await;
+    if let Fired::Answer(response) = fired {
+        return response;
+    }
     shared.stats.update(|c| c.graph_requests += 1);
     let sent = authorize(&shared, &user, &headers, "Mail.Send").and_then(|caller| {
         let draft = {
@@ -498,12 +599,20 @@ async fn send_draft(
         let mime = with_attachments(draft.mime, &draft.attachments)?;
         deliver(&shared, &caller, mime, true)
     });
-    match sent {
+    let response = match sent {
         Ok(delivered) => {
             tracing::info!(id = %delivered.id, mailbox = %delivered.mailbox, "draft sent through Graph");
             StatusCode::ACCEPTED.into_response()
         }
         Err(e) => e.respond(&shared),
+    };
+    answer(&fired, response)
+}
+
+impl Drafts {
+    /// Drafts not sent (nor deleted).
+    pub(crate) fn count(&self) -> usize {
+        lock(&self.drafts).len()
     }
 }
 

@@ -372,6 +372,11 @@ impl Emulator {
         &self.shared.store
     }
 
+    /// Graph drafts neither sent nor deleted.
+    pub fn graph_drafts(&self) -> usize {
+        self.shared.drafts.count()
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> Counters {
         self.shared.stats.snapshot()

@@ -1,11 +1,14 @@
 //! `queue`: what the relay holds, and acting on it — like Postfix's `mailq`, `postqueue -f`,
 //! `postsuper -d`. Safe while the relay runs; the relay picks up changes within seconds.
+//!
+//! Everything shown came from a client or a server: control characters are printed escaped, so
+//! a message cannot drive the terminal that lists it.
 
 use super::args::{DeadCommand, QueueArgs, QueueCommand};
 use super::exit::{Code, Failure};
 use crate::clock;
 use crate::config::{Overrides, RelayOverrides};
-use crate::queue::{DeadEntry, Entry, Inspector, Lookup, millis};
+use crate::queue::{DeadEntry, Entry, Inspector, Lookup, Paused, millis};
 
 pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
     let dir = crate::config::queue_dir(
@@ -23,16 +26,27 @@ pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
     let now = clock::unix_millis();
     match args.command.as_ref().unwrap_or(&QueueCommand::List) {
         QueueCommand::List => {
-            let entries = q.list()?;
+            let entries = q.list(now)?;
+            let paused = q.paused()?;
             if args.json {
-                print_json(&entries);
+                // Each message says whether its account is paused, and why.
+                let with_pause: Vec<serde_json::Value> = entries
+                    .iter()
+                    .map(|e| {
+                        let mut value = serde_json::to_value(e).expect("queue entries serialise");
+                        value["account_paused"] =
+                            serde_json::to_value(paused.iter().find(|p| p.account == e.account)).unwrap_or_default();
+                        value
+                    })
+                    .collect();
+                print_json(&with_pause);
             } else {
-                print!("{}", render_list(&entries, now));
+                print!("{}{}", render_paused(&paused, now), render_list(&entries, now));
             }
         }
         QueueCommand::Show { id, content } => {
             let id = found(q.resolve(id)?)?;
-            let (entry, bytes) = q.show(&id)?.ok_or_else(|| gone(&id))?;
+            let (entry, bytes) = q.show(&id, now)?.ok_or_else(|| gone(&id))?;
             if args.json {
                 print_json(&entry);
             } else {
@@ -51,7 +65,7 @@ pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
         }
         QueueCommand::Delete { id } => {
             let id = found(q.resolve(id)?)?;
-            found(q.delete(&id)?)?;
+            found(q.delete(&id, now)?)?;
             println!("{id}: deleted");
         }
         QueueCommand::Dead { command } => dead(&mut q, command.as_ref().unwrap_or(&DeadCommand::List), args.json, now)?,
@@ -124,7 +138,8 @@ fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
     );
 }
 
-/// The headers, or the whole message.
+/// The headers, or the whole message; line breaks and tabs kept, other control characters
+/// escaped.
 fn print_message(bytes: &[u8], whole: bool) {
     let text = String::from_utf8_lossy(bytes);
     let shown = if whole {
@@ -132,7 +147,45 @@ fn print_message(bytes: &[u8], whole: bool) {
     } else {
         text.split("\r\n\r\n").next().unwrap_or_default()
     };
-    println!("\n{}", shown.replace("\r\n", "\n").trim_end());
+    let lines: Vec<String> = shown.split("\r\n").map(|line| escaped(line, true)).collect();
+    println!("\n{}", lines.join("\n").trim_end());
+}
+
+/// `text` with control characters (and, unless `tabs`, tabs) as `\u{1b}`-style escapes.
+fn escaped(text: &str, tabs: bool) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' if tabs => "\t".to_owned(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// One line of what a client or server wrote.
+fn shown(text: &str) -> String {
+    escaped(text, false)
+}
+
+fn render_paused(paused: &[Paused], now: i64) -> String {
+    let mut out = String::new();
+    for p in paused {
+        let next = if p.until_ms <= now {
+            "next try when a message is due".to_owned()
+        } else {
+            format!("next try in {}", span(p.until_ms - now))
+        };
+        out.push_str(&format!(
+            "Account {} is paused since {} UTC ({next}); its messages wait:\n    {}\n",
+            shown(&p.account),
+            when(p.since_ms),
+            shorten(&shown(&p.reason), 200)
+        ));
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
 }
 
 /// `2026-11-23 20:05:15` (UTC).
@@ -182,9 +235,13 @@ fn render_list(entries: &[Entry], now: i64) -> String {
             when(e.received_ms),
             e.attempts
         ));
-        out.push_str(&format!("    {} → {}\n", e.sender, e.recipients.join(", ")));
+        out.push_str(&format!(
+            "    {} → {}\n",
+            shown(&e.sender),
+            shown(&e.recipients.join(", "))
+        ));
         if let Some(reply) = &e.last_reply {
-            out.push_str(&format!("    ({})\n", shorten(reply, 100)));
+            out.push_str(&format!("    ({})\n", shorten(&shown(reply), 100)));
         }
     }
     let size: i64 = entries.iter().map(|e| e.size).sum();
@@ -210,16 +267,16 @@ fn render_entry(e: &Entry, now: i64) -> String {
         "Queue id:     {}\nAccount:      {}\nFrom:         {}\nTo:           {}\nMessage-ID:   {}\nClient:       {}\n\
          Arrived:      {} UTC ({} ago)\nSize:         {} bytes\nAttempts:     {}\nNext attempt: {next}\nLast reply:   {}\n",
         e.id,
-        e.account,
-        e.sender,
-        e.recipients.join(", "),
-        e.message_id.as_deref().unwrap_or("-"),
-        e.client,
+        shown(&e.account),
+        shown(&e.sender),
+        shown(&e.recipients.join(", ")),
+        shown(e.message_id.as_deref().unwrap_or("-")),
+        shown(&e.client),
         when(e.received_ms),
         span(now - e.received_ms),
         e.size,
         e.attempts,
-        e.last_reply.as_deref().unwrap_or("-"),
+        shown(e.last_reply.as_deref().unwrap_or("-")),
     )
 }
 
@@ -234,9 +291,9 @@ fn render_dead_list(entries: &[DeadEntry], now: i64) -> String {
             e.id,
             span(now - e.failed_ms),
             e.attempts,
-            e.sender,
-            e.recipients.join(", "),
-            shorten(&e.reply, 100)
+            shown(&e.sender),
+            shown(&e.recipients.join(", ")),
+            shorten(&shown(&e.reply), 100)
         ));
     }
     out.push_str(&format!(
@@ -251,17 +308,22 @@ fn render_dead(e: &DeadEntry, now: i64) -> String {
         "Queue id:     {}\nAccount:      {}\nFrom:         {}\nTo:           {}\nMessage-ID:   {}\nClient:       {}\n\
          Arrived:      {} UTC\nGiven up:     {} UTC ({} ago) after {} attempts\nReply:        {}\n\n{}\n",
         e.id,
-        e.account,
-        e.sender,
-        e.recipients.join(", "),
-        e.message_id.as_deref().unwrap_or("-"),
-        e.client,
+        shown(&e.account),
+        shown(&e.sender),
+        shown(&e.recipients.join(", ")),
+        shown(e.message_id.as_deref().unwrap_or("-")),
+        shown(&e.client),
         when(e.received_ms),
         when(e.failed_ms),
         span(now - e.failed_ms),
         e.attempts,
-        e.reply,
-        e.diagnosis.trim_end(),
+        shown(&e.reply),
+        e.diagnosis
+            .trim_end()
+            .lines()
+            .map(|l| escaped(l, true))
+            .collect::<Vec<_>>()
+            .join("\n"),
     )
 }
 

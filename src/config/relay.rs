@@ -78,6 +78,9 @@ pub struct Delivery {
     pub backoff: Backoff,
     /// An unused upstream connection is closed after this.
     pub connection_idle: Duration,
+    /// A message being delivered is held this long, renewed while its delivery runs; when the
+    /// holder dies or cannot record the outcome, the message is due again after it.
+    pub lease: Duration,
     /// Where a delivery status notification goes when a message is given up on.
     pub dsn_to: Option<String>,
 }
@@ -173,6 +176,7 @@ struct RawDelivery {
     retry_max: Option<Spanned<String>>,
     max_queue_lifetime: Option<Spanned<String>>,
     connection_idle: Option<Spanned<String>>,
+    lease_time: Option<Spanned<String>>,
     dsn_to: Option<Spanned<String>>,
 }
 
@@ -538,6 +542,7 @@ impl RelayConfig {
                 "delivery.connection_idle",
                 Duration::from_secs(60),
             )?,
+            lease: r.duration(d.lease_time.as_ref(), "delivery.lease_time", Duration::from_secs(600))?,
             dsn_to: match &d.dsn_to {
                 Some(a) => {
                     let address = a.get_ref().trim().to_owned();
@@ -549,6 +554,26 @@ impl RelayConfig {
             },
         };
 
+        if session.max_recipients > delivery.limits.recipients as usize {
+            // A message the mailbox could never send in a day would wait forever.
+            let origin = raw
+                .max_recipients
+                .as_ref()
+                .map(|v| r.origin(v, "max_recipients"))
+                .or_else(|| {
+                    d.recipients_per_day
+                        .as_ref()
+                        .map(|v| r.origin(v, "delivery.recipients_per_day"))
+                })
+                .unwrap_or(Origin::Default);
+            return Err(ConfigError::invalid(
+                &origin,
+                format!(
+                    "max_recipients ({}) is more than delivery.recipients_per_day ({}): a message with that many recipients could never be sent; lower max_recipients",
+                    session.max_recipients, delivery.limits.recipients
+                ),
+            ));
+        }
         let admin = match (&overrides.admin, &raw.admin_listen) {
             (Some(flag), _) => {
                 parse_admin(flag).map_err(|e| ConfigError::invalid(&Origin::Flag("--admin".into()), e))?
@@ -833,6 +858,11 @@ dsn_to = "postmaster@contoso.com"
                 "[relay.delivery]\ndsn_to = \"postmaster\"\n",
                 2,
                 "relay.delivery.dsn_to",
+            ),
+            (
+                "[relay]\nmax_recipients = 600\n\n[relay.delivery]\nrecipients_per_day = 500\n",
+                2,
+                "relay.max_recipients: max_recipients (600) is more than delivery.recipients_per_day (500)",
             ),
         ];
         for (relay, line, expected) in cases {

@@ -405,6 +405,7 @@ impl Diagnosis {
                 Retry::Transient => "transient",
                 Retry::Permanent => "permanent",
                 Retry::AfterThrottling => "after-throttling",
+                Retry::AfterAccountFix => "after-account-fix",
             },
             propagation: self.entry.propagation,
             link: self.entry.link(),

@@ -8,6 +8,10 @@
 //! Taking attachments out of the MIME is done on the bytes, not by re-serialising: each
 //! attachment part is cut from the delimiter line before it to the delimiter after it, so the
 //! rest of the message stays exactly as written.
+//!
+//! A draft is never left behind: when a step fails, the draft is deleted. When the last step
+//! (`send`) ends without an answer, the draft tells whether it went: sent, it is no longer a
+//! draft (404); not sent, it is deleted and the failure reported.
 
 use base64::Engine as _;
 use mail_parser::MimeHeaders as _;
@@ -117,6 +121,7 @@ pub(super) async fn send(
     let body = base64::engine::general_purpose::STANDARD.encode(&rest);
     let draft = call(
         http.post(&base)
+            .timeout(super::request_timeout(body.len()))
             .bearer_auth(token.expose())
             .header("content-type", "text/plain")
             .body(body),
@@ -127,8 +132,47 @@ pub(super) async fn send(
         .as_str()
         .ok_or_else(|| refused(201, "the draft has no id"))?
         .to_owned();
-    for attachment in &attachments {
-        let url = format!("{base}/{id}/attachments/createUploadSession");
+    let draft_url = format!("{base}/{id}");
+    if let Err(e) = upload_attachments(http, &draft_url, token, &attachments).await {
+        delete_draft(http, &draft_url, token).await;
+        return Err(e);
+    }
+    let url = format!("{draft_url}/send");
+    let sent = call(
+        http.post(&url)
+            .bearer_auth(token.expose())
+            .header("content-length", "0"),
+        &url,
+    )
+    .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e @ GraphSendError::Network { .. }) => {
+            // No answer: Graph may have sent it. A sent draft is no longer a draft.
+            match call(http.get(&draft_url).bearer_auth(token.expose()), &draft_url).await {
+                Err(GraphSendError::Refused(g)) if g.status == 404 => Ok(()),
+                _ => {
+                    delete_draft(http, &draft_url, token).await;
+                    Err(e)
+                }
+            }
+        }
+        Err(e) => {
+            delete_draft(http, &draft_url, token).await;
+            Err(e)
+        }
+    }
+}
+
+/// Each attachment through its own upload session, in chunks.
+async fn upload_attachments(
+    http: &reqwest::Client,
+    draft_url: &str,
+    token: &Secret,
+    attachments: &[Attachment],
+) -> Result<(), GraphSendError> {
+    for attachment in attachments {
+        let url = format!("{draft_url}/attachments/createUploadSession");
         let item = serde_json::json!({ "AttachmentItem": {
             "attachmentType": "file",
             "name": attachment.name,
@@ -148,21 +192,22 @@ pub(super) async fn send(
             // credential itself, it is not named in errors.
             let request = http
                 .put(&upload)
+                .timeout(super::request_timeout(chunk.len()))
                 .header("content-range", range)
                 .header("content-type", "application/octet-stream")
                 .body(chunk.to_vec());
             call(request, "the attachment upload URL").await?;
         }
     }
-    let url = format!("{base}/{id}/send");
-    call(
-        http.post(&url)
-            .bearer_auth(token.expose())
-            .header("content-length", "0"),
-        &url,
-    )
-    .await?;
     Ok(())
+}
+
+/// Deletes a draft that will not be sent; a failure is only logged (the draft is the mailbox's
+/// clutter, not a lost message).
+async fn delete_draft(http: &reqwest::Client, draft_url: &str, token: &Secret) {
+    if let Err(e) = call(http.delete(draft_url).bearer_auth(token.expose()), draft_url).await {
+        tracing::warn!(error = %e, "could not delete the draft of a message that was not sent; it stays in the mailbox's Drafts");
+    }
 }
 
 fn refused(status: u16, message: &str) -> GraphSendError {
@@ -178,7 +223,8 @@ fn refused(status: u16, message: &str) -> GraphSendError {
 async fn call(request: reqwest::RequestBuilder, url: &str) -> Result<serde_json::Value, GraphSendError> {
     let response = request.send().await.map_err(|e| GraphSendError::Network {
         url: url.to_owned(),
-        detail: e.to_string(),
+        // Without reqwest's "for url (…)": the upload URL is a credential.
+        detail: e.without_url().to_string(),
     })?;
     let status = response.status().as_u16();
     let retry_after = super::retry_after(response.headers());

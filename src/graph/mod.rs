@@ -110,6 +110,14 @@ impl GraphSendError {
     }
 }
 
+/// Time for a request carrying `bytes`: 30 s, and the body at 64 KiB/s, at most 10 minutes. A
+/// timeout once Graph has the whole body leaves unknown whether it took the message: a larger
+/// allowance keeps that window small (`docs/queue-format.md`).
+fn request_timeout(bytes: usize) -> Duration {
+    let transfer = Duration::from_secs((bytes / (64 * 1024)) as u64);
+    (Duration::from_secs(30) + transfer).min(Duration::from_secs(600))
+}
+
 /// `Retry-After` in seconds.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
@@ -186,6 +194,7 @@ async fn post_send_mail(
     let url = format!("{graph_url}/v1.0/users/{mailbox}/sendMail");
     let sent = http
         .post(&url)
+        .timeout(request_timeout(body.len()))
         .bearer_auth(token.expose())
         .header("content-type", content_type)
         .header("client-request-id", uuid::Uuid::new_v4().to_string())
@@ -194,7 +203,7 @@ async fn post_send_mail(
         .await
         .map_err(|e| GraphSendError::Network {
             url: url.clone(),
-            detail: e.to_string(),
+            detail: e.without_url().to_string(),
         })?;
     let status = sent.status().as_u16();
     let retry_after = retry_after(sent.headers());

@@ -1,6 +1,7 @@
 //! The queue as the `queue` commands see it: listing, showing, retrying, deleting, and the
 //! dead-letter area. Works beside a running relay: SQLite's WAL lets it read while the relay
-//! writes, and every change is one short transaction that leaves leased messages alone.
+//! writes, and every change is one short transaction that leaves leased messages alone (a lease
+//! that has run out holds nothing).
 
 use std::path::Path;
 
@@ -69,6 +70,19 @@ pub struct DeadEntry {
     pub diagnosis: String,
 }
 
+/// An account the relay has stopped delivering for, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Paused {
+    /// The account.
+    pub account: String,
+    /// Since (Unix milliseconds).
+    pub since_ms: i64,
+    /// The next try (Unix milliseconds).
+    pub until_ms: i64,
+    /// Why: the reply, and the catalog's cause.
+    pub reason: String,
+}
+
 /// Counts for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
@@ -86,8 +100,9 @@ pub struct Inspector {
     conn: Connection,
 }
 
+/// `?1` in every query that reads it is now (Unix milliseconds).
 const ENTRY_COLUMNS: &str = "id, account, sender, recipients, size, message_id, client, received_ms, attempts, \
-                             next_attempt_ms, leased, last_reply";
+                             next_attempt_ms, lease_until_ms > ?1, last_reply";
 const DEAD_COLUMNS: &str = "seq, id, account, sender, recipients, size, message_id, client, received_ms, attempts, failed_ms, reply, diagnosis";
 
 fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
@@ -140,7 +155,7 @@ pub enum Lookup {
 }
 
 impl Inspector {
-    /// Opens the queue in `dir`; it must exist (the relay creates it).
+    /// Opens the queue in `dir`; it must exist (the relay creates it, and upgrades its format).
     pub fn open(dir: &Path) -> Result<Self, QueueError> {
         let path = dir.join(sqlite::FILE_NAME);
         if !path.is_file() {
@@ -153,6 +168,14 @@ impl Inspector {
             .map_err(|e| QueueError::Store(format!("{}: {e}", path.display())))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if version != sqlite::SCHEMA_VERSION {
+            return Err(QueueError::Store(format!(
+                "{}: queue format {version}, this version of m365-mailer reads {}: start the relay of this version once to upgrade it",
+                path.display(),
+                sqlite::SCHEMA_VERSION
+            )));
+        }
         Ok(Self { conn })
     }
 
@@ -171,13 +194,29 @@ impl Inspector {
         })
     }
 
-    /// Every queued message, oldest first.
-    pub fn list(&self) -> Result<Vec<Entry>, QueueError> {
+    /// Every queued message, oldest first, as at `now_ms`.
+    pub fn list(&self, now_ms: i64) -> Result<Vec<Entry>, QueueError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM queue ORDER BY received_ms, id");
         Ok(self
             .conn
             .prepare(&sql)?
-            .query_map([], entry)?
+            .query_map(params![now_ms], entry)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The accounts the relay has paused, and why.
+    pub fn paused(&self) -> Result<Vec<Paused>, QueueError> {
+        Ok(self
+            .conn
+            .prepare("SELECT account, since_ms, until_ms, reason FROM paused ORDER BY account")?
+            .query_map([], |row| {
+                Ok(Paused {
+                    account: row.get(0)?,
+                    since_ms: row.get(1)?,
+                    until_ms: row.get(2)?,
+                    reason: row.get(3)?,
+                })
+            })?
             .collect::<Result<_, _>>()?)
     }
 
@@ -196,19 +235,21 @@ impl Inspector {
         })
     }
 
-    /// One message and its content.
-    pub fn show(&self, id: &str) -> Result<Option<(Entry, Vec<u8>)>, QueueError> {
-        let sql = format!("SELECT {ENTRY_COLUMNS}, content FROM queue WHERE id = ?1");
+    /// One message and its content, as at `now_ms`.
+    pub fn show(&self, id: &str, now_ms: i64) -> Result<Option<(Entry, Vec<u8>)>, QueueError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS}, content FROM queue WHERE id = ?2");
         Ok(self
             .conn
-            .query_row(&sql, params![id], |row| Ok((entry(row)?, row.get::<_, Vec<u8>>(12)?)))
+            .query_row(&sql, params![now_ms, id], |row| {
+                Ok((entry(row)?, row.get::<_, Vec<u8>>(12)?))
+            })
             .optional()?)
     }
 
     /// Makes a message due now. `Err(Busy)` when it is being delivered.
     pub fn retry(&self, id: &str, now_ms: i64) -> Result<Result<(), Lookup>, QueueError> {
         let changed = self.conn.execute(
-            "UPDATE queue SET next_attempt_ms = ?2 WHERE id = ?1 AND leased = 0",
+            "UPDATE queue SET next_attempt_ms = ?2 WHERE id = ?1 AND lease_until_ms <= ?2",
             params![id, now_ms],
         )?;
         Ok(if changed == 1 {
@@ -221,16 +262,17 @@ impl Inspector {
     /// Makes every waiting message due now; returns how many.
     pub fn retry_all(&self, now_ms: i64) -> Result<usize, QueueError> {
         Ok(self.conn.execute(
-            "UPDATE queue SET next_attempt_ms = ?1 WHERE leased = 0 AND next_attempt_ms > ?1",
+            "UPDATE queue SET next_attempt_ms = ?1 WHERE lease_until_ms <= ?1 AND next_attempt_ms > ?1",
             params![now_ms],
         )?)
     }
 
     /// Removes a message without delivering it. `Err(Busy)` when it is being delivered.
-    pub fn delete(&self, id: &str) -> Result<Result<(), Lookup>, QueueError> {
-        let changed = self
-            .conn
-            .execute("DELETE FROM queue WHERE id = ?1 AND leased = 0", params![id])?;
+    pub fn delete(&self, id: &str, now_ms: i64) -> Result<Result<(), Lookup>, QueueError> {
+        let changed = self.conn.execute(
+            "DELETE FROM queue WHERE id = ?1 AND lease_until_ms <= ?2",
+            params![id, now_ms],
+        )?;
         Ok(if changed == 1 {
             Ok(())
         } else {
@@ -342,6 +384,7 @@ mod tests {
                 account: "main".into(),
                 now_ms: 2000,
                 limit: 3,
+                until_ms: 600_000,
             }]])
             .unwrap();
         store
@@ -350,6 +393,7 @@ mod tests {
                 recipients: vec!["a@fabrikam.com".into()],
                 next_attempt_ms: 90_000,
                 attempted: true,
+                crashed: false,
                 at_ms: 2000,
                 reply: "451 4.7.500 busy".into(),
             }]])
@@ -360,20 +404,21 @@ mod tests {
                 recipients: vec!["a@fabrikam.com".into()],
                 next_attempt_ms: 90_000,
                 attempted: true,
+                crashed: false,
                 at_ms: 2000,
                 reply: "451 4.7.500 busy".into(),
             }]])
             .unwrap();
 
         let mut q = Inspector::open(dir.path()).unwrap();
-        let list = q.list().unwrap();
+        let list = q.list(3000).unwrap();
         assert_eq!(list.len(), 3);
         assert_eq!(list[0].last_reply.as_deref(), Some("451 4.7.500 busy"));
         assert!(list.iter().find(|e| e.id == "bb01").unwrap().leased);
         assert_eq!(q.resolve("bb").unwrap(), Ok("bb01".to_owned()));
         assert_eq!(q.resolve("aa").unwrap(), Err(Lookup::Ambiguous("aa".into(), 2)));
         assert_eq!(q.resolve("zz").unwrap(), Err(Lookup::NotFound("zz".into())));
-        let (entry, content) = q.show("aa01").unwrap().unwrap();
+        let (entry, content) = q.show("aa01", 3000).unwrap().unwrap();
         assert_eq!((entry.attempts, content.len()), (1, 17));
 
         assert_eq!(q.retry("aa01", 3000).unwrap(), Ok(()));
@@ -383,14 +428,17 @@ mod tests {
             1,
             "aa02 only: aa01 is due already, bb01 is busy"
         );
-        assert_eq!(q.delete("bb01").unwrap(), Err(Lookup::Busy("bb01".into())));
-        assert_eq!(q.delete("aa02").unwrap(), Ok(()));
+        assert_eq!(q.delete("bb01", 3000).unwrap(), Err(Lookup::Busy("bb01".into())));
+        assert_eq!(q.delete("aa02", 3000).unwrap(), Ok(()));
+        // Once its lease has run out, nobody is delivering it.
+        assert!(!q.list(600_000).unwrap().iter().find(|e| e.id == "bb01").unwrap().leased);
+        assert_eq!(q.retry("bb01", 600_000).unwrap(), Ok(()));
 
         assert_eq!(q.dead().unwrap()[0].reply, "550 5.1.10 RESOLVER.ADR.RecipientNotFound");
         assert_eq!(q.dead_show("dd").unwrap().len(), 1);
         assert_eq!(q.dead_retry(Some("dd01"), 4000).unwrap(), 1);
         assert!(q.dead().unwrap().is_empty());
-        let back = q.list().unwrap().into_iter().find(|e| e.id == "dd01").unwrap();
+        let back = q.list(4000).unwrap().into_iter().find(|e| e.id == "dd01").unwrap();
         assert_eq!((back.attempts, back.next_attempt_ms), (0, 4000));
         assert_eq!(q.dead_purge(None).unwrap(), 0);
         assert!(Inspector::open(&dir.path().join("nope")).is_err());

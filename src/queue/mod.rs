@@ -14,7 +14,7 @@ mod store;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-pub use inspect::{DeadEntry, Entry, Inspector, Lookup, Stats};
+pub use inspect::{DeadEntry, Entry, Inspector, Lookup, Paused, Stats};
 pub use retry::{Backoff, Next, millis};
 pub use sqlite::SqliteStore;
 pub use store::{Op, OpResult, Store};
@@ -48,13 +48,16 @@ pub struct NewMessage {
     pub received_ms: i64,
 }
 
-/// A message leased for delivery: nobody else delivers it until it is finished or released.
+/// A message leased for delivery: nobody else delivers it until it is finished, released, or
+/// the lease runs out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leased {
     /// The stored message.
     pub message: NewMessage,
     /// Attempts so far.
     pub attempts: u32,
+    /// Deliveries of it that crashed so far.
+    pub crashes: u32,
 }
 
 /// A message given up on, with why.
@@ -179,13 +182,20 @@ impl Queue {
         self.apply(vec![Op::Enqueue(message)]).await.map(drop)
     }
 
-    /// Leases up to `limit` messages of `account` due at `now_ms`, oldest first.
-    pub async fn lease(&self, account: &str, now_ms: i64, limit: usize) -> Result<Vec<Leased>, QueueError> {
+    /// Leases up to `limit` messages of `account` due at `now_ms`, oldest first, until `until_ms`.
+    pub async fn lease(
+        &self,
+        account: &str,
+        now_ms: i64,
+        limit: usize,
+        until_ms: i64,
+    ) -> Result<Vec<Leased>, QueueError> {
         let results = self
             .apply(vec![Op::Lease {
                 account: account.to_owned(),
                 now_ms,
                 limit,
+                until_ms,
             }])
             .await?;
         Ok(match results.into_iter().next() {
@@ -195,8 +205,13 @@ impl Queue {
     }
 
     /// When the next message of `account` that nobody holds is due (Unix milliseconds).
-    pub async fn next_due(&self, account: &str) -> Result<Option<i64>, QueueError> {
-        let results = self.apply(vec![Op::NextDue(account.to_owned())]).await?;
+    pub async fn next_due(&self, account: &str, now_ms: i64) -> Result<Option<i64>, QueueError> {
+        let results = self
+            .apply(vec![Op::NextDue {
+                account: account.to_owned(),
+                now_ms,
+            }])
+            .await?;
         Ok(match results.into_iter().next() {
             Some(OpResult::NextDue(due)) => due,
             _ => None,

@@ -11,7 +11,7 @@ use super::{DeadLetter, Leased, NewMessage, QueueError, Recovered};
 /// The database file inside the queue directory.
 pub(crate) const FILE_NAME: &str = "queue.sqlite3";
 
-const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue (
@@ -26,11 +26,12 @@ CREATE TABLE IF NOT EXISTS queue (
     received_ms     INTEGER NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms INTEGER NOT NULL,
-    leased          INTEGER NOT NULL DEFAULT 0,
+    lease_until_ms  INTEGER NOT NULL DEFAULT 0,
     last_attempt_ms INTEGER,
-    last_reply      TEXT
+    last_reply      TEXT,
+    crashes         INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS queue_due ON queue (account, leased, next_attempt_ms);
+CREATE INDEX IF NOT EXISTS queue_next ON queue (account, next_attempt_ms);
 CREATE TABLE IF NOT EXISTS dead (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,
     id              TEXT NOT NULL,
@@ -54,6 +55,20 @@ CREATE TABLE IF NOT EXISTS sent (
     recipients      INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sent_at ON sent (account, at_ms);
+CREATE TABLE IF NOT EXISTS paused (
+    account         TEXT PRIMARY KEY,
+    until_ms        INTEGER NOT NULL,
+    since_ms        INTEGER NOT NULL,
+    reason          TEXT NOT NULL
+);
+";
+
+/// Format 1 had `leased` as a flag; format 2 makes it a time (`lease_until_ms`: an old `1` is
+/// a lease that ran out in 1970), counts crashes, and keeps paused accounts.
+const UPGRADE_FROM_1: &str = "
+ALTER TABLE queue RENAME COLUMN leased TO lease_until_ms;
+ALTER TABLE queue ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
+DROP INDEX IF EXISTS queue_due;
 ";
 
 /// Deliveries older than this are forgotten (the rolling-day limit looks back one day).
@@ -91,8 +106,13 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        let tx = conn.unchecked_transaction()?;
+        if version == 1 {
+            tx.execute_batch(UPGRADE_FROM_1)?;
+        }
+        tx.execute_batch(SCHEMA)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
         Ok(Self { conn })
     }
 }
@@ -100,7 +120,9 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn recover(&mut self) -> Result<Recovered, QueueError> {
         let tx = self.conn.transaction()?;
-        let released = tx.execute("UPDATE queue SET leased = 0 WHERE leased = 1", [])?;
+        // This process holds the directory's lock: whatever is leased was leased by a run that
+        // has ended.
+        let released = tx.execute("UPDATE queue SET lease_until_ms = 0 WHERE lease_until_ms != 0", [])?;
         let queued: i64 = tx.query_row("SELECT count(*) FROM queue", [], |row| row.get(0))?;
         let dead: i64 = tx.query_row("SELECT count(*) FROM dead", [], |row| row.get(0))?;
         tx.commit()?;
@@ -125,6 +147,13 @@ impl Store for SqliteStore {
                 }
                 Err(e) => {
                     drop(savepoint); // rolls back this request alone
+                    if tx.is_autocommit() {
+                        // Some errors (a full disk, an I/O error) make SQLite roll back the
+                        // whole transaction, not just the statement: the requests before this
+                        // one are gone too, and a savepoint opened now would commit on its own.
+                        // Nothing of the batch is applied, and every request is told so.
+                        return Err(QueueError::Store(format!("the transaction was rolled back: {e}")));
+                    }
                     results.push(Err(e.into()));
                 }
             }
@@ -155,15 +184,22 @@ fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
             ])?;
             Ok(OpResult::Done)
         }
-        Op::Lease { account, now_ms, limit } => {
+        Op::Lease {
+            account,
+            now_ms,
+            limit,
+            until_ms,
+        } => {
             let leased = tx
                 .prepare_cached(
-                    "UPDATE queue SET leased = 1
-                     WHERE id IN (SELECT id FROM queue WHERE account = ?1 AND leased = 0 AND next_attempt_ms <= ?2
+                    "UPDATE queue SET lease_until_ms = ?4
+                     WHERE id IN (SELECT id FROM queue
+                                  WHERE account = ?1 AND next_attempt_ms <= ?2 AND lease_until_ms <= ?2
                                   ORDER BY next_attempt_ms, id LIMIT ?3)
-                     RETURNING id, account, sender, recipients, content, message_id, client, received_ms, attempts",
+                     RETURNING id, account, sender, recipients, content, message_id, client, received_ms, attempts,
+                               crashes",
                 )?
-                .query_map(params![account, now_ms, *limit as i64], |row| {
+                .query_map(params![account, now_ms, *limit as i64, until_ms], |row| {
                     Ok(Leased {
                         message: NewMessage {
                             id: row.get(0)?,
@@ -176,15 +212,25 @@ fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
                             received_ms: row.get(7)?,
                         },
                         attempts: row.get(8)?,
+                        crashes: row.get(9)?,
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(OpResult::Leased(leased))
         }
-        Op::NextDue(account) => {
+        Op::Renew { id, until_ms } => {
+            tx.prepare_cached("UPDATE queue SET lease_until_ms = ?2 WHERE id = ?1")?
+                .execute(params![id, until_ms])?;
+            Ok(OpResult::Done)
+        }
+        Op::NextDue { account, now_ms } => {
+            // A message held by a lease is available when the lease runs out.
             let due = tx
-                .prepare_cached("SELECT min(next_attempt_ms) FROM queue WHERE account = ?1 AND leased = 0")?
-                .query_row(params![account], |row| row.get::<_, Option<i64>>(0))
+                .prepare_cached(
+                    "SELECT min(max(next_attempt_ms, CASE WHEN lease_until_ms > ?2 THEN lease_until_ms ELSE 0 END))
+                     FROM queue WHERE account = ?1",
+                )?
+                .query_row(params![account, now_ms], |row| row.get::<_, Option<i64>>(0))
                 .optional()?
                 .flatten();
             Ok(OpResult::NextDue(due))
@@ -205,12 +251,13 @@ fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
             recipients,
             next_attempt_ms,
             attempted,
+            crashed,
             at_ms,
             reply,
         } => {
             tx.prepare_cached(
-                "UPDATE queue SET leased = 0, recipients = ?2, next_attempt_ms = ?3, last_reply = ?4,
-                                  attempts = attempts + ?5,
+                "UPDATE queue SET lease_until_ms = 0, recipients = ?2, next_attempt_ms = ?3, last_reply = ?4,
+                                  attempts = attempts + ?5, crashes = crashes + ?7,
                                   last_attempt_ms = CASE WHEN ?5 = 1 THEN ?6 ELSE last_attempt_ms END
                  WHERE id = ?1",
             )?
@@ -221,7 +268,26 @@ fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
                 reply,
                 i64::from(*attempted),
                 at_ms,
+                i64::from(*crashed),
             ])?;
+            Ok(OpResult::Done)
+        }
+        Op::Pause {
+            account,
+            until_ms,
+            reason,
+            at_ms,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO paused (account, until_ms, since_ms, reason) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account) DO UPDATE SET until_ms = ?2, reason = ?4",
+            )?
+            .execute(params![account, until_ms, at_ms, reason])?;
+            Ok(OpResult::Done)
+        }
+        Op::Resume(account) => {
+            tx.prepare_cached("DELETE FROM paused WHERE account = ?1")?
+                .execute(params![account])?;
             Ok(OpResult::Done)
         }
         Op::Dead(dead) => {
@@ -304,6 +370,7 @@ mod tests {
                 account: account.into(),
                 now_ms,
                 limit: 10,
+                until_ms: now_ms + 60_000,
             }],
         )
         .pop()
@@ -355,13 +422,20 @@ mod tests {
                     recipients: vec!["b@fabrikam.com".into()],
                     next_attempt_ms: 9000,
                     attempted: true,
+                    crashed: false,
                     at_ms: 5000,
                     reply: "451 4.7.500 Server busy".into(),
                 },
             ],
         );
         assert_eq!(
-            one(&mut store, vec![Op::NextDue("main".into())]),
+            one(
+                &mut store,
+                vec![Op::NextDue {
+                    account: "main".into(),
+                    now_ms: 5000
+                }]
+            ),
             [OpResult::NextDue(Some(9000))]
         );
 
@@ -434,6 +508,88 @@ mod tests {
             .map(|l| l.message.id)
             .collect();
         assert_eq!(ids, ["a", "c"]);
+    }
+
+    #[test]
+    fn a_lease_runs_out_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join(FILE_NAME)).unwrap();
+        one(&mut store, vec![Op::Enqueue(message("m1", "main", 1000))]);
+        assert_eq!(lease(&mut store, "main", 2000).len(), 1);
+        // Its worker could not record the outcome (a full disk): nobody else may take it while
+        // the lease holds, and anyone may once it has run out.
+        assert!(lease(&mut store, "main", 2000 + 59_999).is_empty());
+        assert_eq!(
+            one(
+                &mut store,
+                vec![Op::NextDue {
+                    account: "main".into(),
+                    now_ms: 3000
+                }]
+            ),
+            [OpResult::NextDue(Some(62_000))]
+        );
+        let again = lease(&mut store, "main", 62_000);
+        assert_eq!(again.len(), 1, "taken again without a restart");
+        one(
+            &mut store,
+            vec![Op::Renew {
+                id: "m1".into(),
+                until_ms: 200_000,
+            }],
+        );
+        assert!(lease(&mut store, "main", 150_000).is_empty(), "a renewed lease holds");
+    }
+
+    #[test]
+    fn a_transaction_rolled_back_whole_applies_nothing_of_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join(FILE_NAME)).unwrap();
+        // What a full disk or an I/O error does inside a batch: SQLite rolls back the whole
+        // transaction, not only the failing statement.
+        store
+            .conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER full_disk BEFORE INSERT ON queue WHEN NEW.id = 'boom'
+                 BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END;",
+            )
+            .unwrap();
+        let outcome = store.apply(&[
+            vec![Op::Enqueue(message("a", "main", 1))],
+            vec![Op::Enqueue(message("boom", "main", 1))],
+            vec![Op::Enqueue(message("c", "main", 1))],
+        ]);
+        assert!(outcome.is_err(), "every request is told it failed: {outcome:?}");
+        // …and none of them is stored: a client told 451 that retries makes no duplicate.
+        assert!(lease(&mut store, "main", 10).is_empty());
+        // The store goes on working.
+        one(&mut store, vec![Op::Enqueue(message("d", "main", 1))]);
+        assert_eq!(lease(&mut store, "main", 10).len(), 1);
+    }
+
+    #[test]
+    fn format_1_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let v1 = Connection::open(&path).unwrap();
+        v1.execute_batch(
+            "CREATE TABLE queue (id TEXT PRIMARY KEY, account TEXT NOT NULL, sender TEXT NOT NULL,
+                 recipients TEXT NOT NULL, content BLOB NOT NULL, size INTEGER NOT NULL, message_id TEXT,
+                 client TEXT NOT NULL, received_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                 next_attempt_ms INTEGER NOT NULL, leased INTEGER NOT NULL DEFAULT 0, last_attempt_ms INTEGER,
+                 last_reply TEXT);
+             CREATE INDEX queue_due ON queue (account, leased, next_attempt_ms);
+             INSERT INTO queue (id, account, sender, recipients, content, size, client, received_ms,
+                                next_attempt_ms, leased)
+                 VALUES ('old', 'main', 's@contoso.com', '[\"a@fabrikam.com\"]', x'00', 1, '127.0.0.1', 1, 1, 1);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(v1);
+        let mut store = SqliteStore::open(&path).unwrap();
+        let leased = lease(&mut store, "main", 10);
+        assert_eq!(leased.len(), 1, "the old lease flag is a lease that has run out");
+        assert_eq!((leased[0].message.id.as_str(), leased[0].crashes), ("old", 0));
     }
 
     #[test]

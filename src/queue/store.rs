@@ -1,6 +1,10 @@
 //! The storage seam: a store applies batches of operations, each batch in one transaction. The
 //! SQLite store is the one there is; a PostgreSQL store for several relays would implement the
 //! same trait (leasing with `FOR UPDATE SKIP LOCKED`).
+//!
+//! A lease is a time: a message leased until `t` is nobody else's to deliver before `t`. The
+//! worker holding it renews it while it delivers; if the worker cannot record the outcome (a
+//! full disk), or dies, the lease runs out and the message is due again without a restart.
 
 use super::{DeadLetter, Leased, NewMessage, QueueError, QueueId, Recovered};
 
@@ -9,7 +13,7 @@ use super::{DeadLetter, Leased, NewMessage, QueueError, QueueId, Recovered};
 pub enum Op {
     /// Store a new message.
     Enqueue(NewMessage),
-    /// Lease due messages of an account, oldest first.
+    /// Lease due messages of an account, oldest first, until `until_ms`.
     Lease {
         /// The account.
         account: String,
@@ -17,9 +21,23 @@ pub enum Op {
         now_ms: i64,
         /// At most this many.
         limit: usize,
+        /// The lease runs out then (Unix milliseconds).
+        until_ms: i64,
     },
-    /// When the next unleased message of an account is due.
-    NextDue(String),
+    /// Extends the lease of a message being delivered.
+    Renew {
+        /// The message.
+        id: QueueId,
+        /// The lease runs out then (Unix milliseconds).
+        until_ms: i64,
+    },
+    /// When the next message of an account that nobody holds is due, seen at `now_ms`.
+    NextDue {
+        /// The account.
+        account: String,
+        /// Now (Unix milliseconds).
+        now_ms: i64,
+    },
     /// A delivery, recorded for the rolling-day recipient limit.
     Sent {
         /// The account that sent it.
@@ -39,6 +57,8 @@ pub enum Op {
         next_attempt_ms: i64,
         /// Whether this counts as an attempt (a throttled or never-tried message does not).
         attempted: bool,
+        /// The delivery crashed (counted apart: a message that keeps crashing is given up on).
+        crashed: bool,
         /// When the attempt was made (Unix milliseconds).
         at_ms: i64,
         /// The reply or error, in full.
@@ -49,6 +69,19 @@ pub enum Op {
     /// Remove a message from the queue: delivered, or its last recipients went to the
     /// dead-letter area.
     Remove(QueueId),
+    /// The account cannot deliver until `until_ms`, and why (shown by `queue`).
+    Pause {
+        /// The account.
+        account: String,
+        /// Until then (Unix milliseconds).
+        until_ms: i64,
+        /// Why, with the reply.
+        reason: String,
+        /// When it was paused (Unix milliseconds).
+        at_ms: i64,
+    },
+    /// The account delivers again.
+    Resume(String),
     /// Recipient counts of deliveries since a time (the rolling-day limit after a restart).
     SentSince {
         /// The account.

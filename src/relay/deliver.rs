@@ -1,9 +1,18 @@
 //! Delivery to Exchange Online: per account, a few workers that each keep one authenticated
 //! connection, take due messages from the queue, respect the mailbox's limits and record the
 //! outcome. The token is refreshed in the background, so no message waits for it.
+//!
+//! A worker survives what goes wrong inside one delivery: a crash (a panic) is caught, the
+//! message deferred with what happened and given up on after a few crashes, and the worker goes
+//! on with the next message. A message is held by a lease that the worker renews while it
+//! delivers; if the outcome cannot be recorded, the lease runs out and the message is due again.
 
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures_util::FutureExt as _;
 
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -11,11 +20,11 @@ use tokio::time::Instant;
 use super::dsn;
 use super::limits::{Limiter, Ticket, Wait};
 use super::metrics::{AccountLabel, Metrics, ReplyLabel};
-use super::outcome::{self, Stage};
+use super::outcome::{self, Resume, Stage};
 use crate::clock;
 use crate::config::{Account, Delivery as Settings, Transport};
 use crate::oauth::provider::MINIMUM_VALIDITY_SECS;
-use crate::queue::{Leased, Op, Queue, millis};
+use crate::queue::{Leased, Op, Queue, QueueError, millis};
 use crate::smtp::{Connection, Envelope};
 use crate::submit::{SubmitError, Submitter};
 
@@ -49,6 +58,8 @@ pub struct AccountDelivery {
     shutdown: watch::Receiver<bool>,
     /// The credential expiry warning last logged (see [`expiry_level`]).
     expiry_warned: std::sync::atomic::AtomicU8,
+    /// Refusals of the account in a row: each doubles the pause.
+    blocked: AtomicU32,
 }
 
 /// How close a credential is to expiring: 0 more than 30 days, 1 within 30 days, 2 within 7
@@ -82,6 +93,10 @@ impl AccountDelivery {
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Self>, SubmitError> {
         let submitter = Submitter::new(account, &crate::submit::Options::default())?;
+        // A start or a reload is a new try: a pause recorded before is no longer true.
+        if let Err(e) = queue.apply(vec![Op::Resume(submitter.account().name.clone())]).await {
+            tracing::warn!(account = %submitter.account().name, error = %e, "cannot clear the account's pause");
+        }
         let mut limiter = Limiter::new(settings.limits);
         let now_ms = clock::unix_millis();
         let now = clock::instant();
@@ -106,6 +121,7 @@ impl AccountDelivery {
             hostname,
             shutdown,
             expiry_warned: std::sync::atomic::AtomicU8::new(0),
+            blocked: AtomicU32::new(0),
         }))
     }
 
@@ -202,11 +218,37 @@ impl AccountDelivery {
             let Some(leased) = self.next_message(&mut upstream).await else {
                 break;
             };
-            self.deliver(leased, &mut upstream).await;
+            let mut recorded = false;
+            let delivery = AssertUnwindSafe(self.deliver(&leased, &mut upstream, &mut recorded));
+            if let Err(panic) = delivery.catch_unwind().await {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned());
+                self.crashed(&leased, &mut upstream, recorded, &what).await;
+            }
         }
         if let Some(up) = upstream.take() {
             self.close(up).await;
         }
+    }
+
+    /// A delivery panicked: nothing of its state is trusted (its connection is dropped, its
+    /// limiter slot was given back by [`TicketGuard`]), and the message is deferred or, after a
+    /// few crashes, given up on, unless its outcome was recorded before the crash.
+    async fn crashed(&self, leased: &Leased, upstream: &mut Option<Upstream>, recorded: bool, what: &str) {
+        tracing::error!(queue_id = %leased.message.id, account = %self.name(), crashes = leased.crashes + 1, "the delivery crashed: {what}");
+        if upstream.take().is_some() {
+            self.metrics.upstream_connections.get_or_create(&self.label).dec();
+        }
+        self.freed.notify_waiters();
+        if recorded {
+            return;
+        }
+        let plan = outcome::crashed(leased, what, &self.settings.backoff, clock::unix_millis());
+        let ops = plan.ops.clone();
+        self.record(leased, &plan, ops, Duration::ZERO).await;
     }
 
     /// Waits for a due message and leases it; `None` at shutdown. Closes the connection when it
@@ -240,10 +282,12 @@ impl AccountDelivery {
             self.check_expiry();
             let mut wait = RECHECK;
             if pause.is_none() {
-                match self.queue.lease(self.name(), clock::unix_millis(), 1).await {
+                let now_ms = clock::unix_millis();
+                let until = now_ms + millis(self.settings.lease);
+                match self.queue.lease(self.name(), now_ms, 1, until).await {
                     Ok(mut leased) if !leased.is_empty() => return Some(leased.remove(0)),
                     Ok(_) => {
-                        if let Ok(Some(due)) = self.queue.next_due(self.name()).await {
+                        if let Ok(Some(due)) = self.queue.next_due(self.name(), now_ms).await {
                             let ms = (due - clock::unix_millis()).max(0).unsigned_abs();
                             wait = wait.min(Duration::from_millis(ms));
                         }
@@ -288,21 +332,23 @@ impl AccountDelivery {
         *until
     }
 
-    /// Waits for the mailbox's limits to allow `leased`; `None` when it was put back instead.
-    async fn ticket(&self, leased: &Leased) -> Option<Ticket> {
+    /// Waits for the mailbox's limits to allow `leased`; `None` when it was put back (or given
+    /// up on) instead.
+    async fn ticket(&self, leased: &Leased) -> Option<TicketGuard<'_>> {
         let recipients = u32::try_from(leased.message.recipients.len()).unwrap_or(u32::MAX);
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
             let now = clock::instant();
-            let attempt = self
-                .limiter
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .try_start(recipients, now);
+            let attempt = self.limiter().try_start(recipients, now);
             match attempt {
-                Ok(ticket) => return Some(ticket),
+                Ok(ticket) => {
+                    return Some(TicketGuard {
+                        delivery: self,
+                        ticket: Some(ticket),
+                    });
+                }
                 Err(Wait::Until(at)) if at.saturating_duration_since(now) > HOLD_AT_MOST => {
                     let later = clock::unix_millis() + millis(at.saturating_duration_since(now));
                     self.put_back(leased, later, "waiting for the mailbox's sending limits")
@@ -317,14 +363,28 @@ impl AccountDelivery {
                 }
                 Err(Wait::InFlight) => freed.await,
                 Err(Wait::Never) => {
+                    // It would wait for ever: say so, where the operator looks.
                     let limit = self.settings.limits.recipients;
-                    tracing::error!(queue_id = %leased.message.id, recipients, limit, "more recipients than the mailbox may send to in a day");
-                    self.put_back(leased, i64::MAX, "more recipients than the daily limit")
-                        .await;
+                    let plan = outcome::refused_here(
+                        leased,
+                        format!(
+                            "the message has {recipients} recipients; the mailbox may send to at most {limit} in 24 hours (relay.delivery.recipients_per_day)"
+                        ),
+                        "Exchange Online counts every recipient against the mailbox's daily limit, so this message \
+                         can never be sent whole. Send it again to fewer recipients at a time (the relay's \
+                         max_recipients makes clients split their messages).",
+                        clock::unix_millis(),
+                    );
+                    let ops = plan.ops.clone();
+                    self.record(leased, &plan, ops, Duration::ZERO).await;
                     return None;
                 }
             }
         }
+    }
+
+    fn limiter(&self) -> std::sync::MutexGuard<'_, Limiter> {
+        self.limiter.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Returns a leased message to the queue untried.
@@ -334,19 +394,41 @@ impl AccountDelivery {
             recipients: leased.message.recipients.clone(),
             next_attempt_ms: at_ms,
             attempted: false,
+            crashed: false,
             at_ms: clock::unix_millis(),
             reply: why.to_owned(),
         };
         if let Err(e) = self.queue.apply(vec![op]).await {
-            tracing::error!(queue_id = %leased.message.id, error = %e, "cannot put a message back; it is retried after a restart");
+            tracing::error!(queue_id = %leased.message.id, error = %e, "cannot put a message back; it is due again when its lease runs out");
         }
     }
 
-    async fn deliver(&self, leased: Leased, upstream: &mut Option<Upstream>) {
-        let Some(ticket) = self.ticket(&leased).await else {
+    /// Runs `attempt` while renewing the lease of `leased`, so a slow delivery keeps its message.
+    async fn renewing<T>(&self, leased: &Leased, attempt: impl Future<Output = T>) -> T {
+        tokio::pin!(attempt);
+        let every = (self.settings.lease / 3).max(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                done = &mut attempt => return done,
+                () = tokio::time::sleep(every) => {
+                    let until = clock::unix_millis() + millis(self.settings.lease);
+                    let renew = Op::Renew { id: leased.message.id.clone(), until_ms: until };
+                    if let Err(e) = self.queue.apply(vec![renew]).await {
+                        tracing::warn!(queue_id = %leased.message.id, error = %e, "cannot renew the lease");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn deliver(&self, leased: &Leased, upstream: &mut Option<Upstream>, recorded: &mut bool) {
+        let Some(mut ticket) = self.ticket(leased).await else {
+            *recorded = true;
             return;
         };
         let started = clock::instant();
+        #[cfg(test)]
+        tests::crash_hook(leased);
         // A connection is re-authenticated (replaced) once the background refresher has a
         // newer token, or when its token is about to expire: Exchange checks the token at AUTH
         // only, but a long-lived session should not outlive it.
@@ -357,18 +439,19 @@ impl AccountDelivery {
         let graph = self.submitter.account().transport == Transport::Graph;
         let reused = upstream.is_some();
         let (mut stage, mut result) = if graph {
-            self.attempt_graph(&leased).await
+            self.renewing(leased, self.attempt_graph(leased)).await
         } else {
-            self.attempt(&leased, upstream, started).await
+            self.renewing(leased, self.attempt(leased, upstream, started)).await
         };
         if !graph && reused && stage == Stage::Transaction && stale(&result) {
-            // The server closed the pooled connection while it was idle: not the message's
-            // fault, nor Exchange being down. Once more on a fresh connection.
+            // The server closed the pooled connection while it was idle, before it took
+            // anything of this message: not the message's fault, nor Exchange being down.
+            // Once more on a fresh connection.
             tracing::debug!(account = %self.name(), "pooled connection was closed; reconnecting");
             if upstream.take().is_some() {
                 self.metrics.upstream_connections.get_or_create(&self.label).dec();
             }
-            (stage, result) = self.attempt(&leased, upstream, started).await;
+            (stage, result) = self.renewing(leased, self.attempt(leased, upstream, started)).await;
         }
         let submitted = stage == Stage::Transaction
             && match &result {
@@ -377,29 +460,24 @@ impl AccountDelivery {
                 Err(_) => false,
             };
         let now = clock::instant();
-        {
-            let mut limiter = self.limiter.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            limiter.finish(ticket, submitted, now);
-            if result.is_ok() {
-                limiter.succeeded();
-            }
-        }
+        ticket.finish(submitted, result.is_ok(), now);
         let now_ms = clock::unix_millis();
+        let blocked_pause = self.settings.backoff.delay(self.blocked.load(Ordering::Relaxed) + 1);
+        let resume = Resume {
+            throttled_ms: now_ms + millis(self.settings.limits.window),
+            blocked_ms: now_ms + millis(blocked_pause),
+        };
         let mut plan = outcome::plan(
-            &leased,
+            leased,
             stage,
             &result,
             self.submitter.account(),
             &self.settings.backoff,
             now_ms,
-            now_ms + millis(self.settings.limits.window),
+            resume,
         );
         if plan.throttled {
-            let mut resume = self
-                .limiter
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .throttled(now);
+            let mut resume = self.limiter().throttled(now);
             // Graph says how long to wait; never less.
             if let Err(SubmitError::Graph(e)) = &result
                 && let Some(wait) = e.graph().and_then(|g| g.retry_after)
@@ -433,17 +511,8 @@ impl AccountDelivery {
                 code,
             })
             .inc();
-        *self
-            .unavailable
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = plan.unavailable.then(|| plan.reply.clone());
-        if plan.unavailable {
-            let until = clock::instant() + self.settings.backoff.initial;
-            *self
-                .unavailable_until
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(until);
-        }
+        let mut ops = plan.ops.clone();
+        ops.extend(self.account_state(&plan, now_ms, blocked_pause));
         if !plan.keep_connection
             && let Some(up) = upstream.take()
         {
@@ -452,7 +521,49 @@ impl AccountDelivery {
         } else if let Some(up) = upstream.as_mut() {
             up.idle_since = clock::instant();
         }
-        self.record(&leased, &plan, clock::since(started)).await;
+        *recorded = self.record(leased, &plan, ops, clock::since(started)).await;
+    }
+
+    /// Pauses the account after a failure that is its own (the readiness, the log and the
+    /// queue say why), or lifts the pause after a success; the queue operation that records it.
+    fn account_state(&self, plan: &outcome::Plan, now_ms: i64, blocked_pause: Duration) -> Option<Op> {
+        let was_paused = std::mem::replace(
+            &mut *self
+                .unavailable
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            plan.unavailable.then(|| plan.reply.clone()),
+        )
+        .is_some();
+        if !plan.unavailable {
+            if was_paused {
+                self.blocked.store(0, Ordering::Relaxed);
+                return Some(Op::Resume(self.name().to_owned()));
+            }
+            return None;
+        }
+        let pause = if plan.blocked {
+            self.blocked.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(account = %self.name(), pause_s = blocked_pause.as_secs(), reply = %plan.reply, "Exchange refuses this account: its messages wait until it is fixed");
+            blocked_pause
+        } else {
+            self.settings.backoff.initial
+        };
+        *self
+            .unavailable_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(clock::instant() + pause);
+        let cause = plan.diagnosis.lines().next().unwrap_or_default();
+        Some(Op::Pause {
+            account: self.name().to_owned(),
+            until_ms: now_ms + millis(pause),
+            reason: if cause.is_empty() {
+                plan.reply.clone()
+            } else {
+                format!("{} ({cause})", plan.reply)
+            },
+            at_ms: now_ms,
+        })
     }
 
     fn token_outdated(&self, up: &Upstream) -> bool {
@@ -520,7 +631,9 @@ impl AccountDelivery {
         (Stage::Transaction, result)
     }
 
-    async fn record(&self, leased: &Leased, plan: &outcome::Plan, took: Duration) {
+    /// Logs the outcome and applies `ops` (the plan's, and the account's state), with delivery
+    /// status notifications for what was given up on. Returns whether it was recorded.
+    async fn record(&self, leased: &Leased, plan: &outcome::Plan, mut ops: Vec<Op>, took: Duration) -> bool {
         let message = &leased.message;
         let m = &self.metrics;
         let message_id = message.message_id.as_deref().unwrap_or("");
@@ -541,7 +654,6 @@ impl AccountDelivery {
             m.dead_lettered.get_or_create(&self.label).inc();
             tracing::error!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.dead, reply = %plan.reply, "dead-lettered");
         }
-        let mut ops = plan.ops.clone();
         if let Some(to) = &self.settings.dsn_to {
             let mailbox = &self.submitter.account().mailbox.value;
             for op in &plan.ops {
@@ -561,9 +673,27 @@ impl AccountDelivery {
                 }
             }
         }
-        if let Err(e) = self.queue.apply(ops).await {
-            // The message stays leased; the next start puts it back and delivers it again.
-            tracing::error!(queue_id = %message.id, error = %e, "cannot record the outcome; the message is retried after a restart");
+        self.apply_outcome(&message.id, ops).await
+    }
+
+    /// Applies an outcome, trying again for a while (a disk that is full now may not be in a
+    /// minute). When it cannot, the message stays leased until its lease runs out and is then
+    /// delivered again: a duplicate rather than a loss.
+    async fn apply_outcome(&self, id: &str, ops: Vec<Op>) -> bool {
+        let give_up_at = clock::instant() + self.settings.lease / 2;
+        let mut wait = QUEUE_RETRY;
+        loop {
+            let error: QueueError = match self.queue.apply(ops.clone()).await {
+                Ok(_) => return true,
+                Err(e) => e,
+            };
+            if self.stopping() || clock::instant() + wait > give_up_at {
+                tracing::error!(queue_id = %id, error = %error, lease_s = self.settings.lease.as_secs(), "cannot record the outcome; the message is due again when its lease runs out");
+                return false;
+            }
+            tracing::warn!(queue_id = %id, error = %error, retry_ms = wait.as_millis() as u64, "cannot record the outcome; trying again");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(30));
         }
     }
 
@@ -573,28 +703,61 @@ impl AccountDelivery {
     }
 }
 
-/// A pooled connection the server closed: the write or read failed, or the server said `421`
-/// before anything else.
+/// A limiter slot held for one delivery. [`TicketGuard::finish`] gives it back with what
+/// happened; if the delivery crashes first, dropping the guard gives it back as used (Exchange
+/// may have counted the message), so a crash never leaks a slot.
+struct TicketGuard<'a> {
+    delivery: &'a AccountDelivery,
+    ticket: Option<Ticket>,
+}
+
+impl TicketGuard<'_> {
+    fn finish(&mut self, submitted: bool, succeeded: bool, now: Instant) {
+        if let Some(ticket) = self.ticket.take() {
+            let mut limiter = self.delivery.limiter();
+            limiter.finish(ticket, submitted, now);
+            if succeeded {
+                limiter.succeeded();
+            }
+        }
+    }
+}
+
+impl Drop for TicketGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.delivery.limiter().finish(ticket, true, clock::instant());
+            self.delivery.freed.notify_waiters();
+        }
+    }
+}
+
+/// A pooled connection the server had closed before it took anything of this message: a clean
+/// end of the connection, or a refused write, while the envelope's replies were awaited, or
+/// `421` to RSET or MAIL. Never once the content's reply is awaited: Exchange may have taken the
+/// message by then, and sending it again would deliver it twice.
 fn stale(result: &Result<crate::smtp::Delivery, SubmitError>) -> bool {
-    use crate::smtp::SmtpError;
+    use std::io::ErrorKind;
+
+    use crate::smtp::{SmtpError, Step};
     match result {
-        Err(SubmitError::Smtp(SmtpError::Io { .. } | SmtpError::Protocol { .. })) => true,
+        Err(SubmitError::Smtp(SmtpError::Io { step, source })) => {
+            matches!(step, Step::Rset | Step::Mail | Step::Rcpt | Step::Data)
+                && matches!(
+                    source.kind(),
+                    ErrorKind::UnexpectedEof
+                        | ErrorKind::BrokenPipe
+                        | ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                )
+        }
         Err(SubmitError::Smtp(SmtpError::Rejected { reply, step, .. })) => {
-            reply.code() == 421 && matches!(step, crate::smtp::Step::Mail | crate::smtp::Step::Rset)
+            reply.code() == 421 && matches!(step, Step::Mail | Step::Rset)
         }
         _ => false,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn expiry_warnings_come_at_30_days_7_days_and_expiry() {
-        const DAY: i64 = 86_400;
-        let levels: Vec<u8> = [90 * DAY, 30 * DAY + 1, 30 * DAY, 8 * DAY, 7 * DAY, 1, 0, -DAY]
-            .into_iter()
-            .map(super::expiry_level)
-            .collect();
-        assert_eq!(levels, [0, 0, 1, 1, 2, 2, 3, 3]);
-    }
-}
+#[path = "deliver_tests.rs"]
+mod tests;

@@ -3,9 +3,11 @@
 //!
 //! Failures while connecting (network, TLS, token, AUTH) are never final on their own: a wrong
 //! secret or a missing permission is fixed by the administrator and the queue then drains, as
-//! Postfix's `smtp_sasl_auth_soft_bounce` does. Only replies about the message itself (a
-//! recipient that does not exist, a sender the mailbox may not use, a message too large) send it
-//! to the dead-letter area at once. Everything is given up on after the queue lifetime.
+//! Postfix's `smtp_sasl_auth_soft_bounce` does. Refusals of the account itself (a blocked
+//! tenant, mailbox or IP, a full mailbox: the catalog's [`Retry::AfterAccountFix`]) pause the
+//! account and keep its messages, untouched. Only replies about the message itself (a recipient
+//! that does not exist, a sender the mailbox may not use, a message too large) send it to the
+//! dead-letter area at once. Everything is given up on after the queue lifetime.
 
 use crate::config::Account;
 use crate::diagnose::{self, Evidence, Ids, catalog::Retry};
@@ -37,6 +39,9 @@ pub struct Plan {
     pub throttled: bool,
     /// Exchange or the path to it is unavailable: pause the account before the next attempt.
     pub unavailable: bool,
+    /// Exchange refuses the account itself: pause it until `blocked_until_ms`; the messages
+    /// wait without counting an attempt.
+    pub blocked: bool,
     /// The connection can carry the next message.
     pub keep_connection: bool,
     /// The reply or error, for the log.
@@ -45,8 +50,41 @@ pub struct Plan {
     pub diagnosis: String,
 }
 
-/// Plans the queue operations after attempting `leased` at `now_ms`. `pause_until_ms` is when a
-/// throttled mailbox may send again.
+/// When paused work may go again (Unix milliseconds): after throttling, and after a refusal of
+/// the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// A throttled mailbox.
+    pub throttled_ms: i64,
+    /// A refused account.
+    pub blocked_ms: i64,
+}
+
+/// What a reply says, for the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meaning {
+    /// Try again after the usual wait.
+    Transient,
+    /// Exchange wants the mailbox to slow down.
+    Throttled,
+    /// Exchange refuses the account, whatever the message.
+    Blocked,
+    /// The message (or this recipient) will never go.
+    Refused,
+}
+
+fn meaning(reply: &Reply) -> Meaning {
+    let retry = diagnose::for_reply(reply).map(|e| e.retry);
+    match retry {
+        _ if reply.code() == 432 => Meaning::Throttled,
+        Some(Retry::AfterThrottling) => Meaning::Throttled,
+        Some(Retry::AfterAccountFix) => Meaning::Blocked,
+        _ if reply.is_permanent() => Meaning::Refused,
+        _ => Meaning::Transient,
+    }
+}
+
+/// Plans the queue operations after attempting `leased` at `now_ms`.
 pub fn plan(
     leased: &Leased,
     stage: Stage,
@@ -54,20 +92,10 @@ pub fn plan(
     account: &Account,
     backoff: &Backoff,
     now_ms: i64,
-    pause_until_ms: i64,
+    resume: Resume,
 ) -> Plan {
     let message = &leased.message;
-    let mut plan = Plan {
-        ops: Vec::new(),
-        delivered: 0,
-        deferred: 0,
-        dead: 0,
-        throttled: false,
-        unavailable: false,
-        keep_connection: true,
-        reply: String::new(),
-        diagnosis: String::new(),
-    };
+    let mut plan = empty(String::new(), String::new());
     // Per recipient: delivered, or failed with a reply.
     let failed: Vec<(String, Reply)> = match (stage, result) {
         (_, Ok(delivery)) => {
@@ -82,17 +110,14 @@ pub fn plan(
             plan.reply = e.to_string();
             plan.keep_connection = reply.code() != 421;
             plan.diagnosis = explain(result, account);
-            if reply.is_permanent() && !throttling(reply) {
-                give_up(&mut plan, leased, &message.recipients, now_ms);
-            } else {
-                retry(
-                    &mut plan,
-                    leased,
-                    backoff,
-                    now_ms,
-                    throttling(reply).then_some(pause_until_ms),
-                );
-                plan.throttled = throttling(reply);
+            match meaning(reply) {
+                Meaning::Refused => give_up(&mut plan, leased, &message.recipients, now_ms),
+                Meaning::Transient => retry(&mut plan, leased, backoff, now_ms, None),
+                Meaning::Throttled => {
+                    plan.throttled = true;
+                    retry(&mut plan, leased, backoff, now_ms, Some(resume.throttled_ms));
+                }
+                Meaning::Blocked => block(&mut plan, leased, backoff, now_ms, resume),
             }
             return plan;
         }
@@ -104,7 +129,7 @@ pub fn plan(
                 GraphMeaning::Message => give_up(&mut plan, leased, &message.recipients, now_ms),
                 GraphMeaning::Throttled => {
                     plan.throttled = true;
-                    retry(&mut plan, leased, backoff, now_ms, Some(pause_until_ms));
+                    retry(&mut plan, leased, backoff, now_ms, Some(resume.throttled_ms));
                 }
                 GraphMeaning::Account => {
                     plan.unavailable = true;
@@ -113,7 +138,14 @@ pub fn plan(
             }
             return plan;
         }
-        (Stage::Transaction, Err(e @ SubmitError::Smtp(SmtpError::TooBig { .. } | SmtpError::NotOffered { .. }))) => {
+        (
+            Stage::Transaction,
+            Err(
+                e @ SubmitError::Smtp(
+                    SmtpError::TooBig { .. } | SmtpError::NotOffered { .. } | SmtpError::BadAddress { .. },
+                ),
+            ),
+        ) => {
             plan.reply = e.to_string();
             plan.diagnosis = explain(result, account);
             give_up(&mut plan, leased, &message.recipients, now_ms);
@@ -131,16 +163,27 @@ pub fn plan(
         }
     };
 
+    if let Some((_, reply)) = failed.iter().find(|(_, r)| meaning(r) == Meaning::Blocked)
+        && failed.len() == message.recipients.len()
+    {
+        // Every recipient refused because of the account: nothing was sent.
+        plan.reply = reply.to_string();
+        plan.keep_connection = reply.code() != 421;
+        plan.diagnosis = diagnose::for_reply(reply)
+            .map(|entry| render(&diagnose::explain(entry, &Evidence::of(account)), account))
+            .unwrap_or_default();
+        block(&mut plan, leased, backoff, now_ms, resume);
+        return plan;
+    }
     let delivered: Vec<&String> = message
         .recipients
         .iter()
         .filter(|r| !failed.iter().any(|(f, _)| f == *r))
         .collect();
-    let (permanent, transient): (Vec<_>, Vec<_>) = failed
-        .iter()
-        .partition(|(_, reply)| reply.is_permanent() && !throttling(reply));
+    let (permanent, transient): (Vec<_>, Vec<_>) =
+        failed.iter().partition(|(_, reply)| meaning(reply) == Meaning::Refused);
     plan.delivered = delivered.len();
-    plan.throttled = transient.iter().any(|(_, reply)| throttling(reply));
+    plan.throttled = transient.iter().any(|(_, reply)| meaning(reply) == Meaning::Throttled);
     if !delivered.is_empty() {
         plan.ops.push(Op::Sent {
             account: message.account.clone(),
@@ -166,7 +209,7 @@ pub fn plan(
     } else {
         let waiting: Vec<String> = transient.iter().map(|(r, _)| r.clone()).collect();
         let reply = transient[0].1.to_string();
-        let pause = plan.throttled.then_some(pause_until_ms);
+        let pause = plan.throttled.then_some(resume.throttled_ms);
         let mut rest = Plan {
             ops: Vec::new(),
             dead: 0,
@@ -175,7 +218,7 @@ pub fn plan(
         };
         let partial = Leased {
             message: with_recipients(leased, waiting),
-            attempts: leased.attempts,
+            ..leased.clone()
         };
         rest.reply = reply;
         retry(&mut rest, &partial, backoff, now_ms, pause);
@@ -184,6 +227,64 @@ pub fn plan(
         plan.ops.extend(rest.ops);
     }
     plan
+}
+
+/// Deliveries of one message that may crash before it is given up on.
+pub const MAX_CRASHES: u32 = 3;
+
+/// Plans what follows a delivery that crashed (a bug, not Exchange's answer): the message is
+/// tried again after the usual wait, and given up on after [`MAX_CRASHES`], with what happened.
+/// Whether Exchange had taken it is unknown; a duplicate is the cost of not losing it.
+pub fn crashed(leased: &Leased, what: &str, backoff: &Backoff, now_ms: i64) -> Plan {
+    let mut plan = empty(
+        format!("the delivery crashed: {what}"),
+        "m365-mailer failed while delivering this message (a bug: please report it with the log line of the \
+         crash). Other messages are not affected; this one is tried again, and given up on after a few crashes."
+            .to_owned(),
+    );
+    plan.keep_connection = false;
+    let crashes = leased.crashes + 1;
+    if crashes >= MAX_CRASHES {
+        plan.reply = format!("gave up after {crashes} crashed deliveries; last: {what}");
+        give_up(&mut plan, leased, &leased.message.recipients, now_ms);
+        return plan;
+    }
+    retry(&mut plan, leased, backoff, now_ms, None);
+    for op in &mut plan.ops {
+        if let Op::Defer { crashed, .. } = op {
+            *crashed = true;
+        }
+    }
+    plan
+}
+
+/// Gives up on `leased` at once for a reason found here, before Exchange was asked.
+pub fn refused_here(leased: &Leased, reply: String, diagnosis: &str, now_ms: i64) -> Plan {
+    let mut plan = empty(reply, diagnosis.to_owned());
+    give_up(&mut plan, leased, &leased.message.recipients, now_ms);
+    plan
+}
+
+fn empty(reply: String, diagnosis: String) -> Plan {
+    Plan {
+        ops: Vec::new(),
+        delivered: 0,
+        deferred: 0,
+        dead: 0,
+        throttled: false,
+        unavailable: false,
+        blocked: false,
+        keep_connection: true,
+        reply,
+        diagnosis,
+    }
+}
+
+/// Exchange refuses the account: keep every recipient, untried, until the account may go again.
+fn block(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now_ms: i64, resume: Resume) {
+    plan.blocked = true;
+    plan.unavailable = true;
+    retry(plan, leased, backoff, now_ms, Some(resume.blocked_ms));
 }
 
 /// What a Graph failure is about.
@@ -211,30 +312,24 @@ fn graph_meaning(error: &crate::graph::GraphSendError) -> GraphMeaning {
     }
 }
 
-/// Throttling: Exchange wants the mailbox to slow down, not the message changed.
-fn throttling(reply: &Reply) -> bool {
-    reply.code() == 432 || diagnose::for_reply(reply).is_some_and(|e| e.retry == Retry::AfterThrottling)
-}
-
-/// Defers every recipient of `leased`, or gives up when the message is too old.
-fn retry(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now_ms: i64, throttled_until: Option<i64>) {
+/// Defers every recipient of `leased`, or gives up when the message is too old. `paused_until`:
+/// the mailbox is throttled or the account refused, so this was not the message's attempt.
+fn retry(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now_ms: i64, paused_until: Option<i64>) {
     let message = &leased.message;
-    let (next_attempt_ms, attempted) = match throttled_until {
-        // Throttled: not the message's fault, and not an attempt.
-        Some(until) => (until, false),
-        None => match backoff.next(leased.attempts + 1, message.received_ms, now_ms) {
-            Next::RetryAt(at) => (at, true),
-            Next::GiveUp => {
-                let age_hours = (now_ms - message.received_ms) / 3_600_000;
-                plan.reply = format!(
-                    "gave up after {} attempts over {age_hours} hours; last: {}",
-                    leased.attempts + 1,
-                    plan.reply
-                );
-                give_up(plan, leased, &message.recipients, now_ms);
-                return;
-            }
-        },
+    let attempted = paused_until.is_none();
+    let failures = leased.attempts + u32::from(attempted);
+    let next_attempt_ms = match (backoff.next(failures.max(1), message.received_ms, now_ms), paused_until) {
+        (Next::GiveUp, _) => {
+            let age_hours = (now_ms - message.received_ms) / 3_600_000;
+            plan.reply = format!(
+                "gave up after {failures} attempts over {age_hours} hours; last: {}",
+                plan.reply
+            );
+            give_up(plan, leased, &message.recipients, now_ms);
+            return;
+        }
+        (Next::RetryAt(_), Some(until)) => until,
+        (Next::RetryAt(at), None) => at,
     };
     plan.deferred += message.recipients.len();
     plan.ops.push(Op::Defer {
@@ -242,6 +337,7 @@ fn retry(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now_ms: i64, throt
         recipients: message.recipients.clone(),
         next_attempt_ms,
         attempted,
+        crashed: false,
         at_ms: now_ms,
         reply: plan.reply.clone(),
     });
@@ -310,6 +406,7 @@ mod tests {
                 received_ms: 0,
             },
             attempts,
+            crashes: 0,
         }
     }
 
@@ -335,9 +432,14 @@ mod tests {
             &account(),
             &Backoff::default(),
             NOW,
-            NOW + 60_000,
+            RESUME,
         )
     }
+
+    const RESUME: Resume = Resume {
+        throttled_ms: NOW + 60_000,
+        blocked_ms: NOW + 300_000,
+    };
 
     #[test]
     fn per_recipient_results() {
@@ -446,9 +548,17 @@ mod tests {
                 received_ms: NOW - 6 * 24 * 3_600_000,
                 ..leased(40).message
             },
-            attempts: 40,
+            ..leased(40)
         };
-        let p = plan(&old, Stage::Connect, &auth, &account(), &Backoff::default(), NOW, NOW);
+        let p = plan(
+            &old,
+            Stage::Connect,
+            &auth,
+            &account(),
+            &Backoff::default(),
+            NOW,
+            RESUME,
+        );
         assert_eq!(p.dead, 3);
         assert!(
             p.reply.starts_with("gave up after 41 attempts over 144 hours; last: "),
@@ -483,5 +593,89 @@ mod tests {
             0,
         );
         assert!(!p.keep_connection && p.dead == 0 && p.deferred == 3);
+    }
+
+    #[test]
+    fn a_refusal_of_the_account_pauses_it_and_keeps_the_messages() {
+        // One misconfiguration must not drain the queue into the dead-letter area.
+        for (step, line) in [
+            (crate::smtp::Step::Mail, "5.1.8 Access denied, bad outbound sender"),
+            (
+                crate::smtp::Step::Mail,
+                "5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.",
+            ),
+            (
+                crate::smtp::Step::Content,
+                "5.7.501 Service unavailable. Spam abuse detected from IP range.",
+            ),
+        ] {
+            let p = run(Stage::Transaction, &rejected(step, reply(550, line)), 2);
+            assert!(p.blocked && p.unavailable, "{line}");
+            assert_eq!((p.dead, p.deferred), (0, 3), "{line}");
+            assert!(
+                matches!(&p.ops[..], [Op::Defer { attempted: false, next_attempt_ms, .. }] if *next_attempt_ms == RESUME.blocked_ms),
+                "{line}: {:?}",
+                p.ops
+            );
+        }
+        // Every recipient refused for the account's sake: the same.
+        let all = Err(SubmitError::Smtp(SmtpError::RecipientsRejected {
+            rejected: ["a@x.example", "b@x.example", "c@x.example"]
+                .iter()
+                .map(|r| {
+                    (
+                        (*r).to_owned(),
+                        reply(550, "5.7.708 Access denied, traffic not accepted from this IP"),
+                    )
+                })
+                .collect(),
+        }));
+        let p = run(Stage::Transaction, &all, 0);
+        assert!(p.blocked && p.dead == 0 && p.deferred == 3);
+        // Kept, but not for ever: the queue lifetime still ends it.
+        let old = Leased {
+            message: NewMessage {
+                received_ms: NOW - 6 * 24 * 3_600_000,
+                ..leased(0).message
+            },
+            ..leased(0)
+        };
+        let p = plan(
+            &old,
+            Stage::Transaction,
+            &rejected(
+                crate::smtp::Step::Mail,
+                reply(550, "5.1.8 Access denied, bad outbound sender"),
+            ),
+            &account(),
+            &Backoff::default(),
+            NOW,
+            RESUME,
+        );
+        assert_eq!(p.dead, 3);
+    }
+
+    #[test]
+    fn crashes_are_retried_then_given_up_on() {
+        let p = crashed(&leased(0), "index out of range", &Backoff::default(), NOW);
+        assert!(
+            matches!(
+                &p.ops[..],
+                [Op::Defer {
+                    crashed: true,
+                    attempted: true,
+                    ..
+                }]
+            ),
+            "{:?}",
+            p.ops
+        );
+        let third = Leased {
+            crashes: MAX_CRASHES - 1,
+            ..leased(2)
+        };
+        let p = crashed(&third, "index out of range", &Backoff::default(), NOW);
+        assert!(matches!(&p.ops[..], [Op::Dead(_), Op::Remove(_)]), "{:?}", p.ops);
+        assert_eq!(p.reply, "gave up after 3 crashed deliveries; last: index out of range");
     }
 }

@@ -273,6 +273,17 @@ impl Connection {
     /// Sends one message: MAIL, RCPT and the content in as few round trips as the server
     /// allows (one with PIPELINING and CHUNKING). Content line endings are normalised to CRLF.
     pub async fn send_mail(&mut self, envelope: &Envelope, content: &[u8]) -> Result<Delivery, SmtpError> {
+        // Whatever checked the addresses before, none goes on the wire that could carry more
+        // than an address.
+        let senders = std::iter::once(&envelope.from).filter(|f| !f.is_empty());
+        if let Some(bad) = senders
+            .chain(&envelope.to)
+            .find(|a| crate::message::check_address(a).is_err())
+        {
+            return Err(SmtpError::BadAddress {
+                address: bad.escape_debug().to_string(),
+            });
+        }
         let content = transparency::normalize_line_endings(content);
         let params = self.mail_params(envelope, &content)?;
         let reset = self.transactions > 0;

@@ -129,6 +129,13 @@ pub enum SmtpError {
         /// The server's limit.
         limit: usize,
     },
+    /// An envelope address SMTP cannot carry without quoting (white space, brackets, control
+    /// characters): written as it is, it would add parameters to MAIL or RCPT. Nothing was sent.
+    #[error("`{address}` cannot be sent as an envelope address")]
+    BadAddress {
+        /// The address, control characters escaped.
+        address: String,
+    },
 }
 
 fn list(rejected: &[(String, Reply)]) -> String {
@@ -148,7 +155,10 @@ impl SmtpError {
             SmtpError::Protocol { .. } => true,
             SmtpError::Rejected { reply, .. } => reply.is_transient(),
             SmtpError::RecipientsRejected { rejected } => rejected.iter().all(|(_, r)| r.is_transient()),
-            SmtpError::Tls { .. } | SmtpError::NotOffered { .. } | SmtpError::TooBig { .. } => false,
+            SmtpError::Tls { .. }
+            | SmtpError::NotOffered { .. }
+            | SmtpError::TooBig { .. }
+            | SmtpError::BadAddress { .. } => false,
         }
     }
 
@@ -172,6 +182,7 @@ impl SmtpError {
             | SmtpError::Rejected { step, .. } => Some(*step),
             SmtpError::RecipientsRejected { .. } => Some(Step::Rcpt),
             SmtpError::NotOffered { .. } | SmtpError::TooBig { .. } => None,
+            SmtpError::BadAddress { .. } => Some(Step::Mail),
         }
     }
 }

@@ -4,7 +4,7 @@ use m365_emulator::Fault;
 use m365_emulator::fixture::{CLIENT, MAILBOX};
 use m365_emulator::model::{AccessRight, Api, ApplicationAccessPolicy};
 
-use crate::support::{World, complete_message};
+use crate::support::{World, complete_message, submit};
 
 async fn graph_world(change: impl FnOnce(&mut m365_emulator::Scenario)) -> World {
     let mut world = World::start_with(change).await;
@@ -102,26 +102,6 @@ async fn graph_refusals_are_explained() {
     assert_eq!(world.emulator.stats().graph_requests, 0);
 }
 
-/// Submits `content` to the relay at `port` with Python's smtplib; prints nothing on success.
-fn submit(port: u16, recipients: &[&str], content: &[u8]) {
-    const SCRIPT: &str = r#"
-import smtplib, sys
-port, recipients = int(sys.argv[1]), sys.argv[2].split(",")
-with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
-    s.sendmail("mailer@contoso.com", recipients, sys.stdin.buffer.read())
-"#;
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(crate::support::python())
-        .args(["-c", SCRIPT, &port.to_string(), &recipients.join(",")])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(content).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_relay_delivers_through_graph_and_sorts_graphs_refusals() {
     let world = graph_world(|s| {
@@ -170,29 +150,72 @@ async fn the_relay_delivers_through_graph_and_sorts_graphs_refusals() {
     relay.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_relay_delivers_a_10_mb_attachment_through_graph_byte_for_byte() {
-    use mail_parser::MimeHeaders as _;
-    let world = graph_world(|s| {
-        let app = s.tenants[0].apps.iter_mut().find(|a| a.client_id == CLIENT).unwrap();
-        app.permissions.push(m365_emulator::model::Permission {
-            api: Api::Graph,
-            name: "Mail.ReadWrite".to_owned(),
-            admin_consent: true,
-        });
-    })
-    .await;
-    let relay = world.relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n").await;
+/// The app may also write drafts (large messages).
+fn with_read_write(s: &mut m365_emulator::Scenario) {
+    let app = s.tenants[0].apps.iter_mut().find(|a| a.client_id == CLIENT).unwrap();
+    app.permissions.push(m365_emulator::model::Permission {
+        api: Api::Graph,
+        name: "Mail.ReadWrite".to_owned(),
+        admin_consent: true,
+    });
+}
 
-    // 10 MB that do not compress, as a scanner's PDF would be.
-    let mut attachment = vec![0u8; 10 * 1024 * 1024];
+/// `len` bytes that do not compress.
+fn noise(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    for byte in &mut attachment {
+    for byte in &mut bytes {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         *byte = x as u8;
     }
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_message_leaves_no_draft_and_a_lost_answer_is_not_sent_twice() {
+    let world = graph_world(with_read_write).await;
+    let file = world.file("scan.bin", noise(4 * 1024 * 1024));
+    let args = [
+        "--no-token-cache",
+        "--to",
+        "bob@fabrikam.com",
+        "--subject",
+        "scan",
+        "--attach",
+        file.to_str().unwrap(),
+    ];
+    // The upload session is refused: the draft made for the message is deleted.
+    let faults = world.emulator.faults();
+    faults
+        .add(
+            Fault::graph_http(400, r#"{"error":{"code":"ErrorInvalidRequest","message":"no"}}"#, None)
+                .skip(1)
+                .times(1),
+        )
+        .unwrap();
+    let out = world.run(&[&["send"][..], &args].concat(), b"").await;
+    assert_ne!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(world.emulator.graph_drafts(), 0, "no draft left in the mailbox");
+    assert_eq!(world.emulator.store().len(), 0);
+    // Graph sends the draft but the answer is lost (draft, session, two chunks, send): the
+    // draft is gone, so it went; reported as sent, not sent again.
+    faults.clear();
+    faults.add(Fault::graph_accept_then_drop().skip(4).times(1)).unwrap();
+    world.send(&args, b"", 0).await;
+    assert_eq!(world.emulator.store().len(), 1, "sent once");
+    assert_eq!(world.emulator.graph_drafts(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_relay_delivers_a_10_mb_attachment_through_graph_byte_for_byte() {
+    use mail_parser::MimeHeaders as _;
+    let world = graph_world(with_read_write).await;
+    let relay = world.relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n").await;
+
+    // 10 MB that do not compress, as a scanner's PDF would be.
+    let attachment = noise(10 * 1024 * 1024);
     let encoded = {
         use base64::Engine as _;
         let text = base64::engine::general_purpose::STANDARD.encode(&attachment);

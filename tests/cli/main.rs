@@ -7,6 +7,7 @@ mod federation;
 mod graph;
 mod packaging;
 mod relay;
+mod relay_accounts;
 mod relay_hardening;
 mod send;
 mod setup_token;

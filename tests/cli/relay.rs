@@ -1063,12 +1063,6 @@ async fn queue_commands_beside_a_running_relay() {
 }
 
 /// `GET http://admin/path`: status and body.
-async fn admin_get(relay: &RelayProcess, path: &str) -> (u16, String) {
-    let url = format!("http://{}{path}", relay.admin.expect("the admin endpoint runs"));
-    let response = reqwest::get(&url).await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
 /// The value of one series in a Prometheus exposition.
 fn metric(text: &str, series: &str) -> f64 {
     text.lines()

@@ -105,7 +105,8 @@ impl World {
             .stderr(std::process::Stdio::piped());
         let mut child = command.spawn().unwrap();
         let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin).await.unwrap();
+        // A command that fails early does not read its input: that is its answer, not an error.
+        let _ = input.write_all(stdin).await;
         drop(input);
         child.wait_with_output().await.unwrap()
     }
@@ -332,4 +333,31 @@ pub(crate) fn relay_queue_id(data: &[u8]) -> Option<String> {
 /// The Python interpreter for interoperability scripts.
 pub(crate) fn python() -> String {
     std::env::var("M365_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// Hands `content` to the relay on `port` with Python's smtplib.
+pub(crate) fn submit(port: u16, recipients: &[&str], content: &[u8]) {
+    const SCRIPT: &str = r#"
+import smtplib, sys
+port, recipients = int(sys.argv[1]), sys.argv[2].split(",")
+with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+    s.sendmail("mailer@contoso.com", recipients, sys.stdin.buffer.read())
+"#;
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(python())
+        .args(["-c", SCRIPT, &port.to_string(), &recipients.join(",")])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(content).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `GET path` on the relay's admin endpoint: status and body.
+pub(crate) async fn admin_get(relay: &RelayProcess, path: &str) -> (u16, String) {
+    let url = format!("http://{}{path}", relay.admin.expect("the admin endpoint runs"));
+    let response = reqwest::get(&url).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
 }

@@ -1,0 +1,193 @@
+use std::sync::Mutex;
+
+use super::*;
+use crate::queue::{Backoff, Inspector, NewMessage};
+
+/// Markers: a message whose content holds one crashes its delivery (tests only).
+static CRASH_ON: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Called by [`AccountDelivery::deliver`] in test builds: a stand-in for a bug that panics on
+/// some content.
+pub(super) fn crash_hook(leased: &Leased) {
+    let hit = CRASH_ON
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .find(|m| leased.message.content.windows(m.len()).any(|w| w == m.as_bytes()))
+        .cloned();
+    if let Some(marker) = hit {
+        panic!("test crash on {marker}");
+    }
+}
+
+#[test]
+fn expiry_warnings_come_at_30_days_7_days_and_expiry() {
+    const DAY: i64 = 86_400;
+    let levels: Vec<u8> = [90 * DAY, 30 * DAY + 1, 30 * DAY, 8 * DAY, 7 * DAY, 1, 0, -DAY]
+        .into_iter()
+        .map(expiry_level)
+        .collect();
+    assert_eq!(levels, [0, 0, 1, 1, 2, 2, 3, 3]);
+}
+
+const SECRET: &str = "Xq58Q~delivery.test.secret";
+
+/// The account of the emulator's tenant, as the configuration resolves it.
+fn account(emulator: &m365_emulator::Emulator, ca: &std::path::Path) -> Account {
+    use m365_emulator::fixture;
+    let values = [
+        ("AZURE_TENANT_ID", fixture::TENANT.to_owned()),
+        ("AZURE_CLIENT_ID", fixture::CLIENT.to_owned()),
+        ("AZURE_CLIENT_SECRET", SECRET.to_owned()),
+        ("M365_MAILER_MAILBOX", fixture::MAILBOX.to_owned()),
+        ("AZURE_AUTHORITY_HOST", emulator.base_url()),
+        ("M365_MAILER_SMTP_HOST", emulator.smtp_addr().ip().to_string()),
+        ("M365_MAILER_SMTP_PORT", emulator.smtp_addr().port().to_string()),
+        ("M365_MAILER_CA_FILE", ca.display().to_string()),
+    ];
+    let env = |name: &str| values.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+    crate::config::Config::resolve_with(&crate::config::Overrides::default(), &env)
+        .unwrap()
+        .account
+}
+
+fn message(id: &str, subject: &str) -> NewMessage {
+    NewMessage {
+        id: id.into(),
+        account: "default".into(),
+        sender: m365_emulator::fixture::MAILBOX.into(),
+        recipients: vec!["bob@fabrikam.com".into()],
+        content: format!(
+            "From: {}\r\nSubject: {subject}\r\n\r\nbody\r\n",
+            m365_emulator::fixture::MAILBOX
+        )
+        .into_bytes(),
+        message_id: None,
+        client: "127.0.0.1".into(),
+        received_ms: clock::unix_millis(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashing_delivery_is_deferred_then_given_up_and_the_account_goes_on() {
+    let marker = format!("crash-{}", uuid::Uuid::new_v4().simple());
+    CRASH_ON.lock().unwrap().push(marker.clone());
+    let scenario = m365_emulator::fixture::contoso(SECRET, None);
+    let emulator = m365_emulator::Emulator::start(m365_emulator::Options::new(scenario))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, emulator.ca_pem()).unwrap();
+    let (queue, _) = Queue::open(&dir.path().join("queue")).unwrap();
+    queue.enqueue(message("crashes", &marker)).await.unwrap();
+    queue.enqueue(message("fine", "an ordinary message")).await.unwrap();
+
+    let settings = Settings {
+        connections_per_account: 1,
+        limits: crate::relay::limits::SendLimits::default(),
+        backoff: Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(100),
+            lifetime: Duration::from_secs(3600),
+        },
+        connection_idle: Duration::from_secs(60),
+        lease: Duration::from_secs(600),
+        dsn_to: None,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let delivery = AccountDelivery::new(
+        account(&emulator, &ca),
+        queue.clone(),
+        settings,
+        "relay.test".into(),
+        Arc::new(Metrics::new()),
+        stopped,
+    )
+    .await
+    .unwrap();
+    let (workers, refresher) = delivery.start();
+
+    let inspector = Inspector::open(&dir.path().join("queue")).unwrap();
+    let settled = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let waiting = inspector.list(clock::unix_millis()).unwrap();
+            if waiting.is_empty() && emulator.store().len() == 1 {
+                return;
+            }
+            assert!(
+                waiting.iter().all(|e| !e.leased || e.id == "crashes" || e.id == "fine"),
+                "{waiting:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(settled.is_ok(), "{:?}", inspector.list(clock::unix_millis()));
+    // The next message went; the crashing one was tried three times, then given up on with
+    // what happened, and nothing is left "delivering now".
+    let delivered = emulator.store().messages();
+    assert!(String::from_utf8_lossy(&delivered[0].data).contains("an ordinary message"));
+    let dead = inspector.dead().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].id, "crashes");
+    assert_eq!(dead[0].attempts, 3);
+    assert!(
+        dead[0]
+            .reply
+            .starts_with("gave up after 3 crashed deliveries; last: test crash on crash-"),
+        "{}",
+        dead[0].reply
+    );
+    assert!(dead[0].diagnosis.contains("a bug"), "{}", dead[0].diagnosis);
+    // The worker is still alive: a new message goes too.
+    queue.enqueue(message("later", "after the crash")).await.unwrap();
+    delivery.notify();
+    let later = tokio::time::timeout(Duration::from_secs(10), async {
+        while emulator.store().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(later.is_ok(), "the worker survived its crashes");
+    let _ = stop.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    if let Some(r) = refresher {
+        r.abort();
+    }
+}
+
+#[test]
+fn only_a_connection_closed_before_it_took_anything_is_retried_at_once() {
+    use std::io::ErrorKind;
+
+    use crate::smtp::{Reply, SmtpError, Step};
+    let io = |step, kind: ErrorKind| -> Result<crate::smtp::Delivery, SubmitError> {
+        Err(SubmitError::Smtp(SmtpError::Io {
+            step,
+            source: kind.into(),
+        }))
+    };
+    let refused = |step, code, line: &str| -> Result<crate::smtp::Delivery, SubmitError> {
+        Err(SubmitError::Smtp(SmtpError::Rejected {
+            step,
+            reply: Reply::new(code, vec![line.into()]),
+            challenge: None,
+        }))
+    };
+    assert!(stale(&io(Step::Rset, ErrorKind::UnexpectedEof)));
+    assert!(stale(&io(Step::Rset, ErrorKind::BrokenPipe)));
+    assert!(stale(&io(Step::Rcpt, ErrorKind::ConnectionReset)));
+    assert!(stale(&refused(Step::Rset, 421, "4.4.2 timeout exceeded")));
+    assert!(stale(&refused(Step::Mail, 421, "4.3.2 Service not available")));
+    // Once the content's reply is awaited, Exchange may have taken the message.
+    assert!(!stale(&io(Step::Content, ErrorKind::UnexpectedEof)));
+    assert!(!stale(&io(Step::Content, ErrorKind::ConnectionReset)));
+    assert!(!stale(&refused(Step::Content, 421, "4.3.2 Service not available")));
+    assert!(!stale(&Err(SubmitError::Smtp(SmtpError::Timeout {
+        step: Step::Content,
+        after: Duration::from_secs(600),
+    }))));
+}
