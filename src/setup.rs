@@ -92,7 +92,12 @@ fn check(spec: &Spec) -> Result<Option<String>, SetupError> {
     }
     quote::powershell(&spec.display_name)?;
     match &spec.certificate {
-        Some(path) => certificate_thumbprint(path).map(Some),
+        Some(path) => {
+            // The path is written into the script's comments and an `az` command: a line break
+            // in it would start a line of its own.
+            quote::powershell(&path.to_string_lossy())?;
+            certificate_thumbprint(path).map(Some)
+        }
         None => Ok(None),
     }
 }

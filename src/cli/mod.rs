@@ -96,9 +96,16 @@ fn normalize_send(args: Vec<OsString>) -> Result<Vec<OsString>, sendmail::Unsupp
     if args.get(1).is_none_or(|a| a != "send") {
         return Ok(args);
     }
+    // Which of `send`'s long options take a value, from its clap definition.
+    let command = <Cli as clap::CommandFactory>::command();
+    let send = command.find_subcommand("send").expect("`send` is a subcommand");
+    let takes_value = |name: &str| {
+        send.get_arguments()
+            .any(|a| a.get_long() == Some(name) && a.get_action().takes_values())
+    };
     let (head, tail) = args.split_at(2);
     let mut out = head.to_vec();
-    out.extend(sendmail::normalize(tail.iter().cloned())?);
+    out.extend(sendmail::normalize(tail.iter().cloned(), &takes_value)?);
     Ok(out)
 }
 

@@ -13,6 +13,17 @@ use crate::oauth::inspect;
 use crate::submit::{Options, Submitter};
 
 pub(super) async fn run(args: &SendArgs) -> Result<(), Failure> {
+    if let Some(option) = args.recipients.iter().find(|r| r.starts_with('-')) {
+        // sendmail's rule: options end at the first recipient. What follows is a recipient, and
+        // no address starts with `-`.
+        return Err(Failure::new(
+            Code::Usage,
+            format!(
+                "`{}` follows a recipient, so it is taken as one, and an address cannot start with `-`: give options before the recipients",
+                option.escape_debug()
+            ),
+        ));
+    }
     let config = Config::resolve(&args.account.overrides())?;
     for warning in &config.warnings {
         tracing::warn!("{warning}");

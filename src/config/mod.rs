@@ -719,18 +719,31 @@ fn check_address(setting: &Setting<String>) -> Result<(), ConfigError> {
     crate::message::check_address(&setting.value).map_err(|e| ConfigError::invalid(&setting.origin, e.to_string()))
 }
 
+/// An `https://` URL; plain `http://` only to this machine (an emulator, a test server), decided
+/// by the parsed host — `http://localhost.example.com/` is not this machine.
 fn check_url(setting: &Setting<String>) -> Result<(), ConfigError> {
     let v = &setting.value;
-    let loopback = ["http://127.", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| v.starts_with(p));
-    if v.starts_with("https://") || loopback {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(
+    let refused = || {
+        ConfigError::invalid(
             &setting.origin,
-            format!("token endpoint `{v}` must be an https:// URL"),
-        ))
+            format!("`{}` must be an https:// URL", v.escape_debug()),
+        )
+    };
+    let url = reqwest::Url::parse(v).map_err(|_| refused())?;
+    let loopback = || {
+        url.host_str().is_some_and(|host| {
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.to_canonical().is_loopback())
+        })
+    };
+    match url.scheme() {
+        "https" if url.host_str().is_some() => Ok(()),
+        "http" if loopback() => Ok(()),
+        _ => Err(refused()),
     }
 }
 
@@ -837,6 +850,36 @@ mod tests {
             assert_eq!(account.scope.value, "https://outlook.office365.com/.default");
             assert!(matches!(account.auth, AccountAuth::OAuth { .. }), "guide {i}");
             assert!(config.warnings.is_empty(), "guide {i}: {:?}", config.warnings);
+        }
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine_by_the_parsed_host() {
+        let setting = |v: &str| Setting {
+            value: v.to_owned(),
+            origin: Origin::Default,
+        };
+        for ok in [
+            "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+            "http://127.0.0.1:8080/t",
+            "http://127.1.2.3/t",
+            "http://localhost:9/t",
+            "http://LOCALHOST/t",
+            "http://[::1]:8080/t",
+            "http://[::ffff:127.0.0.1]/t",
+        ] {
+            assert!(check_url(&setting(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://localhost.example.com/t",
+            "http://127.0.0.1.evil.example/t",
+            "http://localhost@evil.example/t",
+            "http://[::2]/t",
+            "http://10.0.0.1/t",
+            "ftp://localhost/t",
+            "login.microsoftonline.com/t",
+        ] {
+            assert!(check_url(&setting(bad)).is_err(), "{bad}");
         }
     }
 

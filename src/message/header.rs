@@ -83,9 +83,10 @@ pub fn header_value(raw: &[u8], name: &str) -> Option<String> {
     )
 }
 
-/// The Message-ID header's value, for logs.
+/// The Message-ID header's value, for logs: control characters escaped, so the client's text
+/// cannot forge a log line or drive a terminal.
 pub fn message_id(raw: &[u8]) -> Option<String> {
-    header_value(raw, "message-id")
+    header_value(raw, "message-id").map(|id| id.escape_debug().to_string())
 }
 
 /// A mailbox named in an address field.
@@ -211,6 +212,12 @@ mod tests {
             addresses("Bob").unwrap_err().to_string(),
             "the To: line names `Bob`, which is not an email address"
         );
+    }
+
+    #[test]
+    fn a_message_id_for_logs_carries_no_control_character() {
+        let id = message_id(b"Message-ID: <a@b>\x1b[2J\r\n\r\n").unwrap();
+        assert_eq!(id, "<a@b>\\u{1b}[2J");
     }
 
     #[test]

@@ -253,13 +253,15 @@ async fn run(
                 let rule = tokio::task::spawn_blocking(move || policy.verify(&name, password.expose().as_bytes()))
                     .await
                     .unwrap_or(None);
+                // The name is the client's text: a line break in it would forge a log line.
+                let shown = user.escape_debug().to_string();
                 if rule.is_some() {
                     shared.auth_succeeded(ip);
-                    tracing::info!(client = %ip, user = %user, "authenticated");
+                    tracing::info!(client = %ip, user = %shown, "authenticated");
                 } else {
                     shared.metrics.auth_failures.inc();
                     let delay = shared.auth_failed(ip);
-                    tracing::warn!(client = %ip, user = %user, delay_ms = delay.as_millis() as u64, "authentication failed");
+                    tracing::warn!(client = %ip, user = %shown, delay_ms = delay.as_millis() as u64, "authentication failed");
                     tokio::time::sleep(delay).await;
                 }
                 session.password_checked(&user, rule);
@@ -317,7 +319,7 @@ fn stamp(accepted: &Accepted, id: &str, hostname: &str) -> NewMessage {
     content.extend_from_slice(&completed);
     let message_id = crate::message::message_id(&content);
     let client = match &accepted.user {
-        Some(user) => format!("{} user {user}", accepted.client),
+        Some(user) => format!("{} user {}", accepted.client, user.escape_debug()),
         None => accepted.client.to_string(),
     };
     NewMessage {

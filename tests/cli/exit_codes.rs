@@ -6,8 +6,9 @@ use m365_emulator::{Fault, Stage};
 use crate::support::*;
 
 async fn send_expecting(world: &World, code: i32, args: &[&str]) -> String {
-    let mut all = vec!["bob@fabrikam.com"];
-    all.extend_from_slice(args);
+    // Options first: after a recipient everything is a recipient.
+    let mut all = args.to_vec();
+    all.push("bob@fabrikam.com");
     let output = world.send(&all, &complete_message("Exit codes"), code).await;
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -65,6 +65,24 @@ async fn setup_refuses_what_it_cannot_quote() {
     let mut args = SETUP.to_vec();
     args[2] = "contoso.com'; Stop-Computer; '";
     assert_eq!(world.run(&args, b"").await.status.code(), Some(64));
+
+    // A certificate path is written into the script too: a line break in it would be a command.
+    let dir = world.dir.path().join("certs\nStop-Computer -Force\n#");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = dir.join("mailer.pem");
+    std::fs::write(&pem, &client_cert().cert_pem).unwrap();
+    let mut args = SETUP.to_vec();
+    let path = pem.display().to_string();
+    args.extend(["--certificate", path.as_str()]);
+    let output = world.run(&args, b"").await;
+    assert_eq!(
+        output.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("line break"));
+    assert!(output.stdout.is_empty());
 }
 
 #[tokio::test]
