@@ -13,7 +13,8 @@
 //! - `setup`: the Entra ID and Exchange Online steps as a script, values quoted.
 //! - `relay`: the local SMTP relay (inbound sessions, policy, limits, delivery workers);
 //!   `queue`: its durable SQLite queue. `stream`: a TCP stream before or after TLS.
-//! - `secret`: the redacting type for secrets. `clock`: the one clock.
+//! - `secret`: the redacting type for secrets. `private`: files only this user may read (the
+//!   token cache, the queue). `clock`: the one clock.
 //!
 //! The offline emulator of Entra ID and Exchange Online that every test runs against lives in
 //! its own crate, `m365-emulator`, which never depends on this one.
@@ -27,6 +28,7 @@ pub mod diagnose;
 pub mod graph;
 pub mod message;
 pub mod oauth;
+pub mod private;
 pub mod queue;
 pub mod relay;
 pub mod secret;

@@ -9,8 +9,7 @@ use toml::Spanned;
 use super::ConfigError;
 use super::layer::{Layer, Origin};
 
-/// The parsed file.
-#[derive(Debug)]
+/// The parsed file. Its text holds secrets written in it: `Debug` names the accounts only.
 pub(crate) struct File {
     pub(crate) text: String,
     pub(crate) default_account: Option<String>,
@@ -18,7 +17,17 @@ pub(crate) struct File {
     pub(crate) relay: Option<super::relay::RawRelay>,
 }
 
-#[derive(Debug, Deserialize)]
+impl std::fmt::Debug for File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("File")
+            .field("default_account", &self.default_account)
+            .field("accounts", &self.accounts.keys().collect::<Vec<_>>())
+            .field("relay", &self.relay.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
     default_account: Option<String>,
@@ -28,7 +37,7 @@ struct Raw {
 }
 
 /// A value written as a string, number or boolean (`smtp_port = 587`, `ssl = true`).
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(untagged)]
 enum Scalar {
     Text(String),
@@ -37,8 +46,9 @@ enum Scalar {
     Date(toml::value::Datetime),
 }
 
-/// One `[accounts.NAME]` table. Field names are those of `docs/configuration.md`.
-#[derive(Debug, Default, Deserialize)]
+/// One `[accounts.NAME]` table. Field names are those of `docs/configuration.md`. Its values
+/// include secrets: there is no `Debug` of them (see [`File`]'s).
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileAccount {
     enabled: Option<Spanned<Scalar>>,
@@ -79,13 +89,14 @@ pub(crate) struct FileAccount {
 }
 
 pub(crate) fn parse(path: &Path) -> Result<File, ConfigError> {
+    // No `Debug` of `File` or `Raw` can print the text: `File`'s is written by hand.
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
     let raw: Raw = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
-        message: e.to_string(),
+        message: parse_error(&text, &e),
     })?;
     Ok(File {
         text,
@@ -93,6 +104,34 @@ pub(crate) fn parse(path: &Path) -> Result<File, ConfigError> {
         accounts: raw.accounts,
         relay: raw.relay,
     })
+}
+
+/// The parser's message with line and column, without the offending line (which toml quotes in
+/// full: it may hold a secret) and with every value the file sets hidden (serde's messages quote
+/// the value they did not expect).
+fn parse_error(text: &str, error: &toml::de::Error) -> String {
+    let mut message = error.message().to_owned();
+    let values = text.lines().filter_map(|line| {
+        let value = line.split_once('=')?.1.trim();
+        let value = value
+            .trim_matches(|c| c == '"' || c == '\'' || c == '[' || c == ']')
+            .trim();
+        (value.len() >= 3).then_some(value)
+    });
+    for value in values {
+        if message.contains(value) {
+            message = message.replace(value, "[value hidden]");
+        }
+    }
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
 }
 
 impl File {

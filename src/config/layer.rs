@@ -79,12 +79,29 @@ pub(crate) const ENVIRONMENT: &[(&str, &str)] = &[
     ("M365_MAILER_SMTP_PASSWORD", "smtp_password"),
 ];
 
-/// The values of one source.
-#[derive(Debug, Clone, Default)]
+/// The values of one source. They are raw text, secrets included (`client_secret` from the
+/// environment or the file): `Debug` shows which fields are set and where from, never a value.
+#[derive(Clone, Default)]
 pub(crate) struct Layer {
     rank: u8,
     values: BTreeMap<String, Setting<String>>,
     lists: BTreeMap<String, Setting<Vec<String>>>,
+}
+
+impl fmt::Debug for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origins = |map: &mut fmt::DebugMap<'_, '_>| {
+            for (field, setting) in &self.values {
+                map.entry(field, &setting.origin.to_string());
+            }
+            for (field, setting) in &self.lists {
+                map.entry(field, &setting.origin.to_string());
+            }
+        };
+        let mut map = f.debug_map();
+        origins(&mut map);
+        map.finish()
+    }
 }
 
 impl Layer {
@@ -169,5 +186,20 @@ impl Layers {
     /// The highest layer that sets any of `fields`.
     pub(crate) fn highest_with(&self, fields: &[&str]) -> Option<&Layer> {
         self.all().into_iter().find(|l| l.has_any(fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_names_fields_and_origins_never_values() {
+        let layer =
+            super::Layer::from_env(&|name| (name == "AZURE_CLIENT_SECRET").then(|| "Xq58Q~never.printed".to_owned()));
+        let shown = format!("{layer:?}");
+        assert!(
+            shown.contains("client_secret") && shown.contains("AZURE_CLIENT_SECRET"),
+            "{shown}"
+        );
+        assert!(!shown.contains("never.printed"), "{shown}");
     }
 }

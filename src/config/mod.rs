@@ -689,16 +689,24 @@ fn secret_from(
     let Some((field, setting)) = given.into_iter().next() else {
         return Ok(None);
     };
+    // The name or path is not printed in errors: a secret pasted where its name belongs would be
+    // shown back. The origin says which setting it is.
     let value = if field == env_var {
         std::env::var(&setting.value).map_err(|_| {
             ConfigError::invalid(
                 &setting.origin,
-                format!("environment variable {} is not set", setting.value),
+                format!(
+                    "the environment variable it names is not set (it holds the variable's name; the secret itself goes in {literal} or a file named by {file})"
+                ),
             )
         })?
     } else if field == file {
-        let text = std::fs::read_to_string(&setting.value)
-            .map_err(|e| ConfigError::invalid(&setting.origin, format!("cannot read {}: {e}", setting.value)))?;
+        let text = std::fs::read_to_string(&setting.value).map_err(|e| {
+            ConfigError::invalid(
+                &setting.origin,
+                format!("cannot read the file it names: {e} (it holds a path; the secret itself goes in that file)"),
+            )
+        })?;
         text.trim_end_matches(['\r', '\n']).to_owned()
     } else {
         if matches!(setting.origin, Origin::File { .. }) {
@@ -851,6 +859,47 @@ mod tests {
             assert!(matches!(account.auth, AccountAuth::OAuth { .. }), "guide {i}");
             assert!(config.warnings.is_empty(), "guide {i}: {:?}", config.warnings);
         }
+    }
+
+    #[test]
+    fn no_error_or_debug_shows_a_secret_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "Xq58Q~never.shown.value";
+        // A typo on the secret's line: toml would quote the line.
+        let error = resolve(dir.path(), &format!("[accounts.main]\nclient_secret = {secret}\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("config.toml: line 2, column 17: string values must be quoted"),
+            "{error}"
+        );
+        assert!(!error.contains(secret), "{error}");
+        // serde's messages quote the value they did not expect.
+        let error = resolve(
+            dir.path(),
+            &format!("[accounts.main]\nallowed_senders = \"{secret}\"\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("expected a sequence") && !error.contains(secret),
+            "{error}"
+        );
+        // A secret pasted where its variable's name or its file's path belongs.
+        for field in ["client_secret_env", "client_secret_file"] {
+            let toml = format!(
+                "[accounts.main]\nmailbox = \"a@contoso.com\"\ntenant = \"contoso.com\"\nclient_id = \"{CLIENT}\"\n{field} = \"{secret}\"\n"
+            );
+            let error = resolve(dir.path(), &toml, &[]).unwrap_err().to_string();
+            assert!(error.contains(&format!("accounts.main.{field}")), "{error}");
+            assert!(!error.contains(secret), "{error}");
+        }
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, format!("[accounts.main]\nclient_secret = \"{secret}\"\n")).unwrap();
+        let parsed = file::parse(&path).unwrap();
+        let shown = format!("{parsed:?} {:?}", parsed.accounts["main"].layer(&parsed, &path, "main"));
+        assert!(!shown.contains(secret), "{shown}");
     }
 
     #[test]

@@ -145,7 +145,7 @@ struct RawListener {
     tls: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUser {
     name: Spanned<String>,
@@ -153,6 +153,15 @@ struct RawUser {
     account: Option<Spanned<String>>,
     #[serde(default)]
     rewrite_sender: bool,
+}
+
+/// Without the password hash, which can be attacked offline.
+impl std::fmt::Debug for RawUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawUser")
+            .field("name", self.name.get_ref())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -218,42 +218,30 @@ impl DiskCache {
         self.dir.join(format!("{name}.json"))
     }
 
+    /// The cached token, if the cache is this user's alone: a file another user could have
+    /// planted (a link, another owner) or can read is not used, and the reason logged.
     fn load(&self, source: &TokenSource) -> Option<AccessToken> {
-        let bytes = std::fs::read(self.path(source)).ok()?;
+        let path = self.path(source);
+        if let Err(e) = crate::private::check(&self.dir, true).and_then(|()| crate::private::check(&path, false)) {
+            tracing::warn!("the token cache is not used: {e}");
+            return None;
+        }
+        let bytes = std::fs::read(path).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
+    /// Writes the token to a new private file beside the old one, then renames it over: never
+    /// through a file or link that is already there.
     fn store(&self, source: &TokenSource, token: &AccessToken) -> std::io::Result<()> {
-        create_private_dir(&self.dir)?;
+        crate::private::create_dir(&self.dir)?;
         let path = self.path(source);
-        let temp = path.with_extension(format!("tmp{}", std::process::id()));
+        let temp = path.with_extension(format!("tmp{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
         let bytes = serde_json::to_vec(token).map_err(std::io::Error::other)?;
-        write_private(&temp, &bytes)?;
-        std::fs::rename(&temp, &path)
+        crate::private::write_new(&temp, &bytes)?;
+        std::fs::rename(&temp, &path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&temp);
+        })
     }
-}
-
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-    }
-    #[cfg(not(unix))]
-    std::fs::create_dir_all(dir)
-}
-
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(bytes)
 }
 
 /// Acquires and keeps tokens for one source.
@@ -605,6 +593,49 @@ mod tests {
         // … but not before half its life: it must not be due for refresh on arrival.
         assert_eq!(token(900, Some(800), 0).refresh_at, 450);
         assert_eq!(token(130, None, 10).refresh_at, 75);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_disk_cache_is_used_only_when_it_is_this_users_alone() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::at(dir.path().join("tokens"));
+        let source = TokenSource {
+            token_endpoint: "https://login.example/t".into(),
+            client_id: "c".into(),
+            scope: "s".into(),
+            credential: ClientCredential::Secret(Secret::new("x")),
+            assertion_style: AssertionStyle::default(),
+            send_x5c: false,
+        };
+        let t = token(3599, None, clock::unix_now());
+        cache.store(&source, &t).unwrap();
+        let path = cache.path(&source);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(cache.load(&source), Some(t.clone()));
+        // Readable by others: not trusted (someone may have planted it, or read it).
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(cache.load(&source), None);
+        // Replaced by a link to a file of one's choosing: not followed, neither to read nor to write.
+        std::fs::remove_file(&path).unwrap();
+        let elsewhere = dir.path().join("elsewhere.json");
+        std::fs::write(&elsewhere, serde_json::to_vec(&t).unwrap()).unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert_eq!(cache.load(&source), None);
+        cache.store(&source, &t).unwrap();
+        assert!(!std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert_eq!(
+            std::fs::read(&elsewhere).unwrap(),
+            serde_json::to_vec(&t).unwrap(),
+            "untouched"
+        );
+        // A cache directory others can read is made private again when written.
+        std::fs::set_permissions(dir.path().join("tokens"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(cache.load(&source), None);
+        cache.store(&source, &t).unwrap();
+        assert_eq!(cache.load(&source), Some(t));
     }
 
     #[test]

@@ -233,14 +233,11 @@ impl Queue {
     }
 }
 
-/// Creates `dir` (0700) and takes its lock file, so two relays never share a queue.
+/// Creates `dir` (0700; an existing one must be this user's, and is made private) and takes its
+/// lock file, so two relays never share a queue.
 fn lock_dir(dir: &Path) -> Result<std::fs::File, QueueError> {
     let io = |e: std::io::Error| QueueError::Store(format!("{}: {e}", dir.display()));
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(io)?;
+    crate::private::create_dir(dir).map_err(io)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -253,5 +250,19 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, QueueError> {
             path: dir.to_owned(),
             detail: e.to_string(),
         }),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #[test]
+    fn a_queue_directory_another_user_could_have_planted_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = dir.path().join("queue");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let error = super::Queue::open(&link).unwrap_err().to_string();
+        assert!(error.contains("symbolic link"), "{error}");
     }
 }

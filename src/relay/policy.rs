@@ -22,8 +22,8 @@ pub struct Rule {
     pub rewrite_sender: bool,
 }
 
-/// A relay user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A relay user. `Debug` leaves the hash out: it can be attacked offline.
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     /// Login name.
     pub name: String,
@@ -31,6 +31,15 @@ pub struct User {
     pub password_hash: String,
     /// Where the user's mail goes.
     pub rule: Rule,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("rule", &self.rule)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The addresses an account may send as.

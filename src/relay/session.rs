@@ -198,8 +198,8 @@ struct Transaction {
 #[derive(Debug, Clone)]
 struct Refusal(u16, &'static str, String);
 
-/// One inbound session.
-#[derive(Debug)]
+/// One inbound session. Its input buffer may hold an AUTH response (a password in base64):
+/// `Debug` shows the state, never the buffers.
 pub struct Session {
     settings: Arc<Settings>,
     policy: Arc<Policy>,
@@ -215,6 +215,27 @@ pub struct Session {
     errors: u32,
     /// Discarding the rest of an over-long line.
     skipping_line: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::Command => "command",
+            State::AuthPlain | State::AuthLoginUser | State::AuthLoginPassword { .. } => "auth",
+            State::Data { .. } | State::Bdat { .. } => "content",
+            State::CheckingPassword => "checking password",
+            State::Storing => "storing",
+            State::StartingTls => "starting TLS",
+            State::Closed => "closed",
+        };
+        f.debug_struct("Session")
+            .field("client", &self.client)
+            .field("tls", &self.tls)
+            .field("state", &state)
+            .field("user", &self.user.as_ref().map(|(name, _)| name))
+            .field("buffered", &self.input.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {

@@ -570,3 +570,16 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn debug_never_shows_what_the_client_sent() {
+    let mut d = Driver::new("127.0.0.1");
+    d.send("EHLO dev\r\n");
+    // Half an AUTH line: the password is in the input buffer.
+    let response = b64(&format!("\0scanner\0{PASSWORD}"));
+    d.send(&format!("AUTH PLAIN {response}"));
+    let shown = format!("{:?}", d.session);
+    assert!(!shown.contains(&response) && !shown.contains(PASSWORD), "{shown}");
+    let user = &policy().users[0];
+    assert!(!format!("{user:?}").contains("argon2"), "{user:?}");
+}

@@ -23,8 +23,9 @@ pub struct MailParams {
     pub smtputf8: bool,
 }
 
-/// A command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A command. `Debug` is the masked form: an AUTH initial response or a SASL response is a
+/// credential.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Command<'a> {
     /// `EHLO name`.
     Ehlo(&'a str),
@@ -102,6 +103,12 @@ impl fmt::Display for Command<'_> {
             Command::Noop => f.write_str("NOOP"),
             Command::Quit => f.write_str("QUIT"),
         }
+    }
+}
+
+impl fmt::Debug for Command<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Command({:?})", self.masked())
     }
 }
 
@@ -183,5 +190,6 @@ mod tests {
         assert_eq!(auth.masked(), "AUTH XOAUTH2 [redacted]");
         assert_eq!(Command::SaslResponse("dXNlcj1h").masked(), "[redacted]");
         assert!(!Command::SaslResponse("dXNlcj1h").masked().contains("dXN"));
+        assert!(!format!("{:?} {auth:?}", Command::SaslResponse("dXNlcj1h")).contains("dXN"));
     }
 }

@@ -206,6 +206,20 @@ async fn a_large_message_leaves_no_draft_and_a_lost_answer_is_not_sent_twice() {
     world.send(&args, b"", 0).await;
     assert_eq!(world.emulator.store().len(), 1, "sent once");
     assert_eq!(world.emulator.graph_drafts(), 0);
+    // The connection breaks during an upload: the error is told (and retried) without the
+    // pre-authenticated upload URL, which is a credential.
+    faults.clear();
+    faults
+        .add(Fault::drop_connection(m365_emulator::Stage::Graph).skip(2).times(1))
+        .unwrap();
+    let mut world = world;
+    world.set("M365_MAILER_LOG", "info");
+    let out = world.send(&args, b"", 0).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the attachment upload URL"), "{stderr}");
+    assert!(!stderr.contains("/_graph/upload/"), "{stderr}");
+    assert_eq!(world.emulator.store().len(), 2);
+    assert_eq!(world.emulator.graph_drafts(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
