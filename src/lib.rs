@@ -9,6 +9,7 @@
 //!   the caching token provider.
 //! - `message`: the message and envelope (sendmail `-t`, Bcc removal, composing from flags).
 //! - `submit`: account + message → token → SMTP → Exchange's answer. `sysexits`: exit codes.
+//!   `system`: the host name.
 //! - `diagnose`: the catalog of failures, `doctor`'s checks, and their report.
 //! - `setup`: the Entra ID and Exchange Online steps as a script, values quoted.
 //! - `relay`: the local SMTP relay (inbound sessions, policy, limits, delivery workers);
@@ -37,4 +38,5 @@ pub mod smtp;
 pub mod stream;
 pub mod submit;
 pub mod sysexits;
+pub mod system;
 pub mod tls;

@@ -253,17 +253,10 @@ pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> Result<reqwest::Client, S
 
 /// The name to say EHLO with: the host name when it looks like one, else `localhost`.
 fn helo_name() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .unwrap_or_default();
-    let name = name.trim();
-    if !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-    {
-        name.to_owned()
-    } else {
-        "localhost".to_owned()
-    }
+    crate::system::host_name()
+        .filter(|name| {
+            name.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        })
+        .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -331,6 +331,22 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
     let host = layers
         .get("smtp_host")
         .map_or_else(|| endpoints.smtp_host.to_owned(), |h| h.value);
+    if security == Security::InsecurePlaintext {
+        let origin = layers.get("security").map(|s| s.origin).unwrap_or(Origin::Default);
+        if is_microsoft_smtp(&host) {
+            return Err(ConfigError::invalid(
+                &origin,
+                format!(
+                    "security `insecure-plaintext` with {host}: Exchange Online takes AUTH only over TLS, and the token would cross the network in the clear; use starttls"
+                ),
+            ));
+        }
+        if !is_this_machine(&host) {
+            warnings.push(format!(
+                "{origin}: security `insecure-plaintext` sends the token or password to {host} unencrypted; use it only with a test server on this machine"
+            ));
+        }
+    }
     let ca_file = layers.get("ca_file").map(|c| PathBuf::from(c.value));
 
     let auth = auth(layers, &mailbox, cloud, warnings)?;
@@ -738,16 +754,7 @@ fn check_url(setting: &Setting<String>) -> Result<(), ConfigError> {
         )
     };
     let url = reqwest::Url::parse(v).map_err(|_| refused())?;
-    let loopback = || {
-        url.host_str().is_some_and(|host| {
-            host.eq_ignore_ascii_case("localhost")
-                || host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.to_canonical().is_loopback())
-        })
-    };
+    let loopback = || url.host_str().is_some_and(is_this_machine);
     match url.scheme() {
         "https" if url.host_str().is_some() => Ok(()),
         "http" if loopback() => Ok(()),
@@ -764,6 +771,30 @@ fn parse_bool(setting: &Setting<String>) -> Result<bool, ConfigError> {
             format!("`{}` is not true or false", setting.value),
         )),
     }
+}
+
+/// Microsoft's SMTP submission endpoints (every cloud's).
+fn is_microsoft_smtp(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    [
+        "office365.com",
+        "office365.us",
+        "outlook.com",
+        "partner.outlook.cn",
+        "hve.mx.microsoft",
+    ]
+    .iter()
+    .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+}
+
+/// `localhost` or a loopback address.
+fn is_this_machine(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// A DNS name with at least two labels.
@@ -900,6 +931,32 @@ mod tests {
         let parsed = file::parse(&path).unwrap();
         let shown = format!("{parsed:?} {:?}", parsed.accounts["main"].layer(&parsed, &path, "main"));
         assert!(!shown.contains(secret), "{shown}");
+    }
+
+    #[test]
+    fn plaintext_smtp_is_refused_for_microsoft_and_warned_about_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "s").unwrap();
+        let base = format!(
+            "[accounts.main]\nmailbox = \"a@contoso.com\"\ntenant = \"contoso.com\"\nclient_id = \"{CLIENT}\"\nclient_secret_file = \"secret\"\nsecurity = \"insecure-plaintext\"\n"
+        );
+        let env = [];
+        let error = resolve(dir.path(), &base, &env).map(drop);
+        let error = match error {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("accepted plaintext to Exchange Online"),
+        };
+        assert!(error.contains("Exchange Online takes AUTH only over TLS"), "{error}");
+        let remote = format!("{base}smtp_host = \"mail.fabrikam.example\"\n");
+        let config = resolve(dir.path(), &remote, &env).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            config.warnings.iter().any(|w| w.contains("unencrypted")),
+            "{:?}",
+            config.warnings
+        );
+        let local = format!("{base}smtp_host = \"127.0.0.1\"\n");
+        let config = resolve(dir.path(), &local, &env).unwrap();
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::{Account, Config, ConfigError, Env, Origin, Overrides};
 use crate::queue::Backoff;
 use crate::relay::limits::SendLimits;
-use crate::relay::policy::{self, Policy, Rule, Senders, User};
+use crate::relay::policy::{self, Exposure, Policy, Rule, Senders, User};
 use crate::relay::session::{BareLf, Settings};
 
 /// How a listener secures its connections.
@@ -63,8 +63,11 @@ pub struct Inbound {
     pub line_timeout: Duration,
     /// Silence allowed within message content.
     pub data_timeout: Duration,
-    /// Delay before answering a failed AUTH; doubles with each failure from the same address.
+    /// Wait before checking the password of a client that has failed; doubles with each
+    /// failure from the same address (or IPv6 /64).
     pub auth_failure_delay: Duration,
+    /// Longest session: then it is closed with `421` at the next command.
+    pub max_session_time: Duration,
 }
 
 /// Delivery to Exchange Online.
@@ -125,6 +128,7 @@ pub(crate) struct RawRelay {
     line_timeout: Option<Spanned<String>>,
     data_timeout: Option<Spanned<String>>,
     auth_failure_delay: Option<Spanned<String>>,
+    max_session_time: Option<Spanned<String>>,
     plaintext_auth_networks: Option<Spanned<Vec<String>>>,
     certificate: Option<Spanned<String>>,
     private_key: Option<Spanned<String>>,
@@ -171,6 +175,9 @@ struct RawAllow {
     account: Option<Spanned<String>>,
     #[serde(default)]
     rewrite_sender: bool,
+    /// The networks include public addresses, and the operator says they are theirs.
+    #[serde(default)]
+    public: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -379,13 +386,8 @@ impl RelayConfig {
                     if nets.is_empty() {
                         return Err(r.invalid(&a.networks, &format!("{key}.networks"), "list at least one network"));
                     }
-                    if let Some(any) = nets.iter().find(|n| n.prefix_len() == 0) {
-                        return Err(r.invalid(
-                            &a.networks,
-                            &format!("{key}.networks"),
-                            format!("`{any}` allows the whole Internet: the relay would be an open relay"),
-                        ));
-                    }
+                    check_exposure(&nets, a.public)
+                        .map_err(|e| r.invalid(&a.networks, &format!("{key}.networks"), e))?;
                     let account = account_for(a.account.as_ref(), &format!("{key}.account"))?;
                     for net in nets {
                         networks.push((
@@ -401,7 +403,18 @@ impl RelayConfig {
             }
         }
         let plaintext_auth = match &raw.plaintext_auth_networks {
-            Some(v) => r.networks(v, "plaintext_auth_networks")?,
+            Some(v) => {
+                let nets = r.networks(v, "plaintext_auth_networks")?;
+                // Passwords in the clear over the Internet: never.
+                if let Some(public) = nets.iter().find(|n| policy::exposure(n) != Exposure::Private) {
+                    return Err(r.invalid(
+                        v,
+                        "plaintext_auth_networks",
+                        format!("`{public}` includes public addresses: passwords would cross the Internet in the clear; list only local networks"),
+                    ));
+                }
+                nets
+            }
             None => policy::loopback(),
         };
 
@@ -511,6 +524,11 @@ impl RelayConfig {
                 raw.auth_failure_delay.as_ref(),
                 "auth_failure_delay",
                 Duration::from_secs(1),
+            )?,
+            max_session_time: r.duration(
+                raw.max_session_time.as_ref(),
+                "max_session_time",
+                Duration::from_secs(3600),
             )?,
         };
 
@@ -627,6 +645,30 @@ impl RelayConfig {
     }
 }
 
+/// Allowed networks relay without a password: one that covers the public Internet would make
+/// the relay an open relay. Public addresses need `public = true` and may be at most a /24
+/// (IPv6: a /56).
+fn check_exposure(nets: &[IpNet], acknowledged: bool) -> Result<(), String> {
+    let (v4, v6) = policy::LARGEST_PUBLIC;
+    for net in nets {
+        match policy::exposure(net) {
+            Exposure::Private => {}
+            Exposure::SmallPublic if acknowledged => {}
+            Exposure::SmallPublic => {
+                return Err(format!(
+                    "`{net}` includes public Internet addresses: anyone there could relay through this account. If they are your own, add `public = true` to this rule"
+                ));
+            }
+            Exposure::LargePublic => {
+                return Err(format!(
+                    "`{net}` covers more of the public Internet than a /{v4} (IPv4) or /{v6} (IPv6): the relay would be an open relay; allow your own networks only"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Only the queue directory, for the `queue` commands: they need no account or credentials.
 pub fn queue_dir(overrides: &RelayOverrides, env: Env<'_>) -> Result<PathBuf, ConfigError> {
     if let Some(dir) = &overrides.queue_dir {
@@ -686,9 +728,7 @@ fn default_queue_dir(env: Env<'_>) -> PathBuf {
 }
 
 fn system_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
+    crate::system::host_name()
         .filter(|h| super::is_domain(h))
         .unwrap_or_else(|| "localhost".to_owned())
 }
@@ -784,6 +824,10 @@ rewrite_sender = true
 [[relay.allow]]
 networks = ["192.168.10.0/24", "10.0.0.7"]
 
+[[relay.allow]]
+networks = ["203.0.113.0/24"]
+public = true
+
 [relay.delivery]
 messages_per_minute = 20
 rate_window = "1s"
@@ -802,6 +846,10 @@ dsn_to = "postmaster@contoso.com"
         assert_eq!((user.rule.account.as_str(), user.rule.rewrite_sender), ("ops", true));
         let printer = c.policy.network_rule("10.0.0.7".parse().unwrap()).unwrap();
         assert_eq!(printer.account, "main");
+        assert!(
+            c.policy.network_rule("203.0.113.9".parse().unwrap()).is_some(),
+            "an acknowledged public /24"
+        );
         assert!(
             c.policy.network_rule("127.0.0.1".parse().unwrap()).is_none(),
             "allow replaces the default"
@@ -833,6 +881,22 @@ dsn_to = "postmaster@contoso.com"
                 "relay.data_timeout: `soon` is not a duration",
             ),
             ("[[relay.allow]]\nnetworks = [\"0.0.0.0/0\"]\n", 2, "open relay"),
+            // Two halves are the whole Internet too.
+            (
+                "[[relay.allow]]\nnetworks = [\"0.0.0.0/1\", \"128.0.0.0/1\"]\npublic = true\n",
+                2,
+                "`0.0.0.0/1` covers more of the public Internet than a /24",
+            ),
+            (
+                "[[relay.allow]]\nnetworks = [\"203.0.113.0/24\"]\n",
+                2,
+                "add `public = true` to this rule",
+            ),
+            (
+                "[relay]\nplaintext_auth_networks = [\"203.0.113.7\"]\n",
+                2,
+                "passwords would cross the Internet in the clear",
+            ),
             (
                 "[[relay.allow]]\nnetworks = [\"printer\"]\n",
                 2,

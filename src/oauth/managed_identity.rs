@@ -97,21 +97,38 @@ fn parse(body: &[u8]) -> Result<(Secret, i64), String> {
         .filter(|t| !t.is_empty())
         .ok_or("the answer has no access_token")?;
     let number = |v: &serde_json::Value| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok());
+    let now = crate::clock::unix_now();
     let expires_on = number(&json["expires_on"])
-        .or_else(|| Some(crate::clock::unix_now() + number(&json["expires_in"])?))
+        .or_else(|| Some(now.saturating_add(number(&json["expires_in"])?)))
         .ok_or("the answer has neither expires_on nor expires_in")?;
-    Ok((Secret::new(token.to_owned()), expires_on))
+    // Kept at most a day, whatever the answer says.
+    let longest = now.saturating_add(crate::oauth::provider::LONGEST_LIFETIME_SECS);
+    Ok((Secret::new(token.to_owned()), expires_on.min(longest)))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn both_endpoints_answers_are_read() {
-        let imds = br#"{"access_token":"eyJ0","client_id":"c","expires_in":"86399","expires_on":"1800000000","resource":"api://AzureADTokenExchange","token_type":"Bearer"}"#;
-        let (token, expires) = super::parse(imds).unwrap();
-        assert_eq!((token.expose(), expires), ("eyJ0", 1_800_000_000));
-        let app_service = br#"{"access_token":"eyJ1","expires_on":1800000001,"resource":"r","token_type":"Bearer"}"#;
-        assert_eq!(super::parse(app_service).unwrap().1, 1_800_000_001);
+        let soon = crate::clock::unix_now() + 3600;
+        let imds = format!(
+            r#"{{"access_token":"eyJ0","client_id":"c","expires_in":"3599","expires_on":"{soon}","resource":"api://AzureADTokenExchange","token_type":"Bearer"}}"#
+        );
+        let (token, expires) = super::parse(imds.as_bytes()).unwrap();
+        assert_eq!((token.expose(), expires), ("eyJ0", soon));
+        let app_service = format!(
+            r#"{{"access_token":"eyJ1","expires_on":{},"resource":"r","token_type":"Bearer"}}"#,
+            soon + 1
+        );
+        assert_eq!(super::parse(app_service.as_bytes()).unwrap().1, soon + 1);
         assert!(super::parse(br#"{"error":"invalid_request"}"#).is_err());
+        for absurd in [
+            r#"{"access_token":"a","expires_on":9223372036854775807}"#,
+            r#"{"access_token":"a","expires_in":"9223372036854775807"}"#,
+            r#"{"access_token":"a","expires_on":-9223372036854775808}"#,
+        ] {
+            let (_, expires) = super::parse(absurd.as_bytes()).unwrap();
+            assert!(expires <= crate::clock::unix_now() + 86_400, "{absurd}");
+        }
     }
 }

@@ -27,6 +27,9 @@ use crate::secret::Secret;
 pub const REFRESH_MARGIN_SECS: i64 = 600;
 /// A token with less than this left is not handed out: it could expire during the SMTP session.
 pub const MINIMUM_VALIDITY_SECS: i64 = 60;
+/// No token is kept longer than this, whatever its answer says (Entra's live at most a day): a
+/// huge or corrupted `expires_in` must neither overflow nor keep a token for ever.
+pub const LONGEST_LIFETIME_SECS: i64 = 86_400;
 
 /// What to ask the token endpoint for, and with which credential.
 #[derive(Debug, Clone)]
@@ -83,13 +86,14 @@ pub enum Freshness {
 impl AccessToken {
     /// From a token response received at `now`.
     pub fn from_response(response: response::TokenResponse, now: i64) -> Self {
-        let expires_in = i64::try_from(response.expires_in).unwrap_or(i64::MAX / 2);
-        let expires_at = now + expires_in;
+        let lifetime = |secs: u64| i64::try_from(secs).unwrap_or(i64::MAX).min(LONGEST_LIFETIME_SECS);
+        let expires_in = lifetime(response.expires_in);
+        let expires_at = now.saturating_add(expires_in);
         // Ten minutes before expiry, but never before half the token's life: a token shorter
         // than twice the margin would otherwise be "due for refresh" the moment it arrives.
-        let by_margin = (expires_at - REFRESH_MARGIN_SECS).max(now + expires_in / 2);
+        let by_margin = (expires_at - REFRESH_MARGIN_SECS).max(now.saturating_add(expires_in / 2));
         let refresh_at = match response.refresh_in {
-            Some(r) => by_margin.min(now + i64::try_from(r).unwrap_or(i64::MAX / 2)),
+            Some(r) => by_margin.min(now.saturating_add(lifetime(r))),
             None => by_margin,
         };
         Self {
@@ -101,7 +105,7 @@ impl AccessToken {
 
     /// Whether to use it at `now`.
     pub fn freshness(&self, now: i64) -> Freshness {
-        if now >= self.expires_at - MINIMUM_VALIDITY_SECS {
+        if now >= self.expires_at.saturating_sub(MINIMUM_VALIDITY_SECS) {
             Freshness::Expired
         } else if now >= self.refresh_at {
             Freshness::Refresh
@@ -227,7 +231,9 @@ impl DiskCache {
             return None;
         }
         let bytes = std::fs::read(path).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let token: AccessToken = serde_json::from_slice(&bytes).ok()?;
+        // A token that claims to live longer than any does was not written by this program.
+        (token.expires_at <= clock::unix_now().saturating_add(LONGEST_LIFETIME_SECS)).then_some(token)
     }
 
     /// Writes the token to a new private file beside the old one, then renames it over: never
@@ -338,7 +344,9 @@ impl TokenProvider {
             loop {
                 let now = clock::unix_now();
                 // At least a second between refreshes, whatever the token says.
-                let wait = provider.cached().map_or(0, |t| (t.refresh_at - now).max(1));
+                let wait = provider
+                    .cached()
+                    .map_or(0, |t| t.refresh_at.saturating_sub(now).clamp(1, LONGEST_LIFETIME_SECS));
                 tokio::time::sleep(Duration::from_secs(wait.unsigned_abs())).await;
                 if let Err(e) = provider.refresh().await {
                     tracing::warn!(error = %e, "background token refresh failed; retrying in 30 s");
@@ -460,7 +468,7 @@ impl TokenProvider {
     ) -> Result<Secret, super::managed_identity::ManagedIdentityError> {
         let mut slot = self.identity_token.lock().await;
         if let Some((token, expires)) = slot.as_ref()
-            && *expires - clock::unix_now() > 300
+            && expires.saturating_sub(clock::unix_now()) > 300
         {
             return Ok(token.clone());
         }
@@ -580,6 +588,22 @@ mod tests {
             "too close to expiry to hand out"
         );
         assert_eq!(t.freshness(1000 + 5000), Freshness::Expired);
+    }
+
+    #[test]
+    fn absurd_lifetimes_neither_overflow_nor_last() {
+        for expires_in in [u64::MAX, i64::MAX as u64, 10_u64.pow(18)] {
+            let t = token(expires_in, Some(u64::MAX), 1_800_000_000);
+            assert_eq!(t.expires_at, 1_800_000_000 + LONGEST_LIFETIME_SECS);
+            assert!(t.refresh_at <= t.expires_at);
+            assert_eq!(t.freshness(1_800_000_000), Freshness::Fresh);
+        }
+        let odd = AccessToken {
+            token: Secret::new("t"),
+            expires_at: i64::MIN,
+            refresh_at: i64::MIN,
+        };
+        assert_eq!(odd.freshness(1_800_000_000), Freshness::Expired);
     }
 
     #[test]

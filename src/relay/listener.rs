@@ -1,6 +1,12 @@
 //! Accepting connections: limits per relay and per client address, TLS, the delay after failed
 //! AUTH, and the I/O loop that drives a [`Session`]. A message is acknowledged only after the
 //! queue has committed it.
+//!
+//! A client is counted by its IPv4 address, or by its IPv6 /64 (one host commonly has a whole
+//! /64). Password checks are Argon2 (19 MiB each): at most one per core runs at a time, and a
+//! client that has failed waits before its next check rather than after, so many connections
+//! cost waiting sockets, not memory or CPU. Writes have a deadline and sessions a lifetime: a
+//! client that never reads, or never leaves, does not keep its slot.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -25,6 +31,28 @@ const MAX_AUTH_DELAY: Duration = Duration::from_secs(30);
 const LINGER: Duration = Duration::from_secs(2);
 /// Failures are forgotten after this long without one.
 const AUTH_FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
+/// A session past its lifetime may finish its transaction for this long.
+const LIFETIME_GRACE: Duration = Duration::from_secs(5 * 60);
+
+/// Where a client is counted: its IPv4 address, or its IPv6 /64.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(
+                segments[0],
+                segments[1],
+                segments[2],
+                segments[3],
+                0,
+                0,
+                0,
+                0,
+            ))
+        }
+        v4 => v4,
+    }
+}
 
 /// What every session shares.
 #[derive(Debug)]
@@ -45,10 +73,12 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
-    /// Open connections, in total and per client address.
+    /// Open connections, in total and per client (address or /64).
     pub(super) connections: Mutex<Connections>,
-    /// Failed AUTH attempts per client address, and the last one.
+    /// Failed AUTH attempts per client (address or /64), and the last one.
     pub(super) auth_failures: Mutex<HashMap<IpAddr, (u32, tokio::time::Instant)>>,
+    /// Where passwords are checked: one thread per core.
+    pub(super) verifier: super::verifier::Verifier,
 }
 
 #[derive(Debug, Default)]
@@ -70,7 +100,7 @@ impl Shared {
             .total
     }
 
-    /// Counts a connection in, or says why it is refused.
+    /// Counts a connection in, or says why it is refused; `ip` is the [`client_key`].
     fn admit(&self, ip: IpAddr) -> Result<(), &'static str> {
         let mut c = self
             .connections
@@ -102,28 +132,54 @@ impl Shared {
         }
     }
 
-    /// Records a failed AUTH from `ip`; returns how long to wait before answering.
-    fn auth_failed(&self, ip: IpAddr) -> Duration {
+    /// How long a client that has failed waits before its next password is checked.
+    fn auth_delay(&self, key: IpAddr) -> Duration {
+        let now = clock::instant();
+        let failures = self
+            .auth_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match failures.get(&key) {
+            Some((n, last)) if now.saturating_duration_since(*last) < AUTH_FAILURE_MEMORY => self
+                .inbound
+                .auth_failure_delay
+                .saturating_mul(1 << (n - 1).min(16))
+                .min(MAX_AUTH_DELAY),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Records a failed AUTH from a client. A success does not clear it: one good password from
+    /// an address must not reset what other attempts from it failed.
+    fn auth_failed(&self, key: IpAddr) {
         let now = clock::instant();
         let mut failures = self
             .auth_failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         failures.retain(|_, (_, last)| now.saturating_duration_since(*last) < AUTH_FAILURE_MEMORY);
-        let entry = failures.entry(ip).or_insert((0, now));
-        entry.0 += 1;
+        let entry = failures.entry(key).or_insert((0, now));
+        entry.0 = entry.0.saturating_add(1);
         entry.1 = now;
-        self.inbound
-            .auth_failure_delay
-            .saturating_mul(1 << (entry.0 - 1).min(16))
-            .min(MAX_AUTH_DELAY)
     }
 
-    fn auth_succeeded(&self, ip: IpAddr) {
-        self.auth_failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&ip);
+    /// Checks a password: after the client's delay, on the verifier's threads.
+    async fn check_password(
+        &self,
+        key: IpAddr,
+        user: &str,
+        password: crate::secret::Secret,
+    ) -> Option<super::policy::Rule> {
+        let delay = self.auth_delay(key);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let policy = self.policy();
+        let name = user.to_owned();
+        self.verifier
+            .run(move || policy.verify(&name, password.expose().as_bytes()))
+            .await
+            .flatten()
     }
 }
 
@@ -148,10 +204,11 @@ pub async fn serve(listener: TcpListener, mode: ListenerTls, shared: Arc<Shared>
             _ = shutdown.changed() => return,
         };
         let ip = peer.ip().to_canonical();
+        let key = client_key(ip);
         let shared = Arc::clone(&shared);
         let settings = Arc::clone(&settings);
         tokio::spawn(async move {
-            if let Err(reason) = shared.admit(ip) {
+            if let Err(reason) = shared.admit(key) {
                 shared.metrics.inbound_refused.inc();
                 tracing::warn!(client = %ip, reason, "connection refused");
                 refuse(tcp, reason).await;
@@ -162,7 +219,7 @@ pub async fn serve(listener: TcpListener, mode: ListenerTls, shared: Arc<Shared>
             if let Err(e) = run(tcp, peer, mode == ListenerTls::Implicit, settings, &shared).await {
                 tracing::debug!(client = %ip, error = %e, "session ended");
             }
-            shared.release(ip);
+            shared.release(key);
         });
     }
 }
@@ -206,16 +263,26 @@ async fn run(
     };
     let mut session = Session::new(settings, shared.policy(), ip, implicit_tls);
     let mut shutdown = shared.shutdown.clone();
+    let ends = clock::instant() + shared.inbound.max_session_time;
     // Small: an idle session should cost little (1,000 of them are normal for a busy relay).
     let mut buf = vec![0u8; 8 * 1024];
     loop {
         let event = session.next_event();
         let output = session.take_output();
         if !output.is_empty() {
-            stream.write_all(&output).await?;
+            // A client that pipelines commands and never reads the replies would hold its slot
+            // for ever once the socket's buffers are full.
+            match tokio::time::timeout(shared.inbound.line_timeout, stream.write_all(&output)).await {
+                Ok(written) => written?,
+                Err(_) => {
+                    tracing::info!(client = %ip, "the client does not read its replies; closing");
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+            }
         }
         match event {
             Event::NeedInput => {
+                let now = clock::instant();
                 let limit = match session.waiting() {
                     Waiting::Command => shared.inbound.command_timeout,
                     Waiting::Line => shared.inbound.line_timeout,
@@ -226,6 +293,17 @@ async fn run(
                     session.shutting_down();
                     continue;
                 }
+                // Past its lifetime a session ends at the next command (a message in progress
+                // has a little longer).
+                let hard_end = ends + LIFETIME_GRACE;
+                if session.waiting() == Waiting::Command
+                    && (now >= hard_end || (now >= ends && !session.in_transaction()))
+                {
+                    tracing::info!(client = %ip, "session lifetime reached");
+                    session.lifetime_reached();
+                    continue;
+                }
+                let limit = limit.min(hard_end.saturating_duration_since(now).max(Duration::from_millis(1)));
                 tokio::select! {
                     read = tokio::time::timeout(limit, stream.read(&mut buf)) => match read {
                         Ok(Ok(0) | Err(_)) => {
@@ -248,21 +326,17 @@ async fn run(
                 session.tls_started();
             }
             Event::CheckPassword { user, password } => {
-                let policy = shared.policy();
-                let name = user.clone();
-                let rule = tokio::task::spawn_blocking(move || policy.verify(&name, password.expose().as_bytes()))
-                    .await
-                    .unwrap_or(None);
+                let key = client_key(ip);
+                let rule = shared.check_password(key, &user, password).await;
                 // The name is the client's text: a line break in it would forge a log line.
                 let shown = user.escape_debug().to_string();
                 if rule.is_some() {
-                    shared.auth_succeeded(ip);
                     tracing::info!(client = %ip, user = %shown, "authenticated");
                 } else {
                     shared.metrics.auth_failures.inc();
-                    let delay = shared.auth_failed(ip);
-                    tracing::warn!(client = %ip, user = %shown, delay_ms = delay.as_millis() as u64, "authentication failed");
-                    tokio::time::sleep(delay).await;
+                    shared.auth_failed(key);
+                    let next_delay_ms = shared.auth_delay(key).as_millis() as u64;
+                    tracing::warn!(client = %ip, user = %shown, next_delay_ms, "authentication failed");
                 }
                 session.password_checked(&user, rule);
             }

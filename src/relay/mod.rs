@@ -1,7 +1,8 @@
 //! The relay: a local SMTP server for devices and applications that cannot do OAuth. It accepts
 //! their mail, stores it durably, and delivers it to Exchange Online with the account's token.
 //!
-//! - `session`: the inbound SMTP state machine (sans-IO); `listener`: sockets, TLS, limits.
+//! - `session`: the inbound SMTP state machine (sans-IO); `listener`: sockets, TLS, limits;
+//!   `verifier`: password checks on a fixed pool of threads.
 //! - `policy`: who may relay (users, networks) and as whom.
 //! - `limits`: Exchange's per-mailbox limits enforced locally (pure).
 //! - `outcome`: what an attempt means for the queue (pure); `deliver`: the workers;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod policy;
 pub mod session;
+pub mod verifier;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -190,6 +192,7 @@ impl Relay {
             metrics: Arc::clone(&metrics),
             connections: Default::default(),
             auth_failures: Default::default(),
+            verifier: verifier::Verifier::per_core(),
         });
         let mut tasks = Vec::new();
         let mut addresses = Vec::new();
@@ -351,15 +354,18 @@ async fn start_accounts(
     Ok(runs)
 }
 
-/// A listening socket with address reuse, dual-stack off for IPv6 (bind `[::]` and `0.0.0.0`
-/// separately when both are wanted).
+/// A listening socket with address reuse; an IPv6 one is IPv6 only (`IPV6_V6ONLY`), so `[::]`
+/// and `0.0.0.0` on the same port are two listeners, and an IPv4 client never reaches an IPv6
+/// rule as a mapped address. tokio's `TcpSocket` cannot set the option: socket2 can.
 fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if address.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(address)?;
-    socket.listen(1024)
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }

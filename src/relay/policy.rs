@@ -7,8 +7,8 @@
 
 use std::net::IpAddr;
 
+use argon2::password_hash::PasswordHasher as _;
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use ipnet::IpNet;
 
 /// The account a client's mail goes out through, and how.
@@ -76,6 +76,63 @@ pub fn loopback() -> Vec<IpNet> {
     vec!["127.0.0.0/8".parse().expect("valid"), "::1/128".parse().expect("valid")]
 }
 
+/// Networks that are not the public Internet: loopback, private (RFC 1918), shared (RFC 6598,
+/// carrier-grade NAT), link-local, and IPv6 unique local (RFC 4193) and link-local.
+const NOT_PUBLIC: [&str; 9] = [
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
+];
+
+/// The largest public network a rule may allow once acknowledged: a /24 (IPv4) or a /56 (IPv6),
+/// an office's own public addresses.
+pub const LARGEST_PUBLIC: (u8, u8) = (24, 56);
+
+/// Why an allowed network cannot be taken as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// It lies within loopback, private or link-local space.
+    Private,
+    /// It includes public addresses, within the acknowledged size.
+    SmallPublic,
+    /// It includes more public addresses than any office has: the relay would be open.
+    LargePublic,
+}
+
+/// How much of the public Internet `net` covers.
+pub fn exposure(net: &IpNet) -> Exposure {
+    let net = match net {
+        // An IPv4-mapped IPv6 network is the IPv4 one.
+        IpNet::V6(v6) if v6.network().to_ipv4_mapped().is_some() && v6.prefix_len() >= 96 => IpNet::new(
+            IpAddr::V4(v6.network().to_ipv4_mapped().expect("checked")),
+            v6.prefix_len() - 96,
+        )
+        .unwrap_or(*net),
+        other => *other,
+    };
+    if NOT_PUBLIC
+        .iter()
+        .any(|p| p.parse::<IpNet>().is_ok_and(|private| private.contains(&net)))
+    {
+        return Exposure::Private;
+    }
+    let largest = match net {
+        IpNet::V4(_) => LARGEST_PUBLIC.0,
+        IpNet::V6(_) => LARGEST_PUBLIC.1,
+    };
+    if net.prefix_len() >= largest {
+        Exposure::SmallPublic
+    } else {
+        Exposure::LargePublic
+    }
+}
+
 /// A PHC string to verify against when the user does not exist, so that an unknown name takes
 /// as long to refuse as a wrong password (parameters as `hash_password` uses).
 const DUMMY_HASH: &str =
@@ -133,6 +190,9 @@ pub fn hash_password(password: &[u8]) -> String {
         .to_string()
 }
 
+/// The most memory a hash may ask each check for (256 MiB): a relay checks one per core.
+const MAX_MEMORY_KIB: u32 = 256 * 1024;
+
 /// Whether `hash` is a PHC string this relay can verify.
 pub fn check_hash(hash: &str) -> Result<(), String> {
     let parsed = PasswordHash::new(hash).map_err(|e| format!("not a PHC password hash ({e})"))?;
@@ -142,11 +202,58 @@ pub fn check_hash(hash: &str) -> Result<(), String> {
             parsed.algorithm
         ));
     }
+    let params = argon2::Params::try_from(&parsed).map_err(|e| format!("unusable Argon2 parameters ({e})"))?;
+    if params.m_cost() > MAX_MEMORY_KIB {
+        return Err(format!(
+            "the hash asks {} MiB per check, more than the relay allows ({} MiB)",
+            params.m_cost() / 1024,
+            MAX_MEMORY_KIB / 1024
+        ));
+    }
     Ok(())
 }
 
+thread_local! {
+    /// Argon2's working memory, kept by each password-check thread and wiped after each check.
+    /// Allocated anew for every check (as `Argon2::verify_password` does), glibc never reuses
+    /// these large 64-byte-aligned blocks: every check would keep another 19 MiB resident.
+    static MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `Argon2::verify_password` with working memory that is reused (see [`MEMORY`]); the output is
+/// compared in constant time (`phc::Output`'s equality).
 fn verify_password(hash: &str, password: &[u8]) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| argon2::Argon2::default().verify_password(password, &parsed).is_ok())
+    use argon2::password_hash::phc::Output;
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        argon2::Algorithm::try_from(parsed.algorithm.as_str()),
+        argon2::Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from) {
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+        None => argon2::Version::default(),
+    };
+    if params.m_cost() > MAX_MEMORY_KIB {
+        return false;
+    }
+    let blocks = params.block_count();
+    let argon = argon2::Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    let hashed = MEMORY.with_borrow_mut(|memory| {
+        memory.resize(blocks, argon2::Block::default());
+        let hashed = argon.hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks]);
+        memory.iter_mut().for_each(zeroize::Zeroize::zeroize);
+        hashed
+    });
+    hashed.is_ok() && Output::new(&out).is_ok_and(|computed| computed == *expected)
 }
 
 #[cfg(test)]
@@ -186,6 +293,42 @@ mod tests {
     }
 
     #[test]
+    fn what_counts_as_public() {
+        let e = |net: &str| exposure(&net.parse().unwrap());
+        for private in [
+            "10.1.2.0/24",
+            "192.168.0.0/16",
+            "172.20.0.0/16",
+            "127.0.0.1/32",
+            "fd00:1::/64",
+            "::1/128",
+            "::ffff:10.0.0.0/104",
+        ] {
+            assert_eq!(e(private), Exposure::Private, "{private}");
+        }
+        for small in [
+            "203.0.113.0/24",
+            "203.0.113.7/32",
+            "2001:db8:1:100::/56",
+            "::ffff:203.0.113.0/120",
+        ] {
+            assert_eq!(e(small), Exposure::SmallPublic, "{small}");
+        }
+        // Halves of the Internet, and networks that spill over a private range.
+        for large in [
+            "0.0.0.0/1",
+            "128.0.0.0/1",
+            "10.0.0.0/7",
+            "203.0.112.0/23",
+            "2000::/3",
+            "::/1",
+            "::ffff:0.0.0.0/96",
+        ] {
+            assert_eq!(e(large), Exposure::LargePublic, "{large}");
+        }
+    }
+
+    #[test]
     fn passwords() {
         let hash = hash_password(b"correct horse");
         assert!(hash.starts_with("$argon2id$"), "{hash}");
@@ -193,6 +336,8 @@ mod tests {
         check_hash(DUMMY_HASH).unwrap();
         assert!(check_hash("$2y$10$abcdefghijklmnopqrstuuJ0nTjv4aUOHJZ3iHk5y3ZxlqGcfdi").is_err());
         assert!(check_hash("hunter2").is_err());
+        let greedy = hash.replace("m=19456", "m=1048576");
+        assert!(check_hash(&greedy).unwrap_err().contains("1024 MiB per check"));
         let policy = Policy {
             users: vec![User {
                 name: "Scanner".into(),
@@ -204,6 +349,19 @@ mod tests {
         assert_eq!(policy.verify("scanner", b"correct horse").unwrap().account, "main");
         assert!(policy.verify("scanner", b"wrong").is_none());
         assert!(policy.verify("nobody", b"correct horse").is_none());
+        // The same answers as the argon2 crate's own verification, for other parameters too.
+        for hash in [
+            policy.users[0].password_hash.clone(),
+            "$argon2i$v=19$m=4096,t=3,p=1$c29tZXNhbHRzb21lc2FsdA$2JFb1QLjyaBjxpIZ7AALGWcdjrEdvvNHh0YeS/IcKYo"
+                .to_owned(),
+        ] {
+            let parsed = PasswordHash::new(&hash).unwrap();
+            for password in [&b"correct horse"[..], b"password", b""] {
+                use argon2::password_hash::PasswordVerifier as _;
+                let theirs = argon2::Argon2::default().verify_password(password, &parsed).is_ok();
+                assert_eq!(verify_password(&hash, password), theirs, "{hash}");
+            }
+        }
     }
 
     #[test]

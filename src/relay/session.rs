@@ -295,6 +295,16 @@ impl Session {
         self.state = State::Closed;
     }
 
+    /// The session has lasted its lifetime (`max_session_time`): the client reconnects.
+    pub fn lifetime_reached(&mut self) {
+        self.reply(
+            421,
+            "4.4.2",
+            &format!("{} Error: session lasted too long, reconnect", self.settings.hostname),
+        );
+        self.state = State::Closed;
+    }
+
     /// The client closed the connection or it failed.
     pub fn disconnected(&mut self) {
         self.state = State::Closed;

@@ -292,3 +292,19 @@ async fn secret_expiry_warns_at_30_days_and_fails_when_past() {
     assert_eq!(report["checks"][1]["status"], "fail");
     assert_eq!(report["checks"][1]["diagnosis"]["causes"][0]["id"], "expired-secret");
 }
+
+#[tokio::test]
+async fn plaintext_smtp_is_never_reported_as_tls() {
+    let mut world = World::start().await;
+    world.set("M365_MAILER_SMTP_SECURITY", "insecure-plaintext");
+    let output = world.run(&["doctor", "--json"], b"").await;
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let tls = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "tls")
+        .unwrap();
+    assert_eq!(tls["status"], "warn", "{tls}");
+    assert!(tls["summary"].as_str().unwrap().contains("in the clear"), "{tls}");
+}

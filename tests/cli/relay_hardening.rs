@@ -218,3 +218,194 @@ async fn an_oversize_message_is_refused_before_it_is_stored() {
     assert_eq!((stored, world.emulator.store().len()), (0, 0));
     relay.kill().await;
 }
+
+/// Opens a session from `source` (a loopback address) and reads the banner.
+async fn connect_from(source: std::net::IpAddr, addr: std::net::SocketAddr) -> BufReader<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::new(source, 0)).unwrap();
+    let mut conn = BufReader::new(socket.connect(addr).await.unwrap());
+    let mut banner = String::new();
+    conn.read_line(&mut banner).await.unwrap();
+    conn
+}
+
+/// Peak resident memory of a process (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_hundred_wrong_passwords_at_once_cost_little_and_block_nobody() {
+    use base64::Engine as _;
+    let world = World::start().await;
+    let hash = hash(&world, "the right password").await;
+    let relay = world
+        .relay(&format!(
+            "[relay]\nauth_failure_delay = \"100ms\"\n\n[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n\
+             [[relay.users]]\nname = \"device\"\npassword_hash = \"{hash}\"\n"
+        ))
+        .await;
+    let addr = relay.addr();
+    let wrong = base64::engine::general_purpose::STANDARD.encode("\0device\0not the password");
+    let started = m365_mailer::clock::instant();
+    let attacks: Vec<_> = (0..300u32)
+        .map(|i| {
+            let wrong = wrong.clone();
+            tokio::spawn(async move {
+                let source = std::net::IpAddr::from([127, 0, 0, 2 + (i % 30) as u8]);
+                let mut conn = connect_from(source, addr).await;
+                conn.get_mut()
+                    .write_all(format!("EHLO attacker\r\nAUTH PLAIN {wrong}\r\n").as_bytes())
+                    .await
+                    .unwrap();
+                let ehlo = reply(&mut conn).await;
+                assert!(ehlo.contains("AUTH PLAIN LOGIN"), "{ehlo}");
+                reply(&mut conn).await
+            })
+        })
+        .collect();
+    // Meanwhile a program on this machine hands in a message as usual.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = m365_mailer::clock::instant();
+    let mut conn = connect_from(std::net::IpAddr::from([127, 0, 0, 1]), addr).await;
+    conn.get_mut()
+        .write_all(format!("EHLO cron\r\nMAIL FROM:<{MAILBOX}>\r\nRCPT TO:<bob@fabrikam.com>\r\nDATA\r\n").as_bytes())
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        reply(&mut conn).await;
+    }
+    conn.get_mut()
+        .write_all(b"Subject: during the attack\r\n\r\nok\r\n.\r\n")
+        .await
+        .unwrap();
+    let stored = reply(&mut conn).await;
+    let accepted_in = before.elapsed();
+    assert!(stored.starts_with("250 2.0.0 Ok: queued as"), "{stored}");
+    assert!(accepted_in < Duration::from_secs(2), "accepted in {accepted_in:?}");
+    for attack in attacks {
+        let answer = attack.await.unwrap();
+        assert!(answer.starts_with("535 5.7.8"), "{answer}");
+    }
+    let peak = peak_rss_mib(relay.pid());
+    eprintln!(
+        "300 wrong AUTH from 30 addresses: all refused in {:?}; a loopback message accepted in {accepted_in:?}; peak RSS {peak:.1} MiB",
+        started.elapsed()
+    );
+    assert!(peak < 256.0, "peak resident memory {peak:.1} MiB");
+    relay.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_good_password_does_not_forgive_the_bad_ones_and_names_cannot_forge_log_lines() {
+    use base64::Engine as _;
+    let world = World::start().await;
+    let hash = hash(&world, "right").await;
+    let relay = world
+        .relay(&format!(
+            "[relay]\nauth_failure_delay = \"50ms\"\n\n[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n\
+             [[relay.users]]\nname = \"device\"\npassword_hash = \"{hash}\"\n"
+        ))
+        .await;
+    let plain =
+        |user: &str, password: &str| base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+    let addr = relay.addr();
+    let attempt = |response: String| async move {
+        let (mut conn, _) = connect(addr).await;
+        conn.get_mut()
+            .write_all(format!("EHLO x\r\nAUTH PLAIN {response}\r\n").as_bytes())
+            .await
+            .unwrap();
+        reply(&mut conn).await;
+        reply(&mut conn).await
+    };
+    assert!(attempt(plain("device", "wrong")).await.starts_with("535"));
+    assert!(attempt(plain("device", "wrong")).await.starts_with("535"));
+    assert!(attempt(plain("device", "right")).await.starts_with("235"));
+    // A name with a line break: logged escaped, so it cannot start a line of its own.
+    assert!(attempt(plain("x\nERROR forged", "wrong")).await.starts_with("535"));
+    relay.wait_for_log("next_delay_ms=200", Duration::from_secs(10)).await;
+    let log = relay.log_text();
+    assert!(!log.lines().any(|l| l.starts_with("ERROR forged")), "{log}");
+    assert!(log.contains(r"x\nERROR forged"), "{log}");
+    relay.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_reads_or_never_leaves_loses_its_slot() {
+    let world = World::start().await;
+    let relay = world
+        .relay(
+            "[relay]\nline_timeout = \"1s\"\nmax_session_time = \"2s\"\nmax_connections_per_client = 2\n\n\
+             [[relay.listen]]\naddress = \"127.0.0.1:0\"\n",
+        )
+        .await;
+    // Pipelines NOOPs and never reads a reply: once the buffers are full, the relay gives up.
+    let (mut deaf, _) = connect(relay.addr()).await;
+    let flood = "NOOP\r\n".repeat(100_000);
+    let writer = tokio::spawn(async move {
+        let mut sent = 0;
+        for _ in 0..100 {
+            if deaf.get_mut().write_all(flood.as_bytes()).await.is_err() {
+                return sent;
+            }
+            sent += 1;
+        }
+        sent
+    });
+    relay
+        .wait_for_log("the client does not read its replies", Duration::from_secs(20))
+        .await;
+    let rounds = tokio::time::timeout(Duration::from_secs(20), writer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rounds < 100, "the relay closed the connection");
+    // Talks for ever: the session ends at its lifetime, at the next command.
+    let (mut chatty, _) = connect(relay.addr()).await;
+    let begun = m365_mailer::clock::instant();
+    let ended = loop {
+        chatty.get_mut().write_all(b"NOOP\r\n").await.unwrap();
+        let answer = reply(&mut chatty).await;
+        if !answer.starts_with("250") {
+            break answer;
+        }
+        assert!(begun.elapsed() < Duration::from_secs(10), "still open");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(ended.starts_with("421 4.4.2"), "{ended}");
+    assert!(begun.elapsed() >= Duration::from_secs(2));
+    relay.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ipv4_and_ipv6_listeners_share_a_port() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: no IPv6 on this machine");
+        return;
+    }
+    let world = World::start().await;
+    // A free port, for both.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let relay = world
+        .relay(&format!(
+            "[[relay.listen]]\naddress = \"0.0.0.0:{port}\"\n\n[[relay.listen]]\naddress = \"[::]:{port}\"\n"
+        ))
+        .await;
+    assert_eq!(relay.addresses.len(), 2, "{}", relay.log_text());
+    for addr in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        let (_, banner) = connect(addr.parse().unwrap()).await;
+        assert!(banner.starts_with("220 "), "{addr}: {banner}");
+    }
+    relay.kill().await;
+}

@@ -361,3 +361,12 @@ pub(crate) async fn admin_get(relay: &RelayProcess, path: &str) -> (u16, String)
     let response = reqwest::get(&url).await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
 }
+
+/// An Argon2 hash of `password` made by the binary itself.
+pub(crate) async fn hash(world: &World, password: &str) -> String {
+    let out = world
+        .run(&["relay", "hash-password"], format!("{password}\n").as_bytes())
+        .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

@@ -618,6 +618,14 @@ async fn tls(account: &Account, ids: &Ids) -> (Check, Option<Connection>) {
         keep_transcript: false,
     };
     match Connection::open(&account.smtp, &settings).await {
+        Ok(connection) if account.smtp.security == smtp::Security::InsecurePlaintext => (
+            Check::new(
+                "tls",
+                Status::Warn,
+                "no TLS (security = insecure-plaintext): the token and the messages cross the network in the clear",
+            ),
+            Some(connection),
+        ),
         Ok(connection) => {
             let mut check = Check::new(
                 "tls",

@@ -1,0 +1,18 @@
+//! What the operating system says about this machine.
+
+/// The host name, from `uname(2)`: unlike `/proc/sys/kernel/hostname`, it is there under
+/// systemd's `ProcSubset=pid` too.
+pub fn host_name() -> Option<String> {
+    let uname = rustix::system::uname();
+    let name = uname.nodename().to_str().ok()?.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_host_name_is_the_kernels() {
+        let from_proc = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        assert_eq!(super::host_name().as_deref(), Some(from_proc.trim()));
+    }
+}
