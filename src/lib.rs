@@ -14,6 +14,8 @@
 //! - `setup`: the Entra ID and Exchange Online steps as a script, values quoted.
 //! - `relay`: the local SMTP relay (inbound sessions, policy, limits, delivery workers);
 //!   `queue`: its durable SQLite queue. `stream`: a TCP stream before or after TLS.
+//! - `properties`: what the parsers of hostile input must keep, shared by the fuzz targets and
+//!   the proptest mirrors (tests and the `properties` feature only).
 //! - `secret`: the redacting type for secrets. `private`: files only this user may read (the
 //!   token cache, the queue). `clock`: the one clock.
 //!
@@ -30,6 +32,8 @@ pub mod graph;
 pub mod message;
 pub mod oauth;
 pub mod private;
+#[cfg(any(test, feature = "properties"))]
+pub mod properties;
 pub mod queue;
 pub mod relay;
 pub mod secret;

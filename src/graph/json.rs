@@ -11,7 +11,7 @@ use mail_parser::MimeHeaders as _;
 use super::GraphSendError;
 
 /// The `sendMail` JSON body for `message`, with `saveToSentItems: false`.
-pub(super) fn body(message: &[u8], mailbox: &str) -> Result<serde_json::Value, GraphSendError> {
+pub(crate) fn body(message: &[u8], mailbox: &str) -> Result<serde_json::Value, GraphSendError> {
     let parsed = mail_parser::MessageParser::default()
         .parse(message)
         .ok_or_else(|| GraphSendError::Message("the message cannot be read as MIME".to_owned()))?;

@@ -24,7 +24,7 @@ const CHUNK: usize = 10 * 320 * 1024;
 
 /// An attachment taken out of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Attachment {
+pub(crate) struct Attachment {
     /// File name.
     pub name: String,
     /// MIME type.
@@ -35,7 +35,7 @@ pub(super) struct Attachment {
 
 /// The message without its attachments, and the attachments; `None` when it has none or its
 /// parts cannot be cut out cleanly.
-pub(super) fn split(message: &[u8]) -> Option<(Vec<u8>, Vec<Attachment>)> {
+pub(crate) fn split(message: &[u8]) -> Option<(Vec<u8>, Vec<Attachment>)> {
     let parsed = mail_parser::MessageParser::default().parse(message)?;
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     let mut attachments = Vec::new();

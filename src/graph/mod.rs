@@ -10,8 +10,8 @@
 //! Larger messages go as a draft with uploaded attachments (`large.rs`); skipping the copy in
 //! Sent Items needs the JSON form (`json.rs`).
 
-mod json;
-mod large;
+pub(crate) mod json;
+pub(crate) mod large;
 
 use std::time::Duration;
 

@@ -11,14 +11,16 @@
 use super::{MessageError, check_address};
 
 /// Splits at the first empty line; both parts keep their line endings. `None` when the first
-/// line is not a header field (the content has no header section).
+/// line is not the start of a header field (the content has no header section): a line without
+/// a colon, or one that starts with white space — a continuation of nothing, which would attach
+/// itself to whatever field is written before it.
 pub(crate) fn split(raw: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut pos = 0;
     for line in raw.split_inclusive(|b| *b == b'\n') {
         if line == b"\r\n" || line == b"\n" {
             return Some((&raw[..pos], &raw[pos..]));
         }
-        if pos == 0 && !line.contains(&b':') {
+        if pos == 0 && (!line.contains(&b':') || line.starts_with(b" ") || line.starts_with(b"\t")) {
             return None;
         }
         pos += line.len();
@@ -218,6 +220,14 @@ mod tests {
     fn a_message_id_for_logs_carries_no_control_character() {
         let id = message_id(b"Message-ID: <a@b>\x1b[2J\r\n\r\n").unwrap();
         assert_eq!(id, "<a@b>\\u{1b}[2J");
+    }
+
+    #[test]
+    fn a_head_that_starts_with_a_continuation_is_no_head() {
+        // Written after a field of ours, it would become part of it (found by the properties).
+        assert!(split(b"\t:\r\n\r\nbody\r\n").is_none());
+        assert!(split(b" folded\r\nFrom: ceo@contoso.com\r\n\r\nx\r\n").is_none());
+        assert!(split(b"Subject: x\r\n folded\r\n\r\nx\r\n").is_some());
     }
 
     #[test]

@@ -191,3 +191,112 @@ fn only_a_connection_closed_before_it_took_anything_is_retried_at_once() {
         after: Duration::from_secs(600),
     }))));
 }
+
+/// A delivery of the emulator's tenant with these limits, and its queue.
+async fn delivery_with(
+    emulator: &m365_emulator::Emulator,
+    dir: &std::path::Path,
+    limits: crate::relay::limits::SendLimits,
+) -> (Arc<AccountDelivery>, Queue, watch::Sender<bool>) {
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, emulator.ca_pem()).unwrap();
+    let (queue, _) = Queue::open(&dir.join("queue")).unwrap();
+    let settings = Settings {
+        connections_per_account: 1,
+        limits,
+        backoff: Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(100),
+            lifetime: Duration::from_secs(3600),
+        },
+        connection_idle: Duration::from_secs(60),
+        lease: Duration::from_secs(600),
+        dsn_to: None,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let delivery = AccountDelivery::new(
+        account(emulator, &ca),
+        queue.clone(),
+        settings,
+        "relay.test".into(),
+        Arc::new(Metrics::new()),
+        stopped,
+    )
+    .await
+    .unwrap();
+    (delivery, queue, stop)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_recipients_than_a_day_allows_is_said_at_once() {
+    let scenario = m365_emulator::fixture::contoso(SECRET, None);
+    let emulator = m365_emulator::Emulator::start(m365_emulator::Options::new(scenario))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let limits = crate::relay::limits::SendLimits {
+        recipients: 2,
+        ..crate::relay::limits::SendLimits::default()
+    };
+    let (delivery, queue, stop) = delivery_with(&emulator, dir.path(), limits).await;
+    let mut big = message("big", "three recipients");
+    big.recipients = vec![
+        "a@fabrikam.com".into(),
+        "b@fabrikam.com".into(),
+        "c@fabrikam.com".into(),
+    ];
+    queue.enqueue(big).await.unwrap();
+    let (workers, refresher) = delivery.start();
+    let inspector = Inspector::open(&dir.path().join("queue")).unwrap();
+    let dead = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let dead = inspector.dead().unwrap();
+            if !dead.is_empty() {
+                return dead;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("given up on, not left waiting for ever");
+    assert!(
+        dead[0]
+            .reply
+            .starts_with("the message has 3 recipients; the mailbox may send to at most 2 in 24 hours"),
+        "{}",
+        dead[0].reply
+    );
+    assert!(inspector.list(clock::unix_millis()).unwrap().is_empty());
+    assert!(emulator.store().is_empty());
+    let _ = stop.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    if let Some(r) = refresher {
+        r.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_smtp_client_never_writes_an_address_that_could_carry_parameters() {
+    let scenario = m365_emulator::fixture::contoso(SECRET, None);
+    let emulator = m365_emulator::Emulator::start(m365_emulator::Options::new(scenario))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, emulator.ca_pem()).unwrap();
+    let submitter = Submitter::new(account(&emulator, &ca), &crate::submit::Options::default()).unwrap();
+    let mut connection = submitter.connect().await.unwrap();
+    let envelope = Envelope {
+        from: m365_emulator::fixture::MAILBOX.into(),
+        to: vec!["v@evil> NOTIFY=NEVER@x.com".into()],
+    };
+    let error = connection
+        .send_mail(&envelope, b"Subject: x\r\n\r\nx\r\n")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, crate::smtp::SmtpError::BadAddress { .. }), "{error}");
+    assert!(emulator.store().is_empty());
+    assert_eq!(emulator.stats().command("RCPT"), 0, "no RCPT was written");
+}

@@ -385,7 +385,7 @@ async fn run(
 
 /// The stored form of an accepted message: trace header added, and the From, Date and
 /// Message-ID headers devices often leave out.
-fn stamp(accepted: &Accepted, id: &str, hostname: &str) -> NewMessage {
+pub(crate) fn stamp(accepted: &Accepted, id: &str, hostname: &str) -> NewMessage {
     let now = clock::now();
     let date = crate::message::rfc5322_date(now);
     let completed = crate::message::add_missing_headers(&accepted.content, &accepted.sender, now);

@@ -7,6 +7,7 @@ mod exit_codes;
 mod federation;
 mod graph;
 mod packaging;
+mod queue_display;
 mod relay;
 mod relay_accounts;
 mod relay_hardening;

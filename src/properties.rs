@@ -1,0 +1,388 @@
+//! The properties the parsers and rewriters of hostile input must keep, written once for the
+//! fuzz targets (`fuzz/`, feature `properties`) and the proptest mirrors in `cargo test`. Each
+//! function takes arbitrary bytes, runs the code under test, and panics with what went wrong.
+
+use std::sync::Arc;
+
+use crate::message::{self, RawOptions};
+use crate::relay::policy::{Policy, Rule, Senders, loopback};
+use crate::relay::session::{Event, Session, Settings};
+use crate::smtp::transparency;
+
+/// The mailbox the properties' account sends as.
+pub const MAILBOX: &str = "relay@contoso.com";
+/// The one other address it may use.
+pub const ALLOWED: &str = "alerts@contoso.com";
+
+/// Header fields as `header.rs` finds them: each with its continuation lines.
+fn fields(content: &[u8]) -> Vec<Vec<u8>> {
+    let end = content
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(content.len(), |p| p + 2);
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for line in content[..end].split_inclusive(|b| *b == b'\n') {
+        match out.last_mut() {
+            Some(field) if line.starts_with(b" ") || line.starts_with(b"\t") => field.extend_from_slice(line),
+            _ => out.push(line.to_vec()),
+        }
+    }
+    out
+}
+
+fn named(field: &[u8], name: &str) -> bool {
+    let end = field.iter().position(|b| *b == b':').unwrap_or(field.len());
+    field[..end].trim_ascii().eq_ignore_ascii_case(name.as_bytes())
+}
+
+/// `sendmail` on `raw` (with `-t` when `dash_t`): never a panic; a message it accepts has
+/// valid, distinct recipients, among them every address of every To/Cc/Bcc field, no Bcc
+/// field, exactly one From, and no header line that was neither in the input nor added (From,
+/// Date, Message-ID).
+pub fn from_raw(raw: &[u8], dash_t: bool, full_name: Option<&str>) -> Option<message::Outgoing> {
+    let options = RawOptions {
+        recipients: if dash_t {
+            Vec::new()
+        } else {
+            vec!["ops@contoso.com".to_owned()]
+        },
+        recipients_from_headers: dash_t,
+        envelope_from: None,
+        full_name: full_name.map(str::to_owned),
+        default_from: MAILBOX.to_owned(),
+    };
+    let out = message::from_raw(raw, &options).ok()?;
+    let mut seen = std::collections::HashSet::new();
+    for r in &out.envelope.to {
+        assert!(message::check_address(r).is_ok(), "invalid recipient {r:?}");
+        assert!(seen.insert(r.to_ascii_lowercase()), "recipient twice: {r:?}");
+    }
+    let normalised = transparency::normalize_line_endings(raw);
+    if dash_t {
+        let resent = ["resent-to", "resent-cc", "resent-bcc"]
+            .iter()
+            .any(|f| message::count_fields(&normalised, f) > 0);
+        let names: &[&str] = if resent {
+            &["resent-to", "resent-cc", "resent-bcc"]
+        } else {
+            &["to", "cc", "bcc"]
+        };
+        for name in names {
+            for m in message::address_fields(&normalised, name).expect("accepted, so readable") {
+                assert!(
+                    seen.contains(&m.address.to_ascii_lowercase()),
+                    "{} of a {name} field is not a recipient",
+                    m.address
+                );
+            }
+        }
+    }
+    let input = fields(&normalised);
+    let output = fields(&out.content);
+    assert_eq!(
+        output.iter().filter(|f| named(f, "from")).count(),
+        1,
+        "exactly one From"
+    );
+    for field in &output {
+        assert!(!named(field, "bcc") && !named(field, "resent-bcc"), "a Bcc field left");
+        let added = ["from", "date", "message-id"].iter().any(|n| named(field, n));
+        assert!(
+            input.contains(field) || added,
+            "a header line neither in the input nor added: {:?}",
+            String::from_utf8_lossy(field)
+        );
+        // A field is one line, or folded: every line end but the last precedes white space.
+        let breaks = field.windows(2).filter(|w| w == b"\r\n").count();
+        let folds = field
+            .windows(3)
+            .filter(|w| w[..2] == *b"\r\n" && (w[2] == b' ' || w[2] == b'\t'))
+            .count();
+        assert!(
+            breaks == folds + 1 || field == b"\r\n",
+            "a field that is two: {field:?}"
+        );
+    }
+    Some(out)
+}
+
+/// `rewrite_from` on `raw`: never a panic; the result has exactly one From, the mailbox's, and
+/// besides it only input fields and a Reply-To holding the original From's value.
+pub fn rewrite_from(raw: &[u8]) -> Option<Vec<u8>> {
+    let normalised = transparency::normalize_line_endings(raw);
+    let out = message::rewrite_from(&normalised, MAILBOX).ok()?;
+    let input = fields(&normalised);
+    let froms: Vec<&Vec<u8>> = input.iter().filter(|f| named(f, "from")).collect();
+    let output = fields(&out);
+    let from: Vec<&Vec<u8>> = output.iter().filter(|f| named(f, "from")).collect();
+    assert_eq!(from.len(), 1, "exactly one From");
+    let mailboxes = message::from_mailboxes(&out)
+        .expect("a From of ours is readable")
+        .expect("present");
+    assert_eq!(mailboxes.len(), 1);
+    assert_eq!(mailboxes[0].address, MAILBOX);
+    for field in &output {
+        if named(field, "from") || input.contains(field) {
+            continue;
+        }
+        let value = &field[field.iter().position(|b| *b == b':').map_or(0, |p| p + 1)..];
+        assert!(
+            named(field, "reply-to") && froms.iter().any(|f| f.ends_with(value)),
+            "a header line neither in the input nor added: {:?}",
+            String::from_utf8_lossy(field)
+        );
+    }
+    Some(out)
+}
+
+/// The relay receiving `content` from a device on loopback (sender rewriting when `rewrite`):
+/// never a panic; what it stores (the accepted message with the headers the relay adds) has
+/// CRLF line ends only and at most one From, which names only addresses the account may send
+/// as — by the relay's reading and by mail-parser's.
+pub fn relay_from_check(content: &[u8], rewrite: bool) -> Option<Vec<u8>> {
+    let rule = Rule {
+        name: "network 127.0.0.0/8".into(),
+        account: "main".into(),
+        rewrite_sender: rewrite,
+    };
+    let policy = Policy {
+        users: Vec::new(),
+        networks: loopback().into_iter().map(|n| (n, rule.clone())).collect(),
+        plaintext_auth: loopback(),
+        accounts: vec![(
+            "main".into(),
+            Senders {
+                mailbox: MAILBOX.into(),
+                allowed: vec![ALLOWED.into()],
+            },
+        )],
+    };
+    let settings = Settings {
+        max_message_size: 1 << 20,
+        ..Settings::default()
+    };
+    let mut session = Session::new(
+        Arc::new(settings),
+        Arc::new(policy),
+        "127.0.0.1".parse().expect("an address"),
+        false,
+    );
+    let mut wire =
+        format!("EHLO device\r\nMAIL FROM:<{ALLOWED}>\r\nRCPT TO:<bob@fabrikam.com>\r\nDATA\r\n").into_bytes();
+    // Dot-stuffed as a client would, so the content arrives whole whatever it holds.
+    wire.extend_from_slice(&transparency::data_content(content));
+    session.receive(&wire);
+    let mut accepted = None;
+    loop {
+        match session.next_event() {
+            Event::Message(message) => {
+                accepted = Some(crate::relay::listener::stamp(&message, "0123", "relay.test").content);
+                session.stored(Ok("0123"));
+            }
+            Event::NeedInput | Event::Close => break,
+            Event::StartTls => session.tls_started(),
+            Event::CheckPassword { user, .. } => session.password_checked(&user, None),
+        }
+    }
+    let content = accepted?;
+    assert!(
+        transparency::normalize_line_endings(&content) == content,
+        "bare CR or LF accepted"
+    );
+    let ours = fields(&content);
+    assert!(ours.iter().filter(|f| named(f, "from")).count() <= 1, "two From fields");
+    let allowed = |a: &str| a.eq_ignore_ascii_case(MAILBOX) || a.eq_ignore_ascii_case(ALLOWED);
+    if let Some(mailboxes) = message::from_mailboxes(&content).expect("the relay read it") {
+        assert!(mailboxes.iter().all(|m| allowed(&m.address)), "{mailboxes:?}");
+    }
+    if let Some(parsed) = mail_parser::MessageParser::default().parse_headers(&content[..]) {
+        let from_fields = parsed
+            .headers()
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case("from"))
+            .count();
+        assert!(from_fields <= 1, "mail-parser reads {from_fields} From fields");
+        for addr in parsed.from().iter().flat_map(|f| f.iter()) {
+            if let Some(a) = addr.address() {
+                assert!(allowed(a), "mail-parser reads From {a:?}");
+            }
+        }
+    }
+    Some(content)
+}
+
+/// The JSON form of Graph's `sendMail` from `message`: never a panic; its recipients are every
+/// address of the message's To, Cc and Bcc fields, and its custom headers have ASCII names.
+pub fn graph_json(message: &[u8]) {
+    let Ok(body) = crate::graph::json::body(message, MAILBOX) else {
+        return;
+    };
+    for (key, field) in [("toRecipients", "to"), ("ccRecipients", "cc"), ("bccRecipients", "bcc")] {
+        let expected = message::address_fields(message, field).map_or(0, |m| m.len());
+        let got = body["message"][key].as_array().map_or(0, Vec::len);
+        assert_eq!(got, expected, "{key}");
+    }
+    for header in body["message"]["internetMessageHeaders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        assert!(header["name"].as_str().is_some_and(str::is_ascii), "{header}");
+    }
+}
+
+/// Cutting the attachments out of `message` (Graph's large messages): never a panic; what is
+/// cut leaves the rest in order, shorter than the message.
+pub fn graph_split(message: &[u8]) {
+    let Some((rest, attachments)) = crate::graph::large::split(message) else {
+        return;
+    };
+    assert!(!attachments.is_empty());
+    assert!(rest.len() < message.len(), "nothing was cut");
+    // The rest is the message with pieces taken out: a subsequence, in order.
+    let mut at = 0;
+    for b in &rest {
+        match message[at..].iter().position(|m| m == b) {
+            Some(p) => at += p + 1,
+            None => panic!("the rest is not the message with pieces cut out"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    /// A display name: plain, quoted with specials, RFC 2047-encoded, or none.
+    fn name() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            Just(None),
+            "[A-Za-z][A-Za-z ]{0,10}".prop_map(Some),
+            "[A-Za-z,;:<>@ ]{1,10}".prop_map(|n| Some(format!("\"{}\"", n.replace('"', "")))),
+            Just(Some("=?utf-8?q?J=C3=B6rg_=0D=0A_Bcc=3A_x?=".to_owned())),
+        ]
+    }
+
+    fn address() -> impl Strategy<Value = String> {
+        ("[a-z][a-z0-9.+]{0,6}[a-z0-9]", "[a-z]{1,8}").prop_map(|(local, domain)| {
+            // No two dots in a row: a dot-atom.
+            let local = local.split('.').filter(|p| !p.is_empty()).collect::<Vec<_>>().join(".");
+            format!("{local}@{domain}.example")
+        })
+    }
+
+    /// One recipient field: its name as written, its entries (display name, address), whether
+    /// they are a group, whether the list is folded.
+    type Field = (String, Vec<(Option<String>, String)>, bool, bool);
+
+    fn field() -> impl Strategy<Value = Field> {
+        (
+            prop::sample::select(vec!["To", "Cc", "Bcc", "tO", "BCC", "cc"]),
+            prop::collection::vec((name(), address()), 0..4),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(n, entries, group, fold)| (n.to_owned(), entries, group, fold))
+    }
+
+    fn render((name, entries, group, fold): &Field) -> String {
+        let items: Vec<String> = entries
+            .iter()
+            .map(|(display, address)| match display {
+                Some(d) => format!("{d} <{address}>"),
+                None => address.clone(),
+            })
+            .collect();
+        let separator = if *fold { ",\r\n " } else { ", " };
+        let list = items.join(separator);
+        if *group {
+            format!("{name}: team: {list};\r\n")
+        } else {
+            format!("{name}: {list}\r\n")
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Every address of every To/Cc/Bcc line reaches the envelope, exactly once.
+        #[test]
+        fn every_recipient_of_every_line_is_in_the_envelope_once(
+            fields in prop::collection::vec(field(), 1..6),
+        ) {
+            let mut raw = String::from("From: mailer@contoso.com\r\nSubject: s\r\n");
+            for f in &fields {
+                raw.push_str(&render(f));
+            }
+            raw.push_str("\r\nbody\r\n");
+            let mut expected: Vec<String> = Vec::new();
+            for (_, entries, _, _) in &fields {
+                for (_, address) in entries {
+                    if !expected.iter().any(|e| e.eq_ignore_ascii_case(address)) {
+                        expected.push(address.clone());
+                    }
+                }
+            }
+            match super::from_raw(raw.as_bytes(), true, None) {
+                Some(out) => prop_assert_eq!(out.envelope.to, expected),
+                None => prop_assert!(expected.is_empty(), "refused: {}", raw),
+            }
+        }
+
+        /// Hostile heads (bare CR, repeated From, names with encoded line breaks, odd spacing):
+        /// the invariants of sendmail's reading, of From rewriting and of the relay's From
+        /// check hold, whatever they accept.
+        #[test]
+        fn hostile_heads_keep_the_invariants(
+            lines in prop::collection::vec(prop::sample::select(vec![
+                "From: alerts@contoso.com", "From: ceo@contoso.com", "FROM : ceo@contoso.com",
+                "From: =?utf-8?q?A=0D=0AFrom=3A_ceo=40contoso.com?= <alerts@contoso.com>",
+                "From: The CEO", "From:", "To: a@x.example, Bob", "To: a@x.example", "Cc: c@x.example",
+                "Bcc: d@x.example", "Resent-To: r@x.example", "Subject: x", " folded", "\tfolded",
+                "Reply-To: r@x.example", "X-\u{e9}: 1", "Date: x", "Message-ID: <1@x>", "garbage",
+            ]), 0..8),
+            ends in prop::collection::vec(prop::sample::select(vec!["\r\n", "\n", "\r"]), 8),
+            full_name in prop::option::of("[ -~]{0,12}"),
+        ) {
+            let mut raw = String::new();
+            for (i, line) in lines.iter().enumerate() {
+                raw.push_str(line);
+                raw.push_str(ends[i % ends.len()]);
+            }
+            raw.push_str("\r\nbody\r\n");
+            super::from_raw(raw.as_bytes(), true, full_name.as_deref());
+            super::from_raw(raw.as_bytes(), false, full_name.as_deref());
+            super::rewrite_from(raw.as_bytes());
+            super::relay_from_check(raw.as_bytes(), false);
+            super::relay_from_check(raw.as_bytes(), true);
+            super::graph_json(raw.as_bytes());
+        }
+
+        /// Arbitrary bytes: nothing panics.
+        #[test]
+        fn arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512), dash_t in any::<bool>()) {
+            super::from_raw(&bytes, dash_t, None);
+            super::rewrite_from(&bytes);
+            super::relay_from_check(&bytes, dash_t);
+            super::graph_json(&bytes);
+            super::graph_split(&bytes);
+        }
+
+        /// Attachments with delimiter lines padded or not, in any order.
+        #[test]
+        fn multipart_messages_split_cleanly(
+            parts in prop::collection::vec((any::<bool>(), "[ \t]{0,2}", "[a-z,]{0,20}"), 1..5),
+        ) {
+            let mut m = String::from("From: a@b.example\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npre\r\n");
+            for (i, (attachment, padding, body)) in parts.iter().enumerate() {
+                m.push_str(&format!("--b1{padding}\r\n"));
+                if *attachment {
+                    m.push_str(&format!("Content-Disposition: attachment; filename=\"f{i}.txt\"\r\n"));
+                }
+                m.push_str(&format!("Content-Type: text/plain\r\n\r\n{body}\r\n"));
+            }
+            m.push_str("--b1--\r\n");
+            super::graph_split(m.as_bytes());
+        }
+    }
+}
