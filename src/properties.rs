@@ -14,6 +14,28 @@ pub const MAILBOX: &str = "relay@contoso.com";
 /// The one other address it may use.
 pub const ALLOWED: &str = "alerts@contoso.com";
 
+/// Loopback relays without a password through account `main` ([`MAILBOX`], which may also
+/// send as [`ALLOWED`]), its sender rewritten when `rewrite`.
+pub fn loopback_policy(rewrite: bool) -> Policy {
+    let rule = Rule {
+        name: "network 127.0.0.0/8".into(),
+        account: "main".into(),
+        rewrite_sender: rewrite,
+    };
+    Policy {
+        users: Vec::new(),
+        networks: loopback().into_iter().map(|n| (n, rule.clone())).collect(),
+        plaintext_auth: loopback(),
+        accounts: vec![(
+            "main".into(),
+            Senders {
+                mailbox: MAILBOX.into(),
+                allowed: vec![ALLOWED.into()],
+            },
+        )],
+    }
+}
+
 /// Header fields as `header.rs` finds them: each with its continuation lines.
 fn fields(content: &[u8]) -> Vec<Vec<u8>> {
     let end = content
@@ -140,30 +162,13 @@ pub fn rewrite_from(raw: &[u8]) -> Option<Vec<u8>> {
 /// CRLF line ends only and at most one From, which names only addresses the account may send
 /// as — by the relay's reading and by mail-parser's.
 pub fn relay_from_check(content: &[u8], rewrite: bool) -> Option<Vec<u8>> {
-    let rule = Rule {
-        name: "network 127.0.0.0/8".into(),
-        account: "main".into(),
-        rewrite_sender: rewrite,
-    };
-    let policy = Policy {
-        users: Vec::new(),
-        networks: loopback().into_iter().map(|n| (n, rule.clone())).collect(),
-        plaintext_auth: loopback(),
-        accounts: vec![(
-            "main".into(),
-            Senders {
-                mailbox: MAILBOX.into(),
-                allowed: vec![ALLOWED.into()],
-            },
-        )],
-    };
     let settings = Settings {
         max_message_size: 1 << 20,
         ..Settings::default()
     };
     let mut session = Session::new(
         Arc::new(settings),
-        Arc::new(policy),
+        Arc::new(loopback_policy(rewrite)),
         "127.0.0.1".parse().expect("an address"),
         false,
     );

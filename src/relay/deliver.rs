@@ -203,9 +203,23 @@ impl AccountDelivery {
     pub fn start(self: &Arc<Self>) -> (Vec<tokio::task::JoinHandle<()>>, Option<tokio::task::JoinHandle<()>>) {
         let refresher = self.submitter.provider().map(|p| p.spawn_refresher());
         let workers = (0..self.settings.connections_per_account.max(1))
-            .map(|_| tokio::spawn(Arc::clone(self).worker()))
+            .map(|_| tokio::spawn(Arc::clone(self).supervised()))
             .collect();
         (workers, refresher)
+    }
+
+    /// A worker, started again if it dies outside a delivery (a delivery's own crash is caught
+    /// where it happens, with its message): an account never loses its workers.
+    async fn supervised(self: Arc<Self>) {
+        while !self.stopping() {
+            match AssertUnwindSafe(Arc::clone(&self).worker()).catch_unwind().await {
+                Ok(()) => return,
+                Err(_) => {
+                    tracing::error!(account = %self.name(), "a delivery worker crashed; starting it again");
+                    tokio::time::sleep(QUEUE_RETRY).await;
+                }
+            }
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -215,6 +229,8 @@ impl AccountDelivery {
     async fn worker(self: Arc<Self>) {
         let mut upstream: Option<Upstream> = None;
         while !self.stopping() {
+            #[cfg(test)]
+            tests::worker_hook(&self.hostname);
             let Some(leased) = self.next_message(&mut upstream).await else {
                 break;
             };

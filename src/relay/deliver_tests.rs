@@ -20,6 +20,19 @@ pub(super) fn crash_hook(leased: &Leased) {
     }
 }
 
+/// Relays (by host name) whose next worker loop crashes once (tests only).
+static WORKER_CRASH: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Called at the top of each worker loop in test builds: a stand-in for a bug outside a delivery.
+pub(super) fn worker_hook(hostname: &str) {
+    let mut pending = WORKER_CRASH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(i) = pending.iter().position(|h| h == hostname) {
+        pending.remove(i);
+        drop(pending);
+        panic!("test crash of the worker of {hostname}");
+    }
+}
+
 #[test]
 fn expiry_warnings_come_at_30_days_7_days_and_expiry() {
     const DAY: i64 = 86_400;
@@ -72,40 +85,11 @@ fn message(id: &str, subject: &str) -> NewMessage {
 async fn a_crashing_delivery_is_deferred_then_given_up_and_the_account_goes_on() {
     let marker = format!("crash-{}", uuid::Uuid::new_v4().simple());
     CRASH_ON.lock().unwrap().push(marker.clone());
-    let scenario = m365_emulator::fixture::contoso(SECRET, None);
-    let emulator = m365_emulator::Emulator::start(m365_emulator::Options::new(scenario))
-        .await
-        .unwrap();
+    let emulator = emulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, emulator.ca_pem()).unwrap();
-    let (queue, _) = Queue::open(&dir.path().join("queue")).unwrap();
+    let (delivery, queue, stop) = delivery_with(&emulator, dir.path(), Default::default()).await;
     queue.enqueue(message("crashes", &marker)).await.unwrap();
     queue.enqueue(message("fine", "an ordinary message")).await.unwrap();
-
-    let settings = Settings {
-        connections_per_account: 1,
-        limits: crate::relay::limits::SendLimits::default(),
-        backoff: Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_millis(100),
-            lifetime: Duration::from_secs(3600),
-        },
-        connection_idle: Duration::from_secs(60),
-        lease: Duration::from_secs(600),
-        dsn_to: None,
-    };
-    let (stop, stopped) = watch::channel(false);
-    let delivery = AccountDelivery::new(
-        account(&emulator, &ca),
-        queue.clone(),
-        settings,
-        "relay.test".into(),
-        Arc::new(Metrics::new()),
-        stopped,
-    )
-    .await
-    .unwrap();
     let (workers, refresher) = delivery.start();
 
     let inspector = Inspector::open(&dir.path().join("queue")).unwrap();
@@ -150,6 +134,22 @@ async fn a_crashing_delivery_is_deferred_then_given_up_and_the_account_goes_on()
     })
     .await;
     assert!(later.is_ok(), "the worker survived its crashes");
+    finish(&stop, workers, refresher).await;
+}
+
+async fn emulator() -> m365_emulator::Emulator {
+    let scenario = m365_emulator::fixture::contoso(SECRET, None);
+    m365_emulator::Emulator::start(m365_emulator::Options::new(scenario))
+        .await
+        .unwrap()
+}
+
+/// Stops the workers and the refresher.
+async fn finish(
+    stop: &watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    refresher: Option<tokio::task::JoinHandle<()>>,
+) {
     let _ = stop.send(true);
     for worker in workers {
         let _ = worker.await;
@@ -198,6 +198,15 @@ async fn delivery_with(
     dir: &std::path::Path,
     limits: crate::relay::limits::SendLimits,
 ) -> (Arc<AccountDelivery>, Queue, watch::Sender<bool>) {
+    delivery_named(emulator, dir, limits, "relay.test").await
+}
+
+async fn delivery_named(
+    emulator: &m365_emulator::Emulator,
+    dir: &std::path::Path,
+    limits: crate::relay::limits::SendLimits,
+    hostname: &str,
+) -> (Arc<AccountDelivery>, Queue, watch::Sender<bool>) {
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, emulator.ca_pem()).unwrap();
     let (queue, _) = Queue::open(&dir.join("queue")).unwrap();
@@ -218,7 +227,7 @@ async fn delivery_with(
         account(emulator, &ca),
         queue.clone(),
         settings,
-        "relay.test".into(),
+        hostname.into(),
         Arc::new(Metrics::new()),
         stopped,
     )
@@ -228,11 +237,32 @@ async fn delivery_with(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn more_recipients_than_a_day_allows_is_said_at_once() {
-    let scenario = m365_emulator::fixture::contoso(SECRET, None);
-    let emulator = m365_emulator::Emulator::start(m365_emulator::Options::new(scenario))
+async fn a_worker_that_crashes_outside_a_delivery_is_started_again() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hostname = format!("crash-{}.test", uuid::Uuid::new_v4().simple());
+    WORKER_CRASH.lock().unwrap().push(hostname.clone());
+    let (delivery, queue, stop) = delivery_named(&emulator, dir.path(), Default::default(), &hostname).await;
+    let (workers, refresher) = delivery.start();
+    queue
+        .enqueue(message("after", "after the worker's crash"))
         .await
         .unwrap();
+    delivery.notify();
+    let delivered = tokio::time::timeout(Duration::from_secs(10), async {
+        while emulator.store().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(delivered.is_ok(), "the account's only worker came back");
+    assert!(WORKER_CRASH.lock().unwrap().is_empty(), "it did crash");
+    finish(&stop, workers, refresher).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_recipients_than_a_day_allows_is_said_at_once() {
+    let emulator = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let limits = crate::relay::limits::SendLimits {
         recipients: 2,
@@ -268,21 +298,12 @@ async fn more_recipients_than_a_day_allows_is_said_at_once() {
     );
     assert!(inspector.list(clock::unix_millis()).unwrap().is_empty());
     assert!(emulator.store().is_empty());
-    let _ = stop.send(true);
-    for w in workers {
-        let _ = w.await;
-    }
-    if let Some(r) = refresher {
-        r.abort();
-    }
+    finish(&stop, workers, refresher).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_smtp_client_never_writes_an_address_that_could_carry_parameters() {
-    let scenario = m365_emulator::fixture::contoso(SECRET, None);
-    let emulator = m365_emulator::Emulator::start(m365_emulator::Options::new(scenario))
-        .await
-        .unwrap();
+    let emulator = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, emulator.ca_pem()).unwrap();
