@@ -79,7 +79,8 @@ pub fn from_raw(raw: &[u8], dash_t: bool, full_name: Option<&str>) -> Option<mes
         assert!(message::check_address(r).is_ok(), "invalid recipient {r:?}");
         assert!(seen.insert(r.to_ascii_lowercase()), "recipient twice: {r:?}");
     }
-    let normalised = transparency::normalize_line_endings(raw);
+    // As `from_raw` reads it: CRLF line ends, the header section ended with an empty line.
+    let normalised = message::end_head(&transparency::normalize_line_endings(raw)).into_owned();
     if dash_t {
         let resent = ["resent-to", "resent-cc", "resent-bcc"]
             .iter()
@@ -131,7 +132,8 @@ pub fn from_raw(raw: &[u8], dash_t: bool, full_name: Option<&str>) -> Option<mes
 /// `rewrite_from` on `raw`: never a panic; the result has exactly one From, the mailbox's, and
 /// besides it only input fields and a Reply-To holding the original From's value.
 pub fn rewrite_from(raw: &[u8]) -> Option<Vec<u8>> {
-    let normalised = transparency::normalize_line_endings(raw);
+    // As the relay hands it over: CRLF line ends, the header section ended with an empty line.
+    let normalised = message::end_head(&transparency::normalize_line_endings(raw)).into_owned();
     let out = message::rewrite_from(&normalised, MAILBOX).ok()?;
     let input = fields(&normalised);
     let froms: Vec<&Vec<u8>> = input.iter().filter(|f| named(f, "from")).collect();
@@ -342,7 +344,8 @@ mod tests {
             lines in prop::collection::vec(prop::sample::select(vec![
                 "From: alerts@contoso.com", "From: ceo@contoso.com", "FROM : ceo@contoso.com",
                 "From: =?utf-8?q?A=0D=0AFrom=3A_ceo=40contoso.com?= <alerts@contoso.com>",
-                "From: The CEO", "From:", "To: a@x.example, Bob", "To: a@x.example", "Cc: c@x.example",
+                "From: The CEO", "From:", "f\x0crom: ceo@contoso.com", "From\u{a0}: ceo@contoso.com",
+                "To: a@x.example, Bob", "To: a@x.example", "Cc: c@x.example",
                 "Bcc: d@x.example", "Resent-To: r@x.example", "Subject: x", " folded", "\tfolded",
                 "Reply-To: r@x.example", "X-\u{e9}: 1", "Date: x", "Message-ID: <1@x>", "garbage",
             ]), 0..8),

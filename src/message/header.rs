@@ -10,23 +10,68 @@
 
 use super::{MessageError, check_address};
 
-/// Splits at the first empty line; both parts keep their line endings. `None` when the first
-/// line is not the start of a header field (the content has no header section): a line without
-/// a colon, or one that starts with white space — a continuation of nothing, which would attach
-/// itself to whatever field is written before it.
-pub(crate) fn split(raw: &[u8]) -> Option<(&[u8], &[u8])> {
+/// Whether `line` starts a header field: a name of printable ASCII without a colon (RFC 5322's
+/// `ftext`), white space allowed before the colon (obsolete syntax) — what Postfix takes for a
+/// header. `F\x0crom:` is not one, though some readers take it for `From:`.
+fn starts_field(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|b| *b == b':') else {
+        return false;
+    };
+    let name = &line[..colon];
+    let end = name
+        .iter()
+        .rposition(|b| *b != b' ' && *b != b'\t')
+        .map_or(0, |i| i + 1);
+    end > 0 && name[..end].iter().all(|b| (33..=126).contains(b))
+}
+
+fn continues(line: &[u8]) -> bool {
+    line.starts_with(b" ") || line.starts_with(b"\t")
+}
+
+/// Where the header section ends: the empty line that ends it, or the first line that neither
+/// starts nor continues a field (the body starts there, as Postfix has it). `None` when the
+/// first line is not the start of a field: a continuation of nothing would attach itself to
+/// whatever field is written before it.
+fn head_end(raw: &[u8]) -> Option<(usize, bool)> {
     let mut pos = 0;
     for line in raw.split_inclusive(|b| *b == b'\n') {
         if line == b"\r\n" || line == b"\n" {
-            return Some((&raw[..pos], &raw[pos..]));
+            return Some((pos, true));
         }
-        if pos == 0 && (!line.contains(&b':') || line.starts_with(b" ") || line.starts_with(b"\t")) {
+        let field = starts_field(line);
+        if pos == 0 && !field {
             return None;
+        }
+        if !field && !continues(line) {
+            return Some((pos, false));
         }
         pos += line.len();
     }
     // Headers only, no body.
-    (pos > 0).then_some((raw, &raw[raw.len()..]))
+    (pos > 0).then_some((pos, true))
+}
+
+/// Splits at the end of the header section ([`head_end`]); both parts keep their line endings.
+/// `None` when the content has no header section.
+pub(crate) fn split(raw: &[u8]) -> Option<(&[u8], &[u8])> {
+    head_end(raw).map(|(end, _)| raw.split_at(end))
+}
+
+/// The content with an empty line where its header section ends without one, so that every
+/// reader — this one, mail-parser, Exchange — sees the same fields. Content must have CRLF line
+/// ends.
+pub fn end_head(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match head_end(raw) {
+        Some((end, false)) => {
+            let mut content = Vec::with_capacity(raw.len() + 2);
+            content.extend_from_slice(&raw[..end]);
+            content.extend_from_slice(b"\r\n");
+            content.extend_from_slice(&raw[end..]);
+            std::borrow::Cow::Owned(content)
+        }
+        _ => std::borrow::Cow::Borrowed(raw),
+    }
 }
 
 /// Header fields, each with its folded continuation lines and line ends.
@@ -220,6 +265,30 @@ mod tests {
     fn a_message_id_for_logs_carries_no_control_character() {
         let id = message_id(b"Message-ID: <a@b>\x1b[2J\r\n\r\n").unwrap();
         assert_eq!(id, "<a@b>\\u{1b}[2J");
+    }
+
+    #[test]
+    fn a_line_that_is_no_field_ends_the_head() {
+        // Found by fuzzing the relay: mail-parser reads `f\x0crom:` as a From.
+        let raw = b"Subject: x\r\nf\x0crom: ceo@contoso.com\r\nTo: a@x.example\r\n\r\nbody\r\n";
+        let (head, _) = split(raw).unwrap();
+        assert_eq!(head, b"Subject: x\r\n");
+        let ended = end_head(raw);
+        assert_eq!(
+            &ended[..],
+            b"Subject: x\r\n\r\nf\x0crom: ceo@contoso.com\r\nTo: a@x.example\r\n\r\nbody\r\n"
+        );
+        for line in ["X-\u{e9}t\u{e9}: 1", "no colon here", "Bad Name: x", ": empty name"] {
+            let raw = format!("Subject: x\r\n{line}\r\n\r\nbody\r\n");
+            assert_eq!(split(raw.as_bytes()).unwrap().0, b"Subject: x\r\n", "{line:?}");
+        }
+        for line in ["From : obsolete spacing", "X-Ok:1", "Received: from a\r\n\tby b"] {
+            let raw = format!("Subject: x\r\n{line}\r\n\r\nbody\r\n");
+            assert!(
+                matches!(end_head(raw.as_bytes()), std::borrow::Cow::Borrowed(_)),
+                "{line:?}"
+            );
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::raw::Raw;
 
-pub use header::{Mailbox, header_value, message_id};
+pub use header::{Mailbox, end_head, header_value, message_id};
 pub use rewrite::{add_missing_headers, rewrite_from};
 
 use crate::smtp::Envelope;
@@ -95,10 +95,11 @@ pub struct RawOptions {
 const RECIPIENT_FIELDS: [&str; 3] = ["to", "cc", "bcc"];
 const RESENT_RECIPIENT_FIELDS: [&str; 3] = ["resent-to", "resent-cc", "resent-bcc"];
 
-/// Prepares a message read as a whole. Line ends become CRLF first, so the fields checked here
-/// are the fields sent.
+/// Prepares a message read as a whole. Line ends become CRLF and the header section ends with
+/// an empty line first, so the fields checked here are the fields sent.
 pub fn from_raw(raw: &[u8], options: &RawOptions) -> Result<Outgoing, MessageError> {
     let raw = crate::smtp::transparency::normalize_line_endings(raw);
+    let raw = end_head(&raw);
     let (headers, body) = header::split(&raw).ok_or(MessageError::NoHeaders)?;
     if let Some(name) = &options.full_name
         && name.contains(['\r', '\n'])

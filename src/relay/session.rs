@@ -862,6 +862,12 @@ impl Session {
         } else {
             content
         };
+        // A line that is no header field starts the body: an empty line goes before it, so no
+        // reader takes it for a field (mail-parser reads `F\x0crom:` as `From:`).
+        let content = match crate::message::end_head(&content) {
+            Cow::Owned(ended) => ended,
+            Cow::Borrowed(_) => content,
+        };
         let senders = self.policy.senders(&tx.rule.account).cloned();
         let checked = match &senders {
             Some(senders) if tx.rule.rewrite_sender => {

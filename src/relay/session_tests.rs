@@ -539,17 +539,17 @@ mod properties {
 
     proptest! {
         /// The fuzz target `dot_unstuffing`: the client's dot-stuffing, read back by the relay,
-        /// is the client's CRLF-normalised content.
+        /// is the client's CRLF-normalised content (its header section ended by an empty line).
         #[test]
         fn dot_stuffing_round_trips(content in tricky()) {
             let mut d = Driver::with(Settings { max_message_size: 1 << 20, ..settings() }, "127.0.0.1");
             d.send("EHLO d\r\nMAIL FROM:<relay@contoso.com>\r\nRCPT TO:<a@fabrikam.com>\r\nDATA\r\n");
             let out = d.send_bytes(&transparency::data_content(&content));
             if out.starts_with("250 ") {
-                let expected = transparency::normalize_line_endings(&content).into_owned();
+                let expected = crate::message::end_head(&transparency::normalize_line_endings(&content)).into_owned();
                 prop_assert_eq!(&d.accepted[0].content, &expected);
             } else {
-                prop_assert!(out.starts_with("550 5.7.60 "), "{}", out);
+                prop_assert!(out.starts_with("550 5.7.60 ") || out.starts_with("550 5.6.0 "), "{}", out);
             }
         }
 
