@@ -6,28 +6,12 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use m365_mailer::relay::policy::{Policy, Rule, Senders, loopback};
+use m365_mailer::properties::loopback_policy;
 use m365_mailer::relay::session::{Event, Session, Settings};
 use m365_mailer::smtp::transparency;
 
 fuzz_target!(|content: &[u8]| {
-    let rule = Rule {
-        name: "loopback".into(),
-        account: "main".into(),
-        rewrite_sender: false,
-    };
-    let policy = Policy {
-        users: Vec::new(),
-        networks: loopback().into_iter().map(|n| (n, rule.clone())).collect(),
-        plaintext_auth: loopback(),
-        accounts: vec![(
-            "main".into(),
-            Senders {
-                mailbox: "relay@contoso.com".into(),
-                allowed: Vec::new(),
-            },
-        )],
-    };
+    let policy = loopback_policy(false);
     let mut session = Session::new(Arc::new(Settings::default()), Arc::new(policy), "127.0.0.1".parse().unwrap(), false);
     session.receive(b"EHLO fuzz\r\nMAIL FROM:<relay@contoso.com>\r\nRCPT TO:<a@fabrikam.com>\r\nDATA\r\n");
     session.receive(&transparency::data_content(content));

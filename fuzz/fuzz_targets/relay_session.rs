@@ -6,28 +6,12 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use m365_mailer::relay::policy::{Policy, Rule, Senders, loopback};
+use m365_mailer::properties::loopback_policy;
 use m365_mailer::relay::session::{Event, Session, Settings};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, input)) = data.split_first() else { return };
-    let rule = Rule {
-        name: "network 127.0.0.0/8".into(),
-        account: "main".into(),
-        rewrite_sender: split & 1 == 1,
-    };
-    let policy = Policy {
-        users: Vec::new(),
-        networks: loopback().into_iter().map(|n| (n, rule.clone())).collect(),
-        plaintext_auth: loopback(),
-        accounts: vec![(
-            "main".into(),
-            Senders {
-                mailbox: "relay@contoso.com".into(),
-                allowed: Vec::new(),
-            },
-        )],
-    };
+    let policy = loopback_policy(split & 1 == 1);
     let settings = Settings {
         max_message_size: 4096,
         max_line_length: 512,
