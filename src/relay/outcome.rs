@@ -410,6 +410,17 @@ mod tests {
         }
     }
 
+    /// Accepted six days ago: past the queue lifetime.
+    fn aged(attempts: u32) -> Leased {
+        Leased {
+            message: NewMessage {
+                received_ms: NOW - 6 * 24 * 3_600_000,
+                ..leased(attempts).message
+            },
+            ..leased(attempts)
+        }
+    }
+
     fn reply(code: u16, line: &str) -> Reply {
         Reply::new(code, vec![line.into()])
     }
@@ -543,13 +554,7 @@ mod tests {
             p.diagnosis
         );
 
-        let old = Leased {
-            message: NewMessage {
-                received_ms: NOW - 6 * 24 * 3_600_000,
-                ..leased(40).message
-            },
-            ..leased(40)
-        };
+        let old = aged(40);
         let p = plan(
             &old,
             Stage::Connect,
@@ -633,13 +638,7 @@ mod tests {
         let p = run(Stage::Transaction, &all, 0);
         assert!(p.blocked && p.dead == 0 && p.deferred == 3);
         // Kept, but not for ever: the queue lifetime still ends it.
-        let old = Leased {
-            message: NewMessage {
-                received_ms: NOW - 6 * 24 * 3_600_000,
-                ..leased(0).message
-            },
-            ..leased(0)
-        };
+        let old = aged(0);
         let p = plan(
             &old,
             Stage::Transaction,
