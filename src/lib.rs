@@ -24,19 +24,24 @@
 
 #![forbid(unsafe_code)]
 
+pub mod account;
+pub mod backoff;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod diagnose;
+pub mod doctor;
 pub mod graph;
 pub mod message;
 pub mod oauth;
+pub mod powershell;
 pub mod private;
 #[cfg(any(test, feature = "properties"))]
 pub mod properties;
 pub mod queue;
 pub mod relay;
 pub mod secret;
+pub mod setting;
 pub mod setup;
 pub mod smtp;
 pub mod stream;
@@ -44,3 +49,4 @@ pub mod submit;
 pub mod sysexits;
 pub mod system;
 pub mod tls;
+pub mod verdict;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::diagnose::quote::{self, Unquotable};
+use crate::powershell::{self, Unquotable};
 
 /// What to set up.
 #[derive(Debug, Clone, Default)]
@@ -70,7 +70,7 @@ fn guid(flag: &'static str, value: &str) -> Result<(), SetupError> {
 }
 
 fn address(flag: &'static str, value: &str) -> Result<(), SetupError> {
-    quote::powershell(value)?;
+    powershell::quote(value)?;
     crate::message::check_address(value).map_err(|_| SetupError::BadAddress {
         flag,
         value: value.escape_debug().to_string(),
@@ -90,12 +90,12 @@ fn check(spec: &Spec) -> Result<Option<String>, SetupError> {
     for a in &spec.send_as {
         address("send-as", a)?;
     }
-    quote::powershell(&spec.display_name)?;
+    powershell::quote(&spec.display_name)?;
     match &spec.certificate {
         Some(path) => {
             // The path is written into the script's comments and an `az` command: a line break
             // in it would start a line of its own.
-            quote::powershell(&path.to_string_lossy())?;
+            powershell::quote(&path.to_string_lossy())?;
             certificate_thumbprint(path).map(Some)
         }
         None => Ok(None),
@@ -124,7 +124,7 @@ fn sh(value: &str) -> String {
 /// The script.
 pub fn script(spec: &Spec) -> Result<String, SetupError> {
     let thumbprint = check(spec)?;
-    let ps = |v: &str| quote::powershell(v).expect("checked");
+    let ps = |v: &str| powershell::quote(v).expect("checked");
     let tenant = ps(&spec.tenant);
     let client = ps(&spec.client_id);
     let mailbox = ps(&spec.mailbox);

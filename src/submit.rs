@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use crate::config::{Account, AccountAuth, Transport};
+use crate::account::{Account, AccountAuth, Transport};
 use crate::graph::GraphSendError;
 use crate::message::Outgoing;
-use crate::oauth::{DiskCache, RetryPolicy, TokenError, TokenProvider, TokenSource};
+use crate::oauth::{DiskCache, RetryPolicy, TokenError, TokenProvider};
 use crate::smtp::{self, Connection, Credentials, Delivery, SmtpError};
 use crate::tls::TlsError;
+use crate::verdict::Verdict;
 
 /// Why a message was not submitted.
 #[derive(Debug, thiserror::Error)]
@@ -28,18 +29,6 @@ pub enum SubmitError {
     /// Microsoft Graph did not take the message.
     #[error(transparent)]
     Graph(#[from] GraphSendError),
-}
-
-impl SubmitError {
-    /// Whether trying again later can succeed.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            SubmitError::Token(e) => e.is_transient(),
-            SubmitError::Smtp(e) => e.is_transient(),
-            SubmitError::Graph(e) => e.is_transient(),
-            SubmitError::Tls(_) | SubmitError::Http(_) => false,
-        }
-    }
 }
 
 /// How a submitter behaves.
@@ -84,25 +73,14 @@ impl Submitter {
     pub fn new(account: Account, options: &Options) -> Result<Self, SubmitError> {
         let tls = crate::tls::client_config(account.ca_file.as_deref())?;
         let http = http_client(&tls)?;
-        let provider = match &account.auth {
-            AccountAuth::OAuth { credential, .. } => {
-                let source = TokenSource {
-                    token_endpoint: account.token_endpoint.value.clone(),
-                    client_id: account.client_id.as_ref().map(|c| c.value.clone()).unwrap_or_default(),
-                    scope: account.scope.value.clone(),
-                    credential: credential.clone(),
-                    assertion_style: account.assertion_style,
-                    send_x5c: account.send_x5c,
-                };
-                Some(Arc::new(TokenProvider::new(
-                    http.clone(),
-                    source,
-                    options.retry,
-                    options.disk_cache.clone(),
-                )))
-            }
-            AccountAuth::Password { .. } => None,
-        };
+        let provider = account.token_source().map(|source| {
+            Arc::new(TokenProvider::new(
+                http.clone(),
+                source,
+                options.retry,
+                options.disk_cache.clone(),
+            ))
+        });
         let settings = smtp::Settings {
             helo_name: helo_name(),
             tls,
@@ -197,13 +175,9 @@ impl Submitter {
         let mut attempt = 1;
         loop {
             match self.submit_graph_once(outgoing).await {
-                Err(SubmitError::Graph(e)) if e.is_transient() && attempt < GRAPH_ATTEMPTS => {
-                    let backoff = std::time::Duration::from_secs(1 << attempt);
-                    let wait = e
-                        .graph()
-                        .and_then(|g| g.retry_after)
-                        .unwrap_or(backoff)
-                        .min(GRAPH_MAX_WAIT);
+                Err(e @ SubmitError::Graph(_)) if Verdict::of(&e).is_transient() && attempt < GRAPH_ATTEMPTS => {
+                    let backoff = crate::backoff::doubling(std::time::Duration::from_secs(2), attempt, GRAPH_MAX_WAIT);
+                    let wait = Verdict::of(&e).retry_after.unwrap_or(backoff).min(GRAPH_MAX_WAIT);
                     tracing::info!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "Graph did not take the message; trying again");
                     tokio::time::sleep(wait).await;
                     attempt += 1;

@@ -1,11 +1,9 @@
-//! Exit codes of sendmail and msmtp (sysexits), and which one a failure stands for. `send` exits
-//! with them and `doctor` reports them; `docs/exit-codes.md` explains each.
-
-use crate::smtp::{Reply, SmtpError};
-use crate::submit::SubmitError;
+//! Exit codes of sendmail and msmtp (sysexits). Which one a failure stands for is the verdict's
+//! to say (`verdict.rs`); `docs/exit-codes.md` explains each.
 
 /// sysexits codes used by this program.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(into = "u8")]
 pub enum Code {
     /// 64: the command line is wrong.
     Usage = 64,
@@ -29,70 +27,8 @@ pub enum Code {
     Config = 78,
 }
 
-impl Code {
-    /// The code for a number; unknown numbers are `Software`.
-    pub fn from_u8(code: u8) -> Self {
-        match code {
-            64 => Code::Usage,
-            65 => Code::Data,
-            69 => Code::Unavailable,
-            71 => Code::OsErr,
-            73 => Code::CantCreate,
-            74 => Code::IoErr,
-            75 => Code::TempFail,
-            77 => Code::NoPerm,
-            78 => Code::Config,
-            _ => Code::Software,
-        }
+impl From<Code> for u8 {
+    fn from(code: Code) -> Self {
+        code as u8
     }
-}
-
-/// The code a submission failure stands for.
-pub fn classify(e: &SubmitError) -> Code {
-    if e.is_transient() {
-        return Code::TempFail;
-    }
-    match e {
-        SubmitError::Token(t) => match t.entra() {
-            Some(entra)
-                if matches!(
-                    entra.error.as_str(),
-                    "invalid_client" | "unauthorized_client" | "access_denied"
-                ) =>
-            {
-                Code::NoPerm
-            }
-            Some(_) => Code::Config,
-            None if matches!(
-                t,
-                crate::oauth::TokenError::FederatedToken { .. } | crate::oauth::TokenError::ManagedIdentity(_)
-            ) =>
-            {
-                Code::Config
-            }
-            None => Code::Software,
-        },
-        SubmitError::Smtp(s) => match s {
-            SmtpError::Tls { .. } => Code::Config,
-            SmtpError::Rejected { reply, .. } if is_permission(reply) => Code::NoPerm,
-            _ => Code::Unavailable,
-        },
-        SubmitError::Graph(g) => match g.graph().map(|e| e.status) {
-            Some(401 | 403) => Code::NoPerm,
-            Some(400 | 413) => Code::Data,
-            Some(404) => Code::Config,
-            Some(_) => Code::Unavailable,
-            None => Code::Data,
-        },
-        SubmitError::Tls(_) => Code::Config,
-        SubmitError::Http(_) => Code::Software,
-    }
-}
-
-/// Authentication and Send-As refusals: fixed by granting something, not by retrying.
-fn is_permission(reply: &Reply) -> bool {
-    let enhanced = reply.enhanced().map(|e| e.to_string()).unwrap_or_default();
-    reply.code() == 535
-        || matches!(enhanced.as_str(), "5.7.139" | "5.7.3" | "5.7.30" | "5.7.57" | "5.7.60")
-        || (enhanced == "5.2.252" && reply.message().contains("SendAsDenied"))
 }

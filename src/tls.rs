@@ -219,3 +219,40 @@ pub fn server_identity(files: Option<(&Path, &Path)>, hostname: &str) -> Result<
         self_signed,
     })
 }
+
+/// The error and its causes on one line (reqwest hides the TLS reason in the chain). reqwest's
+/// own "error sending request for url (…)" repeats the URL and is left out.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let top = error.to_string();
+    let mut text = if top.starts_with("error sending request") {
+        String::new()
+    } else {
+        top
+    };
+    let mut source = error.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Whether `error` (or one of its causes) is a certificate the trust anchors do not vouch for:
+/// an intercepting proxy, a private CA, a name that does not match.
+pub fn is_untrusted_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+    if matches!(
+        error.downcast_ref::<rustls::Error>(),
+        Some(rustls::Error::InvalidCertificate(_))
+    ) {
+        return true;
+    }
+    // An `io::Error`'s `source()` skips the error it wraps: look inside it too.
+    let wrapped = error.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref);
+    wrapped.is_some_and(|inner| is_untrusted_certificate(inner)) || error.source().is_some_and(is_untrusted_certificate)
+}

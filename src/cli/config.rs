@@ -2,7 +2,8 @@
 
 use super::args::AccountArgs;
 use super::exit::Failure;
-use crate::config::{AccountAuth, Config, Setting};
+use crate::account::AccountAuth;
+use crate::config::{Config, Setting};
 use crate::oauth::ClientCredential;
 use crate::smtp::Security;
 

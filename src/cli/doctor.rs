@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 use super::args::DoctorArgs;
 use super::exit::Failure;
 use crate::config::Config;
-use crate::diagnose::{doctor, report};
+use crate::doctor::{self, report};
 
 pub(super) async fn run(args: &DoctorArgs) -> Result<(), Failure> {
     let config = Config::resolve(&args.account.overrides());
@@ -21,7 +21,7 @@ pub(super) async fn run(args: &DoctorArgs) -> Result<(), Failure> {
         print!("{}", report::human(&result, colour));
     }
     match result.exit_code() {
-        0 => Ok(()),
-        code => Err(Failure::silent(code)),
+        None => Ok(()),
+        Some(code) => Err(Failure::silent(code)),
     }
 }

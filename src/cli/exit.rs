@@ -3,11 +3,12 @@
 
 use std::process::ExitCode;
 
+use crate::catalog::{Evidence, Ids};
 use crate::config::ConfigError;
-use crate::diagnose::{self, Evidence, Ids};
 use crate::message::MessageError;
 use crate::submit::SubmitError;
-pub use crate::sysexits::{Code, classify};
+pub use crate::sysexits::Code;
+use crate::verdict::Verdict;
 
 /// A failed command: the exit code and what to tell the user.
 #[derive(Debug)]
@@ -28,9 +29,9 @@ impl Failure {
     }
 
     /// A failure already reported (by `doctor`'s report): only the exit code.
-    pub fn silent(code: u8) -> Self {
+    pub fn silent(code: Code) -> Self {
         Self {
-            code: Code::from_u8(code),
+            code,
             message: String::new(),
         }
     }
@@ -72,12 +73,13 @@ impl From<SubmitError> for Failure {
 
 /// A submission failure explained from the catalog, with what is known about the account.
 pub fn submit_failure(e: &SubmitError, evidence: &Evidence, ids: &Ids) -> Failure {
+    let verdict = Verdict::of(e);
     let mut message = e.to_string();
-    if let Some(diagnosis) = diagnose::diagnose(e, evidence) {
+    if let Some(diagnosis) = verdict.diagnosis(evidence) {
         message.push('\n');
         message.push_str(diagnosis.render(ids).to_text("  ").trim_end());
-    } else if e.is_transient() {
+    } else if verdict.is_transient() {
         message.push_str("\n  This is temporary: try again later.");
     }
-    Failure::new(classify(e), message)
+    Failure::new(verdict.code(), message)
 }

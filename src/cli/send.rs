@@ -5,8 +5,9 @@ use std::io::Read as _;
 
 use super::args::SendArgs;
 use super::exit::{Code, Failure};
-use crate::config::{Account, Config};
-use crate::diagnose::{Evidence, Ids};
+use crate::account::Account;
+use crate::catalog::{Evidence, Ids};
+use crate::config::Config;
 use crate::message::{self, Compose, Outgoing, RawOptions};
 use crate::oauth::DiskCache;
 use crate::oauth::inspect;
@@ -163,7 +164,7 @@ pub(super) fn check_senders(account: &Account, outgoing: &Outgoing) -> Result<()
         return Ok(());
     };
     // The address is quoted for PowerShell: it came from the message or a flag.
-    let identity = crate::diagnose::quote::powershell(denied).unwrap_or_else(|_| "'<address>'".to_owned());
+    let identity = crate::powershell::quote(denied).unwrap_or_else(|_| "'<address>'".to_owned());
     Err(Failure::new(
         Code::NoPerm,
         format!(

@@ -6,7 +6,7 @@ use std::io::Read as _;
 use super::args::TokenArgs;
 use super::exit::{Code, Failure};
 use crate::config::Config;
-use crate::diagnose::doctor;
+use crate::doctor;
 use crate::oauth::{DiskCache, inspect};
 use crate::submit::{Options, Submitter};
 

@@ -7,7 +7,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::ConfigError;
-use super::layer::{Layer, Origin};
+use super::layer::Layer;
+use crate::setting::Origin;
 
 /// The parsed file. Its text holds secrets written in it: `Debug` names the accounts only.
 pub(crate) struct File {

@@ -2,50 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
 
-/// Where a configuration value came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// A line of the config file.
-    File {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// Dotted key, e.g. `accounts.main.client_id`.
-        key: String,
-    },
-    /// An environment variable.
-    Env(String),
-    /// A command-line flag.
-    Flag(String),
-    /// The built-in default.
-    Default,
-    /// Nowhere: the value is missing.
-    Missing(&'static str),
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::File { path, line, key } => write!(f, "{}:{line}: {key}", path.display()),
-            Origin::Env(name) => write!(f, "environment variable {name}"),
-            Origin::Flag(flag) => f.write_str(flag),
-            Origin::Default => f.write_str("default"),
-            Origin::Missing(field) => write!(f, "configuration ({field})"),
-        }
-    }
-}
-
-/// A value and its origin.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Setting<T> {
-    /// The value.
-    pub value: T,
-    /// Where it came from.
-    pub origin: Origin,
-}
+use crate::setting::{Origin, Setting};
 
 /// Environment variables and the fields they set (the Azure SDK's names where they exist).
 pub(crate) const ENVIRONMENT: &[(&str, &str)] = &[

@@ -12,9 +12,10 @@ mod relay;
 
 use std::path::{Path, PathBuf};
 
-pub use layer::{Origin, Setting};
+pub use crate::setting::{Origin, Setting};
 pub use relay::{Delivery, Inbound, Listener, ListenerTls, RelayConfig, RelayOverrides, ServerCertificate, queue_dir};
 
+use crate::account::{Account, AccountAuth, Transport};
 use crate::oauth::{AssertionStyle, Certificate, ClientCredential, Cloud};
 use crate::secret::Secret;
 use crate::smtp::{Security, Target};
@@ -58,103 +59,6 @@ impl ConfigError {
     }
 }
 
-/// How the account authenticates to SMTP.
-#[derive(Debug, Clone)]
-pub enum AccountAuth {
-    /// OAuth 2.0 client credentials and `AUTH XOAUTH2`.
-    OAuth {
-        /// Secret or certificate.
-        credential: ClientCredential,
-        /// Where the credential came from (for `config check`).
-        origin: Origin,
-    },
-    /// A password with `AUTH PLAIN`/`LOGIN`, for servers that still take one.
-    Password {
-        /// Login.
-        user: String,
-        /// Password.
-        password: Secret,
-    },
-}
-
-/// How messages go to Exchange Online.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// SMTP client submission with `AUTH XOAUTH2` (port 587).
-    Smtp,
-    /// Microsoft Graph `sendMail` over HTTPS (port 443), the MIME form.
-    Graph,
-}
-
-/// A resolved, validated account.
-#[derive(Debug, Clone)]
-pub struct Account {
-    /// Its name in the config file (`default` without one).
-    pub name: String,
-    /// Tenant id or verified domain (absent when a full token endpoint is given).
-    pub tenant: Option<Setting<String>>,
-    /// Application (client) id.
-    pub client_id: Option<Setting<String>>,
-    /// The mailbox that authenticates (XOAUTH2 `user=`).
-    pub mailbox: Setting<String>,
-    /// From address used when a message has none: `from`, else the mailbox.
-    pub default_from: String,
-    /// Addresses the account may send as besides the mailbox (SendAs grants).
-    pub allowed_senders: Vec<String>,
-    /// Cloud preset.
-    pub cloud: Cloud,
-    /// Token endpoint URL.
-    pub token_endpoint: Setting<String>,
-    /// Token scope.
-    pub scope: Setting<String>,
-    /// SMTP server.
-    pub smtp: Target,
-    /// How messages go to Exchange.
-    pub transport: Transport,
-    /// Microsoft Graph root (the cloud's, or the emulator's), without a trailing slash.
-    pub graph_url: String,
-    /// Graph: keep a copy in the mailbox's Sent Items.
-    pub save_to_sent_items: bool,
-    /// Extra trust anchors.
-    pub ca_file: Option<PathBuf>,
-    /// How to authenticate.
-    pub auth: AccountAuth,
-    /// Client assertion style for certificates.
-    pub assertion_style: AssertionStyle,
-    /// Send the certificate chain in assertions.
-    pub send_x5c: bool,
-    /// When the client secret expires (Entra shows it; the secret itself does not carry it).
-    pub secret_expires: Option<Setting<time::Date>>,
-}
-
-impl Account {
-    /// When the credential stops working, and what it is: a client secret (its expiry from
-    /// the configuration, since the secret does not carry it) or a certificate (`notAfter`).
-    /// Federated tokens rotate and passwords do not expire here: `None`.
-    pub fn credential_expiry(&self) -> Option<(&'static str, time::OffsetDateTime)> {
-        match &self.auth {
-            AccountAuth::OAuth {
-                credential: ClientCredential::Secret(_),
-                ..
-            } => self
-                .secret_expires
-                .as_ref()
-                .map(|d| ("client secret", d.value.midnight().assume_utc())),
-            AccountAuth::OAuth {
-                credential: ClientCredential::Certificate(cert),
-                ..
-            } => Some(("certificate", cert.not_after)),
-            _ => None,
-        }
-    }
-
-    /// Whether `address` may appear as sender: the mailbox or an allowed sender.
-    pub fn may_send_as(&self, address: &str) -> bool {
-        address.eq_ignore_ascii_case(&self.mailbox.value)
-            || self.allowed_senders.iter().any(|a| a.eq_ignore_ascii_case(address))
-    }
-}
-
 /// Resolved configuration: the selected account and what `config check` should report.
 #[derive(Debug)]
 pub struct Config {
@@ -165,7 +69,57 @@ pub struct Config {
     /// The config file used, if any.
     pub file: Option<PathBuf>,
     /// Things that work but should be changed.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Something that works but should be changed, and where it is configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// What it is about.
+    pub kind: WarningKind,
+    /// Where the value came from.
+    pub origin: Origin,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// What a [`Warning`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningKind {
+    /// The token or password would cross the network unencrypted.
+    Plaintext,
+    /// A scope Entra refuses for client credentials.
+    Scope,
+    /// A secret written in the config file itself.
+    SecretInFile,
+    /// A client secret that is a Secret ID, not the secret's value.
+    SecretLooksLikeId,
+    /// The credential expires within 30 days, or has expired.
+    CredentialExpiry,
+}
+
+impl Warning {
+    fn new(kind: WarningKind, origin: &Origin, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            origin: origin.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// About the credential itself (`doctor` reports those in its credential check).
+    pub fn is_about_credential(&self) -> bool {
+        matches!(
+            self.kind,
+            WarningKind::SecretLooksLikeId | WarningKind::CredentialExpiry
+        )
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.origin, self.message)
+    }
 }
 
 /// Flags that override configuration (each `send`-like command has them).
@@ -254,7 +208,7 @@ fn default_config_path(env: Env<'_>) -> Option<PathBuf> {
 }
 
 /// Builds the account from the merged layers, checking every value.
-fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Account, ConfigError> {
+fn build(name: &str, layers: &Layers, warnings: &mut Vec<Warning>) -> Result<Account, ConfigError> {
     if let Some(enabled) = layers.get("enabled")
         && !parse_bool(&enabled)?
     {
@@ -342,8 +296,12 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
             ));
         }
         if !is_this_machine(&host) {
-            warnings.push(format!(
-                "{origin}: security `insecure-plaintext` sends the token or password to {host} unencrypted; use it only with a test server on this machine"
+            warnings.push(Warning::new(
+                WarningKind::Plaintext,
+                &origin,
+                format!(
+                    "security `insecure-plaintext` sends the token or password to {host} unencrypted; use it only with a test server on this machine"
+                ),
             ));
         }
     }
@@ -440,11 +398,13 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
         origin: Origin::Default,
     });
     if oauth && !scope.value.trim().ends_with("/.default") {
-        warnings.push(format!(
-            "{}: scope `{}` does not end in /.default; Entra ID refuses it for client credentials (AADSTS1002012). Use {}",
-            scope.origin,
-            scope.value,
-            default_scope
+        warnings.push(Warning::new(
+            WarningKind::Scope,
+            &scope.origin,
+            format!(
+                "scope `{}` does not end in /.default; Entra ID refuses it for client credentials (AADSTS1002012). Use {default_scope}",
+                scope.value
+            ),
         ));
     }
     let assertion_style = match layers.get("assertion") {
@@ -467,18 +427,6 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
             let date = parse_date(&s.value).ok_or_else(|| {
                 ConfigError::invalid(&s.origin, format!("`{}` is not a date like 2027-06-30", s.value))
             })?;
-            let days = (date - crate::clock::now().date()).whole_days();
-            if days < 0 {
-                warnings.push(format!(
-                    "{}: the client secret expired on {date}; create a new one",
-                    s.origin
-                ));
-            } else if days < 30 {
-                warnings.push(format!(
-                    "{}: the client secret expires in {days} days ({date})",
-                    s.origin
-                ));
-            }
             Some(Setting {
                 value: date,
                 origin: s.origin,
@@ -486,7 +434,7 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
         }
         None => None,
     };
-    Ok(Account {
+    let account = Account {
         name: name.to_owned(),
         tenant,
         client_id,
@@ -505,7 +453,13 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<String>) -> Result<Acco
         assertion_style,
         send_x5c,
         secret_expires,
-    })
+    };
+    if let Some(expiry) = account.credential_expiry()
+        && let Some(message) = expiry.warning(crate::clock::now())
+    {
+        warnings.push(Warning::new(WarningKind::CredentialExpiry, &expiry.origin, message));
+    }
+    Ok(account)
 }
 
 /// `2027-06-30`, or the date of an RFC 3339 date-time.
@@ -535,7 +489,7 @@ fn auth(
     layers: &Layers,
     mailbox: &Setting<String>,
     cloud: Cloud,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<AccountAuth, ConfigError> {
     let oauth_fields: Vec<&str> = SECRET_FIELDS
         .iter()
@@ -635,8 +589,10 @@ fn auth(
         )),
         (Some((secret, origin)), None) => {
             if uuid::Uuid::try_parse(secret.expose().trim()).is_ok() {
-                warnings.push(format!(
-                    "{origin}: the client secret looks like a secret ID (a GUID), not the secret's value; copy the Value column when the secret is created"
+                warnings.push(Warning::new(
+                    WarningKind::SecretLooksLikeId,
+                    &origin,
+                    "the client secret looks like a secret ID (a GUID), not the secret's value; copy the Value column when the secret is created",
                 ));
             }
             Ok(AccountAuth::OAuth {
@@ -655,23 +611,6 @@ fn auth(
             let key = layer.get("private_key").map(|k| PathBuf::from(k.value));
             let loaded = Certificate::load(Path::new(&cert.value), key.as_deref(), password.as_ref().map(|p| &p.0))
                 .map_err(|e| ConfigError::invalid(&cert.origin, e.to_string()))?;
-            let days = (loaded.not_after - crate::clock::now()).whole_days();
-            if days < 0 {
-                return Err(ConfigError::invalid(
-                    &cert.origin,
-                    format!(
-                        "the certificate {} expired on {}",
-                        loaded.thumbprint_hex(),
-                        loaded.not_after.date()
-                    ),
-                ));
-            } else if days < 30 {
-                warnings.push(format!(
-                    "{}: the certificate expires in {days} days ({})",
-                    cert.origin,
-                    loaded.not_after.date()
-                ));
-            }
             Ok(AccountAuth::OAuth {
                 credential: ClientCredential::Certificate(std::sync::Arc::new(loaded)),
                 origin: cert.origin,
@@ -690,7 +629,7 @@ fn secret_from(
     literal: &str,
     env_var: &str,
     file: &str,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<Option<(Secret, Origin)>, ConfigError> {
     let given: Vec<(&str, Setting<String>)> = [literal, env_var, file]
         .into_iter()
@@ -726,9 +665,12 @@ fn secret_from(
         text.trim_end_matches(['\r', '\n']).to_owned()
     } else {
         if matches!(setting.origin, Origin::File { .. }) {
-            warnings.push(format!(
-                "{}: a secret is written in the config file; prefer {file} (a file readable only by this service) or {env_var}",
-                setting.origin
+            warnings.push(Warning::new(
+                WarningKind::SecretInFile,
+                &setting.origin,
+                format!(
+                    "a secret is written in the config file; prefer {file} (a file readable only by this service) or {env_var}"
+                ),
             ));
         }
         setting.value.clone()
@@ -950,7 +892,7 @@ mod tests {
         let remote = format!("{base}smtp_host = \"mail.fabrikam.example\"\n");
         let config = resolve(dir.path(), &remote, &env).unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            config.warnings.iter().any(|w| w.contains("unencrypted")),
+            config.warnings.iter().any(|w| w.to_string().contains("unencrypted")),
             "{:?}",
             config.warnings
         );
@@ -998,12 +940,10 @@ mod tests {
         let config = resolve(dir.path(), &toml, &[("M365_MAILER_MAILBOX", "b@contoso.com")]).unwrap();
         assert_eq!(config.account.mailbox.value, "b@contoso.com");
         assert_eq!(config.account.mailbox.origin, Origin::Env("M365_MAILER_MAILBOX".into()));
-        assert!(
-            config
-                .warnings
-                .iter()
-                .any(|w| w.contains("config.toml:5: accounts.main.client_secret: a secret is written"))
-        );
+        assert!(config.warnings.iter().any(|w| {
+            w.to_string()
+                .contains("config.toml:5: accounts.main.client_secret: a secret is written")
+        }));
 
         type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let rows: &[Row<'_>] = &[
@@ -1077,7 +1017,10 @@ mod tests {
             format!("https://login.microsoftonline.us/{TENANT}/oauth2/v2.0/token")
         );
         assert!(
-            only_env.warnings.iter().any(|w| w.contains("looks like a secret ID")),
+            only_env
+                .warnings
+                .iter()
+                .any(|w| w.to_string().contains("looks like a secret ID")),
             "{:?}",
             only_env.warnings
         );

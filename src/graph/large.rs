@@ -224,7 +224,7 @@ async fn call(request: reqwest::RequestBuilder, url: &str) -> Result<serde_json:
     let response = request.send().await.map_err(|e| GraphSendError::Network {
         url: url.to_owned(),
         // Without reqwest's "for url (…)": the upload URL is a credential.
-        detail: e.without_url().to_string(),
+        source: e.without_url(),
     })?;
     let status = response.status().as_u16();
     let retry_after = super::retry_after(response.headers());

@@ -51,11 +51,6 @@ impl std::fmt::Display for GraphError {
 }
 
 impl GraphError {
-    /// Throttling and server errors pass.
-    pub fn is_transient(&self) -> bool {
-        matches!(self.status, 408 | 429) || self.status >= 500
-    }
-
     fn parse(status: u16, body: &[u8], retry_after: Option<Duration>) -> Self {
         let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let text = |key: &str| json["error"][key].as_str().unwrap_or_default().to_owned();
@@ -79,12 +74,12 @@ pub enum GraphSendError {
     #[error("Microsoft Graph refused: {0}")]
     Refused(GraphError),
     /// Graph could not be reached.
-    #[error("cannot reach Microsoft Graph at {url}: {detail}")]
+    #[error("cannot reach Microsoft Graph at {url}: {}", crate::tls::error_chain(source))]
     Network {
         /// The request URL.
         url: String,
-        /// What failed.
-        detail: String,
+        /// What failed, without the URL.
+        source: reqwest::Error,
     },
     /// The message cannot be expressed as Graph needs it.
     #[error("{0}")]
@@ -92,15 +87,6 @@ pub enum GraphSendError {
 }
 
 impl GraphSendError {
-    /// Whether trying again later can succeed.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            GraphSendError::Refused(e) => e.is_transient(),
-            GraphSendError::Network { .. } => true,
-            GraphSendError::Message(_) => false,
-        }
-    }
-
     /// The Graph error, when Graph answered.
     pub fn graph(&self) -> Option<&GraphError> {
         match self {
@@ -203,7 +189,7 @@ async fn post_send_mail(
         .await
         .map_err(|e| GraphSendError::Network {
             url: url.clone(),
-            detail: e.without_url().to_string(),
+            source: e.without_url(),
         })?;
     let status = sent.status().as_u16();
     let retry_after = retry_after(sent.headers());
@@ -354,9 +340,8 @@ mod tests {
             e.to_string(),
             "HTTP 403 ErrorAccessDenied: Access to OData is disabled."
         );
-        assert!(!e.is_transient());
         let throttled = GraphError::parse(429, b"", Some(Duration::from_secs(3)));
-        assert!(throttled.is_transient());
+        assert_eq!(throttled.retry_after, Some(Duration::from_secs(3)));
         assert_eq!(throttled.to_string(), "HTTP 429");
     }
 }

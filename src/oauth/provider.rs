@@ -143,12 +143,12 @@ pub enum TokenError {
     #[error("the token endpoint refused: {0}")]
     Entra(Box<EntraError>),
     /// The token endpoint could not be reached.
-    #[error("cannot reach the token endpoint {url}: {detail}")]
+    #[error("cannot reach the token endpoint {url}: {}", crate::tls::error_chain(source))]
     Network {
         /// The endpoint.
         url: String,
-        /// What failed (connection, TLS, timeout).
-        detail: String,
+        /// What failed (connection, TLS, timeout), without the URL.
+        source: reqwest::Error,
     },
     /// The answer was not a token.
     #[error(transparent)]
@@ -387,7 +387,7 @@ impl TokenProvider {
                     return Ok(token);
                 }
                 Err(e) if e.is_transient() && attempt < self.retry.attempts => {
-                    let backoff = self.retry.base_delay.saturating_mul(1 << (attempt - 1).min(16));
+                    let backoff = crate::backoff::doubling(self.retry.base_delay, attempt, self.retry.max_delay);
                     let delay = retry_after.unwrap_or(backoff).min(self.retry.max_delay);
                     tracing::info!(error = %e, attempt, delay_ms = delay.as_millis() as u64, "token request failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -426,7 +426,7 @@ impl TokenProvider {
                 return (
                     Err(TokenError::Network {
                         url: url.clone(),
-                        detail: error_chain(&e),
+                        source: e.without_url(),
                     }),
                     None,
                 );
@@ -445,7 +445,7 @@ impl TokenProvider {
                 return (
                     Err(TokenError::Network {
                         url: url.clone(),
-                        detail: error_chain(&e),
+                        source: e.without_url(),
                     }),
                     retry_after,
                 );
@@ -531,29 +531,6 @@ fn push_assertion(form: &mut Vec<(&'static str, String)>, jwt: &Secret) {
         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
     ));
     form.push(("client_assertion", jwt.expose().to_owned()));
-}
-
-/// The error and its causes on one line (reqwest hides the TLS reason in the chain). reqwest's
-/// own "error sending request for url (…)" repeats the URL and is left out.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let top = error.to_string();
-    let mut text = if top.starts_with("error sending request") {
-        String::new()
-    } else {
-        top
-    };
-    let mut source = error.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -39,8 +39,7 @@ pub enum Next {
 impl Backoff {
     /// The wait after the `failures`-th failed attempt (1 for the first).
     pub fn delay(&self, failures: u32) -> Duration {
-        let doublings = failures.saturating_sub(1).min(31);
-        self.initial.saturating_mul(1u32 << doublings).min(self.max)
+        crate::backoff::doubling(self.initial, failures, self.max)
     }
 
     /// After the `failures`-th failure at `now_ms` of a message accepted at `received_ms`.

@@ -21,8 +21,9 @@ use super::dsn;
 use super::limits::{Limiter, Ticket, Wait};
 use super::metrics::{AccountLabel, Metrics, ReplyLabel};
 use super::outcome::{self, Resume, Stage};
+use crate::account::{Account, Expiry, Transport};
 use crate::clock;
-use crate::config::{Account, Delivery as Settings, Transport};
+use crate::config::Delivery as Settings;
 use crate::oauth::provider::MINIMUM_VALIDITY_SECS;
 use crate::queue::{Leased, Op, Queue, QueueError, millis};
 use crate::smtp::{Connection, Envelope};
@@ -56,22 +57,10 @@ pub struct AccountDelivery {
     /// The relay's name, for delivery status notifications.
     hostname: String,
     shutdown: watch::Receiver<bool>,
-    /// The credential expiry warning last logged (see [`expiry_level`]).
+    /// The urgency of the credential expiry warning last logged ([`Expiry::urgency`]).
     expiry_warned: std::sync::atomic::AtomicU8,
     /// Refusals of the account in a row: each doubles the pause.
     blocked: AtomicU32,
-}
-
-/// How close a credential is to expiring: 0 more than 30 days, 1 within 30 days, 2 within 7
-/// days, 3 expired.
-fn expiry_level(seconds_left: i64) -> u8 {
-    const DAY: i64 = 86_400;
-    match seconds_left {
-        s if s <= 0 => 3,
-        s if s <= 7 * DAY => 2,
-        s if s <= 30 * DAY => 1,
-        _ => 0,
-    }
 }
 
 /// An authenticated connection and when its token expires.
@@ -129,20 +118,20 @@ impl AccountDelivery {
     /// expired (checked at start and then with every look at the queue).
     fn check_expiry(&self) {
         use std::sync::atomic::Ordering;
-        let Some((what, expires)) = self.submitter.account().credential_expiry() else {
+        let Some(expiry) = self.submitter.account().credential_expiry() else {
             return;
         };
-        let left = (expires - clock::now()).whole_seconds();
-        let level = expiry_level(left);
-        if level <= self.expiry_warned.fetch_max(level, Ordering::Relaxed) {
+        let now = clock::now();
+        let urgency = expiry.at(now);
+        if urgency.urgency() <= self.expiry_warned.fetch_max(urgency.urgency(), Ordering::Relaxed) {
             return;
         }
-        let (account, date) = (self.name(), expires.date());
-        if level == 3 {
-            tracing::error!(account, credential = what, expired = %date, "the {what} has expired: every delivery fails until a new one is configured (SIGHUP reloads it)");
+        let (account, credential, date) = (self.name(), expiry.credential.to_string(), expiry.at.date());
+        let warning = expiry.warning(now).unwrap_or_default();
+        if urgency == Expiry::Expired {
+            tracing::error!(account, credential, expired = %date, "{warning} (SIGHUP reloads it)");
         } else {
-            let days = left / 86_400;
-            tracing::warn!(account, credential = what, expires = %date, days, "the {what} expires in {days} days: create a new one and configure it before then");
+            tracing::warn!(account, credential, expires = %date, "{warning}");
         }
     }
 
@@ -175,12 +164,12 @@ impl AccountDelivery {
     /// Brings the token counters (they live in the token provider) and the credential expiry
     /// up to date.
     pub fn update_token_metrics(&self) {
-        if let Some((what, expires)) = self.submitter.account().credential_expiry() {
+        if let Some(expiry) = self.submitter.account().credential_expiry() {
             let label = super::metrics::CredentialLabel {
                 account: self.label.account.clone(),
-                credential: what.to_owned(),
+                credential: expiry.credential.to_string(),
             };
-            let left = (expires - clock::now()).whole_seconds();
+            let left = expiry.seconds_left(clock::now());
             self.metrics.credential_expiry_seconds.get_or_create(&label).set(left);
         }
         if let Some(provider) = self.submitter.provider() {
@@ -480,10 +469,10 @@ impl AccountDelivery {
         let now_ms = clock::unix_millis();
         let blocked_pause = self.settings.backoff.delay(self.blocked.load(Ordering::Relaxed) + 1);
         let resume = Resume {
-            throttled_ms: now_ms + millis(self.settings.limits.window),
+            throttled_ms: now_ms + millis(self.limiter().throttle_pause()),
             blocked_ms: now_ms + millis(blocked_pause),
         };
-        let mut plan = outcome::plan(
+        let plan = outcome::plan(
             leased,
             stage,
             &result,
@@ -492,25 +481,9 @@ impl AccountDelivery {
             now_ms,
             resume,
         );
-        if plan.throttled {
-            let mut resume = self.limiter().throttled(now);
-            // Graph says how long to wait; never less.
-            if let Err(SubmitError::Graph(e)) = &result
-                && let Some(wait) = e.graph().and_then(|g| g.retry_after)
-            {
-                resume = resume.max(now + wait);
-            }
-            let resume_ms = now_ms + millis(resume.saturating_duration_since(now));
-            for op in &mut plan.ops {
-                if let Op::Defer {
-                    next_attempt_ms,
-                    attempted: false,
-                    ..
-                } = op
-                {
-                    *next_attempt_ms = resume_ms;
-                }
-            }
+        if let Some(until_ms) = plan.throttled {
+            let wait = Duration::from_millis(until_ms.saturating_sub(now_ms).max(0).unsigned_abs());
+            self.limiter().throttled_until(now + wait);
         }
         self.freed.notify_waiters();
         let code = match &result {

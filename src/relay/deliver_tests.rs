@@ -33,16 +33,6 @@ pub(super) fn worker_hook(hostname: &str) {
     }
 }
 
-#[test]
-fn expiry_warnings_come_at_30_days_7_days_and_expiry() {
-    const DAY: i64 = 86_400;
-    let levels: Vec<u8> = [90 * DAY, 30 * DAY + 1, 30 * DAY, 8 * DAY, 7 * DAY, 1, 0, -DAY]
-        .into_iter()
-        .map(expiry_level)
-        .collect();
-    assert_eq!(levels, [0, 0, 1, 1, 2, 2, 3, 3]);
-}
-
 const SECRET: &str = "Xq58Q~delivery.test.secret";
 
 /// The account of the emulator's tenant, as the configuration resolves it.

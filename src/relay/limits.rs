@@ -156,17 +156,22 @@ impl Limiter {
         }
     }
 
-    /// Exchange throttled the mailbox: stop sending for a while, longer each time in a row.
-    /// Returns when sending resumes.
-    pub fn throttled(&mut self, now: Instant) -> Instant {
-        let pause = self
-            .limits
-            .window
-            .saturating_mul(1 << self.pauses.min(16))
-            .min(MAX_PAUSE.max(self.limits.window));
+    /// How long the next throttling pauses the mailbox: longer each time in a row.
+    pub fn throttle_pause(&self) -> Duration {
+        crate::backoff::doubling(self.limits.window, self.pauses + 1, MAX_PAUSE.max(self.limits.window))
+    }
+
+    /// Exchange throttled the mailbox: nothing is sent before `until`.
+    pub fn throttled_until(&mut self, until: Instant) {
         self.pauses += 1;
-        let until = now + pause;
         self.paused_until = Some(until);
+    }
+
+    /// Exchange throttled the mailbox: stop sending for [`Limiter::throttle_pause`]. Returns when
+    /// sending resumes.
+    pub fn throttled(&mut self, now: Instant) -> Instant {
+        let until = now + self.throttle_pause();
+        self.throttled_until(until);
         until
     }
 

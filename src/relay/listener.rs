@@ -140,11 +140,9 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match failures.get(&key) {
-            Some((n, last)) if now.saturating_duration_since(*last) < AUTH_FAILURE_MEMORY => self
-                .inbound
-                .auth_failure_delay
-                .saturating_mul(1 << (n - 1).min(16))
-                .min(MAX_AUTH_DELAY),
+            Some((n, last)) if now.saturating_duration_since(*last) < AUTH_FAILURE_MEMORY => {
+                crate::backoff::doubling(self.inbound.auth_failure_delay, *n, MAX_AUTH_DELAY)
+            }
             _ => Duration::ZERO,
         }
     }

@@ -9,11 +9,12 @@
 //! that does not exist, a sender the mailbox may not use, a message too large) send it to the
 //! dead-letter area at once. Everything is given up on after the queue lifetime.
 
-use crate::config::Account;
-use crate::diagnose::{self, Evidence, Ids, catalog::Retry};
-use crate::queue::{Backoff, DeadLetter, Leased, Next, Op};
-use crate::smtp::{Delivery, Reply, SmtpError};
+use crate::account::Account;
+use crate::catalog::{Evidence, Ids, Retry};
+use crate::queue::{Backoff, DeadLetter, Leased, Next, Op, millis};
+use crate::smtp::{Delivery, Reply, SmtpError, Step};
 use crate::submit::SubmitError;
+use crate::verdict::Verdict;
 
 /// Where an attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,12 +36,12 @@ pub struct Plan {
     pub deferred: usize,
     /// Recipients given up on.
     pub dead: usize,
-    /// Exchange is throttling the mailbox: pause it.
-    pub throttled: bool,
+    /// Exchange is throttling the mailbox: nothing goes before this (Unix milliseconds).
+    pub throttled: Option<i64>,
     /// Exchange or the path to it is unavailable: pause the account before the next attempt.
     pub unavailable: bool,
-    /// Exchange refuses the account itself: pause it until `blocked_until_ms`; the messages
-    /// wait without counting an attempt.
+    /// Exchange refuses the account itself: pause it until `blocked_ms`; the messages wait
+    /// without counting an attempt.
     pub blocked: bool,
     /// The connection can carry the next message.
     pub keep_connection: bool,
@@ -54,34 +55,10 @@ pub struct Plan {
 /// the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resume {
-    /// A throttled mailbox.
+    /// A throttled mailbox (the server's `Retry-After` may ask for longer).
     pub throttled_ms: i64,
     /// A refused account.
     pub blocked_ms: i64,
-}
-
-/// What a reply says, for the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Meaning {
-    /// Try again after the usual wait.
-    Transient,
-    /// Exchange wants the mailbox to slow down.
-    Throttled,
-    /// Exchange refuses the account, whatever the message.
-    Blocked,
-    /// The message (or this recipient) will never go.
-    Refused,
-}
-
-fn meaning(reply: &Reply) -> Meaning {
-    let retry = diagnose::for_reply(reply).map(|e| e.retry);
-    match retry {
-        _ if reply.code() == 432 => Meaning::Throttled,
-        Some(Retry::AfterThrottling) => Meaning::Throttled,
-        Some(Retry::AfterAccountFix) => Meaning::Blocked,
-        _ if reply.is_permanent() => Meaning::Refused,
-        _ => Meaning::Transient,
-    }
 }
 
 /// Plans the queue operations after attempting `leased` at `now_ms`.
@@ -94,9 +71,7 @@ pub fn plan(
     now_ms: i64,
     resume: Resume,
 ) -> Plan {
-    let message = &leased.message;
     let mut plan = empty(String::new(), String::new());
-    // Per recipient: delivered, or failed with a reply.
     let failed: Vec<(String, Reply)> = match (stage, result) {
         (_, Ok(delivery)) => {
             plan.reply = delivery.reply.to_string();
@@ -106,127 +81,149 @@ pub fn plan(
             plan.reply = rejected.first().map(|(_, r)| r.to_string()).unwrap_or_default();
             rejected.clone()
         }
-        (Stage::Transaction, Err(SubmitError::Smtp(e @ SmtpError::Rejected { reply, .. }))) => {
-            plan.reply = e.to_string();
-            plan.keep_connection = reply.code() != 421;
-            plan.diagnosis = explain(result, account);
-            match meaning(reply) {
-                Meaning::Refused => give_up(&mut plan, leased, &message.recipients, now_ms),
-                Meaning::Transient => retry(&mut plan, leased, backoff, now_ms, None),
-                Meaning::Throttled => {
-                    plan.throttled = true;
-                    retry(&mut plan, leased, backoff, now_ms, Some(resume.throttled_ms));
-                }
-                Meaning::Blocked => block(&mut plan, leased, backoff, now_ms, resume),
-            }
-            return plan;
-        }
-        (Stage::Transaction, Err(e @ SubmitError::Graph(g))) => {
-            plan.reply = e.to_string();
-            plan.diagnosis = explain(result, account);
-            plan.keep_connection = false;
-            match graph_meaning(g) {
-                GraphMeaning::Message => give_up(&mut plan, leased, &message.recipients, now_ms),
-                GraphMeaning::Throttled => {
-                    plan.throttled = true;
-                    retry(&mut plan, leased, backoff, now_ms, Some(resume.throttled_ms));
-                }
-                GraphMeaning::Account => {
-                    plan.unavailable = true;
-                    retry(&mut plan, leased, backoff, now_ms, None);
-                }
-            }
-            return plan;
-        }
-        (
-            Stage::Transaction,
-            Err(
-                e @ SubmitError::Smtp(
-                    SmtpError::TooBig { .. } | SmtpError::NotOffered { .. } | SmtpError::BadAddress { .. },
-                ),
-            ),
-        ) => {
-            plan.reply = e.to_string();
-            plan.diagnosis = explain(result, account);
-            give_up(&mut plan, leased, &message.recipients, now_ms);
-            return plan;
-        }
         (_, Err(e)) => {
-            // Network, TLS, token endpoint, AUTH: the account is unavailable, not the message
-            // wrong.
-            plan.reply = e.to_string();
-            plan.keep_connection = false;
-            plan.unavailable = true;
-            plan.diagnosis = explain(result, account);
-            retry(&mut plan, leased, backoff, now_ms, None);
+            whole(&mut plan, leased, stage, e, account, backoff, now_ms, resume);
             return plan;
         }
     };
+    per_recipient(&mut plan, leased, &failed, account, backoff, now_ms, resume);
+    plan
+}
 
-    if let Some((_, reply)) = failed.iter().find(|(_, r)| meaning(r) == Meaning::Blocked)
+/// The whole message failed: the verdict on the failure decides.
+#[allow(clippy::too_many_arguments)]
+fn whole(
+    plan: &mut Plan,
+    leased: &Leased,
+    stage: Stage,
+    error: &SubmitError,
+    account: &Account,
+    backoff: &Backoff,
+    now_ms: i64,
+    resume: Resume,
+) {
+    let verdict = Verdict::of(error);
+    plan.reply = error.to_string();
+    plan.diagnosis = explain(&verdict, account);
+    plan.keep_connection = stage == Stage::Transaction
+        && match error {
+            SubmitError::Smtp(SmtpError::Rejected { reply, .. }) => reply.code() != 421,
+            SubmitError::Smtp(
+                SmtpError::TooBig { .. } | SmtpError::NotOffered { .. } | SmtpError::BadAddress { .. },
+            ) => true,
+            _ => false,
+        };
+    if stage == Stage::Connect {
+        // Network, TLS, token endpoint, AUTH: the account is unavailable, not the message
+        // wrong; it goes once the administrator has fixed what the diagnosis names.
+        plan.unavailable = true;
+        retry(plan, leased, backoff, now_ms, None);
+        return;
+    }
+    match verdict.retry {
+        Retry::AfterThrottling => throttle(plan, leased, backoff, now_ms, resume, &verdict),
+        Retry::AfterAccountFix => block(plan, leased, backoff, now_ms, resume),
+        Retry::Permanent if verdict.blames_message() => give_up(plan, leased, &leased.message.recipients, now_ms),
+        Retry::Permanent => {
+            // The account's credential, permissions or settings: fixed by the administrator.
+            plan.unavailable = true;
+            retry(plan, leased, backoff, now_ms, None);
+        }
+        Retry::Transient => {
+            // A reply of the SMTP server shows the path works; anything else (the connection
+            // broke, Graph failed) says it does not, for now.
+            plan.unavailable = !matches!(error, SubmitError::Smtp(SmtpError::Rejected { .. }));
+            retry(plan, leased, backoff, now_ms, None);
+        }
+    }
+}
+
+/// Some recipients were refused (or all, one by one): each one's verdict decides for it.
+fn per_recipient(
+    plan: &mut Plan,
+    leased: &Leased,
+    failed: &[(String, Reply)],
+    account: &Account,
+    backoff: &Backoff,
+    now_ms: i64,
+    resume: Resume,
+) {
+    let message = &leased.message;
+    let verdicts: Vec<(&String, &Reply, Verdict)> = failed
+        .iter()
+        .map(|(r, reply)| (r, reply, Verdict::of_reply(reply, Step::Rcpt)))
+        .collect();
+    if let Some((_, reply, verdict)) = verdicts.iter().find(|(_, _, v)| v.retry == Retry::AfterAccountFix)
         && failed.len() == message.recipients.len()
     {
         // Every recipient refused because of the account: nothing was sent.
         plan.reply = reply.to_string();
         plan.keep_connection = reply.code() != 421;
-        plan.diagnosis = diagnose::for_reply(reply)
-            .map(|entry| render(&diagnose::explain(entry, &Evidence::of(account)), account))
-            .unwrap_or_default();
-        block(&mut plan, leased, backoff, now_ms, resume);
-        return plan;
+        plan.diagnosis = explain(verdict, account);
+        block(plan, leased, backoff, now_ms, resume);
+        return;
     }
-    let delivered: Vec<&String> = message
+    let delivered = message
         .recipients
         .iter()
         .filter(|r| !failed.iter().any(|(f, _)| f == *r))
-        .collect();
-    let (permanent, transient): (Vec<_>, Vec<_>) =
-        failed.iter().partition(|(_, reply)| meaning(reply) == Meaning::Refused);
-    plan.delivered = delivered.len();
-    plan.throttled = transient.iter().any(|(_, reply)| meaning(reply) == Meaning::Throttled);
-    if !delivered.is_empty() {
+        .count();
+    let (permanent, transient): (Vec<_>, Vec<_>) = verdicts
+        .iter()
+        .partition(|(_, _, v)| v.retry == Retry::Permanent && v.blames_message());
+    plan.delivered = delivered;
+    if delivered > 0 {
         plan.ops.push(Op::Sent {
             account: message.account.clone(),
-            recipients: u32::try_from(delivered.len()).unwrap_or(u32::MAX),
+            recipients: u32::try_from(delivered).unwrap_or(u32::MAX),
             at_ms: now_ms,
         });
     }
-    for (recipient, reply) in &permanent {
+    for (recipient, reply, verdict) in &permanent {
         plan.dead += 1;
-        let diagnosis = diagnose::for_reply(reply)
-            .map(|entry| render(&diagnose::explain(entry, &Evidence::of(account)), account))
-            .unwrap_or_default();
         plan.ops.push(Op::Dead(DeadLetter {
-            message: with_recipients(leased, vec![recipient.clone()]),
+            message: with_recipients(leased, vec![(*recipient).clone()]),
             attempts: leased.attempts + 1,
             failed_ms: now_ms,
             reply: reply.to_string(),
-            diagnosis,
+            diagnosis: explain(verdict, account),
         }));
     }
-    if transient.is_empty() {
+    let Some((_, first_reply, _)) = transient.first() else {
         plan.ops.push(Op::Remove(message.id.clone()));
-    } else {
-        let waiting: Vec<String> = transient.iter().map(|(r, _)| r.clone()).collect();
-        let reply = transient[0].1.to_string();
-        let pause = plan.throttled.then_some(resume.throttled_ms);
-        let mut rest = Plan {
-            ops: Vec::new(),
-            dead: 0,
-            deferred: 0,
-            ..plan.clone()
-        };
-        let partial = Leased {
-            message: with_recipients(leased, waiting),
-            ..leased.clone()
-        };
-        rest.reply = reply;
-        retry(&mut rest, &partial, backoff, now_ms, pause);
-        plan.deferred = rest.deferred;
-        plan.dead += rest.dead;
-        plan.ops.extend(rest.ops);
+        return;
+    };
+    let throttling = transient.iter().find(|(_, _, v)| v.retry == Retry::AfterThrottling);
+    let mut rest = Plan {
+        ops: Vec::new(),
+        dead: 0,
+        deferred: 0,
+        reply: first_reply.to_string(),
+        ..plan.clone()
+    };
+    let partial = Leased {
+        message: with_recipients(leased, transient.iter().map(|(r, _, _)| (*r).clone()).collect()),
+        ..leased.clone()
+    };
+    match throttling {
+        Some((_, _, verdict)) => throttle(&mut rest, &partial, backoff, now_ms, resume, verdict),
+        None => retry(&mut rest, &partial, backoff, now_ms, None),
     }
-    plan
+    plan.throttled = rest.throttled;
+    plan.deferred = rest.deferred;
+    plan.dead += rest.dead;
+    plan.ops.extend(rest.ops);
+}
+
+/// Exchange is throttling the mailbox: defer without counting an attempt until the pause ends,
+/// or later if the server asked for longer.
+fn throttle(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now_ms: i64, resume: Resume, verdict: &Verdict) {
+    let asked = verdict
+        .retry_after
+        .map_or(now_ms, |wait| now_ms.saturating_add(millis(wait)));
+    let until = resume.throttled_ms.max(asked);
+    plan.throttled = Some(until);
+    retry(plan, leased, backoff, now_ms, Some(until));
 }
 
 /// Deliveries of one message that may crash before it is given up on.
@@ -271,7 +268,7 @@ fn empty(reply: String, diagnosis: String) -> Plan {
         delivered: 0,
         deferred: 0,
         dead: 0,
-        throttled: false,
+        throttled: None,
         unavailable: false,
         blocked: false,
         keep_connection: true,
@@ -285,31 +282,6 @@ fn block(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now_ms: i64, resum
     plan.blocked = true;
     plan.unavailable = true;
     retry(plan, leased, backoff, now_ms, Some(resume.blocked_ms));
-}
-
-/// What a Graph failure is about.
-enum GraphMeaning {
-    /// The message itself (too large, no usable recipients, a From the mailbox may not use):
-    /// given up on at once.
-    Message,
-    /// Throttling (429) or Graph unavailable (503): the mailbox pauses.
-    Throttled,
-    /// The account, its permissions or the path to Graph: fixed by the administrator, then
-    /// the queue drains.
-    Account,
-}
-
-fn graph_meaning(error: &crate::graph::GraphSendError) -> GraphMeaning {
-    use crate::graph::GraphSendError;
-    match error {
-        GraphSendError::Message(_) => GraphMeaning::Message,
-        GraphSendError::Network { .. } => GraphMeaning::Account,
-        GraphSendError::Refused(e) => match (e.status, e.code.as_str()) {
-            (429 | 503, _) => GraphMeaning::Throttled,
-            (400 | 413, _) | (_, "ErrorSendAsDenied") => GraphMeaning::Message,
-            _ => GraphMeaning::Account,
-        },
-    }
 }
 
 /// Defers every recipient of `leased`, or gives up when the message is too old. `paused_until`:
@@ -362,14 +334,14 @@ fn with_recipients(leased: &Leased, recipients: Vec<String>) -> crate::queue::Ne
     }
 }
 
-fn explain(result: &Result<Delivery, SubmitError>, account: &Account) -> String {
-    let Err(e) = result else { return String::new() };
-    diagnose::diagnose(e, &Evidence::of(account))
+fn explain(verdict: &Verdict, account: &Account) -> String {
+    verdict
+        .diagnosis(&Evidence::of(account))
         .map(|d| render(&d, account))
         .unwrap_or_default()
 }
 
-fn render(diagnosis: &diagnose::Diagnosis, account: &Account) -> String {
+fn render(diagnosis: &crate::catalog::Diagnosis, account: &Account) -> String {
     let rendered = diagnosis.render(&Ids::of(account));
     format!("{}\n{}", rendered.summary, rendered.to_text("  ").trim_end())
 }
@@ -425,7 +397,7 @@ mod tests {
         Reply::new(code, vec![line.into()])
     }
 
-    fn rejected(step: crate::smtp::Step, r: Reply) -> Result<Delivery, SubmitError> {
+    fn rejected(step: Step, r: Reply) -> Result<Delivery, SubmitError> {
         Err(SubmitError::Smtp(SmtpError::Rejected {
             step,
             reply: r,
@@ -468,7 +440,7 @@ mod tests {
             ],
         });
         let p = run(Stage::Transaction, &ok, 0);
-        assert_eq!((p.delivered, p.dead, p.deferred, p.throttled), (1, 1, 1, false));
+        assert_eq!((p.delivered, p.dead, p.deferred, p.throttled), (1, 1, 1, None));
         assert!(matches!(
             &p.ops[0],
             Op::Sent {
@@ -519,7 +491,7 @@ mod tests {
         let p = run(
             Stage::Transaction,
             &rejected(
-                crate::smtp::Step::Content,
+                Step::Content,
                 reply(
                     554,
                     "5.2.252 SendAsDenied; relay@contoso.com not allowed to send as ceo@contoso.com",
@@ -539,7 +511,7 @@ mod tests {
     #[test]
     fn connection_failures_are_retried_until_the_lifetime_ends() {
         let auth = rejected(
-            crate::smtp::Step::Auth,
+            Step::Auth,
             reply(
                 535,
                 "5.7.3 Authentication unsuccessful [MW4PR04CA0001.namprd04.prod.outlook.com]",
@@ -577,12 +549,12 @@ mod tests {
         let p = run(
             Stage::Transaction,
             &rejected(
-                crate::smtp::Step::Content,
+                Step::Content,
                 reply(432, "4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"),
             ),
             2,
         );
-        assert!(p.throttled);
+        assert!(p.throttled.is_some());
         assert!(matches!(
             &p.ops[..],
             [Op::Defer {
@@ -594,7 +566,7 @@ mod tests {
         // 421 closes the connection; it is a retry, not a refusal.
         let p = run(
             Stage::Transaction,
-            &rejected(crate::smtp::Step::Mail, reply(421, "4.3.2 Service not available")),
+            &rejected(Step::Mail, reply(421, "4.3.2 Service not available")),
             0,
         );
         assert!(!p.keep_connection && p.dead == 0 && p.deferred == 3);
@@ -604,13 +576,13 @@ mod tests {
     fn a_refusal_of_the_account_pauses_it_and_keeps_the_messages() {
         // One misconfiguration must not drain the queue into the dead-letter area.
         for (step, line) in [
-            (crate::smtp::Step::Mail, "5.1.8 Access denied, bad outbound sender"),
+            (Step::Mail, "5.1.8 Access denied, bad outbound sender"),
             (
-                crate::smtp::Step::Mail,
+                Step::Mail,
                 "5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.",
             ),
             (
-                crate::smtp::Step::Content,
+                Step::Content,
                 "5.7.501 Service unavailable. Spam abuse detected from IP range.",
             ),
         ] {
@@ -642,10 +614,7 @@ mod tests {
         let p = plan(
             &old,
             Stage::Transaction,
-            &rejected(
-                crate::smtp::Step::Mail,
-                reply(550, "5.1.8 Access denied, bad outbound sender"),
-            ),
+            &rejected(Step::Mail, reply(550, "5.1.8 Access denied, bad outbound sender")),
             &account(),
             &Backoff::default(),
             NOW,

@@ -121,6 +121,7 @@ fn normalise(text: &str, world: &World) -> String {
         (r"certificate [0-9A-F]{40}", "certificate THUMBPRINT"),
         (r"'[0-9A-F]{8,}(\s+[0-9A-F]+)?'", "'THUMBPRINT'"),
         (r"\d{4}-\d\d-\d\d \(\d+ days\)", "DATE (N days)"),
+        (r"in \d+ days \(\d{4}-\d\d-\d\d\)", "in N days (DATE)"),
     ];
     let mut out = text.replace(world.dir.path().to_str().unwrap(), "<dir>");
     for (pattern, with) in replacements {

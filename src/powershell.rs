@@ -18,7 +18,7 @@ const SINGLE_QUOTES: [char; 5] = ['\'', '\u{2018}', '\u{2019}', '\u{201A}', '\u{
 /// quotes are literal), and every single quote — the typographic ones too, which PowerShell
 /// also ends strings with — is doubled. Control characters (line breaks) are refused: they
 /// would end the command.
-pub fn powershell(value: &str) -> Result<String, Unquotable> {
+pub fn quote(value: &str) -> Result<String, Unquotable> {
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(Unquotable {
             value: value.escape_debug().to_string(),
@@ -59,10 +59,10 @@ mod tests {
             ),
         ];
         for (value, quoted) in rows {
-            assert_eq!(powershell(value).unwrap(), quoted, "{value}");
+            assert_eq!(quote(value).unwrap(), quoted, "{value}");
         }
-        assert!(powershell("a\nStop-Computer").is_err());
-        assert!(powershell("a\rb").is_err());
-        assert!(powershell("a\u{0}b").is_err());
+        assert!(quote("a\nStop-Computer").is_err());
+        assert!(quote("a\rb").is_err());
+        assert!(quote("a\u{0}b").is_err());
     }
 }

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::Rendered;
-use super::doctor::{Report, Status};
+use super::{Report, Status};
+use crate::catalog::Rendered;
 
 /// Width of the human report.
 pub const WIDTH: usize = 80;
@@ -32,7 +32,7 @@ pub fn json(report: &Report) -> String {
             failed: report.count(Status::Fail),
             warnings: report.count(Status::Warn),
             skipped: report.count(Status::Skip),
-            exit_code: report.exit_code(),
+            exit_code: report.exit_code().map_or(0, u8::from),
         },
     };
     serde_json::to_string_pretty(&document).expect("the report serialises")

@@ -1,19 +1,11 @@
-//! Diagnosis: from a failure to its likely causes and the exact fix, with the user's own ids.
-//!
-//! The catalog (`catalog.rs`) is data. Here: finding the entry for a reply, an Entra error or a
-//! symptom; narrowing its causes with what can be observed from outside the tenant (the token's
-//! claims, the configured secret's shape); and rendering fixes with values quoted for PowerShell.
+//! A catalog entry applied to one failure: its causes narrowed with what can be observed from
+//! outside the tenant (the token's claims, the configured secret's shape), and rendered with
+//! the user's ids, commands quoted for PowerShell.
 
-pub mod catalog;
-pub mod doctor;
-pub mod quote;
-pub mod report;
-
-use crate::config::{Account, AccountAuth};
+use super::{Cause, Entry, Retry, Signal};
+use crate::account::{Account, AccountAuth};
 use crate::oauth::ClientCredential;
-use crate::smtp::{Reply, SmtpError};
-use crate::submit::SubmitError;
-use catalog::{Cause, ENTRIES, Entry, Retry, Signal};
+use crate::powershell;
 
 /// The user's identifiers, for filling in fixes.
 #[derive(Debug, Clone, Default)]
@@ -89,7 +81,7 @@ impl Ids {
             let name = &rest[start + 1..start + end];
             match self.value(name) {
                 Some(v) if quoted => {
-                    let literal = quote::powershell(&v).unwrap_or_else(|_| Self::placeholder(name).to_owned());
+                    let literal = powershell::quote(&v).unwrap_or_else(|_| Self::placeholder(name).to_owned());
                     out.push_str(&literal);
                 }
                 Some(v) => out.push_str(&v),
@@ -134,138 +126,6 @@ pub struct Diagnosis {
     pub confirmed: bool,
     /// What was observed, and what could not be checked.
     pub notes: Vec<String>,
-}
-
-/// The entry for an SMTP reply: the one whose code, enhanced code and text match most closely.
-pub fn for_reply(reply: &Reply) -> Option<&'static Entry> {
-    let enhanced = reply.enhanced()?.to_string();
-    let text = reply.message().to_ascii_lowercase();
-    let candidates = ENTRIES.iter().filter(|e| match e.signal {
-        Signal::Smtp {
-            code,
-            enhanced: e_enhanced,
-            text: fragment,
-        } => {
-            (code == 0 || code == reply.code())
-                && enhanced_matches(e_enhanced, &enhanced)
-                && fragment.is_none_or(|f| text.contains(&f.to_ascii_lowercase()))
-        }
-        _ => false,
-    });
-    // A text-specific entry beats a generic one for the same codes.
-    candidates.max_by_key(|e| matches!(e.signal, Signal::Smtp { text: Some(_), .. }))
-}
-
-/// `4.7.500` in the catalog stands for the whole 4.7.500–4.7.699 range Microsoft documents.
-fn enhanced_matches(pattern: &str, actual: &str) -> bool {
-    if pattern == "4.7.500" {
-        return actual
-            .strip_prefix("4.7.")
-            .and_then(|d| d.parse::<u16>().ok())
-            .is_some_and(|d| (500..=699).contains(&d));
-    }
-    pattern == actual
-}
-
-/// The entry for an AADSTS code.
-pub fn for_aadsts(code: u32) -> Option<&'static Entry> {
-    ENTRIES.iter().find(|e| e.signal == Signal::Aadsts(code))
-}
-
-/// The entry for a Graph error: status and code, the entry with a text fragment first.
-pub fn for_graph(error: &crate::graph::GraphError) -> Option<&'static Entry> {
-    let message = error.message.to_ascii_lowercase();
-    let mut candidates: Vec<&'static Entry> = ENTRIES
-        .iter()
-        .filter(|e| match e.signal {
-            Signal::Graph { status, code, text } => {
-                status == error.status
-                    && (code.is_empty() || code == error.code)
-                    && text.is_none_or(|t| message.contains(&t.to_ascii_lowercase()))
-            }
-            _ => false,
-        })
-        .collect();
-    candidates.sort_by_key(|e| !matches!(e.signal, Signal::Graph { text: Some(_), .. }));
-    candidates.first().copied()
-}
-
-/// The entry for a symptom name.
-pub fn symptom(name: &str) -> &'static Entry {
-    ENTRIES
-        .iter()
-        .find(|e| matches!(e.signal, Signal::Symptom(s) if s == name))
-        .unwrap_or_else(|| panic!("the catalog has no symptom `{name}`"))
-}
-
-/// Entries a free-text error (a line of a guide's table, another tool's log) refers to: by
-/// AADSTS number, by SMTP code and enhanced code, or by the words other tools use.
-pub fn search(text: &str) -> Vec<&'static Entry> {
-    let lower = text.to_ascii_lowercase();
-    let mut found: Vec<&'static Entry> = Vec::new();
-    let mut add = |e: &'static Entry| {
-        if !found.iter().any(|f| std::ptr::eq(*f, e)) {
-            found.push(e);
-        }
-    };
-    if let Some(code) = lower
-        .find("aadsts")
-        .map(|i| {
-            lower[i + 6..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-        })
-        .and_then(|d| d.parse().ok())
-        && let Some(e) = for_aadsts(code)
-    {
-        add(e);
-    }
-    let words: Vec<&str> = lower.split(|c: char| c.is_whitespace() || c == '—').collect();
-    if let (Some(code), Some(enhanced)) = (
-        words
-            .iter()
-            .find_map(|w| w.parse::<u16>().ok().filter(|c| (200..600).contains(c))),
-        words.iter().find(|w| {
-            w.split('.').count() == 3
-                && w.split('.')
-                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        }),
-    ) {
-        let reply = Reply::new(code, vec![format!("{enhanced} {text}")]);
-        if let Some(e) = for_reply(&reply) {
-            add(e);
-        }
-    }
-    for entry in ENTRIES {
-        if entry.aliases.iter().any(|a| lower.contains(&a.to_ascii_lowercase())) {
-            add(entry);
-        }
-    }
-    found
-}
-
-/// Explains a submission failure, narrowing with the evidence.
-pub fn diagnose(error: &SubmitError, evidence: &Evidence) -> Option<Diagnosis> {
-    let entry = match error {
-        SubmitError::Token(t) => for_aadsts(t.entra()?.code()?)?,
-        SubmitError::Smtp(SmtpError::NotOffered { what, .. }) if what.contains("XOAUTH2") => {
-            symptom("xoauth2-not-offered")
-        }
-        SubmitError::Smtp(SmtpError::Tls { source, .. })
-            if source.to_string().to_ascii_lowercase().contains("certificate") =>
-        {
-            symptom("tls-untrusted")
-        }
-        SubmitError::Smtp(SmtpError::Timeout {
-            step: crate::smtp::Step::Connect,
-            ..
-        }) => symptom("port-blocked"),
-        SubmitError::Smtp(s) => for_reply(s.reply()?)?,
-        SubmitError::Graph(g) => for_graph(g.graph()?)?,
-        _ => return None,
-    };
-    Some(explain(entry, evidence))
 }
 
 /// The entry's causes, narrowed by the evidence.
@@ -448,6 +308,3 @@ impl Rendered {
         out
     }
 }
-
-#[cfg(test)]
-mod tests;

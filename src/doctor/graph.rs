@@ -5,31 +5,33 @@
 
 use std::time::Duration;
 
-use super::{Check, Options, Status, catalog_symptom, failure, skip};
-use crate::config::Account;
-use crate::diagnose::{Evidence, Ids};
+use super::{Check, CheckId, Options, Status, failure, skip};
+use crate::account::Account;
+use crate::catalog::{Evidence, Ids};
+use crate::graph::GraphSendError;
 use crate::message::{self, Compose};
 use crate::oauth::AccessToken;
 use crate::submit::{self, SubmitError};
+use crate::sysexits::Code;
 
 /// Graph's host and port from `graph_url`.
 fn target(account: &Account) -> (String, u16) {
-    super::host_of(&account.graph_url).unwrap_or_else(|| (account.graph_url.clone(), 443))
+    super::network::host_of(&account.graph_url).unwrap_or_else(|| (account.graph_url.clone(), 443))
 }
 
 pub(super) async fn tcp(account: &Account, ids: &Ids) -> Check {
     let (host, port) = target(account);
-    super::connect_check(&host, port, " (Microsoft Graph)", ids).await
+    super::network::connect_check(&host, port, " (Microsoft Graph)", ids).await
 }
 
 /// HTTPS to Graph's root with the configured trust anchors: any HTTP answer means TLS held.
 pub(super) async fn tls(account: &Account, ids: &Ids) -> Check {
     let client = crate::tls::client_config(account.ca_file.as_deref())
-        .map_err(|e| e.to_string())
-        .and_then(|tls| submit::http_client(&tls).map_err(|e| e.to_string()));
+        .map_err(SubmitError::from)
+        .and_then(|tls| submit::http_client(&tls));
     let client = match client {
         Ok(c) => c,
-        Err(e) => return Check::new("tls", Status::Fail, e).failed(78, None),
+        Err(e) => return failure(CheckId::Tls, &e, &Evidence::default(), ids),
     };
     match client
         .get(&account.graph_url)
@@ -38,22 +40,16 @@ pub(super) async fn tls(account: &Account, ids: &Ids) -> Check {
         .await
     {
         Ok(_) => Check::new(
-            "tls",
+            CheckId::Tls,
             Status::Pass,
             format!("HTTPS to {} established; the certificate is trusted", account.graph_url),
         ),
         Err(e) => {
-            let text = format!("{e:?}");
-            let diagnosis = text
-                .to_ascii_lowercase()
-                .contains("certificate")
-                .then(|| crate::diagnose::explain(catalog_symptom("tls-untrusted"), &Evidence::default()).render(ids));
-            Check::new(
-                "tls",
-                Status::Fail,
-                format!("HTTPS to {} failed: {e}", account.graph_url),
-            )
-            .failed(78, diagnosis)
+            let error = SubmitError::Graph(GraphSendError::Network {
+                url: account.graph_url.clone(),
+                source: e.without_url(),
+            });
+            failure(CheckId::Tls, &error, &Evidence::default(), ids)
         }
     }
 }
@@ -68,7 +64,7 @@ pub(super) async fn checks(
     ids: &mut Ids,
 ) {
     let Some(token) = token else {
-        skip(checks, &["graph", "send"], "needs a token");
+        skip(checks, &[CheckId::Graph, CheckId::Send], "needs a token");
         return;
     };
     let http = match crate::tls::client_config(account.ca_file.as_deref())
@@ -77,7 +73,7 @@ pub(super) async fn checks(
     {
         Ok(h) => h,
         Err(e) => {
-            checks.push(failure("graph", &e, evidence, ids));
+            checks.push(failure(CheckId::Graph, &e, evidence, ids));
             return;
         }
     };
@@ -85,7 +81,7 @@ pub(super) async fn checks(
     match crate::graph::probe(&http, &account.graph_url, mailbox, &token.token).await {
         Ok(()) => checks.push(
             Check::new(
-                "graph",
+                CheckId::Graph,
                 Status::Pass,
                 format!("Microsoft Graph lets the app send as {mailbox}"),
             )
@@ -93,8 +89,12 @@ pub(super) async fn checks(
             .evidence("checked with a request Graph refuses as invalid MIME: nothing was sent"),
         ),
         Err(e) => {
-            checks.push(failure("graph", &SubmitError::Graph(e), evidence, ids));
-            skip(checks, &["send"], "needs Graph to accept the app for the mailbox");
+            checks.push(failure(CheckId::Graph, &SubmitError::Graph(e), evidence, ids));
+            skip(
+                checks,
+                &[CheckId::Send],
+                "needs Graph to accept the app for the mailbox",
+            );
             return;
         }
     }
@@ -104,7 +104,7 @@ pub(super) async fn checks(
 async fn send_test(account: &Account, options: &Options, evidence: &Evidence, ids: &mut Ids) -> Check {
     let Some(to) = &options.send_test else {
         return Check::new(
-            "send",
+            CheckId::Send,
             Status::Skip,
             "not asked: --send-test ADDRESS sends a real test message",
         );
@@ -121,18 +121,18 @@ async fn send_test(account: &Account, options: &Options, evidence: &Evidence, id
         ..Compose::default()
     }) {
         Ok(o) => o,
-        Err(e) => return Check::new("send", Status::Fail, e.to_string()).failed(65, None),
+        Err(e) => return Check::new(CheckId::Send, Status::Fail, e.to_string()).failed(Code::Data, None),
     };
     let submitter = match submit::Submitter::new(account.clone(), &submit::Options::default()) {
         Ok(s) => s,
-        Err(e) => return failure("send", &e, evidence, ids),
+        Err(e) => return failure(CheckId::Send, &e, evidence, ids),
     };
     match submitter.submit_graph_once(&outgoing).await {
         Ok(_) => Check::new(
-            "send",
+            CheckId::Send,
             Status::Pass,
             format!("test message from {from} to {to} accepted by Microsoft Graph (202)"),
         ),
-        Err(e) => failure("send", &e, evidence, ids),
+        Err(e) => failure(CheckId::Send, &e, evidence, ids),
     }
 }

@@ -1,0 +1,258 @@
+//! The account: who sends (tenant, application, mailbox, the addresses it may send as), with
+//! what credential, over which transport. Configuration builds it once, validated; `send`, the
+//! relay, `doctor` and `token` read it. One rule says how close its credential is to expiring.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::oauth::{AssertionStyle, ClientCredential, Cloud, TokenSource};
+use crate::secret::Secret;
+use crate::setting::{Origin, Setting};
+use crate::smtp::Target;
+
+/// How the account authenticates to SMTP.
+#[derive(Debug, Clone)]
+pub enum AccountAuth {
+    /// OAuth 2.0 client credentials and `AUTH XOAUTH2`.
+    OAuth {
+        /// Secret or certificate.
+        credential: ClientCredential,
+        /// Where the credential came from (for `config check`).
+        origin: Origin,
+    },
+    /// A password with `AUTH PLAIN`/`LOGIN`, for servers that still take one.
+    Password {
+        /// Login.
+        user: String,
+        /// Password.
+        password: Secret,
+    },
+}
+
+/// How messages go to Exchange Online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// SMTP client submission with `AUTH XOAUTH2` (port 587).
+    Smtp,
+    /// Microsoft Graph `sendMail` over HTTPS (port 443), the MIME form.
+    Graph,
+}
+
+/// A resolved, validated account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Its name in the config file (`default` without one).
+    pub name: String,
+    /// Tenant id or verified domain (absent when a full token endpoint is given).
+    pub tenant: Option<Setting<String>>,
+    /// Application (client) id.
+    pub client_id: Option<Setting<String>>,
+    /// The mailbox that authenticates (XOAUTH2 `user=`).
+    pub mailbox: Setting<String>,
+    /// From address used when a message has none: `from`, else the mailbox.
+    pub default_from: String,
+    /// Addresses the account may send as besides the mailbox (SendAs grants).
+    pub allowed_senders: Vec<String>,
+    /// Cloud preset.
+    pub cloud: Cloud,
+    /// Token endpoint URL.
+    pub token_endpoint: Setting<String>,
+    /// Token scope.
+    pub scope: Setting<String>,
+    /// SMTP server.
+    pub smtp: Target,
+    /// How messages go to Exchange.
+    pub transport: Transport,
+    /// Microsoft Graph root (the cloud's, or the emulator's), without a trailing slash.
+    pub graph_url: String,
+    /// Graph: keep a copy in the mailbox's Sent Items.
+    pub save_to_sent_items: bool,
+    /// Extra trust anchors.
+    pub ca_file: Option<PathBuf>,
+    /// How to authenticate.
+    pub auth: AccountAuth,
+    /// Client assertion style for certificates.
+    pub assertion_style: AssertionStyle,
+    /// Send the certificate chain in assertions.
+    pub send_x5c: bool,
+    /// When the client secret expires (Entra shows it; the secret itself does not carry it).
+    pub secret_expires: Option<Setting<time::Date>>,
+}
+
+impl Account {
+    /// When the credential stops working, and what it is: a client secret (its expiry from the
+    /// configuration, since the secret does not carry it) or a certificate (`notAfter`).
+    /// Federated tokens rotate and passwords do not expire here: `None`.
+    pub fn credential_expiry(&self) -> Option<CredentialExpiry> {
+        let AccountAuth::OAuth { credential, origin } = &self.auth else {
+            return None;
+        };
+        match credential {
+            ClientCredential::Secret(_) => self.secret_expires.as_ref().map(|date| CredentialExpiry {
+                credential: CredentialKind::ClientSecret,
+                at: date.value.midnight().assume_utc(),
+                origin: date.origin.clone(),
+            }),
+            ClientCredential::Certificate(cert) => Some(CredentialExpiry {
+                credential: CredentialKind::Certificate,
+                at: cert.not_after,
+                origin: origin.clone(),
+            }),
+            ClientCredential::FederatedTokenFile(_) | ClientCredential::ManagedIdentity(_) => None,
+        }
+    }
+
+    /// What to ask the token endpoint for, for OAuth accounts.
+    pub fn token_source(&self) -> Option<TokenSource> {
+        let AccountAuth::OAuth { credential, .. } = &self.auth else {
+            return None;
+        };
+        Some(TokenSource {
+            token_endpoint: self.token_endpoint.value.clone(),
+            client_id: self.client_id.as_ref().map(|c| c.value.clone()).unwrap_or_default(),
+            scope: self.scope.value.clone(),
+            credential: credential.clone(),
+            assertion_style: self.assertion_style,
+            send_x5c: self.send_x5c,
+        })
+    }
+
+    /// Whether `address` may appear as sender: the mailbox or an allowed sender.
+    pub fn may_send_as(&self, address: &str) -> bool {
+        address.eq_ignore_ascii_case(&self.mailbox.value)
+            || self.allowed_senders.iter().any(|a| a.eq_ignore_ascii_case(address))
+    }
+}
+
+/// The kind of credential that expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A client secret: its expiry is configured (`client_secret_expires`).
+    ClientSecret,
+    /// A certificate: its `notAfter`.
+    Certificate,
+}
+
+impl fmt::Display for CredentialKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CredentialKind::ClientSecret => "client secret",
+            CredentialKind::Certificate => "certificate",
+        })
+    }
+}
+
+/// When an account's credential stops working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialExpiry {
+    /// What expires.
+    pub credential: CredentialKind,
+    /// When.
+    pub at: time::OffsetDateTime,
+    /// Where it is configured.
+    pub origin: Origin,
+}
+
+/// How close a credential is to expiring: the one rule for secrets and certificates, used by
+/// the configuration's warnings, `doctor`, the relay's log and its metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// More than 30 days left.
+    Distant,
+    /// 30 days or less: time to create the next one.
+    Soon {
+        /// Whole days left.
+        days: i64,
+    },
+    /// 7 days or less: renew it now.
+    Imminent {
+        /// Whole days left.
+        days: i64,
+    },
+    /// It no longer works: every token request fails until a new one is configured.
+    Expired,
+}
+
+impl Expiry {
+    /// How urgent it is, from 0 (distant) to 3 (expired): the relay logs each level once.
+    pub fn urgency(self) -> u8 {
+        match self {
+            Expiry::Distant => 0,
+            Expiry::Soon { .. } => 1,
+            Expiry::Imminent { .. } => 2,
+            Expiry::Expired => 3,
+        }
+    }
+}
+
+impl CredentialExpiry {
+    /// How close it is at `now`. Days are counted between calendar dates (UTC), as Entra and
+    /// certificates show them: a secret "expires 2027-06-30" has 10 days left on 2027-06-20.
+    pub fn at(&self, now: time::OffsetDateTime) -> Expiry {
+        let days = self.days_left(now);
+        match days {
+            _ if self.seconds_left(now) <= 0 => Expiry::Expired,
+            ..=7 => Expiry::Imminent { days },
+            8..=30 => Expiry::Soon { days },
+            _ => Expiry::Distant,
+        }
+    }
+
+    /// Calendar days left at `now` (negative once past).
+    pub fn days_left(&self, now: time::OffsetDateTime) -> i64 {
+        (self.at.date() - now.date()).whole_days()
+    }
+
+    /// Seconds left at `now` (negative once expired).
+    pub fn seconds_left(&self, now: time::OffsetDateTime) -> i64 {
+        (self.at - now).whole_seconds()
+    }
+
+    /// One sentence on it at `now`, or `None` while it is distant.
+    pub fn warning(&self, now: time::OffsetDateTime) -> Option<String> {
+        let (what, date) = (self.credential, self.at.date());
+        match self.at(now) {
+            Expiry::Distant => None,
+            Expiry::Soon { days } => Some(format!(
+                "the {what} expires in {days} days ({date}): create a new one and configure it before then"
+            )),
+            Expiry::Imminent { days } => Some(format!("the {what} expires in {days} days ({date}): renew it now")),
+            Expiry::Expired => Some(format!(
+                "the {what} expired on {date}: every token request fails until a new one is configured"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_rule_for_every_credential_at_30_days_7_days_and_expiry() {
+        let now = time::macros::datetime!(2027-06-20 12:00 UTC);
+        for credential in [CredentialKind::ClientSecret, CredentialKind::Certificate] {
+            let expiry = |days: i64, seconds: i64| CredentialExpiry {
+                credential,
+                at: now + time::Duration::days(days) + time::Duration::seconds(seconds),
+                origin: Origin::Default,
+            };
+            assert_eq!(expiry(31, 0).at(now), Expiry::Distant);
+            assert_eq!(expiry(30, 0).at(now), Expiry::Soon { days: 30 });
+            assert_eq!(expiry(8, 0).at(now), Expiry::Soon { days: 8 });
+            assert_eq!(expiry(7, 0).at(now), Expiry::Imminent { days: 7 });
+            // Later today: 0 days left, not yet expired.
+            assert_eq!(expiry(0, 1).at(now), Expiry::Imminent { days: 0 });
+            assert_eq!(expiry(0, 0).at(now), Expiry::Expired);
+            assert_eq!(expiry(-3, 0).at(now), Expiry::Expired);
+            assert!(expiry(31, 0).warning(now).is_none());
+            assert!(expiry(5, 0).warning(now).unwrap().ends_with(": renew it now"));
+            assert!(
+                expiry(-3, 0)
+                    .warning(now)
+                    .unwrap()
+                    .contains(&format!("the {credential} expired on"))
+            );
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Exchange Online's reputation and policy refusals, and transport and content limits.
+
+#[allow(clippy::wildcard_imports)]
+use super::causes::*;
+use super::{Blame, Cause, Entry, Retry, Signal};
+
+/// The entries of this family.
+pub(super) static ENTRIES: &[Entry] = &[
+    Entry {
+        key: "smtp/550-5.1.8",
+        signal: Signal::Smtp {
+            code: 550,
+            enhanced: "5.1.8",
+            text: None,
+        },
+        summary: "the sender is on the Restricted users list (bad outbound sender)",
+        causes: &[Cause {
+            id: "restricted-sender",
+            why: "Microsoft blocked the mailbox for sending spam or too much mail (often a compromised account)",
+            fix: "Secure the account, then release it in the Defender portal → Restricted entities.",
+            commands: &[],
+        }],
+        retry: Retry::AfterAccountFix,
+        blame: Blame::Account,
+        propagation: false,
+        link: LEARN_NDR,
+    },
+    Entry {
+        key: "smtp/550-5.7.501",
+        signal: Signal::Smtp {
+            code: 550,
+            enhanced: "5.7.501",
+            text: None,
+        },
+        summary: "access denied, spam abuse detected",
+        causes: &[Cause {
+            id: "spam-abuse",
+            why: "the tenant is banned from sending, typically a trial tenant with a poor IP reputation, or spam was sent",
+            fix: "Use a paid subscription or open a Microsoft support request.",
+            commands: &[],
+        }],
+        retry: Retry::AfterAccountFix,
+        blame: Blame::Account,
+        propagation: false,
+        link: LEARN_NDR,
+    },
+    Entry {
+        key: "smtp/550-5.7.502",
+        signal: Signal::Smtp {
+            code: 550,
+            enhanced: "5.7.502",
+            text: None,
+        },
+        summary: "access denied, banned sender",
+        causes: &[Cause {
+            id: "banned-sender",
+            why: "Microsoft banned the sender",
+            fix: "Open a Microsoft support request.",
+            commands: &[],
+        }],
+        retry: Retry::AfterAccountFix,
+        blame: Blame::Account,
+        propagation: false,
+        link: LEARN_NDR,
+    },
+    Entry {
+        key: "smtp/550-5.7.503",
+        signal: Signal::Smtp {
+            code: 550,
+            enhanced: "5.7.503",
+            text: None,
+        },
+        summary: "access denied, banned sender",
+        causes: &[Cause {
+            id: "banned-sender",
+            why: "Microsoft banned the sender",
+            fix: "Open a Microsoft support request.",
+            commands: &[],
+        }],
+        retry: Retry::AfterAccountFix,
+        blame: Blame::Account,
+        propagation: false,
+        link: LEARN_NDR,
+    },
+    Entry {
+        key: "smtp/550-5.7.506",
+        signal: Signal::Smtp {
+            code: 550,
+            enhanced: "5.7.506",
+            text: None,
+        },
+        summary: "access denied, bad HELO",
+        causes: &[Cause {
+            id: "bad-helo",
+            why: "the client introduced itself (EHLO) with the server's own name or another forged name",
+            fix: "Use this host's own name in EHLO (m365-mailer does); check that no proxy rewrites it.",
+            commands: &[],
+        }],
+        retry: Retry::AfterAccountFix,
+        blame: Blame::Account,
+        propagation: false,
+        link: LEARN_NDR,
+    },
+    Entry {
+        key: "smtp/550-5.7.705",
+        signal: Signal::Smtp {
+            code: 550,
+            enhanced: "5.7.705",
+            text: None,
+        },
+        summary: "access denied, the tenant exceeded a threshold",
+        causes: &[Cause {
+            id: "tenant-threshold",
+            why: "the tenant sent spam or too much bulk mail, or a lapsed subscription was renewed",
+            fix: "Open a Microsoft support request; stop any mass mail from the tenant.",
+            commands: &[],
+        }],
+        retry: Retry::AfterAccountFix,
+        blame: Blame::Account,
+        propagation: false,
+        link: LEARN_7XX,
+    },
+    Entry {
+        key: "smtp/550-5.7.708",
+        signal: Signal::Smtp {
+            code: 550,
+            enhanced: "5.7.708",
+            text: None,
+        },
+        summary: "traffic from this IP is not accepted",
+        causes: &[Cause {
+            id: "ip-reputation",
+            why: "the sending IP has a poor reputation, typical of new or trial tenants",
+            fix: "Use a paid subscription, send from another network, or open a Microsoft support request.",
+            commands: &[],
+        }],
+        retry: Retry::AfterAccountFix,
+        blame: Blame::Account,
+        propagation: false,
+        link: LEARN_7XX,
+    },
+    Entry {
+        key: "smtp/4.7.5xx",
+        signal: Signal::Smtp {
+            code: 0,
+            enhanced: "4.7.500",
+            text: None,
+        },
+        summary: "access temporarily denied for suspicious activity",
+        causes: &[Cause {
+            id: "temporary-restriction",
+            why: "Microsoft restricts the sender for a while after suspicious activity",
+            fix: "Wait and try again; if it persists, open a Microsoft support request.",
+            commands: &[],
+        }],
+        retry: Retry::Transient,
+        blame: Blame::Account,
+        propagation: false,
+        link: LEARN_NDR,
+    },
+    // ---------------------------------------------------------------- transport and content
+    Entry {
+        key: "smtp/421-4.7.66",
+        signal: Signal::Smtp {
+            code: 421,
+            enhanced: "4.7.66",
+            text: None,
+        },
+        summary: "TLS 1.0 or 1.1 is not supported",
+        causes: &[Cause {
+            id: "legacy-tls",
+            why: "the client negotiated TLS 1.0 or 1.1; Exchange Online requires TLS 1.2 or later",
+            fix: "Use TLS 1.2 or later (m365-mailer always does); for old devices, the relay speaks their TLS locally.",
+            commands: &[],
+        }],
+        retry: Retry::Permanent,
+        blame: Blame::Path,
+        propagation: false,
+        link: "https://learn.microsoft.com/exchange/mail-flow-best-practices/opt-in-exchange-online-endpoint-for-legacy-tls-using-smtp-auth",
+    },
+    Entry {
+        key: "smtp/451-4.7.0",
+        signal: Signal::Smtp {
+            code: 451,
+            enhanced: "4.7.0",
+            text: None,
+        },
+        summary: "temporary server error",
+        causes: &[
+            Cause {
+                id: "temporary",
+                why: "a temporary problem on Microsoft's side",
+                fix: "Try again later; a queue (the relay) does this by itself.",
+                commands: &[],
+            },
+            Cause {
+                id: "unlicensed-mailbox",
+                why: "PRX4 also appears when the sending user mailbox has no Exchange Online licence",
+                fix: "Assign an Exchange Online licence to the mailbox, or send as a shared mailbox.",
+                commands: &[
+                    CONNECT,
+                    "Get-Mailbox -Identity {mailbox} | Format-List RecipientTypeDetails, SKUAssigned",
+                ],
+            },
+        ],
+        retry: Retry::Transient,
+        blame: Blame::Path,
+        propagation: false,
+        link: LEARN_SUBMISSION,
+    },
+    Entry {
+        key: "smtp/5.6.11",
+        signal: Signal::Smtp {
+            code: 0,
+            enhanced: "5.6.11",
+            text: None,
+        },
+        summary: "the message contains bare line feeds",
+        causes: &[Cause {
+            id: "bare-line-feed",
+            why: "lines end with LF alone instead of CRLF",
+            fix: "Send CRLF line endings (m365-mailer converts them; other clients may need fixing).",
+            commands: &[],
+        }],
+        retry: Retry::Permanent,
+        blame: Blame::Message,
+        propagation: false,
+        link: LEARN_NDR,
+    },
+    Entry {
+        key: "smtp/554-5.6.211",
+        signal: Signal::Smtp {
+            code: 554,
+            enhanced: "5.6.211",
+            text: None,
+        },
+        summary: "invalid MIME content",
+        causes: &[Cause {
+            id: "invalid-mime",
+            why: "the message's MIME structure is malformed or has too many header objects",
+            fix: "Fix the program that builds the message; check it with a MIME validator.",
+            commands: &[],
+        }],
+        retry: Retry::Permanent,
+        blame: Blame::Message,
+        propagation: false,
+        link: LEARN_NDR,
+    },
+    Entry {
+        key: "smtp/552-5.3.4",
+        signal: Signal::Smtp {
+            code: 552,
+            enhanced: "5.3.4",
+            text: None,
+        },
+        summary: "the message is too big",
+        causes: &[Cause {
+            id: "too-big",
+            why: "the message exceeds the mailbox's MaxSendSize (35 MB by default, attachments grow by a third in base64)",
+            fix: "Send smaller attachments, or raise the limit.",
+            commands: &[CONNECT, "Set-Mailbox -Identity {mailbox} -MaxSendSize 150MB"],
+        }],
+        retry: Retry::Permanent,
+        blame: Blame::Message,
+        propagation: false,
+        link: "https://learn.microsoft.com/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits",
+    },
+];
