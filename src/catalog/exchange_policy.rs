@@ -140,6 +140,25 @@ pub(super) static ENTRIES: &[Entry] = &[
         link: LEARN_7XX,
     },
     Entry {
+        key: "smtp/550-5.7.68",
+        signal: Signal::Smtp {
+            code: 550,
+            enhanced: "5.7.68",
+            text: None,
+        },
+        summary: "Exchange attributed the message to a tenant through an inbound connector, and that tenant refuses it (TenantInboundAttribution)",
+        causes: &[Cause {
+            id: "inbound-connector-attribution",
+            why: "an inbound connector (partner or on-premises) of a tenant matches the submitting IP or certificate, so Exchange treats the submission as that tenant's relayed mail instead of an authenticated client's",
+            fix: "Check the tenant's inbound connectors: narrow the sender IP addresses or the TLS certificate name of the one that matches this host, or submit from another address.",
+            commands: &[CONNECT, "Get-InboundConnector | Format-List Name, ConnectorType, SenderIPAddresses, TlsSenderCertificateName, RestrictDomainsToIPAddresses"],
+        }],
+        retry: Retry::AfterAccountFix,
+        blame: Blame::Account,
+        propagation: true,
+        link: "https://techcommunity.microsoft.com/t5/exchange-team-blog/office-365-message-attribution/ba-p/749143",
+    },
+    Entry {
         key: "smtp/4.7.5xx",
         signal: Signal::Smtp {
             code: 0,

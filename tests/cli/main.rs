@@ -16,3 +16,4 @@ mod setup_token;
 mod support;
 mod tokens;
 mod transport;
+mod verdict;
