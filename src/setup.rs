@@ -79,7 +79,7 @@ fn address(flag: &'static str, value: &str) -> Result<(), SetupError> {
 
 /// Checks the spec; returns the certificate's SHA-1 thumbprint when one is given.
 fn check(spec: &Spec) -> Result<Option<String>, SetupError> {
-    if uuid::Uuid::try_parse(&spec.tenant).is_err() && !crate::config::is_domain(&spec.tenant) {
+    if uuid::Uuid::try_parse(&spec.tenant).is_err() && !crate::message::is_domain(&spec.tenant) {
         return Err(SetupError::BadTenant(spec.tenant.escape_debug().to_string()));
     }
     guid("client-id", &spec.client_id)?;

@@ -9,7 +9,8 @@ use m365_emulator::ClientCertificate;
 use m365_emulator::fixture::{self, CLIENT, MAILBOX, TENANT};
 
 use super::exit::{Code, Failure};
-use crate::config::{Config, Overrides, RelayConfig, RelayOverrides};
+use crate::config::{Config, Overrides, RelayOverrides};
+use crate::relay::settings::RelayConfig;
 use crate::message::{self, Compose};
 use crate::oauth::inspect;
 use crate::relay::Relay;

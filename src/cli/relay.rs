@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::args::{RelayArgs, RelayCommand};
 use super::exit::{Code, Failure};
-use crate::config::{Overrides, RelayConfig, RelayOverrides};
+use crate::config::{Overrides, RelayOverrides};
+use crate::relay::settings::RelayConfig;
 use crate::relay::{Relay, StartError, policy};
 
 /// How long deliveries in flight may take to finish at shutdown.

@@ -13,7 +13,7 @@ mod relay;
 use std::path::{Path, PathBuf};
 
 pub use crate::setting::{Origin, Setting};
-pub use relay::{Delivery, Inbound, Listener, ListenerTls, RelayConfig, RelayOverrides, ServerCertificate, queue_dir};
+pub use relay::{RelayOverrides, queue_dir};
 
 use crate::account::{Account, AccountAuth, Transport};
 use crate::oauth::{AssertionStyle, Certificate, ClientCredential, Cloud};
@@ -312,7 +312,7 @@ fn build(name: &str, layers: &Layers, warnings: &mut Vec<Warning>) -> Result<Acc
     let tenant = layers.get("tenant");
     if let Some(t) = &tenant
         && uuid::Uuid::try_parse(&t.value).is_err()
-        && !is_domain(&t.value)
+        && !crate::message::is_domain(&t.value)
     {
         return Err(ConfigError::invalid(
             &t.origin,
@@ -739,17 +739,6 @@ fn is_this_machine(host: &str) -> bool {
             .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
-/// A DNS name with at least two labels.
-pub fn is_domain(name: &str) -> bool {
-    let labels: Vec<&str> = name.split('.').collect();
-    labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-}
 
 #[cfg(test)]
 mod tests {

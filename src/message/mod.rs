@@ -411,5 +411,17 @@ pub fn rfc5322_date(t: time::OffsetDateTime) -> String {
     t.format(&format).unwrap_or_default()
 }
 
+/// A DNS name with at least two labels.
+pub fn is_domain(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 #[cfg(test)]
 mod tests;

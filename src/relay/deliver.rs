@@ -23,7 +23,7 @@ use super::metrics::{AccountLabel, Metrics, ReplyLabel};
 use super::outcome::{self, Resume, Stage};
 use crate::account::{Account, Expiry, Transport};
 use crate::clock;
-use crate::config::Delivery as Settings;
+use super::settings::DeliverySettings as Settings;
 use crate::oauth::provider::MINIMUM_VALIDITY_SECS;
 use crate::queue::{Leased, Op, Queue, QueueError, millis};
 use crate::smtp::{Connection, Envelope};

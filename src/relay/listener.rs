@@ -21,7 +21,7 @@ use super::metrics::Metrics;
 use super::policy::Policy;
 use super::session::{Accepted, Event, Session, Settings, Waiting};
 use crate::clock;
-use crate::config::{Inbound, ListenerTls};
+use super::settings::{Inbound, ListenerTls};
 use crate::queue::{self, NewMessage, Queue};
 use crate::stream::Stream;
 

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod policy;
 pub mod session;
+pub mod settings;
 pub mod verifier;
 
 use std::collections::HashMap;
@@ -28,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{ListenerTls, RelayConfig, ServerCertificate};
+use settings::{Inbound, Listener, ListenerTls, RelayConfig, ServerCertificate};
 use crate::queue::{Queue, QueueError};
 use deliver::AccountDelivery;
 use listener::Shared;
@@ -103,12 +104,12 @@ pub struct Relay {
 /// Settings a reload cannot change.
 #[derive(Debug, Clone, PartialEq)]
 struct Fixed {
-    listeners: Vec<crate::config::Listener>,
+    listeners: Vec<Listener>,
     certificate: ServerCertificate,
     queue_dir: std::path::PathBuf,
     admin: Option<SocketAddr>,
-    session: String,
-    inbound: crate::config::Inbound,
+    session: session::Settings,
+    inbound: Inbound,
 }
 
 impl Fixed {
@@ -118,7 +119,7 @@ impl Fixed {
             certificate: config.certificate.clone(),
             queue_dir: config.queue_dir.clone(),
             admin: config.admin,
-            session: format!("{:?}", config.session),
+            session: config.session.clone(),
             inbound: config.inbound.clone(),
         }
     }

@@ -32,7 +32,7 @@ pub enum BareLf {
 }
 
 /// Session limits and what the listener offers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Name in the greeting and EHLO reply.
     pub hostname: String,

@@ -1,0 +1,110 @@
+//! The relay's settings as plain validated values: listeners, the server certificate, inbound
+//! limits, delivery and the policy. `config` reads them from the file and flags; the relay never
+//! reads configuration itself.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::limits::SendLimits;
+use super::policy::Policy;
+use super::session::Settings;
+use crate::account::Account;
+use crate::queue::Backoff;
+
+/// How a listener secures its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerTls {
+    /// Plain SMTP (STARTTLS not offered).
+    None,
+    /// Plain, with STARTTLS offered.
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+}
+
+/// One listening socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// Address and port (IPv4 or IPv6).
+    pub address: SocketAddr,
+    /// TLS mode.
+    pub tls: ListenerTls,
+}
+
+/// The relay's server certificate: the operator's, or one generated at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerCertificate {
+    /// PEM files: the certificate chain and its private key.
+    Files {
+        /// Certificate chain (PEM).
+        certificate: PathBuf,
+        /// Private key (PEM).
+        private_key: PathBuf,
+    },
+    /// A self-signed certificate generated at start; its fingerprint is logged.
+    SelfSigned,
+}
+
+/// Inbound limits beyond what the session enforces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// Simultaneous connections.
+    pub max_connections: usize,
+    /// Simultaneous connections per client address.
+    pub max_connections_per_client: usize,
+    /// Wait for a new command.
+    pub command_timeout: Duration,
+    /// Wait for the rest of a started command line.
+    pub line_timeout: Duration,
+    /// Silence allowed within message content.
+    pub data_timeout: Duration,
+    /// Wait before checking the password of a client that has failed; doubles with each
+    /// failure from the same address (or IPv6 /64).
+    pub auth_failure_delay: Duration,
+    /// Longest session: then it is closed with `421` at the next command.
+    pub max_session_time: Duration,
+}
+
+/// Delivery to Exchange Online.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliverySettings {
+    /// Upstream connections per account.
+    pub connections_per_account: usize,
+    /// Exchange's per-mailbox limits.
+    pub limits: SendLimits,
+    /// Retries.
+    pub backoff: Backoff,
+    /// An unused upstream connection is closed after this.
+    pub connection_idle: Duration,
+    /// A message being delivered is held this long, renewed while its delivery runs; when the
+    /// holder dies or cannot record the outcome, the message is due again after it.
+    pub lease: Duration,
+    /// Where a delivery status notification goes when a message is given up on.
+    pub dsn_to: Option<String>,
+}
+
+/// The validated relay configuration.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Listening sockets.
+    pub listeners: Vec<Listener>,
+    /// Server certificate for STARTTLS and implicit TLS.
+    pub certificate: ServerCertificate,
+    /// The queue directory.
+    pub queue_dir: PathBuf,
+    /// Session settings (shared by every listener; `starttls` is set per listener).
+    pub session: Settings,
+    /// Connection limits and timeouts.
+    pub inbound: Inbound,
+    /// Who may relay and as whom.
+    pub policy: Policy,
+    /// The accounts the rules name, resolved.
+    pub accounts: Vec<Account>,
+    /// Delivery settings.
+    pub delivery: DeliverySettings,
+    /// The admin endpoint (`/healthz`, `/readyz`, `/metrics`), or none.
+    pub admin: Option<SocketAddr>,
+    /// The config file, if any.
+    pub file: Option<PathBuf>,
+}
