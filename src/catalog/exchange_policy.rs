@@ -151,7 +151,10 @@ pub(super) static ENTRIES: &[Entry] = &[
             id: "inbound-connector-attribution",
             why: "an inbound connector (partner or on-premises) of a tenant matches the submitting IP or certificate, so Exchange treats the submission as that tenant's relayed mail instead of an authenticated client's",
             fix: "Check the tenant's inbound connectors: narrow the sender IP addresses or the TLS certificate name of the one that matches this host, or submit from another address.",
-            commands: &[CONNECT, "Get-InboundConnector | Format-List Name, ConnectorType, SenderIPAddresses, TlsSenderCertificateName, RestrictDomainsToIPAddresses"],
+            commands: &[
+                CONNECT,
+                "Get-InboundConnector | Format-List Name, ConnectorType, SenderIPAddresses, TlsSenderCertificateName, RestrictDomainsToIPAddresses",
+            ],
         }],
         retry: Retry::AfterAccountFix,
         blame: Blame::Account,

@@ -10,10 +10,10 @@ use m365_emulator::fixture::{self, CLIENT, MAILBOX, TENANT};
 
 use super::exit::{Code, Failure};
 use crate::config::{Config, Overrides, RelayOverrides};
-use crate::relay::settings::RelayConfig;
 use crate::message::{self, Compose};
 use crate::oauth::inspect;
 use crate::relay::Relay;
+use crate::relay::settings::RelayConfig;
 use crate::submit::{Options, Submitter};
 
 pub(super) async fn run() -> Result<(), Failure> {

@@ -20,8 +20,8 @@ use tokio::sync::watch;
 use super::metrics::Metrics;
 use super::policy::Policy;
 use super::session::{Accepted, Event, Session, Settings, Waiting};
-use crate::clock;
 use super::settings::{Inbound, ListenerTls};
+use crate::clock;
 use crate::queue::{self, NewMessage, Queue};
 use crate::stream::Stream;
 

@@ -29,10 +29,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use settings::{Inbound, Listener, ListenerTls, RelayConfig, ServerCertificate};
 use crate::queue::{Queue, QueueError};
 use deliver::AccountDelivery;
 use listener::Shared;
+use settings::{Inbound, Listener, ListenerTls, RelayConfig, ServerCertificate};
 
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]

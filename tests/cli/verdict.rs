@@ -24,9 +24,7 @@ async fn a_failure_taught_once_reaches_send_the_relay_and_doctor() {
 
     // `send`: permanent and the account's, not a permission: 69, with the entry's fix.
     refuse(&world, 1);
-    let output = world
-        .send(&["bob@fabrikam.com"], &complete_message("send"), 69)
-        .await;
+    let output = world.send(&["bob@fabrikam.com"], &complete_message("send"), 69).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("5.7.68") && stderr.contains("Get-InboundConnector"),

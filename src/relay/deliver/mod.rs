@@ -21,13 +21,17 @@ use super::dsn;
 use super::limits::{Limiter, Ticket, Wait};
 use super::metrics::{AccountLabel, Metrics, ReplyLabel};
 use super::outcome::{self, Resume, Stage};
+use super::settings::DeliverySettings as Settings;
 use crate::account::{Account, Expiry, Transport};
 use crate::clock;
-use super::settings::DeliverySettings as Settings;
 use crate::oauth::provider::MINIMUM_VALIDITY_SECS;
 use crate::queue::{Leased, Op, Queue, QueueError, millis};
 use crate::smtp::{Connection, Envelope};
 use crate::submit::{SubmitError, Submitter};
+use attempt::stale;
+
+mod attempt;
+mod record;
 
 /// An idle worker looks at the queue at least this often, so `queue retry` and `queue dead
 /// retry` from another process take effect within seconds.
@@ -392,40 +396,6 @@ impl AccountDelivery {
         self.limiter.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Returns a leased message to the queue untried.
-    async fn put_back(&self, leased: &Leased, at_ms: i64, why: &str) {
-        let op = Op::Defer {
-            id: leased.message.id.clone(),
-            recipients: leased.message.recipients.clone(),
-            next_attempt_ms: at_ms,
-            attempted: false,
-            crashed: false,
-            at_ms: clock::unix_millis(),
-            reply: why.to_owned(),
-        };
-        if let Err(e) = self.queue.apply(vec![op]).await {
-            tracing::error!(queue_id = %leased.message.id, error = %e, "cannot put a message back; it is due again when its lease runs out");
-        }
-    }
-
-    /// Runs `attempt` while renewing the lease of `leased`, so a slow delivery keeps its message.
-    async fn renewing<T>(&self, leased: &Leased, attempt: impl Future<Output = T>) -> T {
-        tokio::pin!(attempt);
-        let every = (self.settings.lease / 3).max(Duration::from_millis(100));
-        loop {
-            tokio::select! {
-                done = &mut attempt => return done,
-                () = tokio::time::sleep(every) => {
-                    let until = clock::unix_millis() + millis(self.settings.lease);
-                    let renew = Op::Renew { id: leased.message.id.clone(), until_ms: until };
-                    if let Err(e) = self.queue.apply(vec![renew]).await {
-                        tracing::warn!(queue_id = %leased.message.id, error = %e, "cannot renew the lease");
-                    }
-                }
-            }
-        }
-    }
-
     async fn deliver(&self, leased: &Leased, upstream: &mut Option<Upstream>, recorded: &mut bool) {
         let Some(mut ticket) = self.ticket(leased).await else {
             *recorded = true;
@@ -513,179 +483,6 @@ impl AccountDelivery {
         *recorded = self.record(leased, &plan, ops, clock::since(started)).await;
     }
 
-    /// Pauses the account after a failure that is its own (the readiness, the log and the
-    /// queue say why), or lifts the pause after a success; the queue operation that records it.
-    fn account_state(&self, plan: &outcome::Plan, now_ms: i64, blocked_pause: Duration) -> Option<Op> {
-        let was_paused = std::mem::replace(
-            &mut *self
-                .unavailable
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            plan.unavailable.then(|| plan.reply.clone()),
-        )
-        .is_some();
-        if !plan.unavailable {
-            if was_paused {
-                self.blocked.store(0, Ordering::Relaxed);
-                return Some(Op::Resume(self.name().to_owned()));
-            }
-            return None;
-        }
-        let pause = if plan.blocked {
-            self.blocked.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(account = %self.name(), pause_s = blocked_pause.as_secs(), reply = %plan.reply, "Exchange refuses this account: its messages wait until it is fixed");
-            blocked_pause
-        } else {
-            self.settings.backoff.initial
-        };
-        *self
-            .unavailable_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(clock::instant() + pause);
-        let cause = plan.diagnosis.lines().next().unwrap_or_default();
-        Some(Op::Pause {
-            account: self.name().to_owned(),
-            until_ms: now_ms + millis(pause),
-            reason: if cause.is_empty() {
-                plan.reply.clone()
-            } else {
-                format!("{} ({cause})", plan.reply)
-            },
-            at_ms: now_ms,
-        })
-    }
-
-    fn token_outdated(&self, up: &Upstream) -> bool {
-        let (Some(used), Some(current)) = (up.token_expires_at, self.submitter.provider().and_then(|p| p.current()))
-        else {
-            return false;
-        };
-        current.expires_at > used || used - clock::unix_now() < MINIMUM_VALIDITY_SECS
-    }
-
-    /// Sends `leased` with one Microsoft Graph request. Failing to get a token counts as failing
-    /// to connect (the account is unavailable, not the message wrong).
-    async fn attempt_graph(&self, leased: &Leased) -> (Stage, Result<crate::smtp::Delivery, SubmitError>) {
-        let outgoing = crate::message::Outgoing {
-            envelope: Envelope {
-                from: leased.message.sender.clone(),
-                to: leased.message.recipients.clone(),
-            },
-            content: leased.message.content.clone(),
-            from_header: Vec::new(),
-        };
-        let result = self.submitter.submit_graph_once(&outgoing).await;
-        let stage = match &result {
-            Err(SubmitError::Token(_)) => Stage::Connect,
-            _ => Stage::Transaction,
-        };
-        (stage, result)
-    }
-
-    /// Sends `leased` on the connection, opening and authenticating one first if needed.
-    async fn attempt(
-        &self,
-        leased: &Leased,
-        upstream: &mut Option<Upstream>,
-        started: Instant,
-    ) -> (Stage, Result<crate::smtp::Delivery, SubmitError>) {
-        if upstream.is_none() {
-            match self.submitter.connect().await {
-                Ok(connection) => {
-                    self.metrics.upstream_connections.get_or_create(&self.label).inc();
-                    let token_expires_at = self
-                        .submitter
-                        .provider()
-                        .and_then(|p| p.current())
-                        .map(|t| t.expires_at);
-                    *upstream = Some(Upstream {
-                        connection,
-                        token_expires_at,
-                        idle_since: started,
-                    });
-                }
-                Err(e) => return (Stage::Connect, Err(e)),
-            }
-        }
-        let up = upstream.as_mut().expect("connected above");
-        let envelope = Envelope {
-            from: leased.message.sender.clone(),
-            to: leased.message.recipients.clone(),
-        };
-        let result = up
-            .connection
-            .send_mail(&envelope, &leased.message.content)
-            .await
-            .map_err(SubmitError::from);
-        (Stage::Transaction, result)
-    }
-
-    /// Logs the outcome and applies `ops` (the plan's, and the account's state), with delivery
-    /// status notifications for what was given up on. Returns whether it was recorded.
-    async fn record(&self, leased: &Leased, plan: &outcome::Plan, mut ops: Vec<Op>, took: Duration) -> bool {
-        let message = &leased.message;
-        let m = &self.metrics;
-        let message_id = message.message_id.as_deref().unwrap_or("");
-        if plan.delivered > 0 {
-            m.delivered.get_or_create(&self.label).inc();
-            let age_ms = clock::unix_millis() - message.received_ms;
-            m.delivery_latency.observe(age_ms.max(0) as f64 / 1000.0);
-            tracing::info!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.delivered, ms = took.as_millis() as u64, reply = %plan.reply, "delivered");
-        }
-        if plan.deferred > 0 {
-            m.deferred.get_or_create(&self.label).inc();
-            tracing::warn!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.deferred, attempts = leased.attempts + 1, reply = %plan.reply, "deferred");
-            if !plan.diagnosis.is_empty() && leased.attempts == 0 {
-                tracing::warn!(account = %self.name(), "{}", plan.diagnosis);
-            }
-        }
-        if plan.dead > 0 {
-            m.dead_lettered.get_or_create(&self.label).inc();
-            tracing::error!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.dead, reply = %plan.reply, "dead-lettered");
-        }
-        if let Some(to) = &self.settings.dsn_to {
-            let mailbox = &self.submitter.account().mailbox.value;
-            for op in &plan.ops {
-                if let Op::Dead(dead) = op
-                    && dsn::wanted(dead)
-                {
-                    let id = crate::queue::new_id();
-                    ops.push(Op::Enqueue(dsn::notification(
-                        dead,
-                        &id,
-                        mailbox,
-                        to,
-                        &self.hostname,
-                        clock::now(),
-                    )));
-                    tracing::info!(queue_id = %id, about = %dead.message.id, to = %to, "delivery status notification queued");
-                }
-            }
-        }
-        self.apply_outcome(&message.id, ops).await
-    }
-
-    /// Applies an outcome, trying again for a while (a disk that is full now may not be in a
-    /// minute). When it cannot, the message stays leased until its lease runs out and is then
-    /// delivered again: a duplicate rather than a loss.
-    async fn apply_outcome(&self, id: &str, ops: Vec<Op>) -> bool {
-        let give_up_at = clock::instant() + self.settings.lease / 2;
-        let mut wait = QUEUE_RETRY;
-        loop {
-            let error: QueueError = match self.queue.apply(ops.clone()).await {
-                Ok(_) => return true,
-                Err(e) => e,
-            };
-            if self.stopping() || clock::instant() + wait > give_up_at {
-                tracing::error!(queue_id = %id, error = %error, lease_s = self.settings.lease.as_secs(), "cannot record the outcome; the message is due again when its lease runs out");
-                return false;
-            }
-            tracing::warn!(queue_id = %id, error = %error, retry_ms = wait.as_millis() as u64, "cannot record the outcome; trying again");
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(30));
-        }
-    }
-
     async fn close(&self, upstream: Upstream) {
         self.metrics.upstream_connections.get_or_create(&self.label).dec();
         upstream.connection.quit().await;
@@ -721,32 +518,5 @@ impl Drop for TicketGuard<'_> {
     }
 }
 
-/// A pooled connection the server had closed before it took anything of this message: a clean
-/// end of the connection, or a refused write, while the envelope's replies were awaited, or
-/// `421` to RSET or MAIL. Never once the content's reply is awaited: Exchange may have taken the
-/// message by then, and sending it again would deliver it twice.
-fn stale(result: &Result<crate::smtp::Delivery, SubmitError>) -> bool {
-    use std::io::ErrorKind;
-
-    use crate::smtp::{SmtpError, Step};
-    match result {
-        Err(SubmitError::Smtp(SmtpError::Io { step, source })) => {
-            matches!(step, Step::Rset | Step::Mail | Step::Rcpt | Step::Data)
-                && matches!(
-                    source.kind(),
-                    ErrorKind::UnexpectedEof
-                        | ErrorKind::BrokenPipe
-                        | ErrorKind::ConnectionReset
-                        | ErrorKind::ConnectionAborted
-                )
-        }
-        Err(SubmitError::Smtp(SmtpError::Rejected { reply, step, .. })) => {
-            reply.code() == 421 && matches!(step, Step::Mail | Step::Rset)
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
-#[path = "deliver_tests.rs"]
 mod tests;

@@ -1,0 +1,225 @@
+//! The account's credential: a client secret (literal, by environment variable or by file), a
+//! certificate with its password, a federated token file, a managed identity, or a password.
+//! It comes whole from the highest layer that names any part of it.
+
+use std::path::{Path, PathBuf};
+
+use super::layer::{Layer, Layers};
+use super::{ConfigError, Warning, WarningKind};
+use crate::account::AccountAuth;
+use crate::oauth::{Certificate, ClientCredential, Cloud};
+use crate::secret::Secret;
+use crate::setting::{Origin, Setting};
+
+const SECRET_FIELDS: [&str; 3] = ["client_secret", "client_secret_env", "client_secret_file"];
+const CERT_FIELDS: [&str; 2] = ["certificate", "private_key"];
+const FEDERATED_FIELD: &str = "federated_token_file";
+const MANAGED_IDENTITY_FIELD: &str = "managed_identity_client_id";
+const CERT_PASSWORD_FIELDS: [&str; 3] = [
+    "certificate_password",
+    "certificate_password_env",
+    "certificate_password_file",
+];
+const PASSWORD_FIELDS: [&str; 4] = [
+    "smtp_username",
+    "smtp_password",
+    "smtp_password_env",
+    "smtp_password_file",
+];
+
+/// The credential comes whole from the highest layer that names any part of it.
+pub(super) fn auth(
+    layers: &Layers,
+    mailbox: &Setting<String>,
+    cloud: Cloud,
+    warnings: &mut Vec<Warning>,
+) -> Result<AccountAuth, ConfigError> {
+    let oauth_fields: Vec<&str> = SECRET_FIELDS
+        .iter()
+        .chain(&CERT_FIELDS)
+        .chain(&CERT_PASSWORD_FIELDS)
+        .chain(&[FEDERATED_FIELD, MANAGED_IDENTITY_FIELD])
+        .copied()
+        .collect();
+    let oauth_layer = layers.highest_with(&oauth_fields);
+    let password_layer = layers.highest_with(&PASSWORD_FIELDS);
+    let layer = match (oauth_layer, password_layer) {
+        (Some(o), Some(p)) if o.rank() <= p.rank() => o,
+        (Some(o), None) => o,
+        (_, Some(p)) => {
+            let user = p
+                .get("smtp_username")
+                .map_or_else(|| mailbox.value.clone(), |u| u.value);
+            let password = secret_from(p, "smtp_password", "smtp_password_env", "smtp_password_file", warnings)?
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        &Origin::Missing("smtp_password"),
+                        "smtp_username is set but no smtp_password",
+                    )
+                })?;
+            return Ok(AccountAuth::Password {
+                user,
+                password: password.0,
+            });
+        }
+        (None, None) => {
+            return Err(ConfigError::invalid(
+                &Origin::Missing("client_secret"),
+                "no credential: set client_secret_file, client_secret_env, client_secret, certificate or federated_token_file (or AZURE_CLIENT_SECRET / AZURE_CLIENT_CERTIFICATE_PATH / AZURE_FEDERATED_TOKEN_FILE)",
+            ));
+        }
+    };
+    let secret = secret_from(
+        layer,
+        "client_secret",
+        "client_secret_env",
+        "client_secret_file",
+        warnings,
+    )?;
+    let certificate = layer.get("certificate");
+    if let Some(identity) = layer.get(MANAGED_IDENTITY_FIELD) {
+        if secret.is_some() || certificate.is_some() || layer.get(FEDERATED_FIELD).is_some() {
+            return Err(ConfigError::invalid(
+                &identity.origin,
+                "a managed identity and a client secret, certificate or federated token file are set; keep one",
+            ));
+        }
+        if uuid::Uuid::try_parse(&identity.value).is_err() {
+            return Err(ConfigError::invalid(
+                &identity.origin,
+                format!(
+                    "`{}` is not a GUID: copy the Client ID of the user-assigned managed identity",
+                    identity.value
+                ),
+            ));
+        }
+        use crate::oauth::managed_identity::{IMDS, IdentityEndpoint, ManagedIdentity};
+        let endpoint = match (layers.get("identity_endpoint"), layers.get("identity_header")) {
+            (Some(url), Some(header)) => IdentityEndpoint::AppService {
+                url: url.value,
+                header: Secret::new(header.value),
+            },
+            _ => IdentityEndpoint::Imds(layers.get("imds_endpoint").map_or_else(|| IMDS.to_owned(), |u| u.value)),
+        };
+        return Ok(AccountAuth::OAuth {
+            credential: ClientCredential::ManagedIdentity(ManagedIdentity {
+                client_id: identity.value,
+                audience: cloud.endpoints().federation_audience.to_owned(),
+                endpoint,
+            }),
+            origin: identity.origin,
+        });
+    }
+    if let Some(federated) = layer.get(FEDERATED_FIELD) {
+        if secret.is_some() || certificate.is_some() {
+            return Err(ConfigError::invalid(
+                &federated.origin,
+                "a federated token file and a client secret or certificate are set; keep one",
+            ));
+        }
+        let path = PathBuf::from(&federated.value);
+        crate::oauth::credential::read_federated_token(&path)
+            .map_err(|e| ConfigError::invalid(&federated.origin, format!("cannot read {}: {e}", path.display())))?;
+        return Ok(AccountAuth::OAuth {
+            credential: ClientCredential::FederatedTokenFile(path),
+            origin: federated.origin,
+        });
+    }
+    match (secret, certificate) {
+        (Some(_), Some(cert)) => Err(ConfigError::invalid(
+            &cert.origin,
+            "both a client secret and a certificate are set; keep one",
+        )),
+        (Some((secret, origin)), None) => {
+            if uuid::Uuid::try_parse(secret.expose().trim()).is_ok() {
+                warnings.push(Warning::new(
+                    WarningKind::SecretLooksLikeId,
+                    &origin,
+                    "the client secret looks like a secret ID (a GUID), not the secret's value; copy the Value column when the secret is created",
+                ));
+            }
+            Ok(AccountAuth::OAuth {
+                credential: ClientCredential::Secret(secret),
+                origin,
+            })
+        }
+        (None, Some(cert)) => {
+            let password = secret_from(
+                layer,
+                "certificate_password",
+                "certificate_password_env",
+                "certificate_password_file",
+                warnings,
+            )?;
+            let key = layer.get("private_key").map(|k| PathBuf::from(k.value));
+            let loaded = Certificate::load(Path::new(&cert.value), key.as_deref(), password.as_ref().map(|p| &p.0))
+                .map_err(|e| ConfigError::invalid(&cert.origin, e.to_string()))?;
+            Ok(AccountAuth::OAuth {
+                credential: ClientCredential::Certificate(std::sync::Arc::new(loaded)),
+                origin: cert.origin,
+            })
+        }
+        (None, None) => Err(ConfigError::invalid(
+            &layer.any_origin(&CERT_PASSWORD_FIELDS),
+            "a certificate password is set but no certificate",
+        )),
+    }
+}
+
+/// A secret given literally, by environment variable name, or by file.
+fn secret_from(
+    layer: &Layer,
+    literal: &str,
+    env_var: &str,
+    file: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<Option<(Secret, Origin)>, ConfigError> {
+    let given: Vec<(&str, Setting<String>)> = [literal, env_var, file]
+        .into_iter()
+        .filter_map(|f| layer.get(f).map(|s| (f, s)))
+        .collect();
+    if given.len() > 1 {
+        return Err(ConfigError::invalid(
+            &given[1].1.origin,
+            format!("set only one of {literal}, {env_var} and {file}"),
+        ));
+    }
+    let Some((field, setting)) = given.into_iter().next() else {
+        return Ok(None);
+    };
+    // The name or path is not printed in errors: a secret pasted where its name belongs would be
+    // shown back. The origin says which setting it is.
+    let value = if field == env_var {
+        std::env::var(&setting.value).map_err(|_| {
+            ConfigError::invalid(
+                &setting.origin,
+                format!(
+                    "the environment variable it names is not set (it holds the variable's name; the secret itself goes in {literal} or a file named by {file})"
+                ),
+            )
+        })?
+    } else if field == file {
+        let text = std::fs::read_to_string(&setting.value).map_err(|e| {
+            ConfigError::invalid(
+                &setting.origin,
+                format!("cannot read the file it names: {e} (it holds a path; the secret itself goes in that file)"),
+            )
+        })?;
+        text.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        if matches!(setting.origin, Origin::File { .. }) {
+            warnings.push(Warning::new(
+                WarningKind::SecretInFile,
+                &setting.origin,
+                format!(
+                    "a secret is written in the config file; prefer {file} (a file readable only by this service) or {env_var}"
+                ),
+            ));
+        }
+        setting.value.clone()
+    };
+    if value.is_empty() {
+        return Err(ConfigError::invalid(&setting.origin, "the secret is empty"));
+    }
+    Ok(Some((Secret::new(value), setting.origin)))
+}

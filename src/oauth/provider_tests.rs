@@ -1,0 +1,113 @@
+//! Tests of `provider.rs`.
+
+use super::*;
+
+fn token(expires_in: u64, refresh_in: Option<u64>, now: i64) -> AccessToken {
+    AccessToken::from_response(
+        response::TokenResponse {
+            access_token: "t".into(),
+            expires_in,
+            refresh_in,
+        },
+        now,
+    )
+}
+
+#[test]
+fn freshness_over_a_token_life() {
+    let t = token(3599, None, 1000);
+    assert_eq!(t.freshness(1000), Freshness::Fresh);
+    assert_eq!(t.freshness(1000 + 3599 - 601), Freshness::Fresh);
+    assert_eq!(
+        t.freshness(1000 + 3599 - 600),
+        Freshness::Refresh,
+        "ten minutes before expiry"
+    );
+    assert_eq!(t.freshness(1000 + 3599 - 61), Freshness::Refresh);
+    assert_eq!(
+        t.freshness(1000 + 3599 - 60),
+        Freshness::Expired,
+        "too close to expiry to hand out"
+    );
+    assert_eq!(t.freshness(1000 + 5000), Freshness::Expired);
+}
+
+#[test]
+fn absurd_lifetimes_neither_overflow_nor_last() {
+    for expires_in in [u64::MAX, i64::MAX as u64, 10_u64.pow(18)] {
+        let t = token(expires_in, Some(u64::MAX), 1_800_000_000);
+        assert_eq!(t.expires_at, 1_800_000_000 + LONGEST_LIFETIME_SECS);
+        assert!(t.refresh_at <= t.expires_at);
+        assert_eq!(t.freshness(1_800_000_000), Freshness::Fresh);
+    }
+    let odd = AccessToken {
+        token: Secret::new("t"),
+        expires_at: i64::MIN,
+        refresh_at: i64::MIN,
+    };
+    assert_eq!(odd.freshness(1_800_000_000), Freshness::Expired);
+}
+
+#[test]
+fn refresh_in_brings_the_refresh_forward() {
+    let t = token(86_400, Some(3600), 0);
+    assert_eq!(t.refresh_at, 3600);
+    assert_eq!(t.freshness(3599), Freshness::Fresh);
+    assert_eq!(t.freshness(3600), Freshness::Refresh);
+    // A short-lived token is refreshed by the margin, whatever refresh_in says…
+    assert_eq!(token(1500, Some(1400), 0).refresh_at, 900);
+    // … but not before half its life: it must not be due for refresh on arrival.
+    assert_eq!(token(900, Some(800), 0).refresh_at, 450);
+    assert_eq!(token(130, None, 10).refresh_at, 75);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_disk_cache_is_used_only_when_it_is_this_users_alone() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = DiskCache::at(dir.path().join("tokens"));
+    let source = TokenSource {
+        token_endpoint: "https://login.example/t".into(),
+        client_id: "c".into(),
+        scope: "s".into(),
+        credential: ClientCredential::Secret(Secret::new("x")),
+        assertion_style: AssertionStyle::default(),
+        send_x5c: false,
+    };
+    let t = token(3599, None, clock::unix_now());
+    cache.store(&source, &t).unwrap();
+    let path = cache.path(&source);
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(cache.load(&source), Some(t.clone()));
+    // Readable by others: not trusted (someone may have planted it, or read it).
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(cache.load(&source), None);
+    // Replaced by a link to a file of one's choosing: not followed, neither to read nor to write.
+    std::fs::remove_file(&path).unwrap();
+    let elsewhere = dir.path().join("elsewhere.json");
+    std::fs::write(&elsewhere, serde_json::to_vec(&t).unwrap()).unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+    assert_eq!(cache.load(&source), None);
+    cache.store(&source, &t).unwrap();
+    assert!(!std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+    assert_eq!(
+        std::fs::read(&elsewhere).unwrap(),
+        serde_json::to_vec(&t).unwrap(),
+        "untouched"
+    );
+    // A cache directory others can read is made private again when written.
+    std::fs::set_permissions(dir.path().join("tokens"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(cache.load(&source), None);
+    cache.store(&source, &t).unwrap();
+    assert_eq!(cache.load(&source), Some(t));
+}
+
+#[test]
+fn cached_tokens_serialise_with_the_token() {
+    let t = token(3599, None, 0);
+    let json = serde_json::to_string(&t).unwrap();
+    assert_eq!(serde_json::from_str::<AccessToken>(&json).unwrap(), t);
+    assert!(!format!("{t:?}").contains("\"t\""), "Debug does not show the token");
+}
