@@ -9,10 +9,8 @@ use super::{Check, CheckId, Options, Status, failure, skip};
 use crate::account::Account;
 use crate::catalog::{Evidence, Ids};
 use crate::graph::GraphSendError;
-use crate::message::{self, Compose};
 use crate::oauth::AccessToken;
 use crate::submit::{self, SubmitError};
-use crate::sysexits::Code;
 
 /// Graph's host and port from `graph_url`.
 fn target(account: &Account) -> (String, u16) {
@@ -102,26 +100,9 @@ pub(super) async fn checks(
 }
 
 async fn send_test(account: &Account, options: &Options, evidence: &Evidence, ids: &mut Ids) -> Check {
-    let Some(to) = &options.send_test else {
-        return Check::new(
-            CheckId::Send,
-            Status::Skip,
-            "not asked: --send-test ADDRESS sends a real test message",
-        );
-    };
-    let from = options.from.clone().unwrap_or_else(|| account.default_from.clone());
-    ids.from = Some(from.clone());
-    let outgoing = match message::compose(&Compose {
-        from: from.clone(),
-        to: vec![to.clone()],
-        subject: Some("m365-mailer doctor: test message".to_owned()),
-        text: Some(format!(
-            "This message was sent by `m365-mailer doctor --send-test` from {from} through Microsoft Graph.\r\n"
-        )),
-        ..Compose::default()
-    }) {
-        Ok(o) => o,
-        Err(e) => return Check::new(CheckId::Send, Status::Fail, e.to_string()).failed(Code::Data, None),
+    let (outgoing, from, to) = match super::test_message(account, options, ids, "Microsoft Graph") {
+        Ok(message) => message,
+        Err(check) => return *check,
     };
     let submitter = match submit::Submitter::new(account.clone(), &submit::Options::default()) {
         Ok(s) => s,

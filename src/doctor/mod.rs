@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::account::{Account, AccountAuth, Transport};
 use crate::catalog::{self, Entry, Evidence, Ids, Rendered, Symptom};
 use crate::config::{Config, ConfigError};
+use crate::message;
 use crate::oauth::inspect;
 use crate::smtp::Credentials;
 use crate::submit::SubmitError;
@@ -273,6 +274,36 @@ fn skip(checks: &mut Vec<Check>, ids: &[CheckId], why: &str) {
     for id in ids {
         checks.push(Check::new(*id, Status::Skip, why));
     }
+}
+
+/// The message `--send-test` asks for, sent `through` (named in its text), with its From and
+/// To; else the check that says why there is none.
+fn test_message(
+    account: &Account,
+    options: &Options,
+    ids: &mut Ids,
+    through: &str,
+) -> Result<(message::Outgoing, String, String), Box<Check>> {
+    let Some(to) = &options.send_test else {
+        return Err(Box::new(Check::new(
+            CheckId::Send,
+            Status::Skip,
+            "not asked: --send-test ADDRESS sends a real test message",
+        )));
+    };
+    let from = options.from.clone().unwrap_or_else(|| account.default_from.clone());
+    ids.from = Some(from.clone());
+    let outgoing = message::compose(&message::Compose {
+        from: from.clone(),
+        to: vec![to.clone()],
+        subject: Some("m365-mailer doctor: test message".to_owned()),
+        text: Some(format!(
+            "This message was sent by `m365-mailer doctor --send-test` from {from} through {through}.\r\n"
+        )),
+        ..message::Compose::default()
+    })
+    .map_err(|e| Box::new(Check::new(CheckId::Send, Status::Fail, e.to_string()).failed(Code::Data, None)))?;
+    Ok((outgoing, from, to.clone()))
 }
 
 /// The catalog's entry for a symptom (each has one: the catalog's tests check).

@@ -4,7 +4,6 @@
 use super::{Check, CheckId, Options, Status, failure, skip};
 use crate::account::{Account, AccountAuth};
 use crate::catalog::{self, Evidence, Ids, Symptom};
-use crate::message::{self, Compose};
 use crate::smtp::{self, Connection, Credentials};
 use crate::submit::SubmitError;
 use crate::sysexits::Code;
@@ -74,15 +73,11 @@ async fn send_test(
     evidence: &Evidence,
     ids: &mut Ids,
 ) -> Check {
-    let Some(to) = &options.send_test else {
-        return Check::new(
-            CheckId::Send,
-            Status::Skip,
-            "not asked: --send-test ADDRESS sends a real test message",
-        );
+    let through = format!("{}:{}", account.smtp.host, account.smtp.port);
+    let (outgoing, from, to) = match super::test_message(account, options, ids, &through) {
+        Ok(message) => message,
+        Err(check) => return *check,
     };
-    let from = options.from.clone().unwrap_or_else(|| account.default_from.clone());
-    ids.from = Some(from.clone());
     if !account.may_send_as(&from) {
         let diagnosis = catalog::explain(
             catalog::for_reply(&smtp::Reply::new(554, vec!["5.2.252 SendAsDenied".into()])).expect("in the catalog"),
@@ -98,19 +93,6 @@ async fn send_test(
         )
         .failed(Code::NoPerm, Some(diagnosis));
     }
-    let outgoing = match message::compose(&Compose {
-        from: from.clone(),
-        to: vec![to.clone()],
-        subject: Some("m365-mailer doctor: test message".to_owned()),
-        text: Some(format!(
-            "This message was sent by `m365-mailer doctor --send-test` from {from} through {}:{}.\r\n",
-            account.smtp.host, account.smtp.port
-        )),
-        ..Compose::default()
-    }) {
-        Ok(o) => o,
-        Err(e) => return Check::new(CheckId::Send, Status::Fail, e.to_string()).failed(Code::Data, None),
-    };
     match connection.send_mail(&outgoing.envelope, &outgoing.content).await {
         Ok(delivery) => Check::new(
             CheckId::Send,
