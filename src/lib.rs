@@ -32,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod doctor;
 pub mod graph;
+pub mod mailer;
 pub mod message;
 pub mod oauth;
 pub mod powershell;

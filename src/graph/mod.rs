@@ -115,7 +115,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 /// Sends `message` (MIME) as `mailbox`: one `sendMail` request up to [`SINGLE_REQUEST_MAX`],
 /// else a draft with its attachments uploaded separately. Without a copy in Sent Items, the
-/// JSON form (see [`json`]), which has no draft path.
+/// JSON form (`graph/json.rs`), which has no draft path.
 pub async fn send(
     http: &reqwest::Client,
     graph_url: &str,

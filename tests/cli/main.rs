@@ -3,6 +3,7 @@
 mod argv_injection;
 mod credentials;
 mod doctor;
+mod examples;
 mod exit_codes;
 mod federation;
 mod graph;

@@ -91,7 +91,13 @@ impl World {
 
     /// Runs `m365-mailer args…` with `stdin`.
     pub(crate) async fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_m365-mailer"));
+        self.run_program(Path::new(env!("CARGO_BIN_EXE_m365-mailer")), args, stdin)
+            .await
+    }
+
+    /// Runs `program args…` with `stdin` in this world's environment.
+    pub(crate) async fn run_program(&self, program: &Path, args: &[&str], stdin: &[u8]) -> Output {
+        let mut command = tokio::process::Command::new(program);
         command
             .args(args)
             .env_clear()
