@@ -174,16 +174,19 @@ impl Submitter {
     async fn submit_graph(&self, outgoing: &Outgoing) -> Result<Delivery, SubmitError> {
         let mut attempt = 1;
         loop {
-            match self.submit_graph_once(outgoing).await {
-                Err(e @ SubmitError::Graph(_)) if Verdict::of(&e).is_transient() && attempt < GRAPH_ATTEMPTS => {
-                    let backoff = crate::backoff::doubling(std::time::Duration::from_secs(2), attempt, GRAPH_MAX_WAIT);
-                    let wait = Verdict::of(&e).retry_after.unwrap_or(backoff).min(GRAPH_MAX_WAIT);
-                    tracing::info!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "Graph did not take the message; trying again");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
+            let e = match self.submit_graph_once(outgoing).await {
+                Err(e @ SubmitError::Graph(_)) => e,
                 other => return other,
+            };
+            let verdict = Verdict::of(&e);
+            if !verdict.is_transient() || attempt >= GRAPH_ATTEMPTS {
+                return Err(e);
             }
+            let backoff = crate::backoff::doubling(std::time::Duration::from_secs(2), attempt, GRAPH_MAX_WAIT);
+            let wait = verdict.retry_after.unwrap_or(backoff).min(GRAPH_MAX_WAIT);
+            tracing::info!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "Graph did not take the message; trying again");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
     }
 
