@@ -7,14 +7,14 @@
 //!     cargo run --example send_with_certificate -- ops@contoso.com
 //! ```
 
-use m365_mailer::mailer::{Mailer, Message};
+use m365_mailer::{Mailer, Message};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let to = std::env::args().nth(1).unwrap_or_else(|| "ops@contoso.com".to_owned());
     let result = async {
         let mailer = Mailer::from_env()?;
-        let from = mailer.account().default_from.clone();
+        let from = mailer.from_address().to_owned();
         let mime =
             format!("From: {from}\r\nTo: {to}\r\nSubject: Sent with a certificate\r\n\r\nHello from m365-mailer.\r\n");
         let message = Message::mime(mime.as_bytes(), &[&to])?;

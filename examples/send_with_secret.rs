@@ -7,14 +7,14 @@
 //!
 //! Exits with the code `m365-mailer send` would (sysexits): 75 means "try again later".
 
-use m365_mailer::mailer::{Mailer, Message};
+use m365_mailer::{Mailer, Message};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let to = std::env::args().nth(1).unwrap_or_else(|| "ops@contoso.com".to_owned());
     let result = async {
         let mailer = Mailer::from_env()?;
-        let from = mailer.account().default_from.clone();
+        let from = mailer.from_address().to_owned();
         let message = Message::text(&from, &[&to], "Sent with a client secret", "Hello from m365-mailer.\n")?;
         mailer.send(&message).await
     }

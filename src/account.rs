@@ -12,7 +12,7 @@ use crate::smtp::Target;
 
 /// How the account authenticates to SMTP.
 #[derive(Debug, Clone)]
-pub enum AccountAuth {
+pub(crate) enum AccountAuth {
     /// OAuth 2.0 client credentials and `AUTH XOAUTH2`.
     OAuth {
         /// Secret or certificate.
@@ -31,7 +31,7 @@ pub enum AccountAuth {
 
 /// How messages go to Exchange Online.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
+pub(crate) enum Transport {
     /// SMTP client submission with `AUTH XOAUTH2` (port 587).
     Smtp,
     /// Microsoft Graph `sendMail` over HTTPS (port 443), the MIME form.
@@ -40,50 +40,50 @@ pub enum Transport {
 
 /// A resolved, validated account.
 #[derive(Debug, Clone)]
-pub struct Account {
+pub(crate) struct Account {
     /// Its name in the config file (`default` without one).
-    pub name: String,
+    pub(crate) name: String,
     /// Tenant id or verified domain (absent when a full token endpoint is given).
-    pub tenant: Option<Setting<String>>,
+    pub(crate) tenant: Option<Setting<String>>,
     /// Application (client) id.
-    pub client_id: Option<Setting<String>>,
+    pub(crate) client_id: Option<Setting<String>>,
     /// The mailbox that authenticates (XOAUTH2 `user=`).
-    pub mailbox: Setting<String>,
+    pub(crate) mailbox: Setting<String>,
     /// From address used when a message has none: `from`, else the mailbox.
-    pub default_from: String,
+    pub(crate) default_from: String,
     /// Addresses the account may send as besides the mailbox (SendAs grants).
-    pub allowed_senders: Vec<String>,
+    pub(crate) allowed_senders: Vec<String>,
     /// Cloud preset.
-    pub cloud: Cloud,
+    pub(crate) cloud: Cloud,
     /// Token endpoint URL.
-    pub token_endpoint: Setting<String>,
+    pub(crate) token_endpoint: Setting<String>,
     /// Token scope.
-    pub scope: Setting<String>,
+    pub(crate) scope: Setting<String>,
     /// SMTP server.
-    pub smtp: Target,
+    pub(crate) smtp: Target,
     /// How messages go to Exchange.
-    pub transport: Transport,
+    pub(crate) transport: Transport,
     /// Microsoft Graph root (the cloud's, or the emulator's), without a trailing slash.
-    pub graph_url: String,
+    pub(crate) graph_url: String,
     /// Graph: keep a copy in the mailbox's Sent Items.
-    pub save_to_sent_items: bool,
+    pub(crate) save_to_sent_items: bool,
     /// Extra trust anchors.
-    pub ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
     /// How to authenticate.
-    pub auth: AccountAuth,
+    pub(crate) auth: AccountAuth,
     /// Client assertion style for certificates.
-    pub assertion_style: AssertionStyle,
+    pub(crate) assertion_style: AssertionStyle,
     /// Send the certificate chain in assertions.
-    pub send_x5c: bool,
+    pub(crate) send_x5c: bool,
     /// When the client secret expires (Entra shows it; the secret itself does not carry it).
-    pub secret_expires: Option<Setting<time::Date>>,
+    pub(crate) secret_expires: Option<Setting<time::Date>>,
 }
 
 impl Account {
     /// When the credential stops working, and what it is: a client secret (its expiry from the
     /// configuration, since the secret does not carry it) or a certificate (`notAfter`).
     /// Federated tokens rotate and passwords do not expire here: `None`.
-    pub fn credential_expiry(&self) -> Option<CredentialExpiry> {
+    pub(crate) fn credential_expiry(&self) -> Option<CredentialExpiry> {
         let AccountAuth::OAuth { credential, origin } = &self.auth else {
             return None;
         };
@@ -103,7 +103,7 @@ impl Account {
     }
 
     /// What to ask the token endpoint for, for OAuth accounts.
-    pub fn token_source(&self) -> Option<TokenSource> {
+    pub(crate) fn token_source(&self) -> Option<TokenSource> {
         let AccountAuth::OAuth { credential, .. } = &self.auth else {
             return None;
         };
@@ -118,7 +118,7 @@ impl Account {
     }
 
     /// Whether `address` may appear as sender: the mailbox or an allowed sender.
-    pub fn may_send_as(&self, address: &str) -> bool {
+    pub(crate) fn may_send_as(&self, address: &str) -> bool {
         address.eq_ignore_ascii_case(&self.mailbox.value)
             || self.allowed_senders.iter().any(|a| a.eq_ignore_ascii_case(address))
     }
@@ -126,7 +126,7 @@ impl Account {
 
 /// The kind of credential that expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialKind {
+pub(crate) enum CredentialKind {
     /// A client secret: its expiry is configured (`client_secret_expires`).
     ClientSecret,
     /// A certificate: its `notAfter`.
@@ -144,19 +144,19 @@ impl fmt::Display for CredentialKind {
 
 /// When an account's credential stops working.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialExpiry {
+pub(crate) struct CredentialExpiry {
     /// What expires.
-    pub credential: CredentialKind,
+    pub(crate) credential: CredentialKind,
     /// When.
-    pub at: time::OffsetDateTime,
+    pub(crate) at: time::OffsetDateTime,
     /// Where it is configured.
-    pub origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 /// How close a credential is to expiring: the one rule for secrets and certificates, used by
 /// the configuration's warnings, `doctor`, the relay's log and its metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expiry {
+pub(crate) enum Expiry {
     /// More than 30 days left.
     Distant,
     /// 30 days or less: time to create the next one.
@@ -175,7 +175,7 @@ pub enum Expiry {
 
 impl Expiry {
     /// How urgent it is, from 0 (distant) to 3 (expired): the relay logs each level once.
-    pub fn urgency(self) -> u8 {
+    pub(crate) fn urgency(self) -> u8 {
         match self {
             Expiry::Distant => 0,
             Expiry::Soon { .. } => 1,
@@ -188,7 +188,7 @@ impl Expiry {
 impl CredentialExpiry {
     /// How close it is at `now`. Days are counted between calendar dates (UTC), as Entra and
     /// certificates show them: a secret "expires 2027-06-30" has 10 days left on 2027-06-20.
-    pub fn at(&self, now: time::OffsetDateTime) -> Expiry {
+    pub(crate) fn at(&self, now: time::OffsetDateTime) -> Expiry {
         let days = self.days_left(now);
         match days {
             _ if self.seconds_left(now) <= 0 => Expiry::Expired,
@@ -199,17 +199,17 @@ impl CredentialExpiry {
     }
 
     /// Calendar days left at `now` (negative once past).
-    pub fn days_left(&self, now: time::OffsetDateTime) -> i64 {
+    pub(crate) fn days_left(&self, now: time::OffsetDateTime) -> i64 {
         (self.at.date() - now.date()).whole_days()
     }
 
     /// Seconds left at `now` (negative once expired).
-    pub fn seconds_left(&self, now: time::OffsetDateTime) -> i64 {
+    pub(crate) fn seconds_left(&self, now: time::OffsetDateTime) -> i64 {
         (self.at - now).whole_seconds()
     }
 
     /// One sentence on it at `now`, or `None` while it is distant.
-    pub fn warning(&self, now: time::OffsetDateTime) -> Option<String> {
+    pub(crate) fn warning(&self, now: time::OffsetDateTime) -> Option<String> {
         let (what, date) = (self.credential, self.at.date());
         match self.at(now) {
             Expiry::Distant => None,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 /// The wait after the `failures`-th failure in a row (1 for the first).
-pub fn doubling(initial: Duration, failures: u32, max: Duration) -> Duration {
+pub(crate) fn doubling(initial: Duration, failures: u32, max: Duration) -> Duration {
     let doublings = failures.saturating_sub(1).min(31);
     initial.saturating_mul(1u32 << doublings).min(max)
 }

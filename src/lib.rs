@@ -1,53 +1,52 @@
-//! Send mail through Microsoft 365 (Exchange Online) with OAuth2 app-only credentials.
+//! Send mail through Microsoft 365 (Exchange Online) with OAuth2 app-only credentials: SMTP
+//! `AUTH XOAUTH2` or Microsoft Graph `sendMail`, with a client secret, a certificate or a
+//! federated identity.
 //!
-//! # Layout
-//! - `cli`: argument parsing and the subcommands; maps outcomes to exit codes.
-//! - `smtp`: the SMTP client (replies, commands, SASL, dot-stuffing, transcript, connection).
-//! - `tls`: trust anchors and the TLS client configuration.
-//! - `config`: flags > environment > config file > defaults, resolved once into an `Account`.
-//! - `oauth`: clouds, credentials (secret, PKCS#12, PEM), client assertions, token responses,
-//!   the caching token provider.
-//! - `message`: the message and envelope (sendmail `-t`, Bcc removal, composing from flags).
-//! - `submit`: account + message → token → SMTP → Exchange's answer. `sysexits`: exit codes.
-//!   `system`: the host name.
-//! - `diagnose`: the catalog of failures, `doctor`'s checks, and their report.
-//! - `setup`: the Entra ID and Exchange Online steps as a script, values quoted.
-//! - `relay`: the local SMTP relay (inbound sessions, policy, limits, delivery workers);
-//!   `queue`: its durable SQLite queue. `stream`: a TCP stream before or after TLS.
-//! - `properties`: what the parsers of hostile input must keep, shared by the fuzz targets and
-//!   the proptest mirrors (tests and the `properties` feature only).
-//! - `secret`: the redacting type for secrets. `private`: files only this user may read (the
-//!   token cache, the queue). `clock`: the one clock.
+//! A Rust program builds a [`Mailer`] from the environment or a config file, composes a
+//! [`Message`] (or passes raw MIME), sends it, and on failure reads the [`Verdict`]: whether to
+//! retry, whom the failure blames, the exit code and the fix. See [`mailer`] for an example and
+//! `examples/` for a secret-based and a certificate-based sender.
 //!
-//! The offline emulator of Entra ID and Exchange Online that every test runs against lives in
-//! its own crate, `m365-emulator`, which never depends on this one.
+//! [`run`] is the `m365-mailer` program itself (sendmail drop-in, relay, doctor, setup).
+//! Everything else is private to the crate; `docs/architecture.md` maps it.
 
 #![forbid(unsafe_code)]
 
-pub mod account;
-pub mod backoff;
-pub mod catalog;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod doctor;
-pub mod graph;
+mod account;
+mod backoff;
+mod catalog;
+mod cli;
+mod clock;
+mod config;
+mod doctor;
+mod graph;
 pub mod mailer;
-pub mod message;
-pub mod oauth;
-pub mod powershell;
-pub mod private;
+mod message;
+mod oauth;
+mod powershell;
+mod private;
+/// What the parsers of hostile input must keep, for the fuzz targets (`fuzz/`) and the proptest
+/// mirrors; not part of the API.
 #[cfg(any(test, feature = "properties"))]
+#[doc(hidden)]
 pub mod properties;
-pub mod queue;
-pub mod relay;
-pub mod secret;
-pub mod setting;
-pub mod setup;
-pub mod smtp;
-pub mod stream;
-pub mod submit;
-pub mod sysexits;
-pub mod system;
-pub mod tls;
-pub mod verdict;
+mod queue;
+mod relay;
+mod secret;
+mod setting;
+mod setup;
+mod smtp;
+mod stream;
+mod submit;
+mod sysexits;
+mod system;
+#[cfg(test)]
+mod testing;
+mod tls;
+mod verdict;
+
+pub use catalog::{Blame, Retry};
+pub use cli::run;
+pub use mailer::{Accepted, Connection, Error, ErrorKind, Mailer, Message};
+pub use sysexits::Code;
+pub use verdict::Verdict;

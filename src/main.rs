@@ -1,5 +1,5 @@
 //! The `m365-mailer` program: parse, run, exit code.
 
 fn main() -> std::process::ExitCode {
-    m365_mailer::cli::run(std::env::args_os())
+    m365_mailer::run(std::env::args_os())
 }

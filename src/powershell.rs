@@ -4,11 +4,11 @@
 /// Why a value cannot be put in a command.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{value}` cannot be used in a command: {reason}")]
-pub struct Unquotable {
+pub(crate) struct Unquotable {
     /// The value, with control characters escaped.
-    pub value: String,
+    pub(crate) value: String,
     /// Why.
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
 }
 
 /// Single quotes that PowerShell accepts as string delimiters: ASCII and the typographic ones.
@@ -18,7 +18,7 @@ const SINGLE_QUOTES: [char; 5] = ['\'', '\u{2018}', '\u{2019}', '\u{201A}', '\u{
 /// quotes are literal), and every single quote — the typographic ones too, which PowerShell
 /// also ends strings with — is doubled. Control characters (line breaks) are refused: they
 /// would end the command.
-pub fn quote(value: &str) -> Result<String, Unquotable> {
+pub(crate) fn quote(value: &str) -> Result<String, Unquotable> {
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(Unquotable {
             value: value.escape_debug().to_string(),

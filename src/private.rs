@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 
 /// Why a path is not private to this user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct NotPrivate {
+pub(crate) struct NotPrivate {
     /// The path.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// What is wrong with it.
-    pub why: Why,
+    pub(crate) why: Why,
 }
 
 /// What is wrong with a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Why {
+pub(crate) enum Why {
     /// A symbolic link: it could point anywhere.
     Symlink,
     /// Not a directory, or not a regular file, as expected.
@@ -44,7 +44,7 @@ impl fmt::Display for NotPrivate {
 
 /// Whether `path` is a directory (`dir`) or regular file of this user that nobody else may read
 /// or write.
-pub fn check(path: &Path, dir: bool) -> Result<(), NotPrivate> {
+pub(crate) fn check(path: &Path, dir: bool) -> Result<(), NotPrivate> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;
@@ -73,7 +73,7 @@ pub fn check(path: &Path, dir: bool) -> Result<(), NotPrivate> {
 
 /// Creates `dir` (and its parents) as 0700. An existing one must be this user's; if others may
 /// read it, it is made private (it is ours, and what it holds must not be theirs).
-pub fn create_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -93,7 +93,7 @@ pub fn create_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Writes `bytes` to a new file at `path`, 0600: never through an existing file or a symbolic
 /// link planted there (`O_CREAT|O_EXCL` follows none).
-pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

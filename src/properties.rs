@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use crate::message::{self, RawOptions};
+use crate::oauth::response;
 use crate::relay::policy::{Policy, Rule, Senders, loopback};
 use crate::relay::session::{Event, Session, Settings};
+use crate::smtp::reply::ReplyParser;
 use crate::smtp::transparency;
 
 /// The mailbox the properties' account sends as.
@@ -16,7 +18,7 @@ pub const ALLOWED: &str = "alerts@contoso.com";
 
 /// Loopback relays without a password through account `main` ([`MAILBOX`], which may also
 /// send as [`ALLOWED`]), its sender rewritten when `rewrite`.
-pub fn loopback_policy(rewrite: bool) -> Policy {
+pub(crate) fn loopback_policy(rewrite: bool) -> Policy {
     let rule = Rule {
         name: "network 127.0.0.0/8".into(),
         account: "main".into(),
@@ -60,8 +62,8 @@ fn named(field: &[u8], name: &str) -> bool {
 /// `sendmail` on `raw` (with `-t` when `dash_t`): never a panic; a message it accepts has
 /// valid, distinct recipients, among them every address of every To/Cc/Bcc field, no Bcc
 /// field, exactly one From, and no header line that was neither in the input nor added (From,
-/// Date, Message-ID).
-pub fn from_raw(raw: &[u8], dash_t: bool, full_name: Option<&str>) -> Option<message::Outgoing> {
+/// Date, Message-ID). Returns the envelope's recipients.
+pub fn from_raw(raw: &[u8], dash_t: bool, full_name: Option<&str>) -> Option<Vec<String>> {
     let options = RawOptions {
         recipients: if dash_t {
             Vec::new()
@@ -126,7 +128,7 @@ pub fn from_raw(raw: &[u8], dash_t: bool, full_name: Option<&str>) -> Option<mes
             "a field that is two: {field:?}"
         );
     }
-    Some(out)
+    Some(out.envelope.to)
 }
 
 /// `rewrite_from` on `raw`: never a panic; the result has exactly one From, the mailbox's, and
@@ -256,6 +258,104 @@ pub fn graph_split(message: &[u8]) {
     }
 }
 
+/// The relay's inbound session on arbitrary client bytes, fed in chunks of a size the first
+/// byte chooses: never a panic, every reply line is `NNN` followed by a space or a dash, and it
+/// always either wants more input or closes.
+pub fn relay_session(data: &[u8]) {
+    let Some((&split, input)) = data.split_first() else {
+        return;
+    };
+    let settings = Settings {
+        max_message_size: 4096,
+        max_line_length: 512,
+        starttls: true,
+        ..Settings::default()
+    };
+    let policy = loopback_policy(split & 1 == 1);
+    let mut session = Session::new(Arc::new(settings), Arc::new(policy), LOOPBACK, false);
+    let mut output = session.take_output();
+    let step = usize::from(split >> 1).max(1);
+    'feed: for chunk in input.chunks(step) {
+        session.receive(chunk);
+        loop {
+            let event = session.next_event();
+            output.extend(session.take_output());
+            match event {
+                Event::NeedInput => break,
+                Event::Close => break 'feed,
+                Event::StartTls => session.tls_started(),
+                Event::CheckPassword { user, .. } => session.password_checked(&user, None),
+                Event::Message(_) => session.stored(Ok("0123")),
+            }
+        }
+    }
+    let text = String::from_utf8(output).expect("replies are UTF-8");
+    for line in text.split_terminator("\r\n") {
+        let bytes = line.as_bytes();
+        assert!(
+            bytes.len() >= 4 && bytes[..3].iter().all(u8::is_ascii_digit) && (bytes[3] == b' ' || bytes[3] == b'-'),
+            "malformed reply line {line:?}"
+        );
+    }
+}
+
+/// Whatever the client's dot-stuffing makes of `content`, the relay's DATA reading gives back
+/// exactly the client's CRLF-normalised content, its header section ended by an empty line (or
+/// refuses a From it may not use, or two).
+pub fn dot_unstuffing(content: &[u8]) {
+    let policy = loopback_policy(false);
+    let mut session = Session::new(Arc::new(Settings::default()), Arc::new(policy), LOOPBACK, false);
+    session.receive(b"EHLO fuzz\r\nMAIL FROM:<relay@contoso.com>\r\nRCPT TO:<a@fabrikam.com>\r\nDATA\r\n");
+    session.receive(&transparency::data_content(content));
+    let event = session.next_event();
+    let replies = session.take_output();
+    match event {
+        Event::Message(accepted) => {
+            let normalised = transparency::normalize_line_endings(content);
+            assert_eq!(accepted.content, message::end_head(&normalised).as_ref());
+            return;
+        }
+        Event::NeedInput | Event::Close => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    let replies = String::from_utf8_lossy(&replies);
+    assert!(
+        replies.contains("550 5.7.60 ") || replies.contains("550 5.6.0 "),
+        "neither accepted nor refused for its From: {replies}"
+    );
+}
+
+/// The SMTP reply parser on arbitrary server bytes, fed in two pieces (the first byte says
+/// where): never a panic, and a reply it returns has a valid code.
+pub fn reply_parser(data: &[u8]) {
+    let split = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
+    let mut parser = ReplyParser::default();
+    let mut buffer = data[..split].to_vec();
+    let mut rest = Some(&data[split..]);
+    loop {
+        match parser.parse(&mut buffer) {
+            Ok(Some(reply)) => assert!((200..600).contains(&reply.code())),
+            Ok(None) => match rest.take() {
+                Some(more) => buffer.extend_from_slice(more),
+                None => break,
+            },
+            Err(_) => break,
+        }
+    }
+}
+
+/// The token endpoint's answers on arbitrary bytes and statuses: parsing never panics and an
+/// error always has a description.
+pub fn token_response(data: &[u8]) {
+    let _ = response::parse_token(data);
+    let status = data.first().map_or(400, |b| 400 + u16::from(*b));
+    let error = response::parse_error(status, data);
+    assert!(!error.description.is_empty());
+    let _ = error.is_transient();
+}
+
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -331,7 +431,7 @@ mod tests {
                 }
             }
             match super::from_raw(raw.as_bytes(), true, None) {
-                Some(out) => prop_assert_eq!(out.envelope.to, expected),
+                Some(to) => prop_assert_eq!(to, expected),
                 None => prop_assert!(expected.is_empty(), "refused: {}", raw),
             }
         }

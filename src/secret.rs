@@ -9,22 +9,17 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 /// A string that never prints. Zeroed when dropped.
 #[derive(Clone)]
-pub struct Secret(SecretString);
+pub(crate) struct Secret(SecretString);
 
 impl Secret {
     /// Wraps a value.
-    pub fn new(value: impl Into<String>) -> Self {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Self(SecretString::from(value.into()))
     }
 
     /// The value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         self.0.expose_secret()
-    }
-
-    /// Whether the value is empty.
-    pub fn is_empty(&self) -> bool {
-        self.expose().is_empty()
     }
 }
 

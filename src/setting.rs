@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Where a configuration value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// A line of the config file.
     File {
         /// The file.
@@ -41,9 +41,9 @@ impl fmt::Display for Origin {
 
 /// A value and its origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Setting<T> {
+pub(crate) struct Setting<T> {
     /// The value.
-    pub value: T,
+    pub(crate) value: T,
     /// Where it came from.
-    pub origin: Origin,
+    pub(crate) origin: Origin,
 }

@@ -8,28 +8,28 @@ use crate::powershell::{self, Unquotable};
 
 /// What to set up.
 #[derive(Debug, Clone, Default)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// Directory (tenant) ID or a verified domain.
-    pub tenant: String,
+    pub(crate) tenant: String,
     /// Application (client) ID.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// The mailbox the app sends as.
-    pub mailbox: String,
+    pub(crate) mailbox: String,
     /// Enterprise application Object ID, when known.
-    pub sp_id: Option<String>,
+    pub(crate) sp_id: Option<String>,
     /// Other addresses the app should send as (SendAs).
-    pub send_as: Vec<String>,
+    pub(crate) send_as: Vec<String>,
     /// A certificate to upload instead of creating a secret.
-    pub certificate: Option<std::path::PathBuf>,
+    pub(crate) certificate: Option<std::path::PathBuf>,
     /// Display name for the service principal in Exchange.
-    pub display_name: String,
+    pub(crate) display_name: String,
     /// RBAC for Applications instead of the SMTP.SendAsApp permission and FullAccess.
-    pub rbac: bool,
+    pub(crate) rbac: bool,
 }
 
 /// A value that cannot go into the script.
 #[derive(Debug, thiserror::Error)]
-pub enum SetupError {
+pub(crate) enum SetupError {
     /// Not a GUID where one is needed.
     #[error("--{flag} `{value}` is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")]
     NotGuid {
@@ -122,7 +122,7 @@ fn sh(value: &str) -> String {
 }
 
 /// The script.
-pub fn script(spec: &Spec) -> Result<String, SetupError> {
+pub(crate) fn script(spec: &Spec) -> Result<String, SetupError> {
     let thumbprint = check(spec)?;
     let ps = |v: &str| powershell::quote(v).expect("checked");
     let tenant = ps(&spec.tenant);

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 
 /// The socket, before or after TLS.
 #[derive(Debug)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS over TCP.

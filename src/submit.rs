@@ -13,7 +13,7 @@ use crate::verdict::Verdict;
 
 /// Why a message was not submitted.
 #[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
+pub(crate) enum SubmitError {
     /// No token.
     #[error(transparent)]
     Token(#[from] TokenError),
@@ -25,7 +25,12 @@ pub enum SubmitError {
     Tls(#[from] TlsError),
     /// The HTTP client could not be built.
     #[error("cannot set up HTTPS: {0}")]
-    Http(String),
+    Http(#[source] reqwest::Error),
+    /// The account sends through Graph with a password, which Graph does not take.
+    #[error(
+        "the Graph transport needs an OAuth credential (a secret, a certificate or a federated token), not a password"
+    )]
+    GraphWithoutOAuth,
     /// Microsoft Graph did not take the message.
     #[error(transparent)]
     Graph(#[from] GraphSendError),
@@ -33,20 +38,20 @@ pub enum SubmitError {
 
 /// How a submitter behaves.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Share tokens between runs through the on-disk cache.
-    pub disk_cache: Option<DiskCache>,
+    pub(crate) disk_cache: Option<DiskCache>,
     /// Keep the SMTP transcript for display.
-    pub keep_transcript: bool,
+    pub(crate) keep_transcript: bool,
     /// Step timeouts.
-    pub timeouts: smtp::Timeouts,
+    pub(crate) timeouts: smtp::Timeouts,
     /// Token-endpoint retries.
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
 }
 
 /// Sends messages for one account.
 #[derive(Debug)]
-pub struct Submitter {
+pub(crate) struct Submitter {
     account: Account,
     settings: smtp::Settings,
     provider: Option<Arc<TokenProvider>>,
@@ -61,16 +66,16 @@ const GRAPH_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One submission: its outcome and, when kept, the masked SMTP transcript.
 #[derive(Debug)]
-pub struct Attempt {
+pub(crate) struct Attempt {
     /// Exchange's acceptance, or why not.
-    pub outcome: Result<Delivery, SubmitError>,
+    pub(crate) outcome: Result<Delivery, SubmitError>,
     /// The transcript, masked (empty unless kept).
-    pub transcript: Vec<String>,
+    pub(crate) transcript: Vec<String>,
 }
 
 impl Submitter {
     /// Prepares TLS, HTTPS and the token provider for `account`.
-    pub fn new(account: Account, options: &Options) -> Result<Self, SubmitError> {
+    pub(crate) fn new(account: Account, options: &Options) -> Result<Self, SubmitError> {
         let tls = crate::tls::client_config(account.ca_file.as_deref())?;
         let http = http_client(&tls)?;
         let provider = account.token_source().map(|source| {
@@ -96,17 +101,17 @@ impl Submitter {
     }
 
     /// The account.
-    pub fn account(&self) -> &Account {
+    pub(crate) fn account(&self) -> &Account {
         &self.account
     }
 
     /// The token provider, for OAuth accounts.
-    pub fn provider(&self) -> Option<&Arc<TokenProvider>> {
+    pub(crate) fn provider(&self) -> Option<&Arc<TokenProvider>> {
         self.provider.as_ref()
     }
 
     /// What to authenticate with: a current token, or the password.
-    pub async fn credentials(&self) -> Result<Credentials, SubmitError> {
+    pub(crate) async fn credentials(&self) -> Result<Credentials, SubmitError> {
         match (&self.account.auth, &self.provider) {
             (AccountAuth::OAuth { .. }, Some(provider)) => Ok(Credentials::XOAuth2 {
                 user: self.account.mailbox.value.clone(),
@@ -121,7 +126,7 @@ impl Submitter {
     }
 
     /// Opens an authenticated connection.
-    pub async fn connect(&self) -> Result<Connection, SubmitError> {
+    pub(crate) async fn connect(&self) -> Result<Connection, SubmitError> {
         // The token first: a configuration error there should not cost an SMTP connection.
         let credentials = self.credentials().await?;
         let mut connection = Connection::open(&self.account.smtp, &self.settings).await?;
@@ -130,7 +135,7 @@ impl Submitter {
     }
 
     /// Sends one message on a new connection (SMTP) or request (Graph).
-    pub async fn submit(&self, outgoing: &Outgoing) -> Attempt {
+    pub(crate) async fn submit(&self, outgoing: &Outgoing) -> Attempt {
         if self.account.transport == Transport::Graph {
             return Attempt {
                 outcome: self.submit_graph(outgoing).await,
@@ -191,12 +196,9 @@ impl Submitter {
     }
 
     /// One Graph `sendMail` request (the relay's queue does its own retrying).
-    pub async fn submit_graph_once(&self, outgoing: &Outgoing) -> Result<Delivery, SubmitError> {
+    pub(crate) async fn submit_graph_once(&self, outgoing: &Outgoing) -> Result<Delivery, SubmitError> {
         let message = crate::graph::message_for_graph(outgoing)?;
-        let provider = self
-            .provider
-            .as_ref()
-            .ok_or_else(|| SubmitError::Http("the Graph transport needs an OAuth credential".into()))?;
+        let provider = self.provider.as_ref().ok_or(SubmitError::GraphWithoutOAuth)?;
         let token = provider.token().await?.token;
         crate::graph::send(
             &self.http,
@@ -218,14 +220,14 @@ impl Submitter {
 }
 
 /// An HTTPS client with the same trust anchors as SMTP.
-pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> Result<reqwest::Client, SubmitError> {
+pub(crate) fn http_client(tls: &Arc<rustls::ClientConfig>) -> Result<reqwest::Client, SubmitError> {
     reqwest::Client::builder()
         .use_preconfigured_tls((**tls).clone())
         .timeout(std::time::Duration::from_secs(30))
         .connect_timeout(std::time::Duration::from_secs(10))
         .user_agent(concat!("m365-mailer/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| SubmitError::Http(e.to_string()))
+        .map_err(SubmitError::Http)
 }
 
 /// The name to say EHLO with: the host name when it looks like one, else `localhost`.
@@ -237,3 +239,7 @@ fn helo_name() -> String {
         })
         .unwrap_or_else(|| "localhost".to_owned())
 }
+
+#[cfg(test)]
+#[path = "submit_tests.rs"]
+mod tests;

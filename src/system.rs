@@ -2,7 +2,7 @@
 
 /// The host name, from `uname(2)`: unlike `/proc/sys/kernel/hostname`, it is there under
 /// systemd's `ProcSubset=pid` too.
-pub fn host_name() -> Option<String> {
+pub(crate) fn host_name() -> Option<String> {
     let uname = rustix::system::uname();
     let name = uname.nodename().to_str().ok()?.trim();
     (!name.is_empty()).then(|| name.to_owned())

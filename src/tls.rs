@@ -12,7 +12,7 @@ use rustls::pki_types::pem::PemObject as _;
 
 /// Why trust anchors could not be loaded.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     /// A CA file could not be read.
     #[error("cannot read CA certificates from {path}: {source}")]
     Read {
@@ -30,7 +30,7 @@ pub enum TlsError {
 }
 
 /// Reads every certificate of a PEM file.
-pub fn read_pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn read_pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let bytes = std::fs::read(path).map_err(|source| TlsError::Read {
         path: path.to_owned(),
         source,
@@ -43,7 +43,7 @@ pub fn read_pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>
 }
 
 /// Mozilla's roots, `SSL_CERT_FILE`, and `extra_ca_file`.
-pub fn root_store(extra_ca_file: Option<&Path>) -> Result<rustls::RootCertStore, TlsError> {
+pub(crate) fn root_store(extra_ca_file: Option<&Path>) -> Result<rustls::RootCertStore, TlsError> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -62,7 +62,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// A client configuration trusting [`root_store`].
-pub fn client_config(extra_ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+pub(crate) fn client_config(extra_ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("aws-lc-rs supports TLS 1.2 and 1.3")
@@ -74,7 +74,7 @@ pub fn client_config(extra_ca_file: Option<&Path>) -> Result<Arc<rustls::ClientC
 /// The same verification as [`client_config`], also keeping the certificates the server
 /// presented, so `doctor` can name the issuer of a certificate it does not trust (an
 /// intercepting proxy, a private CA). Nothing is accepted that `client_config` would refuse.
-pub fn inspecting_config(
+pub(crate) fn inspecting_config(
     extra_ca_file: Option<&Path>,
 ) -> Result<(Arc<rustls::ClientConfig>, Arc<PresentedChain>), TlsError> {
     let verifier =
@@ -96,14 +96,14 @@ pub fn inspecting_config(
 
 /// A verifier that delegates every decision to the standard one and remembers what it saw.
 #[derive(Debug)]
-pub struct PresentedChain {
+pub(crate) struct PresentedChain {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
     seen: std::sync::Mutex<Vec<CertificateDer<'static>>>,
 }
 
 impl PresentedChain {
     /// The certificates of the last handshake, leaf first.
-    pub fn certificates(&self) -> Vec<CertificateDer<'static>> {
+    pub(crate) fn certificates(&self) -> Vec<CertificateDer<'static>> {
         self.seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -152,18 +152,18 @@ impl rustls::client::danger::ServerCertVerifier for PresentedChain {
 
 /// The relay's server side: its configuration and the certificate's fingerprint.
 #[derive(Debug, Clone)]
-pub struct ServerIdentity {
+pub(crate) struct ServerIdentity {
     /// For the acceptor.
-    pub config: Arc<rustls::ServerConfig>,
+    pub(crate) config: Arc<rustls::ServerConfig>,
     /// SHA-256 of the leaf certificate, colon-separated hex (what clients pin or compare).
-    pub fingerprint: String,
+    pub(crate) fingerprint: String,
     /// Generated at start rather than the operator's.
-    pub self_signed: bool,
+    pub(crate) self_signed: bool,
 }
 
 /// Why the relay's server certificate could not be loaded.
 #[derive(Debug, thiserror::Error)]
-pub enum ServerTlsError {
+pub(crate) enum ServerTlsError {
     /// The certificate file.
     #[error(transparent)]
     Certificate(#[from] TlsError),
@@ -182,7 +182,7 @@ pub enum ServerTlsError {
 
 /// The operator's certificate chain and key (PEM files), or with `None` a self-signed
 /// certificate for `hostname` generated now.
-pub fn server_identity(files: Option<(&Path, &Path)>, hostname: &str) -> Result<ServerIdentity, ServerTlsError> {
+pub(crate) fn server_identity(files: Option<(&Path, &Path)>, hostname: &str) -> Result<ServerIdentity, ServerTlsError> {
     use rustls::pki_types::PrivateKeyDer;
     let (chain, key, self_signed) = match files {
         Some((certificate, key)) => {
@@ -222,7 +222,7 @@ pub fn server_identity(files: Option<(&Path, &Path)>, hostname: &str) -> Result<
 
 /// The error and its causes on one line (reqwest hides the TLS reason in the chain). reqwest's
 /// own "error sending request for url (…)" repeats the URL and is left out.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let top = error.to_string();
     let mut text = if top.starts_with("error sending request") {
         String::new()
@@ -245,7 +245,7 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// Whether `error` (or one of its causes) is a certificate the trust anchors do not vouch for:
 /// an intercepting proxy, a private CA, a name that does not match.
-pub fn is_untrusted_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_untrusted_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
     if matches!(
         error.downcast_ref::<rustls::Error>(),
         Some(rustls::Error::InvalidCertificate(_))

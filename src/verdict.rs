@@ -18,16 +18,31 @@ use crate::submit::SubmitError;
 use crate::sysexits::Code;
 
 /// What a failure means.
+///
+/// ```no_run
+/// # async fn run(mailer: m365_mailer::Mailer, message: m365_mailer::Message) {
+/// use m365_mailer::{Blame, Retry};
+///
+/// if let Err(error) = mailer.send(&message).await {
+///     match error.verdict() {
+///         Some(v) if v.retry() == Retry::AfterThrottling => { /* wait v.retry_after(), then resend */ }
+///         Some(v) if v.blame() == Blame::Credential => { /* page whoever owns the app registration */ }
+///         Some(v) if v.is_transient() => { /* queue it and try later */ }
+///         _ => { /* tell the user: error.explanation() */ }
+///     }
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
     /// Whether trying again can succeed, and when.
-    pub retry: Retry,
+    pub(crate) retry: Retry,
     /// What must change before it goes away.
-    pub blame: Blame,
+    pub(crate) blame: Blame,
     /// How long the server asked to wait (`Retry-After`), when it said.
-    pub retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
     /// The catalog's explanation, when it has one.
-    pub entry: Option<&'static Entry>,
+    pub(crate) entry: Option<&'static Entry>,
     /// Refused here before anything was sent (the message cannot be sent as it is).
     local: bool,
 }
@@ -44,7 +59,7 @@ impl Verdict {
     }
 
     /// The verdict a catalog entry gives.
-    pub fn of_entry(entry: &'static Entry) -> Self {
+    pub(crate) fn of_entry(entry: &'static Entry) -> Self {
         Self {
             entry: Some(entry),
             ..Self::new(entry.retry, entry.blame)
@@ -52,18 +67,19 @@ impl Verdict {
     }
 
     /// The verdict on a failed submission.
-    pub fn of(error: &SubmitError) -> Self {
+    pub(crate) fn of(error: &SubmitError) -> Self {
         match error {
             SubmitError::Token(e) => token(e),
             SubmitError::Smtp(e) => smtp(e),
             SubmitError::Graph(e) => graph(e),
             SubmitError::Tls(_) => Self::new(Retry::Permanent, Blame::Configuration),
             SubmitError::Http(_) => Self::new(Retry::Permanent, Blame::Software),
+            SubmitError::GraphWithoutOAuth => Self::new(Retry::Permanent, Blame::Configuration),
         }
     }
 
     /// The verdict on one SMTP reply to the step `step`.
-    pub fn of_reply(reply: &Reply, step: Step) -> Self {
+    pub(crate) fn of_reply(reply: &Reply, step: Step) -> Self {
         if let Some(entry) = catalog::for_reply(reply) {
             return Self::of_entry(entry);
         }
@@ -81,8 +97,29 @@ impl Verdict {
     }
 
     /// The verdict on a symptom observed without a reply (`doctor`'s checks).
-    pub fn of_symptom(symptom: Symptom) -> Self {
+    pub(crate) fn of_symptom(symptom: Symptom) -> Self {
         catalog::symptom(symptom).map_or(Self::new(Retry::Permanent, Blame::Software), Self::of_entry)
+    }
+
+    /// Whether trying again can succeed, and when.
+    pub fn retry(&self) -> Retry {
+        self.retry
+    }
+
+    /// What must change before the failure goes away.
+    pub fn blame(&self) -> Blame {
+        self.blame
+    }
+
+    /// How long the server asked to wait (`Retry-After`), when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The catalog entry that explains the failure (for example `smtp/535-5.7.139` or
+    /// `aadsts/7000215`), as `doctor --json` reports it, when the catalog knows it.
+    pub fn catalog_id(&self) -> Option<String> {
+        self.entry.map(Entry::id)
     }
 
     /// Whether trying again later, unchanged, can succeed.
@@ -111,7 +148,7 @@ impl Verdict {
     }
 
     /// The catalog's explanation, narrowed with the evidence.
-    pub fn diagnosis(&self, evidence: &Evidence) -> Option<Diagnosis> {
+    pub(crate) fn diagnosis(&self, evidence: &Evidence) -> Option<Diagnosis> {
         self.entry.map(|entry| catalog::explain(entry, evidence))
     }
 }

@@ -9,28 +9,28 @@ use crate::powershell;
 
 /// The user's identifiers, for filling in fixes.
 #[derive(Debug, Clone, Default)]
-pub struct Ids {
+pub(crate) struct Ids {
     /// Tenant id or domain.
-    pub tenant: Option<String>,
+    pub(crate) tenant: Option<String>,
     /// Application (client) id.
-    pub client_id: Option<String>,
+    pub(crate) client_id: Option<String>,
     /// Mailbox that authenticates.
-    pub mailbox: Option<String>,
+    pub(crate) mailbox: Option<String>,
     /// Enterprise application object id (the token's `oid`, when a token was seen).
-    pub sp_id: Option<String>,
+    pub(crate) sp_id: Option<String>,
     /// The From address in question.
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     /// Token scope.
-    pub scope: Option<String>,
+    pub(crate) scope: Option<String>,
     /// SMTP host.
-    pub smtp_host: Option<String>,
+    pub(crate) smtp_host: Option<String>,
     /// SMTP port.
-    pub smtp_port: Option<u16>,
+    pub(crate) smtp_port: Option<u16>,
 }
 
 impl Ids {
     /// The identifiers of an account.
-    pub fn of(account: &Account) -> Self {
+    pub(crate) fn of(account: &Account) -> Self {
         Self {
             tenant: account.tenant.as_ref().map(|t| t.value.clone()),
             client_id: account.client_id.as_ref().map(|c| c.value.clone()),
@@ -72,7 +72,7 @@ impl Ids {
     }
 
     /// Replaces `{name}` placeholders; with `quoted`, known values become PowerShell literals.
-    pub fn fill(&self, template: &str, quoted: bool) -> String {
+    pub(crate) fn fill(&self, template: &str, quoted: bool) -> String {
         let mut out = String::with_capacity(template.len() + 32);
         let mut rest = template;
         while let Some(start) = rest.find('{') {
@@ -96,16 +96,16 @@ impl Ids {
 
 /// What is known besides the failure itself.
 #[derive(Debug, Clone, Default)]
-pub struct Evidence {
+pub(crate) struct Evidence {
     /// Claims of the token that was used, when it is a JWT.
-    pub claims: Option<serde_json::Value>,
+    pub(crate) claims: Option<serde_json::Value>,
     /// The configured client secret is a GUID: a Secret ID pasted in place of the value.
-    pub secret_looks_like_id: bool,
+    pub(crate) secret_looks_like_id: bool,
 }
 
 impl Evidence {
     /// What can be told from the account's configuration.
-    pub fn of(account: &Account) -> Self {
+    pub(crate) fn of(account: &Account) -> Self {
         let secret_looks_like_id = matches!(&account.auth, AccountAuth::OAuth { credential: ClientCredential::Secret(s), .. }
             if uuid::Uuid::try_parse(s.expose().trim()).is_ok());
         Self {
@@ -117,19 +117,19 @@ impl Evidence {
 
 /// A failure explained.
 #[derive(Debug, Clone)]
-pub struct Diagnosis {
+pub(crate) struct Diagnosis {
     /// The catalog entry.
-    pub entry: &'static Entry,
+    pub(crate) entry: &'static Entry,
     /// Causes still possible, most likely first.
-    pub causes: Vec<&'static Cause>,
+    pub(crate) causes: Vec<&'static Cause>,
     /// Whether the first cause was established from evidence rather than guessed.
-    pub confirmed: bool,
+    pub(crate) confirmed: bool,
     /// What was observed, and what could not be checked.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// The entry's causes, narrowed by the evidence.
-pub fn explain(entry: &'static Entry, evidence: &Evidence) -> Diagnosis {
+pub(crate) fn explain(entry: &'static Entry, evidence: &Evidence) -> Diagnosis {
     let mut diagnosis = Diagnosis {
         entry,
         causes: entry.causes.iter().collect(),
@@ -211,41 +211,41 @@ const WRONG_AUDIENCE: Cause = Cause {
 
 /// A diagnosis with the user's values filled in.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     /// Catalog id.
-    pub id: String,
+    pub(crate) id: String,
     /// What happened.
-    pub summary: String,
+    pub(crate) summary: String,
     /// Causes, most likely first.
-    pub causes: Vec<RenderedCause>,
+    pub(crate) causes: Vec<RenderedCause>,
     /// Whether the first cause is established.
-    pub confirmed: bool,
+    pub(crate) confirmed: bool,
     /// Observations.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// `transient`, `permanent` or `after-throttling`.
-    pub retry: &'static str,
+    pub(crate) retry: &'static str,
     /// Whether waiting 5–15 minutes after a change may help.
-    pub propagation: bool,
+    pub(crate) propagation: bool,
     /// Documentation.
-    pub link: String,
+    pub(crate) link: String,
 }
 
 /// One cause with its fix.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct RenderedCause {
+pub(crate) struct RenderedCause {
     /// Stable id.
-    pub id: &'static str,
+    pub(crate) id: &'static str,
     /// What is wrong.
-    pub why: String,
+    pub(crate) why: String,
     /// What to do.
-    pub fix: String,
+    pub(crate) fix: String,
     /// Commands, values quoted for PowerShell.
-    pub commands: Vec<String>,
+    pub(crate) commands: Vec<String>,
 }
 
 impl Diagnosis {
     /// Fills in the user's values.
-    pub fn render(&self, ids: &Ids) -> Rendered {
+    pub(crate) fn render(&self, ids: &Ids) -> Rendered {
         Rendered {
             id: self.entry.id(),
             summary: self.entry.summary.to_owned(),
@@ -275,7 +275,7 @@ impl Diagnosis {
 
 impl Rendered {
     /// Indented text for a terminal: notes, then causes with fixes and commands.
-    pub fn to_text(&self, indent: &str) -> String {
+    pub(crate) fn to_text(&self, indent: &str) -> String {
         let mut out = String::new();
         for note in &self.notes {
             out.push_str(&format!("{indent}{note}\n"));

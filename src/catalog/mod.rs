@@ -21,13 +21,13 @@ mod exchange_policy;
 mod graph;
 mod symptoms;
 
-pub use diagnosis::{Diagnosis, Evidence, Ids, Rendered, RenderedCause, explain};
+pub(crate) use diagnosis::{Diagnosis, Evidence, Ids, Rendered, explain};
 
 use crate::smtp::Reply;
 
 /// What a catalog entry recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     /// An SMTP reply: its code, its enhanced code, and a fragment its text must contain when
     /// entries share the codes.
     Smtp {
@@ -93,7 +93,7 @@ pub enum Blame {
 
 /// Failures observed without a server's reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Symptom {
+pub(crate) enum Symptom {
     /// The SMTP or HTTPS port does not answer.
     PortBlocked,
     /// The token lacks what Exchange needs (audience, role, tenant).
@@ -112,42 +112,42 @@ pub enum Symptom {
 
 /// One possible cause and how to fix it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cause {
+pub(crate) struct Cause {
     /// Stable identifier, used by `doctor --json` and tests.
-    pub id: &'static str,
+    pub(crate) id: &'static str,
     /// What is wrong.
-    pub why: &'static str,
+    pub(crate) why: &'static str,
     /// What to do, in words (portal steps).
-    pub fix: &'static str,
+    pub(crate) fix: &'static str,
     /// Commands that do it (Exchange Online PowerShell, az).
-    pub commands: &'static [&'static str],
+    pub(crate) commands: &'static [&'static str],
 }
 
 /// A failure the catalog knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Stable identifier (`aadsts` for Entra entries: see [`Entry::id`]).
-    pub key: &'static str,
+    pub(crate) key: &'static str,
     /// What it recognises.
-    pub signal: Signal,
+    pub(crate) signal: Signal,
     /// One line on what happened.
-    pub summary: &'static str,
+    pub(crate) summary: &'static str,
     /// Likely causes, most likely first.
-    pub causes: &'static [Cause],
+    pub(crate) causes: &'static [Cause],
     /// Retry classification.
-    pub retry: Retry,
+    pub(crate) retry: Retry,
     /// Whom it blames: what must change for it to go away.
-    pub blame: Blame,
+    pub(crate) blame: Blame,
     /// Whether a recent change may simply not have propagated yet (5–15 minutes, sometimes
     /// longer).
-    pub propagation: bool,
+    pub(crate) propagation: bool,
     /// Where Microsoft documents it.
-    pub link: &'static str,
+    pub(crate) link: &'static str,
 }
 
 impl Entry {
     /// Stable identifier: `smtp/535-5.7.3`, `aadsts/7000215`, `symptom/port-blocked`.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         match self.signal {
             Signal::Aadsts(code) => format!("aadsts/{code}"),
             Signal::Graph { status, code, text } => {
@@ -161,7 +161,7 @@ impl Entry {
     }
 
     /// Where to read more: Entra's code lookup for AADSTS entries.
-    pub fn link(&self) -> String {
+    pub(crate) fn link(&self) -> String {
         match self.signal {
             Signal::Aadsts(code) => format!("https://login.microsoftonline.com/error?code={code}"),
             _ => self.link.to_owned(),
@@ -170,7 +170,7 @@ impl Entry {
 }
 
 /// Every entry, family by family.
-pub fn entries() -> impl Iterator<Item = &'static Entry> {
+pub(crate) fn entries() -> impl Iterator<Item = &'static Entry> {
     [
         exchange_auth::ENTRIES,
         exchange_limits::ENTRIES,
@@ -184,7 +184,7 @@ pub fn entries() -> impl Iterator<Item = &'static Entry> {
 }
 
 /// The entry for an SMTP reply: the one whose code, enhanced code and text match most closely.
-pub fn for_reply(reply: &Reply) -> Option<&'static Entry> {
+pub(crate) fn for_reply(reply: &Reply) -> Option<&'static Entry> {
     let enhanced = reply.enhanced()?.to_string();
     let text = reply.message().to_ascii_lowercase();
     let candidates = entries().filter(|e| match e.signal {
@@ -215,12 +215,12 @@ fn enhanced_matches(pattern: &str, actual: &str) -> bool {
 }
 
 /// The entry for an AADSTS code.
-pub fn for_aadsts(code: u32) -> Option<&'static Entry> {
+pub(crate) fn for_aadsts(code: u32) -> Option<&'static Entry> {
     entries().find(|e| e.signal == Signal::Aadsts(code))
 }
 
 /// The entry for a Graph error: status and code, the entry with a text fragment first.
-pub fn for_graph(error: &crate::graph::GraphError) -> Option<&'static Entry> {
+pub(crate) fn for_graph(error: &crate::graph::GraphError) -> Option<&'static Entry> {
     let message = error.message.to_ascii_lowercase();
     let mut candidates: Vec<&'static Entry> = entries()
         .filter(|e| match e.signal {
@@ -237,7 +237,7 @@ pub fn for_graph(error: &crate::graph::GraphError) -> Option<&'static Entry> {
 }
 
 /// The entry for a symptom (the catalog's tests check that each has one).
-pub fn symptom(symptom: Symptom) -> Option<&'static Entry> {
+pub(crate) fn symptom(symptom: Symptom) -> Option<&'static Entry> {
     entries().find(|e| e.signal == Signal::Symptom(symptom))
 }
 

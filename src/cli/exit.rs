@@ -7,21 +7,21 @@ use crate::catalog::{Evidence, Ids};
 use crate::config::ConfigError;
 use crate::message::MessageError;
 use crate::submit::SubmitError;
-pub use crate::sysexits::Code;
+pub(crate) use crate::sysexits::Code;
 use crate::verdict::Verdict;
 
 /// A failed command: the exit code and what to tell the user.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// sysexits code.
-    pub code: Code,
+    pub(crate) code: Code,
     /// The explanation, possibly several lines.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl Failure {
     /// A failure with this code and message.
-    pub fn new(code: Code, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -29,7 +29,7 @@ impl Failure {
     }
 
     /// A failure already reported (by `doctor`'s report): only the exit code.
-    pub fn silent(code: Code) -> Self {
+    pub(crate) fn silent(code: Code) -> Self {
         Self {
             code,
             message: String::new(),
@@ -37,7 +37,7 @@ impl Failure {
     }
 
     /// The process exit code.
-    pub fn exit_code(&self) -> ExitCode {
+    pub(crate) fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.code as u8)
     }
 }
@@ -72,7 +72,7 @@ impl From<SubmitError> for Failure {
 }
 
 /// A submission failure explained from the catalog, with what is known about the account.
-pub fn submit_failure(e: &SubmitError, evidence: &Evidence, ids: &Ids) -> Failure {
+pub(crate) fn submit_failure(e: &SubmitError, evidence: &Evidence, ids: &Ids) -> Failure {
     let verdict = Verdict::of(e);
     let mut message = e.to_string();
     if let Some(diagnosis) = verdict.diagnosis(evidence) {

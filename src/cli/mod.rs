@@ -5,12 +5,12 @@ mod args;
 mod config;
 mod demo;
 mod doctor;
-pub mod exit;
+pub(crate) mod exit;
 mod generate;
 mod queue;
 mod relay;
 mod send;
-pub mod sendmail;
+pub(crate) mod sendmail;
 mod setup;
 mod token;
 

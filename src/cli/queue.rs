@@ -20,7 +20,7 @@ pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
             queue_dir: args.queue_dir.clone(),
             ..RelayOverrides::default()
         },
-        &|name| std::env::var(name).ok().filter(|v| !v.is_empty()),
+        &crate::config::process_env,
     )?;
     let mut q = Inspector::open(&dir)?;
     let now = clock::unix_millis();

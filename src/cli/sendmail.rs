@@ -15,7 +15,7 @@ use std::ffi::OsString;
 /// A sendmail flag this tool does not implement.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct Unsupported(pub String);
+pub(crate) struct Unsupported(pub String);
 
 /// Flags accepted and ignored that take a value (attached or as the next argument).
 const IGNORED_WITH_VALUE: &[char] = &['A', 'B', 'h', 'L', 'N', 'O', 'R', 'V', 'X'];
@@ -24,7 +24,7 @@ const IGNORED: &[char] = &['i', 'G', 'm', 'n', 'U'];
 
 /// Rewrites sendmail-style arguments (program name excluded). `takes_value` tells which long
 /// options (`--subject`) take the next argument as their value.
-pub fn normalize(
+pub(crate) fn normalize(
     args: impl IntoIterator<Item = OsString>,
     takes_value: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<OsString>, Unsupported> {

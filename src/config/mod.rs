@@ -13,8 +13,8 @@ mod relay;
 
 use std::path::PathBuf;
 
-pub use crate::setting::{Origin, Setting};
-pub use relay::{RelayOverrides, queue_dir};
+pub(crate) use crate::setting::{Origin, Setting};
+pub(crate) use relay::{RelayOverrides, queue_dir};
 
 use crate::account::{Account, AccountAuth, Transport};
 use crate::oauth::{AssertionStyle, Cloud};
@@ -24,7 +24,7 @@ use layer::{Layer, Layers};
 
 /// A configuration error, with where the value came from.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// The file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
@@ -62,31 +62,31 @@ impl ConfigError {
 
 /// Resolved configuration: the selected account and what `config check` should report.
 #[derive(Debug)]
-pub struct Config {
+pub(crate) struct Config {
     /// The account to use.
-    pub account: Account,
+    pub(crate) account: Account,
     /// Every account name in the file.
-    pub account_names: Vec<String>,
+    pub(crate) account_names: Vec<String>,
     /// The config file used, if any.
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
     /// Things that work but should be changed.
-    pub warnings: Vec<Warning>,
+    pub(crate) warnings: Vec<Warning>,
 }
 
 /// Something that works but should be changed, and where it is configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
+pub(crate) struct Warning {
     /// What it is about.
-    pub kind: WarningKind,
+    pub(crate) kind: WarningKind,
     /// Where the value came from.
-    pub origin: Origin,
+    pub(crate) origin: Origin,
     /// What is wrong and what to do.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// What a [`Warning`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WarningKind {
+pub(crate) enum WarningKind {
     /// The token or password would cross the network unencrypted.
     Plaintext,
     /// A scope Entra refuses for client credentials.
@@ -109,7 +109,7 @@ impl Warning {
     }
 
     /// About the credential itself (`doctor` reports those in its credential check).
-    pub fn is_about_credential(&self) -> bool {
+    pub(crate) fn is_about_credential(&self) -> bool {
         matches!(
             self.kind,
             WarningKind::SecretLooksLikeId | WarningKind::CredentialExpiry
@@ -125,26 +125,31 @@ impl std::fmt::Display for Warning {
 
 /// Flags that override configuration (each `send`-like command has them).
 #[derive(Debug, Clone, Default)]
-pub struct Overrides {
+pub(crate) struct Overrides {
     /// `--config`.
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// `--account`.
-    pub account: Option<String>,
+    pub(crate) account: Option<String>,
     /// Field overrides from flags, by config field name.
-    pub fields: Vec<(&'static str, &'static str, String)>,
+    pub(crate) fields: Vec<(&'static str, &'static str, String)>,
 }
 
 /// The environment, as a function so tests can supply their own.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment as an [`Env`]: an empty variable counts as unset.
+pub(crate) fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
 
 impl Config {
     /// Resolves the configuration from flags, the process environment and the config file.
-    pub fn resolve(overrides: &Overrides) -> Result<Self, ConfigError> {
-        Self::resolve_with(overrides, &|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    pub(crate) fn resolve(overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::resolve_with(overrides, &process_env)
     }
 
     /// Resolves with the given environment.
-    pub fn resolve_with(overrides: &Overrides, env: Env<'_>) -> Result<Self, ConfigError> {
+    pub(crate) fn resolve_with(overrides: &Overrides, env: Env<'_>) -> Result<Self, ConfigError> {
         let path = match &overrides.config {
             Some(p) => Some(p.clone()),
             None => default_config_path(env),

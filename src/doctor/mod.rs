@@ -18,16 +18,16 @@ mod configuration;
 mod credential;
 mod graph;
 mod network;
-pub mod report;
+pub(crate) mod report;
 mod smtp;
 mod token;
 
-pub use token::claim_checks;
+pub(crate) use token::claim_checks;
 
 /// How a check went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     /// It works.
     Pass,
     /// It works, but should be changed.
@@ -41,7 +41,7 @@ pub enum Status {
 /// The checks, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum CheckId {
+pub(crate) enum CheckId {
     /// The configuration resolves.
     Configuration,
     /// The credential is usable and not expired.
@@ -82,7 +82,7 @@ impl CheckId {
     ];
 
     /// Its name in the report and in `--json`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             CheckId::Configuration => "configuration",
             CheckId::Credential => "credential",
@@ -107,21 +107,21 @@ impl std::fmt::Display for CheckId {
 
 /// One check.
 #[derive(Debug, Clone, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     /// Which check.
-    pub id: CheckId,
+    pub(crate) id: CheckId,
     /// Outcome.
-    pub status: Status,
+    pub(crate) status: Status,
     /// One line on what was found.
-    pub summary: String,
+    pub(crate) summary: String,
     /// What was observed.
-    pub evidence: Vec<String>,
+    pub(crate) evidence: Vec<String>,
     /// Cause and fix, when it failed or warns.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub diagnosis: Option<Rendered>,
+    pub(crate) diagnosis: Option<Rendered>,
     /// The sysexits code this failure stands for.
     #[serde(skip)]
-    pub code: Option<Code>,
+    pub(crate) code: Option<Code>,
 }
 
 impl Check {
@@ -162,21 +162,21 @@ impl Check {
 
 /// Every check, in order.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// The account checked.
-    pub account: Option<String>,
+    pub(crate) account: Option<String>,
     /// The checks.
-    pub checks: Vec<Check>,
+    pub(crate) checks: Vec<Check>,
 }
 
 impl Report {
     /// Checks with this status.
-    pub fn count(&self, status: Status) -> usize {
+    pub(crate) fn count(&self, status: Status) -> usize {
         self.checks.iter().filter(|c| c.status == status).count()
     }
 
     /// The sysexits code of the first failure; `None` when nothing failed.
-    pub fn exit_code(&self) -> Option<Code> {
+    pub(crate) fn exit_code(&self) -> Option<Code> {
         self.checks
             .iter()
             .find(|c| c.status == Status::Fail)
@@ -186,15 +186,15 @@ impl Report {
 
 /// What `doctor` is asked to do besides checking.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Send a real test message to this address.
-    pub send_test: Option<String>,
+    pub(crate) send_test: Option<String>,
     /// From address of the test message (default: the account's).
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
 }
 
 /// Runs every check.
-pub async fn run(config: Result<Config, ConfigError>, options: &Options) -> Report {
+pub(crate) async fn run(config: Result<Config, ConfigError>, options: &Options) -> Report {
     let mut checks = Vec::new();
     let config = match config {
         Ok(c) => c,

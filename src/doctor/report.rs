@@ -7,10 +7,10 @@ use super::{Report, Status};
 use crate::catalog::Rendered;
 
 /// Width of the human report.
-pub const WIDTH: usize = 80;
+pub(crate) const WIDTH: usize = 80;
 
 /// The report as JSON, with a summary.
-pub fn json(report: &Report) -> String {
+pub(crate) fn json(report: &Report) -> String {
     #[derive(Serialize)]
     struct Summary {
         passed: usize,
@@ -39,7 +39,7 @@ pub fn json(report: &Report) -> String {
 }
 
 /// The report for a terminal; `colour` adds ANSI colours to the status tags.
-pub fn human(report: &Report, colour: bool) -> String {
+pub(crate) fn human(report: &Report, colour: bool) -> String {
     let mut out = String::new();
     match &report.account {
         Some(account) => out.push_str(&format!("m365-mailer doctor: account {account}\n\n")),
@@ -142,7 +142,7 @@ fn wrap(text: &str, first: &str, rest: &str, width: usize) -> Vec<String> {
 
 /// A command split at its parameters so each line fits, continued with a backtick
 /// (PowerShell) or a backslash (`az`, shell), so it can still be pasted whole.
-pub fn command_lines(command: &str, indent: &str) -> Vec<String> {
+pub(crate) fn command_lines(command: &str, indent: &str) -> Vec<String> {
     let shell = command.starts_with("az ") || command.starts_with("getent ") || command.starts_with("timedatectl");
     let (separator, continuation) = if shell { (" --", " \\") } else { (" -", " `") };
     let mut pieces: Vec<String> = Vec::new();

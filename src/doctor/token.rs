@@ -86,7 +86,7 @@ async fn token(account: &Account, evidence: &Evidence, ids: &Ids) -> (Check, Opt
 }
 
 /// The checks of guide 001: aud, iss with the tenant, appid, idtyp, roles.
-pub fn claim_checks(account: &Account, claims: &serde_json::Value) -> Vec<(bool, String)> {
+pub(crate) fn claim_checks(account: &Account, claims: &serde_json::Value) -> Vec<(bool, String)> {
     let text = |k: &str| claims[k].as_str().unwrap_or("(absent)").to_owned();
     let resource = account.scope.value.trim_end_matches("/.default").trim_end_matches('/');
     let role = match account.transport {

@@ -26,11 +26,11 @@ const CHUNK: usize = 10 * 320 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Attachment {
     /// File name.
-    pub name: String,
+    pub(crate) name: String,
     /// MIME type.
-    pub content_type: String,
+    pub(crate) content_type: String,
     /// Decoded content.
-    pub bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// The message without its attachments, and the attachments; `None` when it has none or its

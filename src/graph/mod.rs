@@ -22,19 +22,19 @@ use crate::secret::Secret;
 
 /// Messages up to this size go in one `sendMail` request: base64 makes them about 4/3 larger,
 /// and Graph takes about 4 MB per request.
-pub const SINGLE_REQUEST_MAX: usize = 3 * 1024 * 1024;
+pub(crate) const SINGLE_REQUEST_MAX: usize = 3 * 1024 * 1024;
 
 /// A Graph error answer: HTTP status, `error.code`, `error.message`, and `Retry-After`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GraphError {
+pub(crate) struct GraphError {
     /// HTTP status.
-    pub status: u16,
+    pub(crate) status: u16,
     /// `error.code`, e.g. `ErrorAccessDenied` (empty when the body had none).
-    pub code: String,
+    pub(crate) code: String,
     /// `error.message`.
-    pub message: String,
+    pub(crate) message: String,
     /// `Retry-After`, for 429 and 503.
-    pub retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
 }
 
 impl std::fmt::Display for GraphError {
@@ -69,7 +69,7 @@ impl GraphError {
 
 /// Why Graph did not take a message.
 #[derive(Debug, thiserror::Error)]
-pub enum GraphSendError {
+pub(crate) enum GraphSendError {
     /// Graph answered with an error.
     #[error("Microsoft Graph refused: {0}")]
     Refused(GraphError),
@@ -88,7 +88,7 @@ pub enum GraphSendError {
 
 impl GraphSendError {
     /// The Graph error, when Graph answered.
-    pub fn graph(&self) -> Option<&GraphError> {
+    pub(crate) fn graph(&self) -> Option<&GraphError> {
         match self {
             GraphSendError::Refused(e) => Some(e),
             _ => None,
@@ -116,7 +116,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 /// Sends `message` (MIME) as `mailbox`: one `sendMail` request up to [`SINGLE_REQUEST_MAX`],
 /// else a draft with its attachments uploaded separately. Without a copy in Sent Items, the
 /// JSON form (`graph/json.rs`), which has no draft path.
-pub async fn send(
+pub(crate) async fn send(
     http: &reqwest::Client,
     graph_url: &str,
     mailbox: &str,
@@ -145,7 +145,7 @@ pub async fn send(
 /// whose body is not base64. Graph checks the token, the user, the permission, the
 /// application access policies and the licence before the body, so an answer of
 /// `ErrorMimeContentInvalidBase64String` means all of them passed.
-pub async fn probe(
+pub(crate) async fn probe(
     http: &reqwest::Client,
     graph_url: &str,
     mailbox: &str,
@@ -158,7 +158,7 @@ pub async fn probe(
 }
 
 /// `POST {graph_url}/v1.0/users/{mailbox}/sendMail` with `message` (MIME).
-pub async fn send_mail(
+pub(crate) async fn send_mail(
     http: &reqwest::Client,
     graph_url: &str,
     mailbox: &str,
@@ -205,7 +205,7 @@ async fn post_send_mail(
 /// envelope does not is refused (SMTP would leave them out, Graph would not). When a field is
 /// repeated, or Bcc is added, the recipient fields are rewritten as one To, one Cc and one Bcc:
 /// which of several fields a reader takes is its own choice.
-pub fn message_for_graph(outgoing: &Outgoing) -> Result<std::borrow::Cow<'_, [u8]>, GraphSendError> {
+pub(crate) fn message_for_graph(outgoing: &Outgoing) -> Result<std::borrow::Cow<'_, [u8]>, GraphSendError> {
     use crate::message::{address_fields, count_fields, with_single_recipient_fields};
     let content = &outgoing.content;
     let unreadable = |e: crate::message::MessageError| {

@@ -61,7 +61,7 @@ pub(crate) fn split(raw: &[u8]) -> Option<(&[u8], &[u8])> {
 /// The content with an empty line where its header section ends without one, so that every
 /// reader — this one, mail-parser, Exchange — sees the same fields. Content must have CRLF line
 /// ends.
-pub fn end_head(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+pub(crate) fn end_head(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     match head_end(raw) {
         Some((end, false)) => {
             let mut content = Vec::with_capacity(raw.len() + 2);
@@ -119,7 +119,7 @@ pub(crate) fn has(headers: &[u8], name: &str) -> bool {
 }
 
 /// The value of the first field called `name`, unfolded and trimmed.
-pub fn header_value(raw: &[u8], name: &str) -> Option<String> {
+pub(crate) fn header_value(raw: &[u8], name: &str) -> Option<String> {
     let headers = split(raw)?.0;
     let field = fields(headers).find(|f| is(f, name))?;
     Some(
@@ -132,17 +132,17 @@ pub fn header_value(raw: &[u8], name: &str) -> Option<String> {
 
 /// The Message-ID header's value, for logs: control characters escaped, so the client's text
 /// cannot forge a log line or drive a terminal.
-pub fn message_id(raw: &[u8]) -> Option<String> {
+pub(crate) fn message_id(raw: &[u8]) -> Option<String> {
     header_value(raw, "message-id").map(|id| id.escape_debug().to_string())
 }
 
 /// A mailbox named in an address field.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mailbox {
+pub(crate) struct Mailbox {
     /// The display name, decoded (RFC 2047).
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// `local@domain`.
-    pub address: String,
+    pub(crate) address: String,
 }
 
 /// Every mailbox of one address field (To, Cc, Bcc, From, Reply-To…), groups included. Anything

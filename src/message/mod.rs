@@ -13,14 +13,14 @@ use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::raw::Raw;
 
-pub use header::{Mailbox, end_head, header_value, message_id};
-pub use rewrite::{add_missing_headers, rewrite_from};
+pub(crate) use header::{Mailbox, end_head, header_value, message_id};
+pub(crate) use rewrite::{add_missing_headers, rewrite_from};
 
 use crate::smtp::Envelope;
 
 /// Why a message cannot be sent as given.
 #[derive(Debug, thiserror::Error)]
-pub enum MessageError {
+pub(crate) enum MessageError {
     /// A flag value would inject a header line.
     #[error("{flag} contains a line break; header values must be a single line")]
     LineBreak {
@@ -66,28 +66,28 @@ pub enum MessageError {
 
 /// A message ready for the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
+pub(crate) struct Outgoing {
     /// Sender and recipients.
-    pub envelope: Envelope,
+    pub(crate) envelope: Envelope,
     /// The bytes to send (Bcc removed).
-    pub content: Vec<u8>,
+    pub(crate) content: Vec<u8>,
     /// Addresses of the From header.
-    pub from_header: Vec<String>,
+    pub(crate) from_header: Vec<String>,
 }
 
 /// Options for a message read from standard input.
 #[derive(Debug, Clone, Default)]
-pub struct RawOptions {
+pub(crate) struct RawOptions {
     /// Recipients given as arguments or flags.
-    pub recipients: Vec<String>,
+    pub(crate) recipients: Vec<String>,
     /// `-t`: also take recipients from To, Cc and Bcc.
-    pub recipients_from_headers: bool,
+    pub(crate) recipients_from_headers: bool,
     /// `-f`: envelope sender.
-    pub envelope_from: Option<String>,
+    pub(crate) envelope_from: Option<String>,
     /// `-F`: full name for an added From header.
-    pub full_name: Option<String>,
+    pub(crate) full_name: Option<String>,
     /// The From address to add when the message has none.
-    pub default_from: String,
+    pub(crate) default_from: String,
 }
 
 /// The address fields `-t` takes recipients from: the `Resent-` ones when the message has any
@@ -97,7 +97,7 @@ const RESENT_RECIPIENT_FIELDS: [&str; 3] = ["resent-to", "resent-cc", "resent-bc
 
 /// Prepares a message read as a whole. Line ends become CRLF and the header section ends with
 /// an empty line first, so the fields checked here are the fields sent.
-pub fn from_raw(raw: &[u8], options: &RawOptions) -> Result<Outgoing, MessageError> {
+pub(crate) fn from_raw(raw: &[u8], options: &RawOptions) -> Result<Outgoing, MessageError> {
     let raw = crate::smtp::transparency::normalize_line_endings(raw);
     let raw = end_head(&raw);
     let (headers, body) = header::split(&raw).ok_or(MessageError::NoHeaders)?;
@@ -175,7 +175,7 @@ fn header_recipients(headers: &[u8]) -> Result<Vec<String>, MessageError> {
 
 /// Every mailbox of every field called `name` (`to`, `cc`, `bcc`, `reply-to`), in order. A
 /// message may repeat a field; readers that take only the first or the last lose recipients.
-pub fn address_fields(raw: &[u8], name: &str) -> Result<Vec<Mailbox>, MessageError> {
+pub(crate) fn address_fields(raw: &[u8], name: &str) -> Result<Vec<Mailbox>, MessageError> {
     let Some((headers, _)) = header::split(raw) else {
         return Ok(Vec::new());
     };
@@ -187,7 +187,7 @@ pub fn address_fields(raw: &[u8], name: &str) -> Result<Vec<Mailbox>, MessageErr
 }
 
 /// `To:`, `Cc:` or `Bcc:` (by `field`, lower case) naming `addresses`, folded, with CRLF.
-pub fn recipient_line(field: &str, addresses: &[String]) -> Vec<u8> {
+pub(crate) fn recipient_line(field: &str, addresses: &[String]) -> Vec<u8> {
     let mailboxes: Vec<Mailbox> = addresses
         .iter()
         .map(|a| Mailbox {
@@ -199,7 +199,7 @@ pub fn recipient_line(field: &str, addresses: &[String]) -> Vec<u8> {
 }
 
 /// How many fields are called `name`.
-pub fn count_fields(raw: &[u8], name: &str) -> usize {
+pub(crate) fn count_fields(raw: &[u8], name: &str) -> usize {
     header::split(raw).map_or(0, |(headers, _)| {
         header::fields(headers).filter(|f| header::is(f, name)).count()
     })
@@ -208,7 +208,7 @@ pub fn count_fields(raw: &[u8], name: &str) -> usize {
 /// The message with every To, Cc and Bcc field replaced by one field each, at the top, holding
 /// all their mailboxes and, in Bcc, `extra_bcc`; fields a message has no mailbox for are left
 /// out. For readers (Microsoft Graph) that take the recipients from the headers.
-pub fn with_single_recipient_fields(raw: &[u8], extra_bcc: &[String]) -> Result<Vec<u8>, MessageError> {
+pub(crate) fn with_single_recipient_fields(raw: &[u8], extra_bcc: &[String]) -> Result<Vec<u8>, MessageError> {
     let (headers, body) = header::split(raw).ok_or(MessageError::NoHeaders)?;
     let mut content = Vec::with_capacity(raw.len() + 64);
     for name in RECIPIENT_FIELDS {
@@ -232,7 +232,7 @@ pub fn with_single_recipient_fields(raw: &[u8], extra_bcc: &[String]) -> Result<
 
 /// The mailboxes of the message's From field: `None` without one; an error when it has several
 /// or names no address (the relay refuses such a message: what Exchange would check is unclear).
-pub fn from_mailboxes(raw: &[u8]) -> Result<Option<Vec<Mailbox>>, MessageError> {
+pub(crate) fn from_mailboxes(raw: &[u8]) -> Result<Option<Vec<Mailbox>>, MessageError> {
     match header::split(raw) {
         Some((headers, _)) => header::from(headers),
         None => Ok(None),
@@ -241,33 +241,33 @@ pub fn from_mailboxes(raw: &[u8]) -> Result<Option<Vec<Mailbox>>, MessageError> 
 
 /// What `send` composes from flags.
 #[derive(Debug, Clone, Default)]
-pub struct Compose {
+pub(crate) struct Compose {
     /// From address and optional display name.
-    pub from: String,
+    pub(crate) from: String,
     /// Display name of From.
-    pub from_name: Option<String>,
+    pub(crate) from_name: Option<String>,
     /// To.
-    pub to: Vec<String>,
+    pub(crate) to: Vec<String>,
     /// Cc.
-    pub cc: Vec<String>,
+    pub(crate) cc: Vec<String>,
     /// Bcc: envelope only.
-    pub bcc: Vec<String>,
+    pub(crate) bcc: Vec<String>,
     /// Subject.
-    pub subject: Option<String>,
+    pub(crate) subject: Option<String>,
     /// Plain-text body.
-    pub text: Option<String>,
+    pub(crate) text: Option<String>,
     /// HTML body.
-    pub html: Option<String>,
+    pub(crate) html: Option<String>,
     /// Files to attach.
-    pub attachments: Vec<PathBuf>,
+    pub(crate) attachments: Vec<PathBuf>,
     /// Extra `Name: value` headers.
-    pub headers: Vec<String>,
+    pub(crate) headers: Vec<String>,
     /// Envelope sender, when not the From address.
-    pub envelope_from: Option<String>,
+    pub(crate) envelope_from: Option<String>,
 }
 
 /// Builds a message from flags.
-pub fn compose(spec: &Compose) -> Result<Outgoing, MessageError> {
+pub(crate) fn compose(spec: &Compose) -> Result<Outgoing, MessageError> {
     let single_line = |flag: &str, value: &str| {
         if value.contains(['\r', '\n']) {
             Err(MessageError::LineBreak { flag: flag.to_owned() })
@@ -375,7 +375,7 @@ fn dedup(addresses: Vec<String>) -> Vec<String> {
 /// UTF-8 allowed as RFC 6531 does) and a domain of labels or an address literal. No white space,
 /// control characters, brackets or quotes, so it can never carry an SMTP parameter or a header
 /// line, and no leading `-`, so it can never be mistaken for an option (as Postfix refuses).
-pub fn check_address(address: &str) -> Result<(), MessageError> {
+pub(crate) fn check_address(address: &str) -> Result<(), MessageError> {
     let bad = || MessageError::BadAddress(address.escape_debug().to_string());
     if address.starts_with('-') {
         return Err(bad());
@@ -404,7 +404,7 @@ fn new_message_id(from: &str) -> String {
 }
 
 /// `Mon, 23 Nov 2026 18:00:00 +0000`.
-pub fn rfc5322_date(t: time::OffsetDateTime) -> String {
+pub(crate) fn rfc5322_date(t: time::OffsetDateTime) -> String {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]"
     );
@@ -412,7 +412,7 @@ pub fn rfc5322_date(t: time::OffsetDateTime) -> String {
 }
 
 /// A DNS name with at least two labels.
-pub fn is_domain(name: &str) -> bool {
+pub(crate) fn is_domain(name: &str) -> bool {
     let labels: Vec<&str> = name.split('.').collect();
     labels.len() >= 2
         && labels.iter().all(|l| {

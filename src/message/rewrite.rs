@@ -42,7 +42,7 @@ pub(crate) fn address_line(field: &str, mailboxes: &[Mailbox]) -> Vec<u8> {
 /// has a Reply-To, points Reply-To at the original From so replies still reach the sender. A
 /// From without a usable address is replaced without a Reply-To; several From fields are an
 /// error (which one the sender meant is anybody's guess).
-pub fn rewrite_from(raw: &[u8], mailbox: &str) -> Result<Vec<u8>, MessageError> {
+pub(crate) fn rewrite_from(raw: &[u8], mailbox: &str) -> Result<Vec<u8>, MessageError> {
     let Some((headers, body)) = header::split(raw) else {
         let mut content = from_line(None, mailbox);
         content.extend_from_slice(b"\r\n");
@@ -77,7 +77,7 @@ pub fn rewrite_from(raw: &[u8], mailbox: &str) -> Result<Vec<u8>, MessageError> 
 }
 
 /// Adds the From, Date and Message-ID headers a message lacks (devices often send none).
-pub fn add_missing_headers(raw: &[u8], from: &str, now: time::OffsetDateTime) -> Vec<u8> {
+pub(crate) fn add_missing_headers(raw: &[u8], from: &str, now: time::OffsetDateTime) -> Vec<u8> {
     let split = header::split(raw);
     let headers = split.map_or(&raw[..0], |(h, _)| h);
     let mut added = Vec::new();

@@ -9,7 +9,7 @@ use super::credential::Certificate;
 
 /// How the assertion is signed and which thumbprint names the key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum AssertionStyle {
+pub(crate) enum AssertionStyle {
     /// PS256 with `x5t#S256`: current Entra guidance and MSAL's default for certificates.
     #[default]
     Ps256,
@@ -30,9 +30,9 @@ impl std::str::FromStr for AssertionStyle {
 }
 
 /// Lifetime of an assertion; Entra recommends 5–10 minutes.
-pub const LIFETIME_SECS: i64 = 600;
+pub(crate) const LIFETIME_SECS: i64 = 600;
 /// An assertion is reused until this long before it expires, as MSAL does.
-pub const REUSE_MARGIN_SECS: i64 = 60;
+pub(crate) const REUSE_MARGIN_SECS: i64 = 60;
 
 #[derive(Serialize)]
 struct Claims<'a> {
@@ -47,22 +47,22 @@ struct Claims<'a> {
 
 /// A signed assertion and when it expires.
 #[derive(Debug, Clone)]
-pub struct Assertion {
+pub(crate) struct Assertion {
     /// The JWT.
-    pub jwt: crate::secret::Secret,
+    pub(crate) jwt: crate::secret::Secret,
     /// `exp`.
-    pub expires_at: i64,
+    pub(crate) expires_at: i64,
 }
 
 impl Assertion {
     /// Whether it can still be sent at `now`.
-    pub fn reusable(&self, now: i64) -> bool {
+    pub(crate) fn reusable(&self, now: i64) -> bool {
         now < self.expires_at - REUSE_MARGIN_SECS
     }
 }
 
 /// Signs an assertion for `client_id` addressed to `token_endpoint`, valid from `now`.
-pub fn sign(
+pub(crate) fn sign(
     certificate: &Certificate,
     style: AssertionStyle,
     include_x5c: bool,

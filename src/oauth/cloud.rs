@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 /// A Microsoft cloud.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Cloud {
+pub(crate) enum Cloud {
     /// The worldwide cloud (GCC included).
     #[default]
     Global,
@@ -19,26 +19,23 @@ pub enum Cloud {
 
 /// The endpoints of a cloud.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CloudEndpoints {
+pub(crate) struct CloudEndpoints {
     /// Entra ID authority host, `https://…` without a trailing slash.
-    pub login: &'static str,
+    pub(crate) login: &'static str,
     /// Exchange Online resource; the SMTP scope is this plus `/.default`.
-    pub exchange_resource: &'static str,
+    pub(crate) exchange_resource: &'static str,
     /// SMTP client submission host.
-    pub smtp_host: &'static str,
+    pub(crate) smtp_host: &'static str,
     /// Microsoft Graph root.
-    pub graph: &'static str,
+    pub(crate) graph: &'static str,
     /// Audience of workload-identity federation tokens.
-    pub federation_audience: &'static str,
+    pub(crate) federation_audience: &'static str,
 }
 
 impl Cloud {
-    /// Every preset, for listings and tests.
-    pub const ALL: [Cloud; 4] = [Cloud::Global, Cloud::GccHigh, Cloud::Dod, Cloud::China];
-
     /// The preset's endpoints. The DoD SMTP host and the sovereign Exchange scopes are derived
     /// from Microsoft's endpoint map, not stated on a Learn page (fact sheet §5.3).
-    pub fn endpoints(self) -> CloudEndpoints {
+    pub(crate) fn endpoints(self) -> CloudEndpoints {
         match self {
             Cloud::Global => CloudEndpoints {
                 login: "https://login.microsoftonline.com",
@@ -72,12 +69,12 @@ impl Cloud {
     }
 
     /// `https://<exchange>/.default`.
-    pub fn exchange_scope(self) -> String {
+    pub(crate) fn exchange_scope(self) -> String {
         format!("{}/.default", self.endpoints().exchange_resource)
     }
 
     /// The v2.0 token endpoint of `tenant` on `authority` (a host URL).
-    pub fn token_endpoint(authority: &str, tenant: &str) -> String {
+    pub(crate) fn token_endpoint(authority: &str, tenant: &str) -> String {
         format!("{}/{tenant}/oauth2/v2.0/token", authority.trim_end_matches('/'))
     }
 }

@@ -17,7 +17,7 @@ use crate::secret::Secret;
 
 /// What the app proves itself with.
 #[derive(Debug, Clone)]
-pub enum ClientCredential {
+pub(crate) enum ClientCredential {
     /// A client secret value.
     Secret(Secret),
     /// A certificate whose private key signs client assertions.
@@ -31,7 +31,7 @@ pub enum ClientCredential {
 }
 
 /// Reads a federated token file: the token, trimmed.
-pub fn read_federated_token(path: &Path) -> Result<Secret, std::io::Error> {
+pub(crate) fn read_federated_token(path: &Path) -> Result<Secret, std::io::Error> {
     let text = std::fs::read_to_string(path)?;
     let token = text.trim();
     if token.is_empty() {
@@ -45,7 +45,7 @@ pub fn read_federated_token(path: &Path) -> Result<Secret, std::io::Error> {
 
 /// Why a credential could not be loaded.
 #[derive(Debug, thiserror::Error)]
-pub enum CredentialError {
+pub(crate) enum CredentialError {
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -91,18 +91,18 @@ pub enum CredentialError {
 }
 
 /// A certificate credential, ready to sign.
-pub struct Certificate {
+pub(crate) struct Certificate {
     key: EncodingKey,
     /// The chain, leaf first (DER).
-    pub chain: Vec<Vec<u8>>,
+    pub(crate) chain: Vec<Vec<u8>>,
     /// SHA-1 of the leaf (the `x5t` thumbprint, the portal's "Thumbprint").
-    pub sha1: [u8; 20],
+    pub(crate) sha1: [u8; 20],
     /// SHA-256 of the leaf (`x5t#S256`).
-    pub sha256: [u8; 32],
+    pub(crate) sha256: [u8; 32],
     /// End of validity.
-    pub not_after: OffsetDateTime,
+    pub(crate) not_after: OffsetDateTime,
     /// Subject, for messages.
-    pub subject: String,
+    pub(crate) subject: String,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -119,7 +119,11 @@ impl std::fmt::Debug for Certificate {
 impl Certificate {
     /// Loads a certificate credential: a PKCS#12 file, or a PEM file holding the certificate
     /// (and the key, unless `key_path` names a separate key file).
-    pub fn load(path: &Path, key_path: Option<&Path>, password: Option<&Secret>) -> Result<Self, CredentialError> {
+    pub(crate) fn load(
+        path: &Path,
+        key_path: Option<&Path>,
+        password: Option<&Secret>,
+    ) -> Result<Self, CredentialError> {
         let bytes = read(path)?;
         if !looks_like_pem(&bytes) {
             if key_path.is_some() {
@@ -138,7 +142,7 @@ impl Certificate {
     }
 
     /// Reads a PKCS#12 archive.
-    pub fn from_pkcs12(bytes: &[u8], password: Option<&Secret>, path: &Path) -> Result<Self, CredentialError> {
+    pub(crate) fn from_pkcs12(bytes: &[u8], password: Option<&Secret>, path: &Path) -> Result<Self, CredentialError> {
         let password = password.map_or("", Secret::expose);
         let store = p12_keystore::KeyStore::from_pkcs12(bytes, password, p12_keystore::Pkcs12ImportPolicy::Relaxed)
             .map_err(|e| {
@@ -164,7 +168,7 @@ impl Certificate {
 
     /// Reads a PEM private key (PKCS#8, encrypted PKCS#8 with `password`, or PKCS#1) and PEM
     /// certificates (leaf first).
-    pub fn from_pem(
+    pub(crate) fn from_pem(
         key_pem: &[u8],
         cert_pem: &[u8],
         password: Option<&Secret>,
@@ -221,12 +225,12 @@ impl Certificate {
     }
 
     /// The key that signs assertions.
-    pub fn signing_key(&self) -> &EncodingKey {
+    pub(crate) fn signing_key(&self) -> &EncodingKey {
         &self.key
     }
 
     /// The SHA-1 thumbprint as the portal shows it.
-    pub fn thumbprint_hex(&self) -> String {
+    pub(crate) fn thumbprint_hex(&self) -> String {
         self.sha1.iter().map(|b| format!("{b:02X}")).collect()
     }
 }

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Header and claims of a JWT, or `None` when the token is opaque.
-pub fn decode(jwt: &str) -> Option<(serde_json::Value, serde_json::Value)> {
+pub(crate) fn decode(jwt: &str) -> Option<(serde_json::Value, serde_json::Value)> {
     let mut parts = jwt.split('.');
     let mut part = || -> Option<serde_json::Value> {
         let bytes = URL_SAFE_NO_PAD.decode(parts.next()?.trim_end_matches('=')).ok()?;

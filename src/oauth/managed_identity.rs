@@ -12,11 +12,11 @@ use std::time::Duration;
 use crate::secret::Secret;
 
 /// The default IMDS token URL.
-pub const IMDS: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
+pub(crate) const IMDS: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 
 /// Where the identity's token comes from.
 #[derive(Debug, Clone)]
-pub enum IdentityEndpoint {
+pub(crate) enum IdentityEndpoint {
     /// Azure VM (and VM scale sets, Arc): `Metadata: true`.
     Imds(String),
     /// App Service and Functions: `X-IDENTITY-HEADER`.
@@ -30,30 +30,30 @@ pub enum IdentityEndpoint {
 
 /// A user-assigned managed identity and the audience its token is requested for.
 #[derive(Debug, Clone)]
-pub struct ManagedIdentity {
+pub(crate) struct ManagedIdentity {
     /// The identity's client id.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// The token exchange audience of the cloud (`api://AzureADTokenExchange`, …`USGov`, …`China`).
-    pub audience: String,
+    pub(crate) audience: String,
     /// The endpoint.
-    pub endpoint: IdentityEndpoint,
+    pub(crate) endpoint: IdentityEndpoint,
 }
 
 /// Why the identity's token could not be had.
 #[derive(Debug, thiserror::Error)]
 #[error("the managed identity endpoint {url}: {detail}")]
-pub struct ManagedIdentityError {
+pub(crate) struct ManagedIdentityError {
     /// The endpoint.
-    pub url: String,
+    pub(crate) url: String,
     /// What happened.
-    pub detail: String,
+    pub(crate) detail: String,
     /// A network failure or a 5xx/429, which can pass.
-    pub transient: bool,
+    pub(crate) transient: bool,
 }
 
 impl ManagedIdentity {
     /// The identity's token and its expiry (Unix time).
-    pub async fn token(&self, http: &reqwest::Client) -> Result<(Secret, i64), ManagedIdentityError> {
+    pub(crate) async fn token(&self, http: &reqwest::Client) -> Result<(Secret, i64), ManagedIdentityError> {
         let (url, version) = match &self.endpoint {
             IdentityEndpoint::Imds(url) => (url, "2018-02-01"),
             IdentityEndpoint::AppService { url, .. } => (url, "2019-08-01"),

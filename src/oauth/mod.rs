@@ -1,16 +1,15 @@
 //! OAuth 2.0 client credentials against Entra ID: clouds, credentials, client assertions, the
 //! token endpoint's answers, and the caching token provider.
 
-pub mod assertion;
-pub mod cloud;
-pub mod credential;
-pub mod inspect;
-pub mod managed_identity;
-pub mod provider;
-pub mod response;
+pub(crate) mod assertion;
+pub(crate) mod cloud;
+pub(crate) mod credential;
+pub(crate) mod inspect;
+pub(crate) mod managed_identity;
+pub(crate) mod provider;
+pub(crate) mod response;
 
-pub use assertion::AssertionStyle;
-pub use cloud::Cloud;
-pub use credential::{Certificate, ClientCredential, CredentialError};
-pub use provider::{AccessToken, DiskCache, RetryPolicy, TokenError, TokenProvider, TokenSource};
-pub use response::{EntraError, TokenResponse};
+pub(crate) use assertion::AssertionStyle;
+pub(crate) use cloud::Cloud;
+pub(crate) use credential::{Certificate, ClientCredential};
+pub(crate) use provider::{AccessToken, DiskCache, RetryPolicy, TokenError, TokenProvider, TokenSource};

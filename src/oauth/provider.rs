@@ -24,40 +24,40 @@ use crate::clock;
 use crate::secret::Secret;
 
 /// Refresh when fewer than this many seconds remain.
-pub const REFRESH_MARGIN_SECS: i64 = 600;
+pub(crate) const REFRESH_MARGIN_SECS: i64 = 600;
 /// A token with less than this left is not handed out: it could expire during the SMTP session.
-pub const MINIMUM_VALIDITY_SECS: i64 = 60;
+pub(crate) const MINIMUM_VALIDITY_SECS: i64 = 60;
 /// No token is kept longer than this, whatever its answer says (Entra's live at most a day): a
 /// huge or corrupted `expires_in` must neither overflow nor keep a token for ever.
-pub const LONGEST_LIFETIME_SECS: i64 = 86_400;
+pub(crate) const LONGEST_LIFETIME_SECS: i64 = 86_400;
 
 /// What to ask the token endpoint for, and with which credential.
 #[derive(Debug, Clone)]
-pub struct TokenSource {
+pub(crate) struct TokenSource {
     /// The full token endpoint URL.
-    pub token_endpoint: String,
+    pub(crate) token_endpoint: String,
     /// Application (client) id.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// Scope, e.g. `https://outlook.office365.com/.default`.
-    pub scope: String,
+    pub(crate) scope: String,
     /// Secret or certificate.
-    pub credential: ClientCredential,
+    pub(crate) credential: ClientCredential,
     /// Assertion algorithm for certificates.
-    pub assertion_style: AssertionStyle,
+    pub(crate) assertion_style: AssertionStyle,
     /// Send the certificate chain (`x5c`) in assertions (subject name + issuer authentication).
-    pub send_x5c: bool,
+    pub(crate) send_x5c: bool,
 }
 
 /// An access token and when to replace it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessToken {
+pub(crate) struct AccessToken {
     /// The bearer token.
     #[serde(with = "secret_string")]
-    pub token: Secret,
+    pub(crate) token: Secret,
     /// Unix time of expiry.
-    pub expires_at: i64,
+    pub(crate) expires_at: i64,
     /// Unix time after which a refresh should be attempted.
-    pub refresh_at: i64,
+    pub(crate) refresh_at: i64,
 }
 
 mod secret_string {
@@ -74,7 +74,7 @@ mod secret_string {
 
 /// What to do with a cached token at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Freshness {
+pub(crate) enum Freshness {
     /// Use it.
     Fresh,
     /// Use it, but try to replace it.
@@ -85,7 +85,7 @@ pub enum Freshness {
 
 impl AccessToken {
     /// From a token response received at `now`.
-    pub fn from_response(response: response::TokenResponse, now: i64) -> Self {
+    pub(crate) fn from_response(response: response::TokenResponse, now: i64) -> Self {
         let lifetime = |secs: u64| i64::try_from(secs).unwrap_or(i64::MAX).min(LONGEST_LIFETIME_SECS);
         let expires_in = lifetime(response.expires_in);
         let expires_at = now.saturating_add(expires_in);
@@ -104,7 +104,7 @@ impl AccessToken {
     }
 
     /// Whether to use it at `now`.
-    pub fn freshness(&self, now: i64) -> Freshness {
+    pub(crate) fn freshness(&self, now: i64) -> Freshness {
         if now >= self.expires_at.saturating_sub(MINIMUM_VALIDITY_SECS) {
             Freshness::Expired
         } else if now >= self.refresh_at {
@@ -117,13 +117,13 @@ impl AccessToken {
 
 /// How transient failures are retried.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Attempts in all, the first included.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Delay before the second attempt; doubled each time.
-    pub base_delay: Duration,
+    pub(crate) base_delay: Duration,
     /// Longest delay between attempts (also caps `Retry-After`).
-    pub max_delay: Duration,
+    pub(crate) max_delay: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -138,7 +138,7 @@ impl Default for RetryPolicy {
 
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     /// Entra answered with an error.
     #[error("the token endpoint refused: {0}")]
     Entra(Box<EntraError>),
@@ -171,7 +171,7 @@ pub enum TokenError {
 
 impl TokenError {
     /// Whether trying again later can succeed.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             TokenError::Entra(e) => e.is_transient(),
             TokenError::Network { .. } => true,
@@ -179,25 +179,17 @@ impl TokenError {
             TokenError::Malformed(_) | TokenError::Sign(_) | TokenError::FederatedToken { .. } => false,
         }
     }
-
-    /// The Entra error, when there is one.
-    pub fn entra(&self) -> Option<&EntraError> {
-        match self {
-            TokenError::Entra(e) => Some(e),
-            _ => None,
-        }
-    }
 }
 
 /// Where tokens are kept between runs of the CLI.
 #[derive(Debug, Clone)]
-pub struct DiskCache {
+pub(crate) struct DiskCache {
     dir: PathBuf,
 }
 
 impl DiskCache {
     /// `$XDG_CACHE_HOME/m365-mailer/tokens`, else `~/.cache/m365-mailer/tokens`.
-    pub fn default_location() -> Option<Self> {
+    pub(crate) fn default_location() -> Option<Self> {
         let base = std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
@@ -206,7 +198,7 @@ impl DiskCache {
     }
 
     /// A cache in `dir`.
-    pub fn at(dir: PathBuf) -> Self {
+    pub(crate) fn at(dir: PathBuf) -> Self {
         Self { dir }
     }
 
@@ -252,7 +244,7 @@ impl DiskCache {
 
 /// Acquires and keeps tokens for one source.
 #[derive(Debug)]
-pub struct TokenProvider {
+pub(crate) struct TokenProvider {
     http: reqwest::Client,
     source: TokenSource,
     retry: RetryPolicy,
@@ -268,7 +260,7 @@ pub struct TokenProvider {
 
 impl TokenProvider {
     /// A provider using `http` (built with the configured trust anchors).
-    pub fn new(http: reqwest::Client, source: TokenSource, retry: RetryPolicy, disk: Option<DiskCache>) -> Self {
+    pub(crate) fn new(http: reqwest::Client, source: TokenSource, retry: RetryPolicy, disk: Option<DiskCache>) -> Self {
         let cached = disk.as_ref().and_then(|d| d.load(&source));
         Self {
             http,
@@ -284,23 +276,18 @@ impl TokenProvider {
         }
     }
 
-    /// What this provider asks for.
-    pub fn source(&self) -> &TokenSource {
-        &self.source
-    }
-
     /// Requests sent to the token endpoint so far.
-    pub fn requests(&self) -> u64 {
+    pub(crate) fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
 
     /// Requests to the token endpoint that failed.
-    pub fn failures(&self) -> u64 {
+    pub(crate) fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
     }
 
     /// A usable token: the cached one, or a new one.
-    pub async fn token(&self) -> Result<AccessToken, TokenError> {
+    pub(crate) async fn token(&self) -> Result<AccessToken, TokenError> {
         let now = clock::unix_now();
         let cached = self.cached();
         match cached.as_ref().map(|t| t.freshness(now)) {
@@ -332,13 +319,13 @@ impl TokenProvider {
     }
 
     /// Replaces the cached token now, whatever its freshness (the background refresher).
-    pub async fn refresh(&self) -> Result<AccessToken, TokenError> {
+    pub(crate) async fn refresh(&self) -> Result<AccessToken, TokenError> {
         let _guard = self.fetching.lock().await;
         self.fetch().await
     }
 
     /// Keeps the token fresh in the background so no message waits on the token endpoint.
-    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let provider = Arc::clone(self);
         tokio::spawn(async move {
             loop {
@@ -357,7 +344,7 @@ impl TokenProvider {
     }
 
     /// The token held now, if any, without asking the endpoint.
-    pub fn current(&self) -> Option<AccessToken> {
+    pub(crate) fn current(&self) -> Option<AccessToken> {
         self.cached()
     }
 

@@ -111,3 +111,84 @@ fn cached_tokens_serialise_with_the_token() {
     assert_eq!(serde_json::from_str::<AccessToken>(&json).unwrap(), t);
     assert!(!format!("{t:?}").contains("\"t\""), "Debug does not show the token");
 }
+
+/// A provider for the emulator's tenant, without the disk cache.
+fn provider(tenant: &crate::testing::Tenant, retry: RetryPolicy) -> Arc<TokenProvider> {
+    let account = tenant.account();
+    let tls = crate::tls::client_config(Some(&tenant.ca)).unwrap();
+    let http = crate::submit::http_client(&tls).unwrap();
+    Arc::new(TokenProvider::new(http, account.token_source().unwrap(), retry, None))
+}
+
+#[tokio::test]
+async fn fifty_concurrent_callers_cause_one_request() {
+    let tenant = crate::testing::Tenant::start().await;
+    let faults = tenant.emulator.faults();
+    faults
+        .add(m365_emulator::Fault::delay(m365_emulator::Stage::Token, 200))
+        .unwrap();
+    let provider = provider(&tenant, RetryPolicy::default());
+    let callers: Vec<_> = (0..50)
+        .map(|_| {
+            let p = Arc::clone(&provider);
+            tokio::spawn(async move { p.token().await.map(|t| t.token) })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for caller in callers {
+        tokens.push(caller.await.unwrap().unwrap());
+    }
+    assert!(tokens.windows(2).all(|w| w[0] == w[1]), "everyone got the same token");
+    assert_eq!(provider.requests(), 1);
+    assert_eq!(tenant.emulator.stats().tokens_issued(), 1);
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_permanent_ones_are_not() {
+    use m365_emulator::Fault;
+    let tenant = crate::testing::Tenant::start().await;
+    let quick = RetryPolicy {
+        attempts: 4,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+    };
+    let faults = tenant.emulator.faults();
+    faults.add(Fault::http(503, "busy", Some(0)).times(1)).unwrap();
+    faults.add(Fault::aadsts(90033).times(1)).unwrap();
+    let provider = provider(&tenant, quick);
+    provider.token().await.unwrap();
+    assert_eq!(provider.requests(), 3, "503, then AADSTS90033, then the token");
+
+    faults.add(Fault::aadsts(7000215).times(5)).unwrap();
+    let fresh = self::provider(&tenant, quick);
+    let error = fresh.token().await.unwrap_err();
+    assert!(
+        matches!(&error, TokenError::Entra(e) if e.code() == Some(7000215)),
+        "{error}"
+    );
+    assert!(!error.is_transient());
+    assert_eq!(fresh.requests(), 1, "a wrong secret is not retried");
+}
+
+#[tokio::test]
+async fn tokens_are_refreshed_in_the_background_and_kept_when_a_refresh_fails() {
+    let tenant = crate::testing::Tenant::start_with(|s| s.entra.refresh_in_secs = Some(1)).await;
+    let provider = provider(&tenant, RetryPolicy::default());
+    let first = provider.token().await.unwrap();
+    assert_eq!(provider.requests(), 1);
+
+    // Past refresh_in, a failed refresh still hands out the valid token.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let faults = tenant.emulator.faults();
+    faults.add(m365_emulator::Fault::aadsts(7000222).times(1)).unwrap();
+    let kept = provider.token().await.unwrap();
+    assert_eq!(kept.token, first.token);
+    assert_eq!(provider.requests(), 2);
+
+    // The background refresher replaces it without anyone asking.
+    let refresher = provider.spawn_refresher();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    refresher.abort();
+    assert!(provider.requests() >= 3, "{}", provider.requests());
+    assert_ne!(provider.token().await.unwrap().token, first.token);
+}

@@ -7,32 +7,32 @@ use crate::secret::Secret;
 
 /// A successful token response.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenResponse {
+pub(crate) struct TokenResponse {
     /// The bearer token.
-    pub access_token: Secret,
+    pub(crate) access_token: Secret,
     /// Seconds of validity from now.
-    pub expires_in: u64,
+    pub(crate) expires_in: u64,
     /// `refresh_in`, when Entra suggests refreshing early.
-    pub refresh_in: Option<u64>,
+    pub(crate) refresh_in: Option<u64>,
 }
 
 /// Entra's error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntraError {
+pub(crate) struct EntraError {
     /// HTTP status.
-    pub status: u16,
+    pub(crate) status: u16,
     /// OAuth `error` (`invalid_client`, …).
-    pub error: String,
+    pub(crate) error: String,
     /// `error_codes`: AADSTS numbers, the first is the one that matters.
-    pub codes: Vec<u32>,
+    pub(crate) codes: Vec<u32>,
     /// `error_description` without its trailing trace lines.
-    pub description: String,
+    pub(crate) description: String,
     /// `trace_id`.
-    pub trace_id: Option<String>,
+    pub(crate) trace_id: Option<String>,
     /// `correlation_id`.
-    pub correlation_id: Option<String>,
+    pub(crate) correlation_id: Option<String>,
     /// `timestamp`.
-    pub timestamp: Option<String>,
+    pub(crate) timestamp: Option<String>,
 }
 
 impl std::fmt::Display for EntraError {
@@ -52,13 +52,13 @@ const TRANSIENT_CODES: [u32; 5] = [90024, 50033, 90033, 90006, 90055];
 
 impl EntraError {
     /// The AADSTS number.
-    pub fn code(&self) -> Option<u32> {
+    pub(crate) fn code(&self) -> Option<u32> {
         self.codes.first().copied()
     }
 
     /// Whether trying again later can succeed: server errors, throttling, and the AADSTS codes
     /// Microsoft calls retryable.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         self.status >= 500
             || self.status == 429
             || self.error == "temporarily_unavailable"
@@ -110,10 +110,10 @@ struct RawError {
 /// Why a 200 answer is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the token endpoint's answer is not a token response: {0}")]
-pub struct MalformedResponse(pub String);
+pub(crate) struct MalformedResponse(pub String);
 
 /// Parses a 200 answer.
-pub fn parse_token(body: &[u8]) -> Result<TokenResponse, MalformedResponse> {
+pub(crate) fn parse_token(body: &[u8]) -> Result<TokenResponse, MalformedResponse> {
     let raw: RawSuccess = serde_json::from_slice(body).map_err(|e| MalformedResponse(e.to_string()))?;
     if raw.access_token.is_empty() {
         return Err(MalformedResponse("empty access_token".into()));
@@ -137,7 +137,7 @@ pub fn parse_token(body: &[u8]) -> Result<TokenResponse, MalformedResponse> {
 
 /// Parses an error answer; a body that is not Entra's JSON still yields an error naming the
 /// status and the start of the body.
-pub fn parse_error(status: u16, body: &[u8]) -> EntraError {
+pub(crate) fn parse_error(status: u16, body: &[u8]) -> EntraError {
     match serde_json::from_slice::<RawError>(body) {
         Ok(raw) if raw.error.is_some() || !raw.error_codes.is_empty() => {
             let full = raw.error_description.unwrap_or_default();

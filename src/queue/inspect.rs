@@ -11,92 +11,92 @@ use super::{QueueError, sqlite};
 
 /// A message in the queue.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Queue id.
-    pub id: String,
+    pub(crate) id: String,
     /// Account that delivers it.
-    pub account: String,
+    pub(crate) account: String,
     /// Envelope sender.
-    pub sender: String,
+    pub(crate) sender: String,
     /// Recipients still to deliver to.
-    pub recipients: Vec<String>,
+    pub(crate) recipients: Vec<String>,
     /// Bytes.
-    pub size: i64,
+    pub(crate) size: i64,
     /// Message-ID header.
-    pub message_id: Option<String>,
+    pub(crate) message_id: Option<String>,
     /// Who handed it in.
-    pub client: String,
+    pub(crate) client: String,
     /// Accepted at (Unix milliseconds).
-    pub received_ms: i64,
+    pub(crate) received_ms: i64,
     /// Attempts so far.
-    pub attempts: i64,
+    pub(crate) attempts: i64,
     /// Next attempt not before (Unix milliseconds).
-    pub next_attempt_ms: i64,
+    pub(crate) next_attempt_ms: i64,
     /// Being delivered now.
-    pub leased: bool,
+    pub(crate) leased: bool,
     /// The last reply or error.
-    pub last_reply: Option<String>,
+    pub(crate) last_reply: Option<String>,
 }
 
 /// A message in the dead-letter area.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DeadEntry {
+pub(crate) struct DeadEntry {
     /// Its number in the dead-letter area (a message may have several, one per failed
     /// recipient group).
-    pub seq: i64,
+    pub(crate) seq: i64,
     /// Queue id it had.
-    pub id: String,
+    pub(crate) id: String,
     /// Account.
-    pub account: String,
+    pub(crate) account: String,
     /// Envelope sender.
-    pub sender: String,
+    pub(crate) sender: String,
     /// Recipients that failed.
-    pub recipients: Vec<String>,
+    pub(crate) recipients: Vec<String>,
     /// Bytes.
-    pub size: i64,
+    pub(crate) size: i64,
     /// Message-ID header.
-    pub message_id: Option<String>,
+    pub(crate) message_id: Option<String>,
     /// Who handed it in.
-    pub client: String,
+    pub(crate) client: String,
     /// Accepted at (Unix milliseconds).
-    pub received_ms: i64,
+    pub(crate) received_ms: i64,
     /// Attempts made.
-    pub attempts: i64,
+    pub(crate) attempts: i64,
     /// Given up at (Unix milliseconds).
-    pub failed_ms: i64,
+    pub(crate) failed_ms: i64,
     /// The reply, in full.
-    pub reply: String,
+    pub(crate) reply: String,
     /// Cause and fix.
-    pub diagnosis: String,
+    pub(crate) diagnosis: String,
 }
 
 /// An account the relay has stopped delivering for, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Paused {
+pub(crate) struct Paused {
     /// The account.
-    pub account: String,
+    pub(crate) account: String,
     /// Since (Unix milliseconds).
-    pub since_ms: i64,
+    pub(crate) since_ms: i64,
     /// The next try (Unix milliseconds).
-    pub until_ms: i64,
+    pub(crate) until_ms: i64,
     /// Why: the reply, and the catalog's cause.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// Counts for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Messages in the queue.
-    pub queued: i64,
+    pub(crate) queued: i64,
     /// When the oldest arrived (Unix milliseconds).
-    pub oldest_ms: Option<i64>,
+    pub(crate) oldest_ms: Option<i64>,
     /// Dead letters.
-    pub dead: i64,
+    pub(crate) dead: i64,
 }
 
 /// An open queue for inspection.
 #[derive(Debug)]
-pub struct Inspector {
+pub(crate) struct Inspector {
     conn: Connection,
 }
 
@@ -142,7 +142,7 @@ fn dead_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeadEntry> {
 
 /// What an id given on the command line matched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// Nothing.
     #[error("no message `{0}` in the queue")]
     NotFound(String),
@@ -156,7 +156,7 @@ pub enum Lookup {
 
 impl Inspector {
     /// Opens the queue in `dir`; it must exist (the relay creates it, and upgrades its format).
-    pub fn open(dir: &Path) -> Result<Self, QueueError> {
+    pub(crate) fn open(dir: &Path) -> Result<Self, QueueError> {
         let path = dir.join(sqlite::FILE_NAME);
         if !path.is_file() {
             return Err(QueueError::Store(format!(
@@ -180,7 +180,7 @@ impl Inspector {
     }
 
     /// Counts for metrics.
-    pub fn stats(&self) -> Result<Stats, QueueError> {
+    pub(crate) fn stats(&self) -> Result<Stats, QueueError> {
         let (queued, oldest_ms) = self
             .conn
             .query_row("SELECT count(*), min(received_ms) FROM queue", [], |row| {
@@ -195,7 +195,7 @@ impl Inspector {
     }
 
     /// Every queued message, oldest first, as at `now_ms`.
-    pub fn list(&self, now_ms: i64) -> Result<Vec<Entry>, QueueError> {
+    pub(crate) fn list(&self, now_ms: i64) -> Result<Vec<Entry>, QueueError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM queue ORDER BY received_ms, id");
         Ok(self
             .conn
@@ -205,7 +205,7 @@ impl Inspector {
     }
 
     /// The accounts the relay has paused, and why.
-    pub fn paused(&self) -> Result<Vec<Paused>, QueueError> {
+    pub(crate) fn paused(&self) -> Result<Vec<Paused>, QueueError> {
         Ok(self
             .conn
             .prepare("SELECT account, since_ms, until_ms, reason FROM paused ORDER BY account")?
@@ -221,7 +221,7 @@ impl Inspector {
     }
 
     /// The full id for `prefix`.
-    pub fn resolve(&self, prefix: &str) -> Result<Result<String, Lookup>, QueueError> {
+    pub(crate) fn resolve(&self, prefix: &str) -> Result<Result<String, Lookup>, QueueError> {
         let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
         let ids: Vec<String> = self
             .conn
@@ -236,7 +236,7 @@ impl Inspector {
     }
 
     /// One message and its content, as at `now_ms`.
-    pub fn show(&self, id: &str, now_ms: i64) -> Result<Option<(Entry, Vec<u8>)>, QueueError> {
+    pub(crate) fn show(&self, id: &str, now_ms: i64) -> Result<Option<(Entry, Vec<u8>)>, QueueError> {
         let sql = format!("SELECT {ENTRY_COLUMNS}, content FROM queue WHERE id = ?2");
         Ok(self
             .conn
@@ -247,7 +247,7 @@ impl Inspector {
     }
 
     /// Makes a message due now. `Err(Busy)` when it is being delivered.
-    pub fn retry(&self, id: &str, now_ms: i64) -> Result<Result<(), Lookup>, QueueError> {
+    pub(crate) fn retry(&self, id: &str, now_ms: i64) -> Result<Result<(), Lookup>, QueueError> {
         let changed = self.conn.execute(
             "UPDATE queue SET next_attempt_ms = ?2 WHERE id = ?1 AND lease_until_ms <= ?2",
             params![id, now_ms],
@@ -260,7 +260,7 @@ impl Inspector {
     }
 
     /// Makes every waiting message due now; returns how many.
-    pub fn retry_all(&self, now_ms: i64) -> Result<usize, QueueError> {
+    pub(crate) fn retry_all(&self, now_ms: i64) -> Result<usize, QueueError> {
         Ok(self.conn.execute(
             "UPDATE queue SET next_attempt_ms = ?1 WHERE lease_until_ms <= ?1 AND next_attempt_ms > ?1",
             params![now_ms],
@@ -268,7 +268,7 @@ impl Inspector {
     }
 
     /// Removes a message without delivering it. `Err(Busy)` when it is being delivered.
-    pub fn delete(&self, id: &str, now_ms: i64) -> Result<Result<(), Lookup>, QueueError> {
+    pub(crate) fn delete(&self, id: &str, now_ms: i64) -> Result<Result<(), Lookup>, QueueError> {
         let changed = self.conn.execute(
             "DELETE FROM queue WHERE id = ?1 AND lease_until_ms <= ?2",
             params![id, now_ms],
@@ -281,7 +281,7 @@ impl Inspector {
     }
 
     /// The dead-letter area, oldest first.
-    pub fn dead(&self) -> Result<Vec<DeadEntry>, QueueError> {
+    pub(crate) fn dead(&self) -> Result<Vec<DeadEntry>, QueueError> {
         let sql = format!("SELECT {DEAD_COLUMNS} FROM dead ORDER BY seq");
         Ok(self
             .conn
@@ -291,7 +291,7 @@ impl Inspector {
     }
 
     /// Dead letters whose queue id starts with `prefix`, with their content.
-    pub fn dead_show(&self, prefix: &str) -> Result<Vec<(DeadEntry, Vec<u8>)>, QueueError> {
+    pub(crate) fn dead_show(&self, prefix: &str) -> Result<Vec<(DeadEntry, Vec<u8>)>, QueueError> {
         let sql = format!("SELECT {DEAD_COLUMNS}, content FROM dead WHERE id LIKE ?1 ORDER BY seq");
         let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
         Ok(self
@@ -305,7 +305,7 @@ impl Inspector {
 
     /// Puts dead letters (those whose id starts with `prefix`, or all) back in the queue, due
     /// now with no attempts; returns how many.
-    pub fn dead_retry(&mut self, prefix: Option<&str>, now_ms: i64) -> Result<usize, QueueError> {
+    pub(crate) fn dead_retry(&mut self, prefix: Option<&str>, now_ms: i64) -> Result<usize, QueueError> {
         let pattern = format!("{}%", prefix.unwrap_or_default().replace(['%', '_'], ""));
         let tx = self.conn.transaction()?;
         let rows: Vec<(i64, String)> = tx
@@ -333,7 +333,7 @@ impl Inspector {
 
     /// Empties the dead-letter area, or removes what was given up on before `before_ms`;
     /// returns how many.
-    pub fn dead_purge(&self, before_ms: Option<i64>) -> Result<usize, QueueError> {
+    pub(crate) fn dead_purge(&self, before_ms: Option<i64>) -> Result<usize, QueueError> {
         Ok(self.conn.execute(
             "DELETE FROM dead WHERE failed_ms < ?1",
             params![before_ms.unwrap_or(i64::MAX)],

@@ -14,81 +14,81 @@ mod store;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-pub use inspect::{DeadEntry, Entry, Inspector, Lookup, Paused, Stats};
-pub use retry::{Backoff, Next, millis};
-pub use sqlite::SqliteStore;
-pub use store::{Op, OpResult, Store};
+pub(crate) use inspect::{DeadEntry, Entry, Inspector, Lookup, Paused};
+pub(crate) use retry::{Backoff, Next, millis};
+pub(crate) use sqlite::SqliteStore;
+pub(crate) use store::{Op, OpResult, Store};
 
 /// A queue identifier: 32 hex digits, time-ordered (UUID v7).
-pub type QueueId = String;
+pub(crate) type QueueId = String;
 
 /// A fresh queue identifier.
-pub fn new_id() -> QueueId {
+pub(crate) fn new_id() -> QueueId {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
 /// A message to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
+pub(crate) struct NewMessage {
     /// Its identifier (given in the `250` reply and the `Received` header).
-    pub id: QueueId,
+    pub(crate) id: QueueId,
     /// The account that delivers it.
-    pub account: String,
+    pub(crate) account: String,
     /// Envelope sender.
-    pub sender: String,
+    pub(crate) sender: String,
     /// Envelope recipients.
-    pub recipients: Vec<String>,
+    pub(crate) recipients: Vec<String>,
     /// The message, CRLF line endings, not dot-stuffed.
-    pub content: Vec<u8>,
+    pub(crate) content: Vec<u8>,
     /// The `Message-ID` header, for logs.
-    pub message_id: Option<String>,
+    pub(crate) message_id: Option<String>,
     /// Who handed it in: address, and user when authenticated.
-    pub client: String,
+    pub(crate) client: String,
     /// When it was accepted (Unix milliseconds).
-    pub received_ms: i64,
+    pub(crate) received_ms: i64,
 }
 
 /// A message leased for delivery: nobody else delivers it until it is finished, released, or
 /// the lease runs out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Leased {
+pub(crate) struct Leased {
     /// The stored message.
-    pub message: NewMessage,
+    pub(crate) message: NewMessage,
     /// Attempts so far.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Deliveries of it that crashed so far.
-    pub crashes: u32,
+    pub(crate) crashes: u32,
 }
 
 /// A message given up on, with why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
+pub(crate) struct DeadLetter {
     /// The message; `recipients` are those that failed.
-    pub message: NewMessage,
+    pub(crate) message: NewMessage,
     /// Attempts made.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// When it was given up on (Unix milliseconds).
-    pub failed_ms: i64,
+    pub(crate) failed_ms: i64,
     /// The last reply or error, in full.
-    pub reply: String,
+    pub(crate) reply: String,
     /// The catalog's cause and fix.
-    pub diagnosis: String,
+    pub(crate) diagnosis: String,
 }
 
 /// What the queue holds after opening.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Recovered {
+pub(crate) struct Recovered {
     /// Messages waiting for delivery.
-    pub queued: u64,
+    pub(crate) queued: u64,
     /// Of those, messages a previous run had leased and not finished: put back.
-    pub released: u64,
+    pub(crate) released: u64,
     /// Messages in the dead-letter area.
-    pub dead: u64,
+    pub(crate) dead: u64,
 }
 
 /// A queue failure: the request was not applied.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum QueueError {
+pub(crate) enum QueueError {
     /// The store failed (disk full, I/O error, corruption).
     #[error("queue store: {0}")]
     Store(String),
@@ -109,7 +109,7 @@ type Reply = tokio::sync::oneshot::Sender<Result<Vec<OpResult>, QueueError>>;
 
 /// A handle to the queue; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Queue {
+pub(crate) struct Queue {
     requests: mpsc::Sender<(Vec<Op>, Reply)>,
     dir: PathBuf,
 }
@@ -120,7 +120,7 @@ const MAX_BATCH: usize = 1024;
 impl Queue {
     /// Opens (creating if needed) the queue in `dir` for this process alone, puts back what a
     /// previous run left leased, and starts the writer thread.
-    pub fn open(dir: &Path) -> Result<(Self, Recovered), QueueError> {
+    pub(crate) fn open(dir: &Path) -> Result<(Self, Recovered), QueueError> {
         let lock = lock_dir(dir)?;
         let mut store = SqliteStore::open(&dir.join(sqlite::FILE_NAME))?;
         let recovered = store.recover()?;
@@ -165,25 +165,25 @@ impl Queue {
     }
 
     /// The queue directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Applies `ops` atomically, together with whatever else is pending, and waits for the
     /// commit.
-    pub async fn apply(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, QueueError> {
+    pub(crate) async fn apply(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, QueueError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.requests.send((ops, tx)).map_err(|_| QueueError::Closed)?;
         rx.await.map_err(|_| QueueError::Closed)?
     }
 
     /// Stores a message durably.
-    pub async fn enqueue(&self, message: NewMessage) -> Result<(), QueueError> {
+    pub(crate) async fn enqueue(&self, message: NewMessage) -> Result<(), QueueError> {
         self.apply(vec![Op::Enqueue(message)]).await.map(drop)
     }
 
     /// Leases up to `limit` messages of `account` due at `now_ms`, oldest first, until `until_ms`.
-    pub async fn lease(
+    pub(crate) async fn lease(
         &self,
         account: &str,
         now_ms: i64,
@@ -205,7 +205,7 @@ impl Queue {
     }
 
     /// When the next message of `account` that nobody holds is due (Unix milliseconds).
-    pub async fn next_due(&self, account: &str, now_ms: i64) -> Result<Option<i64>, QueueError> {
+    pub(crate) async fn next_due(&self, account: &str, now_ms: i64) -> Result<Option<i64>, QueueError> {
         let results = self
             .apply(vec![Op::NextDue {
                 account: account.to_owned(),
@@ -219,7 +219,7 @@ impl Queue {
     }
 
     /// Recipients `account` was sent to since `since_ms` (for the rolling-day limit).
-    pub async fn recipients_since(&self, account: &str, since_ms: i64) -> Result<Vec<(i64, u32)>, QueueError> {
+    pub(crate) async fn recipients_since(&self, account: &str, since_ms: i64) -> Result<Vec<(i64, u32)>, QueueError> {
         let results = self
             .apply(vec![Op::SentSince {
                 account: account.to_owned(),

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 /// The retry schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// Wait after the first failure.
-    pub initial: Duration,
+    pub(crate) initial: Duration,
     /// Longest wait between attempts.
-    pub max: Duration,
+    pub(crate) max: Duration,
     /// How long after acceptance a message is given up on.
-    pub lifetime: Duration,
+    pub(crate) lifetime: Duration,
 }
 
 impl Default for Backoff {
@@ -29,7 +29,7 @@ impl Default for Backoff {
 
 /// What to do after a transient failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// Try again at this time (Unix milliseconds).
     RetryAt(i64),
     /// The message is too old: give up.
@@ -38,12 +38,12 @@ pub enum Next {
 
 impl Backoff {
     /// The wait after the `failures`-th failed attempt (1 for the first).
-    pub fn delay(&self, failures: u32) -> Duration {
+    pub(crate) fn delay(&self, failures: u32) -> Duration {
         crate::backoff::doubling(self.initial, failures, self.max)
     }
 
     /// After the `failures`-th failure at `now_ms` of a message accepted at `received_ms`.
-    pub fn next(&self, failures: u32, received_ms: i64, now_ms: i64) -> Next {
+    pub(crate) fn next(&self, failures: u32, received_ms: i64, now_ms: i64) -> Next {
         let age = Duration::from_millis(now_ms.saturating_sub(received_ms).max(0).unsigned_abs());
         if age >= self.lifetime {
             return Next::GiveUp;
@@ -53,7 +53,7 @@ impl Backoff {
 }
 
 /// A duration in milliseconds, saturating.
-pub fn millis(d: Duration) -> i64 {
+pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 

@@ -76,7 +76,7 @@ const SENT_RETENTION_MS: i64 = 2 * 24 * 3600 * 1000;
 
 /// The SQLite queue store.
 #[derive(Debug)]
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     conn: Connection,
 }
 
@@ -88,7 +88,7 @@ impl From<rusqlite::Error> for QueueError {
 
 impl SqliteStore {
     /// Opens or creates the database at `path` and checks its schema version.
-    pub fn open(path: &Path) -> Result<Self, QueueError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, QueueError> {
         let conn = Connection::open(path).map_err(|e| QueueError::Store(format!("{}: {e}", path.display())))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let mode: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))?;

@@ -10,7 +10,7 @@ use super::{DeadLetter, Leased, NewMessage, QueueError, QueueId, Recovered};
 
 /// One operation on the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     /// Store a new message.
     Enqueue(NewMessage),
     /// Lease due messages of an account, oldest first, until `until_ms`.
@@ -93,7 +93,7 @@ pub enum Op {
 
 /// The result of one operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OpResult {
+pub(crate) enum OpResult {
     /// Applied.
     Done,
     /// Leased messages.
@@ -105,7 +105,7 @@ pub enum OpResult {
 }
 
 /// A transactional queue store.
-pub trait Store: Send + 'static {
+pub(crate) trait Store: Send + 'static {
     /// Puts back messages a previous run leased and did not finish; counts what is stored.
     fn recover(&mut self) -> Result<Recovered, QueueError>;
 

@@ -15,17 +15,17 @@ use crate::queue::Inspector;
 
 /// What the endpoint reads.
 #[derive(Debug)]
-pub struct Admin {
+pub(crate) struct Admin {
     /// The metrics.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Delivery per account.
-    pub accounts: super::Accounts,
+    pub(crate) accounts: super::Accounts,
     /// The queue, read through its own connection.
-    pub queue_dir: PathBuf,
+    pub(crate) queue_dir: PathBuf,
 }
 
 /// The routes.
-pub fn router(admin: Arc<Admin>) -> axum::Router {
+pub(crate) fn router(admin: Arc<Admin>) -> axum::Router {
     axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))

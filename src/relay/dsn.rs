@@ -6,7 +6,7 @@ use crate::queue::{DeadLetter, NewMessage};
 
 /// Whether a dead letter may cause a notification: not for notifications and other automatic
 /// messages (RFC 3834 `Auto-Submitted`), so two relays can never loop.
-pub fn wanted(dead: &DeadLetter) -> bool {
+pub(crate) fn wanted(dead: &DeadLetter) -> bool {
     let headers = header_section(&dead.message.content);
     let text = String::from_utf8_lossy(headers).to_ascii_lowercase();
     !text
@@ -16,7 +16,7 @@ pub fn wanted(dead: &DeadLetter) -> bool {
 }
 
 /// The notification about `dead`, from `mailbox` to `to`.
-pub fn notification(
+pub(crate) fn notification(
     dead: &DeadLetter,
     id: &str,
     mailbox: &str,

@@ -13,15 +13,15 @@ use tokio::time::Instant;
 
 /// The limits of one mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SendLimits {
+pub(crate) struct SendLimits {
     /// Messages per window (Exchange: 30 per minute).
-    pub messages: u32,
+    pub(crate) messages: u32,
     /// The messages window (one minute).
-    pub window: Duration,
+    pub(crate) window: Duration,
     /// Recipients per day (Exchange: 10,000 per rolling 24 hours).
-    pub recipients: u32,
+    pub(crate) recipients: u32,
     /// The recipients window (24 hours).
-    pub day: Duration,
+    pub(crate) day: Duration,
 }
 
 impl Default for SendLimits {
@@ -38,14 +38,14 @@ impl Default for SendLimits {
 /// Permission to send one message; give it back with [`Limiter::finish`].
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a ticket holds a slot until it is finished"]
-pub struct Ticket {
+pub(crate) struct Ticket {
     id: u64,
     recipients: u32,
 }
 
 /// Why a message may not start now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
+pub(crate) enum Wait {
     /// Not before this instant.
     Until(Instant),
     /// Until a message in flight finishes.
@@ -56,7 +56,7 @@ pub enum Wait {
 
 /// The usage of one mailbox.
 #[derive(Debug)]
-pub struct Limiter {
+pub(crate) struct Limiter {
     limits: SendLimits,
     /// Messages in flight: ticket id and recipients.
     in_flight: Vec<(u64, u32)>,
@@ -74,7 +74,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(15 * 60);
 
 impl Limiter {
     /// A limiter with nothing sent yet.
-    pub fn new(limits: SendLimits) -> Self {
+    pub(crate) fn new(limits: SendLimits) -> Self {
         Self {
             limits,
             in_flight: Vec::new(),
@@ -87,18 +87,13 @@ impl Limiter {
     }
 
     /// Counts a message sent before (loaded from the queue after a restart).
-    pub fn record(&mut self, at: Instant, recipients: u32) {
+    pub(crate) fn record(&mut self, at: Instant, recipients: u32) {
         self.finished.push_back(at);
         self.recipients.push_back((at, recipients));
     }
 
-    /// The limits.
-    pub fn limits(&self) -> SendLimits {
-        self.limits
-    }
-
     /// Starts a message to `recipients` recipients at `now`, or says how long to wait.
-    pub fn try_start(&mut self, recipients: u32, now: Instant) -> Result<Ticket, Wait> {
+    pub(crate) fn try_start(&mut self, recipients: u32, now: Instant) -> Result<Ticket, Wait> {
         self.check(recipients, now)?;
         self.next_id += 1;
         self.in_flight.push((self.next_id, recipients));
@@ -109,7 +104,7 @@ impl Limiter {
     }
 
     /// Whether a message to `recipients` recipients could start at `now`, reserving nothing.
-    pub fn check(&mut self, recipients: u32, now: Instant) -> Result<(), Wait> {
+    pub(crate) fn check(&mut self, recipients: u32, now: Instant) -> Result<(), Wait> {
         if recipients > self.limits.recipients {
             return Err(Wait::Never);
         }
@@ -149,7 +144,7 @@ impl Limiter {
     /// Ends a message started with `ticket`. `submitted`: Exchange received the content (it
     /// counts against the limits whatever it answered); otherwise the slot is given back.
     #[allow(clippy::needless_pass_by_value)] // taking the ticket is what ends it
-    pub fn finish(&mut self, ticket: Ticket, submitted: bool, now: Instant) {
+    pub(crate) fn finish(&mut self, ticket: Ticket, submitted: bool, now: Instant) {
         self.in_flight.retain(|(held, _)| *held != ticket.id);
         if submitted {
             self.record(now, ticket.recipients);
@@ -157,32 +152,19 @@ impl Limiter {
     }
 
     /// How long the next throttling pauses the mailbox: longer each time in a row.
-    pub fn throttle_pause(&self) -> Duration {
+    pub(crate) fn throttle_pause(&self) -> Duration {
         crate::backoff::doubling(self.limits.window, self.pauses + 1, MAX_PAUSE.max(self.limits.window))
     }
 
     /// Exchange throttled the mailbox: nothing is sent before `until`.
-    pub fn throttled_until(&mut self, until: Instant) {
+    pub(crate) fn throttled_until(&mut self, until: Instant) {
         self.pauses += 1;
         self.paused_until = Some(until);
     }
 
-    /// Exchange throttled the mailbox: stop sending for [`Limiter::throttle_pause`]. Returns when
-    /// sending resumes.
-    pub fn throttled(&mut self, now: Instant) -> Instant {
-        let until = now + self.throttle_pause();
-        self.throttled_until(until);
-        until
-    }
-
     /// A message went through: throttling pauses start short again.
-    pub fn succeeded(&mut self) {
+    pub(crate) fn succeeded(&mut self) {
         self.pauses = 0;
-    }
-
-    /// Messages in flight now.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
     }
 
     fn expire(&mut self, now: Instant) {
@@ -255,19 +237,26 @@ mod tests {
         assert!(l.try_start(3, t0 + Duration::from_secs(86_400)).is_ok());
     }
 
+    /// Throttled at `t0` for the pause the limiter proposes, as the delivery does.
+    fn throttle(l: &mut Limiter, t0: Instant) -> Instant {
+        let until = t0 + l.throttle_pause();
+        l.throttled_until(until);
+        until
+    }
+
     #[test]
     fn throttling_pauses_longer_each_time_and_resets_after_success() {
         let t0 = crate::clock::instant();
         let mut l = Limiter::new(limits(30, 100));
-        assert_eq!(l.throttled(t0), t0 + Duration::from_secs(60));
+        assert_eq!(throttle(&mut l, t0), t0 + Duration::from_secs(60));
         assert_eq!(l.try_start(1, t0), Err(Wait::Until(t0 + Duration::from_secs(60))));
-        assert_eq!(l.throttled(t0), t0 + Duration::from_secs(120));
-        assert_eq!(l.throttled(t0), t0 + Duration::from_secs(240));
+        assert_eq!(throttle(&mut l, t0), t0 + Duration::from_secs(120));
+        assert_eq!(throttle(&mut l, t0), t0 + Duration::from_secs(240));
         for _ in 0..10 {
-            l.throttled(t0);
+            throttle(&mut l, t0);
         }
-        assert_eq!(l.throttled(t0), t0 + MAX_PAUSE);
+        assert_eq!(throttle(&mut l, t0), t0 + MAX_PAUSE);
         l.succeeded();
-        assert_eq!(l.throttled(t0), t0 + Duration::from_secs(60));
+        assert_eq!(throttle(&mut l, t0), t0 + Duration::from_secs(60));
     }
 }

@@ -35,7 +35,7 @@ const AUTH_FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
 const LIFETIME_GRACE: Duration = Duration::from_secs(5 * 60);
 
 /// Where a client is counted: its IPv4 address, or its IPv6 /64.
-pub fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let segments = v6.segments();
@@ -56,23 +56,23 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
 
 /// What every session shares.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     /// Session settings (the STARTTLS flag is set per listener).
-    pub settings: Settings,
+    pub(crate) settings: Settings,
     /// Who may relay; replaced on reload.
-    pub policy: RwLock<Arc<Policy>>,
+    pub(crate) policy: RwLock<Arc<Policy>>,
     /// Limits and timeouts.
-    pub inbound: Inbound,
+    pub(crate) inbound: Inbound,
     /// TLS for STARTTLS and implicit-TLS listeners.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     /// The queue.
-    pub queue: Queue,
+    pub(crate) queue: Queue,
     /// Told the account of each stored message, so delivery starts at once.
-    pub stored: tokio::sync::mpsc::UnboundedSender<String>,
+    pub(crate) stored: tokio::sync::mpsc::UnboundedSender<String>,
     /// Becomes `true` when the relay shuts down.
-    pub shutdown: watch::Receiver<bool>,
+    pub(crate) shutdown: watch::Receiver<bool>,
     /// The metrics.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Open connections, in total and per client (address or /64).
     pub(super) connections: Mutex<Connections>,
     /// Failed AUTH attempts per client (address or /64), and the last one.
@@ -93,7 +93,7 @@ impl Shared {
     }
 
     /// Sessions open now.
-    pub fn open_sessions(&self) -> usize {
+    pub(crate) fn open_sessions(&self) -> usize {
         self.connections
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -182,7 +182,7 @@ impl Shared {
 }
 
 /// Accepts connections on `listener` until shutdown.
-pub async fn serve(listener: TcpListener, mode: ListenerTls, shared: Arc<Shared>) {
+pub(crate) async fn serve(listener: TcpListener, mode: ListenerTls, shared: Arc<Shared>) {
     let settings = Arc::new(Settings {
         starttls: mode == ListenerTls::StartTls && shared.tls.is_some(),
         ..shared.settings.clone()

@@ -10,65 +10,65 @@ use prometheus_client::registry::Registry;
 
 /// Per-account series.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AccountLabel {
+pub(crate) struct AccountLabel {
     /// The account (config file name).
-    pub account: String,
+    pub(crate) account: String,
 }
 
 /// Upstream replies by code.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReplyLabel {
+pub(crate) struct ReplyLabel {
     /// The account.
-    pub account: String,
+    pub(crate) account: String,
     /// Three-digit reply code, or `none` when the connection failed before a reply.
-    pub code: String,
+    pub(crate) code: String,
 }
 
 /// Per-account credential series.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CredentialLabel {
+pub(crate) struct CredentialLabel {
     /// The account.
-    pub account: String,
+    pub(crate) account: String,
     /// `client secret` or `certificate`.
-    pub credential: String,
+    pub(crate) credential: String,
 }
 
 /// Every metric the relay keeps.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     /// Messages accepted from clients.
-    pub accepted: Family<AccountLabel, Counter>,
+    pub(crate) accepted: Family<AccountLabel, Counter>,
     /// Messages delivered (to at least one recipient).
-    pub delivered: Family<AccountLabel, Counter>,
+    pub(crate) delivered: Family<AccountLabel, Counter>,
     /// Messages deferred for a later attempt.
-    pub deferred: Family<AccountLabel, Counter>,
+    pub(crate) deferred: Family<AccountLabel, Counter>,
     /// Messages (or recipients of them) given up on.
-    pub dead_lettered: Family<AccountLabel, Counter>,
+    pub(crate) dead_lettered: Family<AccountLabel, Counter>,
     /// From acceptance to Exchange's `250`, in seconds.
-    pub delivery_latency: Histogram,
+    pub(crate) delivery_latency: Histogram,
     /// Replies from Exchange (and failures without one).
-    pub upstream_replies: Family<ReplyLabel, Counter>,
+    pub(crate) upstream_replies: Family<ReplyLabel, Counter>,
     /// Upstream connections open.
-    pub upstream_connections: Family<AccountLabel, Gauge>,
+    pub(crate) upstream_connections: Family<AccountLabel, Gauge>,
     /// Token requests and failed token requests (updated at each scrape).
-    pub token_requests: Family<AccountLabel, Counter>,
+    pub(crate) token_requests: Family<AccountLabel, Counter>,
     /// Failed token requests.
-    pub token_failures: Family<AccountLabel, Counter>,
+    pub(crate) token_failures: Family<AccountLabel, Counter>,
     /// Inbound connections accepted.
-    pub inbound_connections: Counter,
+    pub(crate) inbound_connections: Counter,
     /// Inbound connections refused by the connection limits.
-    pub inbound_refused: Counter,
+    pub(crate) inbound_refused: Counter,
     /// Failed AUTH attempts.
-    pub auth_failures: Counter,
+    pub(crate) auth_failures: Counter,
     /// Messages in the queue (updated at each scrape).
-    pub queue_depth: Gauge,
+    pub(crate) queue_depth: Gauge,
     /// Age of the oldest queued message in seconds (updated at each scrape).
-    pub queue_oldest_seconds: Gauge,
+    pub(crate) queue_oldest_seconds: Gauge,
     /// Messages in the dead-letter area (updated at each scrape).
-    pub dead_letters: Gauge,
+    pub(crate) dead_letters: Gauge,
     /// Seconds until a credential expires, negative once it has (updated at each scrape).
-    pub credential_expiry_seconds: Family<CredentialLabel, Gauge>,
+    pub(crate) credential_expiry_seconds: Family<CredentialLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -79,7 +79,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// A registry with every metric, prefixed `m365_relay_`.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("m365_relay");
         let metrics = Self {
             accepted: Family::default(),
@@ -176,14 +176,14 @@ impl Metrics {
     }
 
     /// The label for `account`.
-    pub fn account(account: &str) -> AccountLabel {
+    pub(crate) fn account(account: &str) -> AccountLabel {
         AccountLabel {
             account: account.to_owned(),
         }
     }
 
     /// The text exposition.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out

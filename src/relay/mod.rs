@@ -9,17 +9,17 @@
 //!   `dsn`: reports of messages given up on.
 //! - `metrics` and `admin`: Prometheus metrics, health and readiness over HTTP.
 
-pub mod admin;
-pub mod deliver;
-pub mod dsn;
-pub mod limits;
-pub mod listener;
-pub mod metrics;
-pub mod outcome;
-pub mod policy;
-pub mod session;
-pub mod settings;
-pub mod verifier;
+pub(crate) mod admin;
+pub(crate) mod deliver;
+pub(crate) mod dsn;
+pub(crate) mod limits;
+pub(crate) mod listener;
+pub(crate) mod metrics;
+pub(crate) mod outcome;
+pub(crate) mod policy;
+pub(crate) mod session;
+pub(crate) mod settings;
+pub(crate) mod verifier;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,7 +36,7 @@ use settings::{Inbound, Listener, ListenerTls, RelayConfig, ServerCertificate};
 
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub(crate) enum StartError {
     /// The queue could not be opened.
     #[error(transparent)]
     Queue(#[from] QueueError),
@@ -63,7 +63,7 @@ pub enum StartError {
 
 /// The account deliveries now running, by account name (shared with the admin endpoint and the
 /// wake-up router; replaced on reload).
-pub type Accounts = Arc<RwLock<HashMap<String, Arc<AccountDelivery>>>>;
+pub(crate) type Accounts = Arc<RwLock<HashMap<String, Arc<AccountDelivery>>>>;
 
 /// One account's delivery and its tasks.
 #[derive(Debug)]
@@ -76,18 +76,16 @@ struct AccountRun {
 
 /// A running relay.
 #[derive(Debug)]
-pub struct Relay {
+pub(crate) struct Relay {
     /// The addresses it listens on, in the configured order (with the actual ports when 0 was
     /// asked for).
-    pub addresses: Vec<SocketAddr>,
+    pub(crate) addresses: Vec<SocketAddr>,
     /// The admin endpoint's address, when it runs.
-    pub admin: Option<SocketAddr>,
+    pub(crate) admin: Option<SocketAddr>,
     /// The metrics.
-    pub metrics: Arc<metrics::Metrics>,
-    /// The TLS certificate's SHA-256 fingerprint, when TLS is offered.
-    pub fingerprint: Option<String>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
     /// The queue.
-    pub queue: Queue,
+    pub(crate) queue: Queue,
     /// What cannot change without a restart, to warn about on reload.
     fixed: Fixed,
     accounts: Accounts,
@@ -128,7 +126,7 @@ impl Fixed {
 impl Relay {
     /// Checks the TLS certificate, opens the queue (putting back what a previous run left),
     /// starts delivery and binds the listeners.
-    pub async fn start(config: RelayConfig) -> Result<Self, StartError> {
+    pub(crate) async fn start(config: RelayConfig) -> Result<Self, StartError> {
         let needs_tls = config.listeners.iter().any(|l| l.tls != ListenerTls::None);
         let identity = if needs_tls {
             let files = match &config.certificate {
@@ -234,7 +232,6 @@ impl Relay {
             addresses,
             admin,
             metrics,
-            fingerprint: identity.map(|i| i.fingerprint),
             queue,
             fixed: Fixed::of(&config),
             accounts,
@@ -247,16 +244,11 @@ impl Relay {
         })
     }
 
-    /// The account deliveries running now.
-    pub fn accounts(&self) -> Vec<Arc<AccountDelivery>> {
-        self.runs.iter().map(|r| Arc::clone(&r.delivery)).collect()
-    }
-
     /// Takes a new configuration: who may relay and through which accounts, and delivery
     /// settings. Open sessions keep the rules they started with; deliveries in flight finish
     /// under the old accounts. Returns what changed but needs a restart (listeners, TLS, the
     /// queue, session limits). On error nothing changes.
-    pub async fn reload(&mut self, config: RelayConfig) -> Result<Vec<String>, StartError> {
+    pub(crate) async fn reload(&mut self, config: RelayConfig) -> Result<Vec<String>, StartError> {
         let runs = start_accounts(&config, &self.queue, &self.metrics).await?;
         let fixed = Fixed::of(&config);
         let mut ignored = Vec::new();
@@ -298,7 +290,7 @@ impl Relay {
     /// Stops accepting; open sessions finish the message they are receiving (the others are
     /// told to come back later); deliveries in flight finish. All within `deadline`. What is
     /// still queued stays queued; a message interrupted upstream is delivered again next start.
-    pub async fn stop(self, deadline: std::time::Duration) {
+    pub(crate) async fn stop(self, deadline: std::time::Duration) {
         let _ = self.shutdown.send(true);
         for run in self.runs.iter().chain(&self.retired) {
             let _ = run.stop.send(true);

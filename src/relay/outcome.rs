@@ -18,7 +18,7 @@ use crate::verdict::Verdict;
 
 /// Where an attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// Getting an authenticated connection.
     Connect,
     /// The transaction on an authenticated connection.
@@ -27,42 +27,42 @@ pub enum Stage {
 
 /// What to do after an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Queue operations, applied together.
-    pub ops: Vec<Op>,
+    pub(crate) ops: Vec<Op>,
     /// Recipients delivered now.
-    pub delivered: usize,
+    pub(crate) delivered: usize,
     /// Recipients deferred.
-    pub deferred: usize,
+    pub(crate) deferred: usize,
     /// Recipients given up on.
-    pub dead: usize,
+    pub(crate) dead: usize,
     /// Exchange is throttling the mailbox: nothing goes before this (Unix milliseconds).
-    pub throttled: Option<i64>,
+    pub(crate) throttled: Option<i64>,
     /// Exchange or the path to it is unavailable: pause the account before the next attempt.
-    pub unavailable: bool,
+    pub(crate) unavailable: bool,
     /// Exchange refuses the account itself: pause it until `blocked_ms`; the messages wait
     /// without counting an attempt.
-    pub blocked: bool,
+    pub(crate) blocked: bool,
     /// The connection can carry the next message.
-    pub keep_connection: bool,
+    pub(crate) keep_connection: bool,
     /// The reply or error, for the log.
-    pub reply: String,
+    pub(crate) reply: String,
     /// The diagnosis, for the log and the dead-letter area.
-    pub diagnosis: String,
+    pub(crate) diagnosis: String,
 }
 
 /// When paused work may go again (Unix milliseconds): after throttling, and after a refusal of
 /// the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Resume {
+pub(crate) struct Resume {
     /// A throttled mailbox (the server's `Retry-After` may ask for longer).
-    pub throttled_ms: i64,
+    pub(crate) throttled_ms: i64,
     /// A refused account.
-    pub blocked_ms: i64,
+    pub(crate) blocked_ms: i64,
 }
 
 /// Plans the queue operations after attempting `leased` at `now_ms`.
-pub fn plan(
+pub(crate) fn plan(
     leased: &Leased,
     stage: Stage,
     result: &Result<Delivery, SubmitError>,
@@ -227,12 +227,12 @@ fn throttle(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now_ms: i64, re
 }
 
 /// Deliveries of one message that may crash before it is given up on.
-pub const MAX_CRASHES: u32 = 3;
+pub(crate) const MAX_CRASHES: u32 = 3;
 
 /// Plans what follows a delivery that crashed (a bug, not Exchange's answer): the message is
 /// tried again after the usual wait, and given up on after [`MAX_CRASHES`], with what happened.
 /// Whether Exchange had taken it is unknown; a duplicate is the cost of not losing it.
-pub fn crashed(leased: &Leased, what: &str, backoff: &Backoff, now_ms: i64) -> Plan {
+pub(crate) fn crashed(leased: &Leased, what: &str, backoff: &Backoff, now_ms: i64) -> Plan {
     let mut plan = empty(
         format!("the delivery crashed: {what}"),
         "m365-mailer failed while delivering this message (a bug: please report it with the log line of the \
@@ -256,7 +256,7 @@ pub fn crashed(leased: &Leased, what: &str, backoff: &Backoff, now_ms: i64) -> P
 }
 
 /// Gives up on `leased` at once for a reason found here, before Exchange was asked.
-pub fn refused_here(leased: &Leased, reply: String, diagnosis: &str, now_ms: i64) -> Plan {
+pub(crate) fn refused_here(leased: &Leased, reply: String, diagnosis: &str, now_ms: i64) -> Plan {
     let mut plan = empty(reply, diagnosis.to_owned());
     give_up(&mut plan, leased, &leased.message.recipients, now_ms);
     plan

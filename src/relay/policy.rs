@@ -13,24 +13,24 @@ use ipnet::IpNet;
 
 /// The account a client's mail goes out through, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// Who this rule is for, for logs and replies: `user scanner`, `network 10.1.2.0/24`.
-    pub name: String,
+    pub(crate) name: String,
     /// The account (a name of the config file's accounts).
-    pub account: String,
+    pub(crate) account: String,
     /// Replace the envelope sender and the From header with the account's mailbox.
-    pub rewrite_sender: bool,
+    pub(crate) rewrite_sender: bool,
 }
 
 /// A relay user. `Debug` leaves the hash out: it can be attacked offline.
 #[derive(Clone, PartialEq, Eq)]
-pub struct User {
+pub(crate) struct User {
     /// Login name.
-    pub name: String,
+    pub(crate) name: String,
     /// Argon2 PHC string (`m365-mailer relay hash-password`).
-    pub password_hash: String,
+    pub(crate) password_hash: String,
     /// Where the user's mail goes.
-    pub rule: Rule,
+    pub(crate) rule: Rule,
 }
 
 impl std::fmt::Debug for User {
@@ -44,35 +44,35 @@ impl std::fmt::Debug for User {
 
 /// The addresses an account may send as.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Senders {
+pub(crate) struct Senders {
     /// The mailbox that authenticates.
-    pub mailbox: String,
+    pub(crate) mailbox: String,
     /// Addresses it has SendAs on.
-    pub allowed: Vec<String>,
+    pub(crate) allowed: Vec<String>,
 }
 
 impl Senders {
     /// Whether the account may send as `address`.
-    pub fn allows(&self, address: &str) -> bool {
+    pub(crate) fn allows(&self, address: &str) -> bool {
         address.eq_ignore_ascii_case(&self.mailbox) || self.allowed.iter().any(|a| a.eq_ignore_ascii_case(address))
     }
 }
 
 /// The whole policy.
 #[derive(Debug, Clone, Default)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// Users, by lower-case name.
-    pub users: Vec<User>,
+    pub(crate) users: Vec<User>,
     /// Allowed networks, first match wins.
-    pub networks: Vec<(IpNet, Rule)>,
+    pub(crate) networks: Vec<(IpNet, Rule)>,
     /// Where AUTH without TLS is allowed (loopback by default).
-    pub plaintext_auth: Vec<IpNet>,
+    pub(crate) plaintext_auth: Vec<IpNet>,
     /// Each account's senders, by account name.
-    pub accounts: Vec<(String, Senders)>,
+    pub(crate) accounts: Vec<(String, Senders)>,
 }
 
 /// Loopback networks.
-pub fn loopback() -> Vec<IpNet> {
+pub(crate) fn loopback() -> Vec<IpNet> {
     vec!["127.0.0.0/8".parse().expect("valid"), "::1/128".parse().expect("valid")]
 }
 
@@ -92,11 +92,11 @@ const NOT_PUBLIC: [&str; 9] = [
 
 /// The largest public network a rule may allow once acknowledged: a /24 (IPv4) or a /56 (IPv6),
 /// an office's own public addresses.
-pub const LARGEST_PUBLIC: (u8, u8) = (24, 56);
+pub(crate) const LARGEST_PUBLIC: (u8, u8) = (24, 56);
 
 /// Why an allowed network cannot be taken as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exposure {
+pub(crate) enum Exposure {
     /// It lies within loopback, private or link-local space.
     Private,
     /// It includes public addresses, within the acknowledged size.
@@ -106,7 +106,7 @@ pub enum Exposure {
 }
 
 /// How much of the public Internet `net` covers.
-pub fn exposure(net: &IpNet) -> Exposure {
+pub(crate) fn exposure(net: &IpNet) -> Exposure {
     let net = match net {
         // An IPv4-mapped IPv6 network is the IPv4 one.
         IpNet::V6(v6) if v6.network().to_ipv4_mapped().is_some() && v6.prefix_len() >= 96 => IpNet::new(
@@ -140,7 +140,7 @@ const DUMMY_HASH: &str =
 
 impl Policy {
     /// The rule of the first allowed network containing `ip`.
-    pub fn network_rule(&self, ip: IpAddr) -> Option<&Rule> {
+    pub(crate) fn network_rule(&self, ip: IpAddr) -> Option<&Rule> {
         let ip = ip.to_canonical();
         self.networks
             .iter()
@@ -149,29 +149,29 @@ impl Policy {
     }
 
     /// Whether AUTH may be used without TLS from `ip`.
-    pub fn plaintext_auth_allowed(&self, ip: IpAddr) -> bool {
+    pub(crate) fn plaintext_auth_allowed(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         self.plaintext_auth.iter().any(|net| net.contains(&ip))
     }
 
     /// Whether any user is configured (AUTH is offered only then).
-    pub fn has_users(&self) -> bool {
+    pub(crate) fn has_users(&self) -> bool {
         !self.users.is_empty()
     }
 
     /// The user called `name` (case-insensitive).
-    pub fn user(&self, name: &str) -> Option<&User> {
+    pub(crate) fn user(&self, name: &str) -> Option<&User> {
         self.users.iter().find(|u| u.name.eq_ignore_ascii_case(name))
     }
 
     /// The senders of `account`.
-    pub fn senders(&self, account: &str) -> Option<&Senders> {
+    pub(crate) fn senders(&self, account: &str) -> Option<&Senders> {
         self.accounts.iter().find(|(name, _)| name == account).map(|(_, s)| s)
     }
 
     /// Checks `password` for `name`: the user's rule when it matches. Slow on purpose (Argon2):
     /// run it off the async threads.
-    pub fn verify(&self, name: &str, password: &[u8]) -> Option<Rule> {
+    pub(crate) fn verify(&self, name: &str, password: &[u8]) -> Option<Rule> {
         let user = self.user(name);
         let hash = user.map_or(DUMMY_HASH, |u| u.password_hash.as_str());
         let ok = verify_password(hash, password);
@@ -183,7 +183,7 @@ impl Policy {
 }
 
 /// Hashes a password for the config file (Argon2id, OWASP's parameters, random salt).
-pub fn hash_password(password: &[u8]) -> String {
+pub(crate) fn hash_password(password: &[u8]) -> String {
     argon2::Argon2::default()
         .hash_password(password)
         .expect("Argon2 with default parameters hashes any password")
@@ -194,7 +194,7 @@ pub fn hash_password(password: &[u8]) -> String {
 const MAX_MEMORY_KIB: u32 = 256 * 1024;
 
 /// Whether `hash` is a PHC string this relay can verify.
-pub fn check_hash(hash: &str) -> Result<(), String> {
+pub(crate) fn check_hash(hash: &str) -> Result<(), String> {
     let parsed = PasswordHash::new(hash).map_err(|e| format!("not a PHC password hash ({e})"))?;
     if !parsed.algorithm.as_str().starts_with("argon2") {
         return Err(format!(

@@ -14,7 +14,7 @@ use crate::queue::Backoff;
 
 /// How a listener secures its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListenerTls {
+pub(crate) enum ListenerTls {
     /// Plain SMTP (STARTTLS not offered).
     None,
     /// Plain, with STARTTLS offered.
@@ -25,16 +25,16 @@ pub enum ListenerTls {
 
 /// One listening socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listener {
+pub(crate) struct Listener {
     /// Address and port (IPv4 or IPv6).
-    pub address: SocketAddr,
+    pub(crate) address: SocketAddr,
     /// TLS mode.
-    pub tls: ListenerTls,
+    pub(crate) tls: ListenerTls,
 }
 
 /// The relay's server certificate: the operator's, or one generated at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServerCertificate {
+pub(crate) enum ServerCertificate {
     /// PEM files: the certificate chain and its private key.
     Files {
         /// Certificate chain (PEM).
@@ -48,63 +48,61 @@ pub enum ServerCertificate {
 
 /// Inbound limits beyond what the session enforces.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inbound {
+pub(crate) struct Inbound {
     /// Simultaneous connections.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Simultaneous connections per client address.
-    pub max_connections_per_client: usize,
+    pub(crate) max_connections_per_client: usize,
     /// Wait for a new command.
-    pub command_timeout: Duration,
+    pub(crate) command_timeout: Duration,
     /// Wait for the rest of a started command line.
-    pub line_timeout: Duration,
+    pub(crate) line_timeout: Duration,
     /// Silence allowed within message content.
-    pub data_timeout: Duration,
+    pub(crate) data_timeout: Duration,
     /// Wait before checking the password of a client that has failed; doubles with each
     /// failure from the same address (or IPv6 /64).
-    pub auth_failure_delay: Duration,
+    pub(crate) auth_failure_delay: Duration,
     /// Longest session: then it is closed with `421` at the next command.
-    pub max_session_time: Duration,
+    pub(crate) max_session_time: Duration,
 }
 
 /// Delivery to Exchange Online.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliverySettings {
+pub(crate) struct DeliverySettings {
     /// Upstream connections per account.
-    pub connections_per_account: usize,
+    pub(crate) connections_per_account: usize,
     /// Exchange's per-mailbox limits.
-    pub limits: SendLimits,
+    pub(crate) limits: SendLimits,
     /// Retries.
-    pub backoff: Backoff,
+    pub(crate) backoff: Backoff,
     /// An unused upstream connection is closed after this.
-    pub connection_idle: Duration,
+    pub(crate) connection_idle: Duration,
     /// A message being delivered is held this long, renewed while its delivery runs; when the
     /// holder dies or cannot record the outcome, the message is due again after it.
-    pub lease: Duration,
+    pub(crate) lease: Duration,
     /// Where a delivery status notification goes when a message is given up on.
-    pub dsn_to: Option<String>,
+    pub(crate) dsn_to: Option<String>,
 }
 
 /// The validated relay configuration.
 #[derive(Debug, Clone)]
-pub struct RelayConfig {
+pub(crate) struct RelayConfig {
     /// Listening sockets.
-    pub listeners: Vec<Listener>,
+    pub(crate) listeners: Vec<Listener>,
     /// Server certificate for STARTTLS and implicit TLS.
-    pub certificate: ServerCertificate,
+    pub(crate) certificate: ServerCertificate,
     /// The queue directory.
-    pub queue_dir: PathBuf,
+    pub(crate) queue_dir: PathBuf,
     /// Session settings (shared by every listener; `starttls` is set per listener).
-    pub session: Settings,
+    pub(crate) session: Settings,
     /// Connection limits and timeouts.
-    pub inbound: Inbound,
+    pub(crate) inbound: Inbound,
     /// Who may relay and as whom.
-    pub policy: Policy,
+    pub(crate) policy: Policy,
     /// The accounts the rules name, resolved.
-    pub accounts: Vec<Account>,
+    pub(crate) accounts: Vec<Account>,
     /// Delivery settings.
-    pub delivery: DeliverySettings,
+    pub(crate) delivery: DeliverySettings,
     /// The admin endpoint (`/healthz`, `/readyz`, `/metrics`), or none.
-    pub admin: Option<SocketAddr>,
-    /// The config file, if any.
-    pub file: Option<PathBuf>,
+    pub(crate) admin: Option<SocketAddr>,
 }

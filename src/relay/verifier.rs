@@ -12,13 +12,13 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// The pool. Dropping it lets its threads end once the queue is empty.
 #[derive(Debug)]
-pub struct Verifier {
+pub(crate) struct Verifier {
     jobs: mpsc::Sender<Job>,
 }
 
 impl Verifier {
     /// A pool of `threads` threads (at least one).
-    pub fn new(threads: usize) -> Self {
+    pub(crate) fn new(threads: usize) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..threads.max(1) {
@@ -40,13 +40,13 @@ impl Verifier {
     }
 
     /// One per core.
-    pub fn per_core() -> Self {
+    pub(crate) fn per_core() -> Self {
         Self::new(std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
     }
 
     /// Runs `check` on the pool and waits for its answer; `None` if the pool is gone or the
     /// check panicked.
-    pub async fn run<T: Send + 'static>(&self, check: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    pub(crate) async fn run<T: Send + 'static>(&self, check: impl FnOnce() -> T + Send + 'static) -> Option<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = tx.send(check());

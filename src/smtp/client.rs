@@ -29,7 +29,7 @@ use super::settings::{Delivery, Envelope, Security, Settings, Target, Timeouts};
 const PIPELINE_CONTENT_LIMIT: usize = 256 * 1024;
 
 /// An open, greeted (and possibly authenticated) connection.
-pub struct Connection {
+pub(crate) struct Connection {
     stream: Stream,
     host: String,
     buffer: Vec<u8>,
@@ -51,7 +51,7 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// Connects, reads the banner, says EHLO, and sets up TLS as `target` asks.
-    pub async fn open(target: &Target, settings: &Settings) -> Result<Self, SmtpError> {
+    pub(crate) async fn open(target: &Target, settings: &Settings) -> Result<Self, SmtpError> {
         let timeouts = settings.timeouts;
         let connect = TcpStream::connect((target.host.as_str(), target.port));
         let tcp = match tokio::time::timeout(timeouts.connect, connect).await {
@@ -110,18 +110,18 @@ impl Connection {
     }
 
     /// What the server offers (after TLS, when TLS is used).
-    pub fn capabilities(&self) -> &Capabilities {
+    pub(crate) fn capabilities(&self) -> &Capabilities {
         &self.caps
     }
 
     /// The kept transcript lines, if `keep_transcript` was set.
-    pub fn take_transcript(&mut self) -> Vec<String> {
+    pub(crate) fn take_transcript(&mut self) -> Vec<String> {
         self.transcript.take()
     }
 
     /// Authenticates. XOAUTH2 puts the token on the AUTH line only when the line fits in 512
     /// octets, and answers an error challenge with an empty line to get the final reply.
-    pub async fn authenticate(&mut self, credentials: &Credentials) -> Result<(), SmtpError> {
+    pub(crate) async fn authenticate(&mut self, credentials: &Credentials) -> Result<(), SmtpError> {
         match credentials {
             Credentials::XOAuth2 { user, token } => {
                 if !self.caps.offers_auth("XOAUTH2") {
@@ -200,7 +200,7 @@ impl Connection {
 
     /// Sends one message: MAIL, RCPT and the content in as few round trips as the server
     /// allows (one with PIPELINING and CHUNKING). Content line endings are normalised to CRLF.
-    pub async fn send_mail(&mut self, envelope: &Envelope, content: &[u8]) -> Result<Delivery, SmtpError> {
+    pub(crate) async fn send_mail(&mut self, envelope: &Envelope, content: &[u8]) -> Result<Delivery, SmtpError> {
         // Whatever checked the addresses before, none goes on the wire that could carry more
         // than an address.
         let senders = std::iter::once(&envelope.from).filter(|f| !f.is_empty());
@@ -350,7 +350,7 @@ impl Connection {
     }
 
     /// Says goodbye; errors are ignored, the message is already delivered.
-    pub async fn quit(mut self) {
+    pub(crate) async fn quit(mut self) {
         if self.send(&[Command::Quit]).await.is_ok() {
             let _ = self.read(Step::Rset).await;
         }
@@ -493,7 +493,7 @@ fn step_of(command: &Command<'_>) -> Step {
         Command::Mail { .. } => Step::Mail,
         Command::Rcpt(_) => Step::Rcpt,
         Command::Data | Command::Bdat { .. } => Step::Data,
-        Command::Rset | Command::Noop | Command::Quit => Step::Rset,
+        Command::Rset | Command::Quit => Step::Rset,
     }
 }
 

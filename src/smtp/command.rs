@@ -5,7 +5,7 @@ use std::fmt;
 
 /// `BODY=` of MAIL FROM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body {
+pub(crate) enum Body {
     /// `BODY=8BITMIME`: content has octets above 127 (RFC 6152).
     EightBitMime,
     /// `BODY=BINARYMIME`: content is sent with BDAT and may be anything (RFC 3030).
@@ -14,19 +14,19 @@ pub enum Body {
 
 /// Parameters of MAIL FROM.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MailParams {
+pub(crate) struct MailParams {
     /// `SIZE=` (RFC 1870), when the server advertised SIZE.
-    pub size: Option<usize>,
+    pub(crate) size: Option<usize>,
     /// `BODY=`, when needed.
-    pub body: Option<Body>,
+    pub(crate) body: Option<Body>,
     /// `SMTPUTF8` (RFC 6531), when addresses or headers are UTF-8.
-    pub smtputf8: bool,
+    pub(crate) smtputf8: bool,
 }
 
 /// A command. `Debug` is the masked form: an AUTH initial response or a SASL response is a
 /// credential.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Command<'a> {
+pub(crate) enum Command<'a> {
     /// `EHLO name`.
     Ehlo(&'a str),
     /// `STARTTLS`.
@@ -60,8 +60,6 @@ pub enum Command<'a> {
     },
     /// `RSET`.
     Rset,
-    /// `NOOP`.
-    Noop,
     /// `QUIT`.
     Quit,
 }
@@ -100,7 +98,6 @@ impl fmt::Display for Command<'_> {
             Command::Bdat { size, last: true } => write!(f, "BDAT {size} LAST"),
             Command::Bdat { size, last: false } => write!(f, "BDAT {size}"),
             Command::Rset => f.write_str("RSET"),
-            Command::Noop => f.write_str("NOOP"),
             Command::Quit => f.write_str("QUIT"),
         }
     }
@@ -114,12 +111,12 @@ impl fmt::Debug for Command<'_> {
 
 impl Command<'_> {
     /// The command followed by CRLF.
-    pub fn to_wire(&self) -> String {
+    pub(crate) fn to_wire(self) -> String {
         format!("{self}\r\n")
     }
 
     /// What a log may show: credentials after `AUTH <mechanism>` and SASL responses are masked.
-    pub fn masked(&self) -> String {
+    pub(crate) fn masked(&self) -> String {
         match self {
             Command::Auth {
                 mechanism,

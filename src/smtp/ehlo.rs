@@ -4,30 +4,30 @@ use super::reply::Reply;
 
 /// ESMTP extensions the client uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Capabilities {
+pub(crate) struct Capabilities {
     /// `STARTTLS` (RFC 3207).
-    pub starttls: bool,
+    pub(crate) starttls: bool,
     /// `PIPELINING` (RFC 2920).
-    pub pipelining: bool,
+    pub(crate) pipelining: bool,
     /// `CHUNKING` (RFC 3030): BDAT.
-    pub chunking: bool,
+    pub(crate) chunking: bool,
     /// `SIZE n` (RFC 1870); `Some(0)` means no fixed limit.
-    pub size: Option<usize>,
+    pub(crate) size: Option<usize>,
     /// `8BITMIME` (RFC 6152).
-    pub eight_bit_mime: bool,
+    pub(crate) eight_bit_mime: bool,
     /// `BINARYMIME` (RFC 3030).
-    pub binary_mime: bool,
+    pub(crate) binary_mime: bool,
     /// `SMTPUTF8` (RFC 6531).
-    pub smtputf8: bool,
+    pub(crate) smtputf8: bool,
     /// `ENHANCEDSTATUSCODES` (RFC 2034).
-    pub enhanced_status_codes: bool,
+    pub(crate) enhanced_status_codes: bool,
     /// SASL mechanisms of `AUTH`, upper-case.
-    pub auth: Vec<String>,
+    pub(crate) auth: Vec<String>,
 }
 
 impl Capabilities {
     /// Reads the lines after the greeting line of an EHLO reply.
-    pub fn from_ehlo(reply: &Reply) -> Self {
+    pub(crate) fn from_ehlo(reply: &Reply) -> Self {
         let mut caps = Self::default();
         for line in reply.lines().iter().skip(1) {
             let mut words = line.split_whitespace();
@@ -49,12 +49,12 @@ impl Capabilities {
     }
 
     /// Whether `mechanism` is offered.
-    pub fn offers_auth(&self, mechanism: &str) -> bool {
+    pub(crate) fn offers_auth(&self, mechanism: &str) -> bool {
         self.auth.iter().any(|m| m.eq_ignore_ascii_case(mechanism))
     }
 
     /// The size limit, if the server has one.
-    pub fn size_limit(&self) -> Option<usize> {
+    pub(crate) fn size_limit(&self) -> Option<usize> {
         self.size.filter(|n| *n > 0)
     }
 }

@@ -7,7 +7,7 @@ use super::reply::{Reply, ReplyError};
 
 /// The step of the dialogue an error happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Resolving and connecting.
     Connect,
     /// TLS handshake.
@@ -52,7 +52,7 @@ impl fmt::Display for Step {
 
 /// An SMTP failure.
 #[derive(Debug, thiserror::Error)]
-pub enum SmtpError {
+pub(crate) enum SmtpError {
     /// The server could not be reached: DNS, refused, unreachable (a firewall blocking the port
     /// often shows as a timeout instead).
     #[error("cannot connect to {host}:{port}: {source}")]
@@ -147,42 +147,12 @@ fn list(rejected: &[(String, Reply)]) -> String {
 }
 
 impl SmtpError {
-    /// Whether trying again later can succeed without changing anything: network trouble,
-    /// timeouts, and 4xx replies.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            SmtpError::Connect { .. } | SmtpError::Timeout { .. } | SmtpError::Io { .. } => true,
-            SmtpError::Protocol { .. } => true,
-            SmtpError::Rejected { reply, .. } => reply.is_transient(),
-            SmtpError::RecipientsRejected { rejected } => rejected.iter().all(|(_, r)| r.is_transient()),
-            SmtpError::Tls { .. }
-            | SmtpError::NotOffered { .. }
-            | SmtpError::TooBig { .. }
-            | SmtpError::BadAddress { .. } => false,
-        }
-    }
-
     /// The server's reply, when the failure is a refusal.
-    pub fn reply(&self) -> Option<&Reply> {
+    pub(crate) fn reply(&self) -> Option<&Reply> {
         match self {
             SmtpError::Rejected { reply, .. } => Some(reply),
             SmtpError::RecipientsRejected { rejected } => rejected.first().map(|(_, r)| r),
             _ => None,
-        }
-    }
-
-    /// The step it happened in, when known.
-    pub fn step(&self) -> Option<Step> {
-        match self {
-            SmtpError::Connect { .. } => Some(Step::Connect),
-            SmtpError::Tls { .. } => Some(Step::Tls),
-            SmtpError::Timeout { step, .. }
-            | SmtpError::Io { step, .. }
-            | SmtpError::Protocol { step, .. }
-            | SmtpError::Rejected { step, .. } => Some(*step),
-            SmtpError::RecipientsRejected { .. } => Some(Step::Rcpt),
-            SmtpError::NotOffered { .. } | SmtpError::TooBig { .. } => None,
-            SmtpError::BadAddress { .. } => Some(Step::Mail),
         }
     }
 }

@@ -13,13 +13,13 @@ const MAX_LINES: usize = 512;
 
 /// An RFC 3463 enhanced status code, `class.subject.detail`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct EnhancedCode {
+pub(crate) struct EnhancedCode {
     /// 2, 4 or 5.
-    pub class: u8,
+    pub(crate) class: u8,
     /// Up to three digits.
-    pub subject: u16,
+    pub(crate) subject: u16,
     /// Up to three digits.
-    pub detail: u16,
+    pub(crate) detail: u16,
 }
 
 impl EnhancedCode {
@@ -52,7 +52,7 @@ impl fmt::Display for EnhancedCode {
 
 /// A complete reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
+pub(crate) struct Reply {
     code: u16,
     enhanced: Option<EnhancedCode>,
     lines: Vec<String>,
@@ -60,28 +60,28 @@ pub struct Reply {
 
 impl Reply {
     /// A reply from its parts (tests, and errors synthesised from local checks).
-    pub fn new(code: u16, lines: Vec<String>) -> Self {
+    pub(crate) fn new(code: u16, lines: Vec<String>) -> Self {
         let enhanced = lines.first().and_then(|l| EnhancedCode::split(l)).map(|(c, _)| c);
         Self { code, enhanced, lines }
     }
 
     /// The three-digit code.
-    pub fn code(&self) -> u16 {
+    pub(crate) fn code(&self) -> u16 {
         self.code
     }
 
     /// The enhanced status code of the first line, if the server sent one.
-    pub fn enhanced(&self) -> Option<EnhancedCode> {
+    pub(crate) fn enhanced(&self) -> Option<EnhancedCode> {
         self.enhanced
     }
 
     /// Every line's text after the code and separator, enhanced code included.
-    pub fn lines(&self) -> &[String] {
+    pub(crate) fn lines(&self) -> &[String] {
         &self.lines
     }
 
     /// The text without enhanced codes, lines joined with spaces.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         self.lines
             .iter()
             .map(|l| EnhancedCode::split(l).map_or(l.as_str(), |(_, rest)| rest))
@@ -90,18 +90,13 @@ impl Reply {
     }
 
     /// 2xx.
-    pub fn is_positive(&self) -> bool {
+    pub(crate) fn is_positive(&self) -> bool {
         (200..300).contains(&self.code)
     }
 
     /// 4xx: try again later.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         (400..500).contains(&self.code)
-    }
-
-    /// 5xx: do not retry as is.
-    pub fn is_permanent(&self) -> bool {
-        self.code >= 500
     }
 }
 
@@ -119,7 +114,7 @@ impl fmt::Display for Reply {
 
 /// Why bytes from the server are not a reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReplyError {
+pub(crate) enum ReplyError {
     /// A line does not start with a three-digit code and a separator.
     #[error("the server sent something that is not an SMTP reply: {0:?}")]
     Malformed(String),
@@ -138,7 +133,7 @@ pub enum ReplyError {
 
 /// Parses replies from a byte buffer as they arrive.
 #[derive(Debug, Default)]
-pub struct ReplyParser {
+pub(crate) struct ReplyParser {
     code: Option<u16>,
     lines: Vec<String>,
 }
@@ -146,7 +141,7 @@ pub struct ReplyParser {
 impl ReplyParser {
     /// Takes one complete reply from the front of `buffer`, consuming its bytes; `Ok(None)` when
     /// more bytes are needed (the partial reply is kept).
-    pub fn parse(&mut self, buffer: &mut Vec<u8>) -> Result<Option<Reply>, ReplyError> {
+    pub(crate) fn parse(&mut self, buffer: &mut Vec<u8>) -> Result<Option<Reply>, ReplyError> {
         let mut consumed = 0;
         let result = loop {
             let rest = &buffer[consumed..];
@@ -303,7 +298,7 @@ mod tests {
         let reply = parse_all(b"535-5.7.3 Authentication unsuccessful\r\n535 5.7.3 [host 2024 08DC]\r\n")
             .unwrap()
             .remove(0);
-        assert!(reply.is_permanent() && !reply.is_transient());
+        assert!(reply.code() >= 500 && !reply.is_transient());
         assert_eq!(reply.message(), "Authentication unsuccessful [host 2024 08DC]");
         assert_eq!(
             reply.to_string(),

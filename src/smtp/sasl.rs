@@ -6,11 +6,11 @@ use base64::engine::general_purpose::STANDARD;
 use crate::secret::Secret;
 
 /// RFC 4954 §4: the AUTH command line, initial response included, is at most 512 octets.
-pub const AUTH_LINE_LIMIT: usize = 512;
+pub(crate) const AUTH_LINE_LIMIT: usize = 512;
 
 /// How the client authenticates.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credentials {
+pub(crate) enum Credentials {
     /// OAuth 2.0 bearer token for `user` (the mailbox) with `AUTH XOAUTH2`.
     XOAuth2 {
         /// Mailbox the token acts for.
@@ -29,29 +29,29 @@ pub enum Credentials {
 }
 
 /// `base64("user=" user "\x01auth=Bearer " token "\x01\x01")` (Microsoft's XOAUTH2 format).
-pub fn xoauth2(user: &str, token: &Secret) -> Secret {
+pub(crate) fn xoauth2(user: &str, token: &Secret) -> Secret {
     Secret::new(STANDARD.encode(format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose())))
 }
 
 /// `base64("\0" user "\0" password)` (RFC 4616).
-pub fn plain(user: &str, password: &Secret) -> Secret {
+pub(crate) fn plain(user: &str, password: &Secret) -> Secret {
     Secret::new(STANDARD.encode(format!("\0{user}\0{}", password.expose())))
 }
 
 /// Base64 of a LOGIN prompt answer.
-pub fn login_answer(text: &str) -> Secret {
+pub(crate) fn login_answer(text: &str) -> Secret {
     Secret::new(STANDARD.encode(text))
 }
 
 /// Whether `AUTH <mechanism> <initial response>` with its CRLF fits RFC 4954's 512 octets; when
 /// it does not, the client sends `AUTH <mechanism>` and the response after the `334`.
-pub fn initial_response_fits(mechanism: &str, initial_response: &str) -> bool {
+pub(crate) fn initial_response_fits(mechanism: &str, initial_response: &str) -> bool {
     "AUTH ".len() + mechanism.len() + 1 + initial_response.len() + 2 <= AUTH_LINE_LIMIT
 }
 
 /// A `334` challenge after credentials is an error report (Gmail and RFC 7628 servers send
 /// base64 JSON); returns its decoded text for the error message.
-pub fn error_challenge_text(challenge: &str) -> Option<String> {
+pub(crate) fn error_challenge_text(challenge: &str) -> Option<String> {
     let bytes = STANDARD.decode(challenge.trim()).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     (!text.trim().is_empty()).then_some(text)

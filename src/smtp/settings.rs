@@ -8,7 +8,7 @@ use super::reply::Reply;
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
+pub(crate) enum Security {
     /// Plain connection upgraded with STARTTLS before anything else (port 587).
     StartTls,
     /// TLS from the first byte (port 465).
@@ -19,24 +19,24 @@ pub enum Security {
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// Host name or address.
-    pub host: String,
+    pub(crate) host: String,
     /// Port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Protection.
-    pub security: Security,
+    pub(crate) security: Security,
 }
 
 /// Time allowed for each step.
 #[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     /// TCP connect and TLS handshake.
-    pub connect: Duration,
+    pub(crate) connect: Duration,
     /// Each command's reply.
-    pub command: Duration,
+    pub(crate) command: Duration,
     /// The reply after the message content (servers scan it first).
-    pub content: Duration,
+    pub(crate) content: Duration,
 }
 
 impl Default for Timeouts {
@@ -51,31 +51,31 @@ impl Default for Timeouts {
 
 /// Client settings shared by connections.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Name sent with EHLO.
-    pub helo_name: String,
+    pub(crate) helo_name: String,
     /// TLS configuration (trust anchors).
-    pub tls: Arc<rustls::ClientConfig>,
+    pub(crate) tls: Arc<rustls::ClientConfig>,
     /// Step timeouts.
-    pub timeouts: Timeouts,
+    pub(crate) timeouts: Timeouts,
     /// Keep the transcript for `--verbose` (it is always logged at debug level).
-    pub keep_transcript: bool,
+    pub(crate) keep_transcript: bool,
 }
 
 /// Sender and recipients.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope {
+pub(crate) struct Envelope {
     /// `MAIL FROM` (empty for the null sender).
-    pub from: String,
+    pub(crate) from: String,
     /// `RCPT TO`, in order.
-    pub to: Vec<String>,
+    pub(crate) to: Vec<String>,
 }
 
 /// A message the server accepted.
 #[derive(Debug, Clone)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     /// The final reply (`250 2.0.0 OK <id> …`).
-    pub reply: Reply,
+    pub(crate) reply: Reply,
     /// Recipients the server refused while accepting the message for the others.
-    pub rejected: Vec<(String, Reply)>,
+    pub(crate) rejected: Vec<(String, Reply)>,
 }

@@ -7,14 +7,14 @@ use super::reply::Reply;
 
 /// Collects the transcript of one connection.
 #[derive(Debug, Default)]
-pub struct Transcript {
+pub(crate) struct Transcript {
     keep: bool,
     lines: Vec<String>,
 }
 
 impl Transcript {
     /// A transcript that logs, and also keeps its lines when `keep` is true.
-    pub fn new(keep: bool) -> Self {
+    pub(crate) fn new(keep: bool) -> Self {
         Self {
             keep,
             lines: Vec::new(),
@@ -22,17 +22,17 @@ impl Transcript {
     }
 
     /// A command sent.
-    pub fn client(&mut self, command: &Command<'_>) {
+    pub(crate) fn client(&mut self, command: &Command<'_>) {
         self.push(format!("C: {}", command.masked()));
     }
 
     /// Message content sent.
-    pub fn content(&mut self, octets: usize) {
+    pub(crate) fn content(&mut self, octets: usize) {
         self.push(format!("C: <message content, {octets} octets>"));
     }
 
     /// A reply received, one transcript line per reply line.
-    pub fn server(&mut self, reply: &Reply) {
+    pub(crate) fn server(&mut self, reply: &Reply) {
         let count = reply.lines().len();
         for (i, line) in reply.lines().iter().enumerate() {
             let sep = if i + 1 == count { ' ' } else { '-' };
@@ -41,12 +41,12 @@ impl Transcript {
     }
 
     /// Something that happened on the connection.
-    pub fn note(&mut self, text: impl Into<String>) {
+    pub(crate) fn note(&mut self, text: impl Into<String>) {
         self.push(format!("-- {}", text.into()));
     }
 
     /// The kept lines.
-    pub fn take(&mut self) -> Vec<String> {
+    pub(crate) fn take(&mut self) -> Vec<String> {
         std::mem::take(&mut self.lines)
     }
 

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 /// Every bare LF and bare CR becomes CRLF, and the content ends with CRLF.
-pub fn normalize_line_endings(content: &[u8]) -> Cow<'_, [u8]> {
+pub(crate) fn normalize_line_endings(content: &[u8]) -> Cow<'_, [u8]> {
     let clean = content.windows(2).all(|w| (w[0] == b'\r') == (w[1] == b'\n'))
         && content.first() != Some(&b'\n')
         && content.last() != Some(&b'\r')
@@ -37,7 +37,7 @@ pub fn normalize_line_endings(content: &[u8]) -> Cow<'_, [u8]> {
 }
 
 /// DATA content: CRLF-normalised, lines starting with `.` get another `.`, then `.` CRLF.
-pub fn data_content(content: &[u8]) -> Vec<u8> {
+pub(crate) fn data_content(content: &[u8]) -> Vec<u8> {
     let content = normalize_line_endings(content);
     let mut out = Vec::with_capacity(content.len() + content.len() / 64 + 5);
     let mut line_start = true;
@@ -53,7 +53,7 @@ pub fn data_content(content: &[u8]) -> Vec<u8> {
 }
 
 /// Whether any octet is above 127 (the content then needs `BODY=8BITMIME` or BINARYMIME).
-pub fn has_eight_bit(content: &[u8]) -> bool {
+pub(crate) fn has_eight_bit(content: &[u8]) -> bool {
     !content.is_ascii()
 }
 

@@ -215,10 +215,10 @@ fn the_catalog_decides_and_the_protocol_judges_what_it_does_not_know() {
             None,
         ),
         (
-            SubmitError::Http("no client".into()),
+            SubmitError::GraphWithoutOAuth,
             Retry::Permanent,
-            Blame::Software,
-            Code::Software,
+            Blame::Configuration,
+            Code::Config,
             None,
         ),
     ];

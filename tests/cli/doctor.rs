@@ -226,19 +226,9 @@ async fn every_fault_of_the_guides_is_named_with_its_fix() {
 }
 
 /// An authenticated session left open, as a busy application would.
-async fn hold_connection(world: &World) -> m365_mailer::smtp::Connection {
+async fn hold_connection(world: &World) -> m365_mailer::Connection {
     let config = world.file("hold.toml", "");
-    let overrides = m365_mailer::config::Overrides {
-        config: Some(config),
-        ..Default::default()
-    };
-    let env = world.env.clone();
-    let resolved = m365_mailer::config::Config::resolve_with(&overrides, &|name| {
-        env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-    })
-    .unwrap();
-    let submitter = m365_mailer::submit::Submitter::new(resolved.account, &Default::default()).unwrap();
-    submitter.connect().await.unwrap()
+    world.mailer(&config).connect().await.unwrap()
 }
 
 #[tokio::test]

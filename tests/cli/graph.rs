@@ -4,7 +4,7 @@ use m365_emulator::Fault;
 use m365_emulator::fixture::{CLIENT, MAILBOX};
 use m365_emulator::model::{AccessRight, Api, ApplicationAccessPolicy};
 
-use crate::support::{World, complete_message, submit};
+use crate::support::{World, complete_message, instant, submit};
 
 async fn graph_world(change: impl FnOnce(&mut m365_emulator::Scenario)) -> World {
     let mut world = World::start_with(change).await;
@@ -41,7 +41,7 @@ async fn throttling_is_waited_out_with_retry_after() {
         .faults()
         .add(Fault::graph_http(429, body, Some(1)).times(1))
         .unwrap();
-    let started = m365_mailer::clock::instant();
+    let started = instant();
     world
         .send(
             &["--no-token-cache", "bob@fabrikam.com"],

@@ -253,7 +253,7 @@ async fn three_hundred_wrong_passwords_at_once_cost_little_and_block_nobody() {
         .await;
     let addr = relay.addr();
     let wrong = base64::engine::general_purpose::STANDARD.encode("\0device\0not the password");
-    let started = m365_mailer::clock::instant();
+    let started = instant();
     let attacks: Vec<_> = (0..300u32)
         .map(|i| {
             let wrong = wrong.clone();
@@ -272,7 +272,7 @@ async fn three_hundred_wrong_passwords_at_once_cost_little_and_block_nobody() {
         .collect();
     // Meanwhile a program on this machine hands in a message as usual.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = m365_mailer::clock::instant();
+    let before = instant();
     let mut conn = connect_from(std::net::IpAddr::from([127, 0, 0, 1]), addr).await;
     conn.get_mut()
         .write_all(format!("EHLO cron\r\nMAIL FROM:<{MAILBOX}>\r\nRCPT TO:<bob@fabrikam.com>\r\nDATA\r\n").as_bytes())
@@ -369,7 +369,7 @@ async fn a_client_that_never_reads_or_never_leaves_loses_its_slot() {
     assert!(rounds < 100, "the relay closed the connection");
     // Talks for ever: the session ends at its lifetime, at the next command.
     let (mut chatty, _) = connect(relay.addr()).await;
-    let begun = m365_mailer::clock::instant();
+    let begun = instant();
     let ended = loop {
         chatty.get_mut().write_all(b"NOOP\r\n").await.unwrap();
         let answer = reply(&mut chatty).await;

@@ -17,6 +17,13 @@ pub(crate) fn now() -> time::OffsetDateTime {
     m365_emulator::Clock::new().now()
 }
 
+/// A stopwatch's start, for tests that measure how long the program took (the tests' one read
+/// of the monotonic clock).
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn instant() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 /// One client certificate for the test binary.
 pub(crate) fn client_cert() -> &'static ClientCertificate {
     static CERT: OnceLock<ClientCertificate> = OnceLock::new();
@@ -83,6 +90,16 @@ impl World {
         let path = self.dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
         path
+    }
+
+    /// The library's mailer with this world's settings (by their environment names) and the
+    /// config file `config`, as a program embedding it would build it.
+    pub(crate) fn mailer(&self, config: &Path) -> m365_mailer::Mailer {
+        let env = self.env.clone();
+        m365_mailer::Mailer::from_settings(Some(config), None, move |name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+        .expect("a mailer")
     }
 
     pub(crate) fn cache_dir(&self) -> PathBuf {

@@ -103,15 +103,15 @@ struct RawDelivery {
 
 /// Command-line overrides of the relay section.
 #[derive(Debug, Clone, Default)]
-pub struct RelayOverrides {
+pub(crate) struct RelayOverrides {
     /// `--config`, `--account` (the default account for rules that name none).
-    pub config: Overrides,
+    pub(crate) config: Overrides,
     /// `--listen`: replaces the configured listeners with plain ones.
-    pub listen: Vec<SocketAddr>,
+    pub(crate) listen: Vec<SocketAddr>,
     /// `--queue-dir`.
-    pub queue_dir: Option<PathBuf>,
+    pub(crate) queue_dir: Option<PathBuf>,
     /// `--admin`: the admin endpoint's address, or `off`.
-    pub admin: Option<String>,
+    pub(crate) admin: Option<String>,
 }
 
 /// Reads `[relay]` values with their position.
@@ -184,12 +184,12 @@ impl Reader<'_> {
 impl RelayConfig {
     /// Resolves the relay configuration from the config file (if any), the environment and the
     /// flags.
-    pub fn resolve(overrides: &RelayOverrides) -> Result<Self, ConfigError> {
-        Self::resolve_with(overrides, &|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    pub(crate) fn resolve(overrides: &RelayOverrides) -> Result<Self, ConfigError> {
+        Self::resolve_with(overrides, &super::process_env)
     }
 
     /// Resolves with the given environment.
-    pub fn resolve_with(overrides: &RelayOverrides, env: Env<'_>) -> Result<Self, ConfigError> {
+    pub(crate) fn resolve_with(overrides: &RelayOverrides, env: Env<'_>) -> Result<Self, ConfigError> {
         // The default account: the one `send` would use with the same flags and environment.
         let default = Config::resolve_with(&overrides.config, env)?;
         let file = default.file.clone();
@@ -200,7 +200,7 @@ impl RelayConfig {
             }
             None => (RawRelay::default(), String::new()),
         };
-        let path = file.clone().unwrap_or_default();
+        let path = file.unwrap_or_default();
         let r = Reader {
             path: &path,
             text: &text,
@@ -231,7 +231,6 @@ impl RelayConfig {
             accounts,
             delivery,
             admin,
-            file,
         })
     }
 }
@@ -261,7 +260,7 @@ fn check_exposure(nets: &[IpNet], acknowledged: bool) -> Result<(), String> {
 }
 
 /// Only the queue directory, for the `queue` commands: they need no account or credentials.
-pub fn queue_dir(overrides: &RelayOverrides, env: Env<'_>) -> Result<PathBuf, ConfigError> {
+pub(crate) fn queue_dir(overrides: &RelayOverrides, env: Env<'_>) -> Result<PathBuf, ConfigError> {
     if let Some(dir) = &overrides.queue_dir {
         return Ok(dir.clone());
     }

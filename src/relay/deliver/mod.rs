@@ -43,7 +43,7 @@ const HOLD_AT_MOST: Duration = Duration::from_secs(5);
 
 /// Delivery for one account.
 #[derive(Debug)]
-pub struct AccountDelivery {
+pub(crate) struct AccountDelivery {
     submitter: Submitter,
     queue: Queue,
     settings: Settings,
@@ -77,7 +77,7 @@ struct Upstream {
 impl AccountDelivery {
     /// Prepares delivery for `account`; recent deliveries recorded in the queue count against
     /// the mailbox's limits.
-    pub async fn new(
+    pub(crate) async fn new(
         account: Account,
         queue: Queue,
         settings: Settings,
@@ -140,13 +140,13 @@ impl AccountDelivery {
     }
 
     /// The account's name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.submitter.account().name
     }
 
     /// Whether the account can deliver: it has a usable token (or a password), and its last
     /// attempt reached Exchange. `Err` says what is wrong.
-    pub fn readiness(&self) -> Result<(), String> {
+    pub(crate) fn readiness(&self) -> Result<(), String> {
         if let Some(provider) = self.submitter.provider() {
             let now = clock::unix_now();
             match provider.current() {
@@ -167,7 +167,7 @@ impl AccountDelivery {
 
     /// Brings the token counters (they live in the token provider) and the credential expiry
     /// up to date.
-    pub fn update_token_metrics(&self) {
+    pub(crate) fn update_token_metrics(&self) {
         if let Some(expiry) = self.submitter.account().credential_expiry() {
             let label = super::metrics::CredentialLabel {
                 account: self.label.account.clone(),
@@ -188,12 +188,12 @@ impl AccountDelivery {
     }
 
     /// New work for this account.
-    pub fn notify(&self) {
+    pub(crate) fn notify(&self) {
         self.work.notify_waiters();
     }
 
     /// Starts the workers; returns them and the background token refresher.
-    pub fn start(self: &Arc<Self>) -> (Vec<tokio::task::JoinHandle<()>>, Option<tokio::task::JoinHandle<()>>) {
+    pub(crate) fn start(self: &Arc<Self>) -> (Vec<tokio::task::JoinHandle<()>>, Option<tokio::task::JoinHandle<()>>) {
         let refresher = self.submitter.provider().map(|p| p.spawn_refresher());
         let workers = (0..self.settings.connections_per_account.max(1))
             .map(|_| tokio::spawn(Arc::clone(self).supervised()))

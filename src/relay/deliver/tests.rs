@@ -2,6 +2,7 @@ use std::sync::Mutex;
 
 use super::*;
 use crate::queue::{Backoff, Inspector, NewMessage};
+use crate::testing::Tenant;
 
 /// Markers: a message whose content holds one crashes its delivery (tests only).
 static CRASH_ON: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -33,27 +34,6 @@ pub(super) fn worker_hook(hostname: &str) {
     }
 }
 
-const SECRET: &str = "Xq58Q~delivery.test.secret";
-
-/// The account of the emulator's tenant, as the configuration resolves it.
-fn account(emulator: &m365_emulator::Emulator, ca: &std::path::Path) -> Account {
-    use m365_emulator::fixture;
-    let values = [
-        ("AZURE_TENANT_ID", fixture::TENANT.to_owned()),
-        ("AZURE_CLIENT_ID", fixture::CLIENT.to_owned()),
-        ("AZURE_CLIENT_SECRET", SECRET.to_owned()),
-        ("M365_MAILER_MAILBOX", fixture::MAILBOX.to_owned()),
-        ("AZURE_AUTHORITY_HOST", emulator.base_url()),
-        ("M365_MAILER_SMTP_HOST", emulator.smtp_addr().ip().to_string()),
-        ("M365_MAILER_SMTP_PORT", emulator.smtp_addr().port().to_string()),
-        ("M365_MAILER_CA_FILE", ca.display().to_string()),
-    ];
-    let env = |name: &str| values.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
-    crate::config::Config::resolve_with(&crate::config::Overrides::default(), &env)
-        .unwrap()
-        .account
-}
-
 fn message(id: &str, subject: &str) -> NewMessage {
     NewMessage {
         id: id.into(),
@@ -75,9 +55,10 @@ fn message(id: &str, subject: &str) -> NewMessage {
 async fn a_crashing_delivery_is_deferred_then_given_up_and_the_account_goes_on() {
     let marker = format!("crash-{}", uuid::Uuid::new_v4().simple());
     CRASH_ON.lock().unwrap().push(marker.clone());
-    let emulator = emulator().await;
+    let tenant = Tenant::start().await;
+    let emulator = &tenant.emulator;
     let dir = tempfile::tempdir().unwrap();
-    let (delivery, queue, stop) = delivery_with(&emulator, dir.path(), Default::default()).await;
+    let (delivery, queue, stop) = delivery_with(&tenant, dir.path(), Default::default()).await;
     queue.enqueue(message("crashes", &marker)).await.unwrap();
     queue.enqueue(message("fine", "an ordinary message")).await.unwrap();
     let (workers, refresher) = delivery.start();
@@ -125,13 +106,6 @@ async fn a_crashing_delivery_is_deferred_then_given_up_and_the_account_goes_on()
     .await;
     assert!(later.is_ok(), "the worker survived its crashes");
     finish(&stop, workers, refresher).await;
-}
-
-async fn emulator() -> m365_emulator::Emulator {
-    let scenario = m365_emulator::fixture::contoso(SECRET, None);
-    m365_emulator::Emulator::start(m365_emulator::Options::new(scenario))
-        .await
-        .unwrap()
 }
 
 /// Stops the workers and the refresher.
@@ -184,21 +158,19 @@ fn only_a_connection_closed_before_it_took_anything_is_retried_at_once() {
 
 /// A delivery of the emulator's tenant with these limits, and its queue.
 async fn delivery_with(
-    emulator: &m365_emulator::Emulator,
+    tenant: &Tenant,
     dir: &std::path::Path,
     limits: crate::relay::limits::SendLimits,
 ) -> (Arc<AccountDelivery>, Queue, watch::Sender<bool>) {
-    delivery_named(emulator, dir, limits, "relay.test").await
+    delivery_named(tenant, dir, limits, "relay.test").await
 }
 
 async fn delivery_named(
-    emulator: &m365_emulator::Emulator,
+    tenant: &Tenant,
     dir: &std::path::Path,
     limits: crate::relay::limits::SendLimits,
     hostname: &str,
 ) -> (Arc<AccountDelivery>, Queue, watch::Sender<bool>) {
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, emulator.ca_pem()).unwrap();
     let (queue, _) = Queue::open(&dir.join("queue")).unwrap();
     let settings = Settings {
         connections_per_account: 1,
@@ -214,7 +186,7 @@ async fn delivery_named(
     };
     let (stop, stopped) = watch::channel(false);
     let delivery = AccountDelivery::new(
-        account(emulator, &ca),
+        tenant.account(),
         queue.clone(),
         settings,
         hostname.into(),
@@ -228,11 +200,12 @@ async fn delivery_named(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_that_crashes_outside_a_delivery_is_started_again() {
-    let emulator = emulator().await;
+    let tenant = Tenant::start().await;
+    let emulator = &tenant.emulator;
     let dir = tempfile::tempdir().unwrap();
     let hostname = format!("crash-{}.test", uuid::Uuid::new_v4().simple());
     WORKER_CRASH.lock().unwrap().push(hostname.clone());
-    let (delivery, queue, stop) = delivery_named(&emulator, dir.path(), Default::default(), &hostname).await;
+    let (delivery, queue, stop) = delivery_named(&tenant, dir.path(), Default::default(), &hostname).await;
     let (workers, refresher) = delivery.start();
     queue
         .enqueue(message("after", "after the worker's crash"))
@@ -252,13 +225,14 @@ async fn a_worker_that_crashes_outside_a_delivery_is_started_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn more_recipients_than_a_day_allows_is_said_at_once() {
-    let emulator = emulator().await;
+    let tenant = Tenant::start().await;
+    let emulator = &tenant.emulator;
     let dir = tempfile::tempdir().unwrap();
     let limits = crate::relay::limits::SendLimits {
         recipients: 2,
         ..crate::relay::limits::SendLimits::default()
     };
-    let (delivery, queue, stop) = delivery_with(&emulator, dir.path(), limits).await;
+    let (delivery, queue, stop) = delivery_with(&tenant, dir.path(), limits).await;
     let mut big = message("big", "three recipients");
     big.recipients = vec![
         "a@fabrikam.com".into(),
@@ -293,11 +267,9 @@ async fn more_recipients_than_a_day_allows_is_said_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_smtp_client_never_writes_an_address_that_could_carry_parameters() {
-    let emulator = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, emulator.ca_pem()).unwrap();
-    let submitter = Submitter::new(account(&emulator, &ca), &crate::submit::Options::default()).unwrap();
+    let tenant = Tenant::start().await;
+    let emulator = &tenant.emulator;
+    let submitter = Submitter::new(tenant.account(), &crate::submit::Options::default()).unwrap();
     let mut connection = submitter.connect().await.unwrap();
     let envelope = Envelope {
         from: m365_emulator::fixture::MAILBOX.into(),

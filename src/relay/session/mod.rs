@@ -30,7 +30,7 @@ mod content;
 
 /// What to do with bare LF line ends in message content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BareLf {
+pub(crate) enum BareLf {
     /// Turn them into CRLF (as Postfix does by default): old devices and scripts send them.
     Normalize,
     /// Refuse the message (Exchange itself refuses bare LF).
@@ -39,21 +39,21 @@ pub enum BareLf {
 
 /// Session limits and what the listener offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Name in the greeting and EHLO reply.
-    pub hostname: String,
+    pub(crate) hostname: String,
     /// Largest message accepted (advertised as SIZE).
-    pub max_message_size: usize,
+    pub(crate) max_message_size: usize,
     /// Most recipients per message.
-    pub max_recipients: usize,
+    pub(crate) max_recipients: usize,
     /// Longest command line, CRLF included.
-    pub max_line_length: usize,
+    pub(crate) max_line_length: usize,
     /// Bare LF in content.
-    pub bare_lf: BareLf,
+    pub(crate) bare_lf: BareLf,
     /// The listener can upgrade with STARTTLS.
-    pub starttls: bool,
+    pub(crate) starttls: bool,
     /// Bad commands before the session is closed.
-    pub max_errors: u32,
+    pub(crate) max_errors: u32,
 }
 
 impl Default for Settings {
@@ -75,7 +75,7 @@ const MAX_SASL_LINE: usize = 12_288;
 
 /// What the driver must do next.
 #[derive(Debug)]
-pub enum Event {
+pub(crate) enum Event {
     /// Write the output, then read more and [`Session::receive`] it.
     NeedInput,
     /// Write the output, run the TLS handshake, then call [`Session::tls_started`].
@@ -96,30 +96,30 @@ pub enum Event {
 
 /// A message the client finished sending, checked against the policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Accepted {
+pub(crate) struct Accepted {
     /// The rule it falls under.
-    pub rule: Rule,
+    pub(crate) rule: Rule,
     /// Envelope sender (after rewriting).
-    pub sender: String,
+    pub(crate) sender: String,
     /// Envelope recipients.
-    pub recipients: Vec<String>,
+    pub(crate) recipients: Vec<String>,
     /// Content with CRLF line ends, unstuffed (From rewritten when the rule says so).
-    pub content: Vec<u8>,
+    pub(crate) content: Vec<u8>,
     /// The client's HELO/EHLO name.
-    pub helo: String,
+    pub(crate) helo: String,
     /// It said EHLO (ESMTP) rather than HELO.
-    pub esmtp: bool,
+    pub(crate) esmtp: bool,
     /// The client's address.
-    pub client: IpAddr,
+    pub(crate) client: IpAddr,
     /// The authenticated user.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Whether the session was encrypted.
-    pub tls: bool,
+    pub(crate) tls: bool,
 }
 
 impl Accepted {
     /// The `Received` trace header the relay adds (RFC 5321 §4.4, protocol names of RFC 3848).
-    pub fn received_header(&self, hostname: &str, id: &str, date: &str) -> String {
+    pub(crate) fn received_header(&self, hostname: &str, id: &str, date: &str) -> String {
         let protocol = match (self.esmtp, self.tls, self.user.is_some()) {
             (false, _, _) => "SMTP",
             (true, false, false) => "ESMTP",
@@ -146,7 +146,7 @@ impl Accepted {
 
 /// Which timeout applies while waiting for input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Waiting {
+pub(crate) enum Waiting {
     /// For the next command.
     Command,
     /// For the rest of a command line already started.
@@ -206,7 +206,7 @@ struct Refusal(u16, &'static str, String);
 
 /// One inbound session. Its input buffer may hold an AUTH response (a password in base64):
 /// `Debug` shows the state, never the buffers.
-pub struct Session {
+pub(crate) struct Session {
     settings: Arc<Settings>,
     policy: Arc<Policy>,
     client: IpAddr,
@@ -247,7 +247,7 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// A session with a client at `client`; `tls` when the listener is implicit TLS. The
     /// greeting is in the output.
-    pub fn new(settings: Arc<Settings>, policy: Arc<Policy>, client: IpAddr, tls: bool) -> Self {
+    pub(crate) fn new(settings: Arc<Settings>, policy: Arc<Policy>, client: IpAddr, tls: bool) -> Self {
         let mut session = Self {
             settings,
             policy,
@@ -268,22 +268,22 @@ impl Session {
     }
 
     /// Refuses a client before the session starts (too many connections) and closes.
-    pub fn refuse(reason: &str) -> Vec<u8> {
+    pub(crate) fn refuse(reason: &str) -> Vec<u8> {
         format!("421 4.7.0 {reason}\r\n").into_bytes()
     }
 
     /// Bytes read from the client.
-    pub fn receive(&mut self, bytes: &[u8]) {
+    pub(crate) fn receive(&mut self, bytes: &[u8]) {
         self.input.extend_from_slice(bytes);
     }
 
     /// Replies to write.
-    pub fn take_output(&mut self) -> Vec<u8> {
+    pub(crate) fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.output)
     }
 
     /// Which timeout applies while waiting for input.
-    pub fn waiting(&self) -> Waiting {
+    pub(crate) fn waiting(&self) -> Waiting {
         match self.state {
             State::Data { .. } | State::Bdat { .. } => Waiting::Content,
             _ if !self.input.is_empty() || self.skipping_line => Waiting::Line,
@@ -292,7 +292,7 @@ impl Session {
     }
 
     /// The client went quiet for too long.
-    pub fn timed_out(&mut self) {
+    pub(crate) fn timed_out(&mut self) {
         self.reply(
             421,
             "4.4.2",
@@ -302,7 +302,7 @@ impl Session {
     }
 
     /// The session has lasted its lifetime (`max_session_time`): the client reconnects.
-    pub fn lifetime_reached(&mut self) {
+    pub(crate) fn lifetime_reached(&mut self) {
         self.reply(
             421,
             "4.4.2",
@@ -312,23 +312,23 @@ impl Session {
     }
 
     /// The client closed the connection or it failed.
-    pub fn disconnected(&mut self) {
+    pub(crate) fn disconnected(&mut self) {
         self.state = State::Closed;
     }
 
     /// The relay is shutting down: refuse what comes next.
-    pub fn shutting_down(&mut self) {
+    pub(crate) fn shutting_down(&mut self) {
         self.reply(421, "4.3.2", "Service shutting down, try again later");
         self.state = State::Closed;
     }
 
     /// Whether a message is half received (shutdown waits for it).
-    pub fn in_transaction(&self) -> bool {
+    pub(crate) fn in_transaction(&self) -> bool {
         self.transaction.is_some()
     }
 
     /// Processes buffered input until the driver has to act.
-    pub fn next_event(&mut self) -> Event {
+    pub(crate) fn next_event(&mut self) -> Event {
         loop {
             match &mut self.state {
                 State::Closed => return Event::Close,
@@ -363,7 +363,7 @@ impl Session {
     }
 
     /// The TLS handshake finished: the session starts over (RFC 3207 §4.2).
-    pub fn tls_started(&mut self) {
+    pub(crate) fn tls_started(&mut self) {
         self.tls = true;
         self.helo = None;
         self.user = None;
@@ -373,7 +373,7 @@ impl Session {
     }
 
     /// The outcome of [`Event::CheckPassword`]: the user's rule, or `None` when refused.
-    pub fn password_checked(&mut self, user: &str, rule: Option<Rule>) {
+    pub(crate) fn password_checked(&mut self, user: &str, rule: Option<Rule>) {
         self.state = State::Command;
         match rule {
             Some(rule) => {
@@ -389,7 +389,7 @@ impl Session {
     }
 
     /// The outcome of [`Event::Message`]: its queue id once durably stored, or why not.
-    pub fn stored(&mut self, result: Result<&str, &str>) {
+    pub(crate) fn stored(&mut self, result: Result<&str, &str>) {
         self.state = State::Command;
         self.transaction = None;
         match result {
