@@ -30,6 +30,7 @@ pub(crate) enum Command {
     },
     /// Run the emulator of Entra ID and Exchange Online in-process and show a token, a send,
     /// and a diagnosed failure.
+    #[cfg(feature = "emulator")]
     Demo,
     /// Check every link from the configuration to Exchange Online; name the cause and the fix of
     /// each failure.

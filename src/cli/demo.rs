@@ -12,8 +12,8 @@ use super::exit::{Code, Failure};
 use crate::config::{Config, Overrides, RelayOverrides};
 use crate::message::{self, Compose};
 use crate::oauth::inspect;
-use crate::relay::Relay;
 use crate::relay::settings::RelayConfig;
+use crate::relay::{Listeners, Relay};
 use crate::submit::{Options, Submitter};
 
 pub(super) async fn run() -> Result<(), Failure> {
@@ -181,7 +181,8 @@ async fn relay_round_trip(
         ..RelayOverrides::default()
     };
     let config = RelayConfig::resolve_with(&overrides, &|name| env.get(name).cloned())?;
-    let relay = Relay::start(config)
+    let listeners = Listeners::bind(&config).map_err(|e| software("starting the relay", e))?;
+    let relay = Relay::start(config, listeners)
         .await
         .map_err(|e| software("starting the relay", e))?;
     let address = relay.addresses[0];

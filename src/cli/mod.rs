@@ -3,6 +3,7 @@
 
 mod args;
 mod config;
+#[cfg(feature = "emulator")]
 mod demo;
 mod doctor;
 pub(crate) mod exit;
@@ -75,6 +76,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             Command::Config {
                 command: ConfigCommand::Check(account),
             } => config::check(&account),
+            #[cfg(feature = "emulator")]
             Command::Demo => demo::run().await,
             Command::Doctor(args) => doctor::run(&args).await,
             Command::Token(args) => token::run(&args).await,

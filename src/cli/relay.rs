@@ -8,7 +8,7 @@ use super::args::{RelayArgs, RelayCommand};
 use super::exit::{Code, Failure};
 use crate::config::{Overrides, RelayOverrides};
 use crate::relay::settings::RelayConfig;
-use crate::relay::{Relay, StartError, policy};
+use crate::relay::{Listeners, Relay, StartError, policy};
 
 /// How long deliveries in flight may take to finish at shutdown.
 const STOP_DEADLINE: Duration = Duration::from_secs(30);
@@ -28,7 +28,11 @@ pub(crate) async fn run(args: &RelayArgs) -> Result<(), Failure> {
         admin: args.admin.clone(),
     };
     let config = RelayConfig::resolve(&overrides)?;
-    let mut relay = Relay::start(config).await.map_err(|e| {
+    let started = match Listeners::bind(&config) {
+        Ok(listeners) => Relay::start(config, listeners).await,
+        Err(e) => Err(e),
+    };
+    let mut relay = started.map_err(|e| {
         let code = match &e {
             StartError::Queue(_) => Code::CantCreate,
             StartError::Tls(_) | StartError::Account { .. } => Code::Config,

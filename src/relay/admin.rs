@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use tokio::sync::watch;
 
 use super::deliver::AccountDelivery;
 use super::metrics::Metrics;
@@ -24,8 +25,18 @@ pub(crate) struct Admin {
     pub(crate) queue_dir: PathBuf,
 }
 
+/// Serves the endpoint on `listener` until `shutdown` becomes `true`.
+pub(crate) async fn serve(listener: tokio::net::TcpListener, admin: Admin, mut shutdown: watch::Receiver<bool>) {
+    let serve = axum::serve(listener, router(Arc::new(admin))).with_graceful_shutdown(async move {
+        let _ = shutdown.changed().await;
+    });
+    if let Err(e) = serve.await {
+        tracing::error!(error = %e, "admin endpoint failed");
+    }
+}
+
 /// The routes.
-pub(crate) fn router(admin: Arc<Admin>) -> axum::Router {
+fn router(admin: Arc<Admin>) -> axum::Router {
     axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::metrics::Metrics;
 use super::policy::Policy;
@@ -68,7 +68,7 @@ pub(crate) struct Shared {
     /// The queue.
     pub(crate) queue: Queue,
     /// Told the account of each stored message, so delivery starts at once.
-    pub(crate) stored: tokio::sync::mpsc::UnboundedSender<String>,
+    pub(crate) stored: mpsc::UnboundedSender<String>,
     /// Becomes `true` when the relay shuts down.
     pub(crate) shutdown: watch::Receiver<bool>,
     /// The metrics.
@@ -90,14 +90,6 @@ pub(super) struct Connections {
 impl Shared {
     fn policy(&self) -> Arc<Policy> {
         Arc::clone(&self.policy.read().unwrap_or_else(std::sync::PoisonError::into_inner))
-    }
-
-    /// Sessions open now.
-    pub(crate) fn open_sessions(&self) -> usize {
-        self.connections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .total
     }
 
     /// Counts a connection in, or says why it is refused; `ip` is the [`client_key`].
@@ -181,8 +173,9 @@ impl Shared {
     }
 }
 
-/// Accepts connections on `listener` until shutdown.
-pub(crate) async fn serve(listener: TcpListener, mode: ListenerTls, shared: Arc<Shared>) {
+/// Accepts connections on `listener` until shutdown. Each session holds a clone of `open`, so
+/// the relay knows when the last has ended.
+pub(crate) async fn serve(listener: TcpListener, mode: ListenerTls, shared: Arc<Shared>, open: mpsc::Sender<()>) {
     let settings = Arc::new(Settings {
         starttls: mode == ListenerTls::StartTls && shared.tls.is_some(),
         ..shared.settings.clone()
@@ -205,7 +198,9 @@ pub(crate) async fn serve(listener: TcpListener, mode: ListenerTls, shared: Arc<
         let key = client_key(ip);
         let shared = Arc::clone(&shared);
         let settings = Arc::clone(&settings);
+        let open = open.clone();
         tokio::spawn(async move {
+            let _open = open;
             if let Err(reason) = shared.admit(key) {
                 shared.metrics.inbound_refused.inc();
                 tracing::warn!(client = %ip, reason, "connection refused");

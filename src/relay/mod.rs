@@ -24,9 +24,10 @@ pub(crate) mod verifier;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::queue::{Queue, QueueError};
@@ -93,6 +94,8 @@ pub(crate) struct Relay {
     retired: Vec<AccountRun>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
+    /// Closed when no listener and no session is left.
+    drained: mpsc::Receiver<()>,
     /// Listeners and the admin endpoint: they end on shutdown.
     tasks: Vec<JoinHandle<()>>,
     /// The wake-up router: aborted on shutdown.
@@ -123,30 +126,45 @@ impl Fixed {
     }
 }
 
-impl Relay {
-    /// Checks the TLS certificate, opens the queue (putting back what a previous run left),
-    /// starts delivery and binds the listeners.
-    pub(crate) async fn start(config: RelayConfig) -> Result<Self, StartError> {
-        let needs_tls = config.listeners.iter().any(|l| l.tls != ListenerTls::None);
-        let identity = if needs_tls {
-            let files = match &config.certificate {
-                ServerCertificate::Files {
-                    certificate,
-                    private_key,
-                } => Some((certificate.as_path(), private_key.as_path())),
-                ServerCertificate::SelfSigned => None,
-            };
-            let identity = crate::tls::server_identity(files, &config.session.hostname)?;
-            tracing::info!(
-                fingerprint = %identity.fingerprint,
-                self_signed = identity.self_signed,
-                "TLS certificate (SHA-256)"
-            );
-            Some(identity)
-        } else {
-            None
-        };
+/// The relay's sockets, bound before anything else starts: a port already taken fails here,
+/// before the queue is opened.
+#[derive(Debug)]
+pub(crate) struct Listeners {
+    smtp: Vec<(Bound, ListenerTls)>,
+    admin: Option<Bound>,
+}
 
+/// A listening socket and its address (with the actual port when 0 was asked for).
+#[derive(Debug)]
+struct Bound {
+    listener: TcpListener,
+    address: SocketAddr,
+}
+
+impl Listeners {
+    /// Binds the SMTP listeners of `config` and its admin endpoint.
+    pub(crate) fn bind(config: &RelayConfig) -> Result<Self, StartError> {
+        let listen = |address| {
+            let listener = bind(address).map_err(|source| StartError::Listen { address, source })?;
+            let address = listener.local_addr().unwrap_or(address);
+            Ok::<_, StartError>(Bound { listener, address })
+        };
+        let smtp = config
+            .listeners
+            .iter()
+            .map(|l| Ok((listen(l.address)?, l.tls)))
+            .collect::<Result<_, StartError>>()?;
+        let admin = config.admin.map(listen).transpose()?;
+        Ok(Self { smtp, admin })
+    }
+}
+
+impl Relay {
+    /// Starts the relay on `listeners`: checks the TLS certificate, opens the queue (putting
+    /// back what a previous run left), starts delivery, then accepts connections.
+    pub(crate) async fn start(config: RelayConfig, listeners: Listeners) -> Result<Self, StartError> {
+        let needs_tls = listeners.smtp.iter().any(|(_, tls)| *tls != ListenerTls::None);
+        let tls = if needs_tls { Some(server_tls(&config)?) } else { None };
         let (queue, recovered) = Queue::open(&config.queue_dir)?;
         tracing::info!(
             queue = %config.queue_dir.display(),
@@ -163,71 +181,45 @@ impl Relay {
                 .map(|r| (r.delivery.name().to_owned(), Arc::clone(&r.delivery)))
                 .collect(),
         ));
-
-        // Each stored message wakes its account's workers.
-        let (stored_tx, mut stored_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let wake = Arc::clone(&accounts);
-        let router = tokio::spawn(async move {
-            while let Some(account) = stored_rx.recv().await {
-                let delivery = wake
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .get(&account)
-                    .cloned();
-                if let Some(delivery) = delivery {
-                    delivery.notify();
-                }
-            }
-        });
-
+        let (stored, router) = wake_router(Arc::clone(&accounts));
         let shared = Arc::new(Shared {
             settings: config.session.clone(),
             policy: RwLock::new(Arc::new(config.policy.clone())),
             inbound: config.inbound.clone(),
-            tls: identity.as_ref().map(|i| Arc::clone(&i.config)),
+            tls,
             queue: queue.clone(),
-            stored: stored_tx,
+            stored,
             shutdown: shutdown_rx.clone(),
             metrics: Arc::clone(&metrics),
             connections: Default::default(),
             auth_failures: Default::default(),
             verifier: verifier::Verifier::per_core(),
         });
+
+        // Every listener and every session holds a sender; `stop` waits for the last to go.
+        let (open, drained) = mpsc::channel(1);
         let mut tasks = Vec::new();
         let mut addresses = Vec::new();
-        for l in &config.listeners {
-            let listener = bind(l.address).map_err(|source| StartError::Listen {
-                address: l.address,
-                source,
-            })?;
-            let address = listener.local_addr().unwrap_or(l.address);
-            tracing::info!(address = %address, tls = ?l.tls, "listening");
+        for (Bound { listener, address }, tls) in listeners.smtp {
+            tracing::info!(address = %address, tls = ?tls, "listening");
             addresses.push(address);
-            tasks.push(tokio::spawn(listener::serve(listener, l.tls, Arc::clone(&shared))));
+            tasks.push(tokio::spawn(listener::serve(
+                listener,
+                tls,
+                Arc::clone(&shared),
+                open.clone(),
+            )));
         }
-        let admin = match config.admin {
-            Some(address) => {
-                let listener = bind(address).map_err(|source| StartError::Listen { address, source })?;
-                let bound = listener.local_addr().unwrap_or(address);
-                let state = Arc::new(admin::Admin {
-                    metrics: Arc::clone(&metrics),
-                    accounts: Arc::clone(&accounts),
-                    queue_dir: config.queue_dir.clone(),
-                });
-                let mut stop = shutdown_rx.clone();
-                tasks.push(tokio::spawn(async move {
-                    let serve = axum::serve(listener, admin::router(state)).with_graceful_shutdown(async move {
-                        let _ = stop.changed().await;
-                    });
-                    if let Err(e) = serve.await {
-                        tracing::error!(error = %e, "admin endpoint failed");
-                    }
-                }));
-                tracing::info!(address = %bound, "admin endpoint: /healthz /readyz /metrics");
-                Some(bound)
-            }
-            None => None,
-        };
+        let admin = listeners.admin.map(|Bound { listener, address }| {
+            let state = admin::Admin {
+                metrics: Arc::clone(&metrics),
+                accounts: Arc::clone(&accounts),
+                queue_dir: config.queue_dir.clone(),
+            };
+            tasks.push(tokio::spawn(admin::serve(listener, state, shutdown_rx)));
+            tracing::info!(address = %address, "admin endpoint: /healthz /readyz /metrics");
+            address
+        });
         Ok(Self {
             addresses,
             admin,
@@ -239,6 +231,7 @@ impl Relay {
             retired: Vec::new(),
             shared,
             shutdown,
+            drained,
             tasks,
             router,
         })
@@ -290,15 +283,15 @@ impl Relay {
     /// Stops accepting; open sessions finish the message they are receiving (the others are
     /// told to come back later); deliveries in flight finish. All within `deadline`. What is
     /// still queued stays queued; a message interrupted upstream is delivered again next start.
-    pub(crate) async fn stop(self, deadline: std::time::Duration) {
+    pub(crate) async fn stop(self, deadline: Duration) {
         let _ = self.shutdown.send(true);
         for run in self.runs.iter().chain(&self.retired) {
             let _ = run.stop.send(true);
         }
         let end = crate::clock::instant() + deadline;
-        while self.shared.open_sessions() > 0 && crate::clock::instant() < end {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        let mut drained = self.drained;
+        // `None` once the listeners and every session have dropped their sender.
+        let _ = tokio::time::timeout_at(end, drained.recv()).await;
         let workers = self.runs.into_iter().chain(self.retired).flat_map(|r| {
             if let Some(refresher) = r.refresher {
                 refresher.abort();
@@ -312,6 +305,42 @@ impl Relay {
         }
         self.router.abort();
     }
+}
+
+/// The server's TLS configuration, from the configured certificate or a self-signed one.
+fn server_tls(config: &RelayConfig) -> Result<Arc<rustls::ServerConfig>, StartError> {
+    let files = match &config.certificate {
+        ServerCertificate::Files {
+            certificate,
+            private_key,
+        } => Some((certificate.as_path(), private_key.as_path())),
+        ServerCertificate::SelfSigned => None,
+    };
+    let identity = crate::tls::server_identity(files, &config.session.hostname)?;
+    tracing::info!(
+        fingerprint = %identity.fingerprint,
+        self_signed = identity.self_signed,
+        "TLS certificate (SHA-256)"
+    );
+    Ok(identity.config)
+}
+
+/// Routes each stored message's account to its workers, so delivery starts at once.
+fn wake_router(accounts: Accounts) -> (mpsc::UnboundedSender<String>, JoinHandle<()>) {
+    let (stored, mut stored_rx) = mpsc::unbounded_channel::<String>();
+    let router = tokio::spawn(async move {
+        while let Some(account) = stored_rx.recv().await {
+            let delivery = accounts
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&account)
+                .cloned();
+            if let Some(delivery) = delivery {
+                delivery.notify();
+            }
+        }
+    });
+    (stored, router)
 }
 
 /// Starts delivery for every account of `config`.
