@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Overrides;
+use crate::config::{Field, Overrides};
 
 /// Send mail through Microsoft 365 with OAuth2 app-only credentials.
 #[derive(Debug, Parser)]
@@ -226,25 +226,21 @@ impl AccountArgs {
     /// As configuration overrides.
     pub(crate) fn overrides(&self) -> Overrides {
         let mut fields = Vec::new();
-        let mut add = |field: &'static str, flag: &'static str, value: &Option<String>| {
+        let mut add = |field: Field, value: &Option<String>| {
             if let Some(v) = value {
-                fields.push((field, flag, v.clone()));
+                fields.push((field, v.clone()));
             }
         };
-        add("tenant", "--tenant", &self.tenant);
-        add("client_id", "--client-id", &self.client_id);
-        add("mailbox", "--mailbox", &self.mailbox);
-        add("cloud", "--cloud", &self.cloud);
-        add("token_endpoint", "--token-endpoint", &self.token_endpoint);
-        add("scope", "--scope", &self.scope);
-        add("smtp_host", "--smtp-host", &self.smtp_host);
-        add("smtp_port", "--smtp-port", &self.smtp_port);
-        add("security", "--security", &self.security);
-        add(
-            "ca_file",
-            "--ca-file",
-            &self.ca_file.as_ref().map(|p| p.display().to_string()),
-        );
+        add(Field::Tenant, &self.tenant);
+        add(Field::ClientId, &self.client_id);
+        add(Field::Mailbox, &self.mailbox);
+        add(Field::Cloud, &self.cloud);
+        add(Field::TokenEndpoint, &self.token_endpoint);
+        add(Field::Scope, &self.scope);
+        add(Field::SmtpHost, &self.smtp_host);
+        add(Field::SmtpPort, &self.smtp_port);
+        add(Field::Security, &self.security);
+        add(Field::CaFile, &self.ca_file.as_ref().map(|p| p.display().to_string()));
         Overrides {
             config: self.config.clone(),
             account: self.account.clone(),

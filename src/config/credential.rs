@@ -4,59 +4,54 @@
 
 use std::path::{Path, PathBuf};
 
+use super::field::Field;
 use super::layer::{Layer, Layers};
-use super::{ConfigError, Warning, WarningKind};
+use super::{ConfigError, Env, Warning, WarningKind};
 use crate::account::AccountAuth;
 use crate::oauth::{Certificate, ClientCredential, Cloud};
 use crate::secret::Secret;
 use crate::setting::{Origin, Setting};
 
-const SECRET_FIELDS: [&str; 3] = ["client_secret", "client_secret_env", "client_secret_file"];
-const CERT_FIELDS: [&str; 2] = ["certificate", "private_key"];
-const FEDERATED_FIELD: &str = "federated_token_file";
-const MANAGED_IDENTITY_FIELD: &str = "managed_identity_client_id";
-const CERT_PASSWORD_FIELDS: [&str; 3] = [
-    "certificate_password",
-    "certificate_password_env",
-    "certificate_password_file",
+const SECRET_FIELDS: [Field; 3] = [Field::ClientSecret, Field::ClientSecretEnv, Field::ClientSecretFile];
+const CERT_FIELDS: [Field; 2] = [Field::Certificate, Field::PrivateKey];
+const CERT_PASSWORD_FIELDS: [Field; 3] = [
+    Field::CertificatePassword,
+    Field::CertificatePasswordEnv,
+    Field::CertificatePasswordFile,
 ];
-const PASSWORD_FIELDS: [&str; 4] = [
-    "smtp_username",
-    "smtp_password",
-    "smtp_password_env",
-    "smtp_password_file",
-];
+const PASSWORD_FIELDS: [Field; 3] = [Field::SmtpPassword, Field::SmtpPasswordEnv, Field::SmtpPasswordFile];
 
 /// The credential comes whole from the highest layer that names any part of it.
 pub(super) fn auth(
     layers: &Layers,
     mailbox: &Setting<String>,
     cloud: Cloud,
+    env: Env<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Result<AccountAuth, ConfigError> {
-    let oauth_fields: Vec<&str> = SECRET_FIELDS
+    let oauth_fields: Vec<Field> = SECRET_FIELDS
         .iter()
         .chain(&CERT_FIELDS)
         .chain(&CERT_PASSWORD_FIELDS)
-        .chain(&[FEDERATED_FIELD, MANAGED_IDENTITY_FIELD])
+        .chain(&[Field::FederatedTokenFile, Field::ManagedIdentityClientId])
         .copied()
         .collect();
     let oauth_layer = layers.highest_with(&oauth_fields);
-    let password_layer = layers.highest_with(&PASSWORD_FIELDS);
+    let password_fields = [&[Field::SmtpUsername][..], &PASSWORD_FIELDS].concat();
+    let password_layer = layers.highest_with(&password_fields);
     let layer = match (oauth_layer, password_layer) {
         (Some(o), Some(p)) if o.rank() <= p.rank() => o,
         (Some(o), None) => o,
         (_, Some(p)) => {
             let user = p
-                .get("smtp_username")
+                .get(Field::SmtpUsername)
                 .map_or_else(|| mailbox.value.clone(), |u| u.value);
-            let password = secret_from(p, "smtp_password", "smtp_password_env", "smtp_password_file", warnings)?
-                .ok_or_else(|| {
-                    ConfigError::invalid(
-                        &Origin::Missing("smtp_password"),
-                        "smtp_username is set but no smtp_password",
-                    )
-                })?;
+            let password = secret_from(p, PASSWORD_FIELDS, env, warnings)?.ok_or_else(|| {
+                ConfigError::invalid(
+                    &Origin::Missing("smtp_password"),
+                    "smtp_username is set but no smtp_password",
+                )
+            })?;
             return Ok(AccountAuth::Password {
                 user,
                 password: password.0,
@@ -69,16 +64,10 @@ pub(super) fn auth(
             ));
         }
     };
-    let secret = secret_from(
-        layer,
-        "client_secret",
-        "client_secret_env",
-        "client_secret_file",
-        warnings,
-    )?;
-    let certificate = layer.get("certificate");
-    if let Some(identity) = layer.get(MANAGED_IDENTITY_FIELD) {
-        if secret.is_some() || certificate.is_some() || layer.get(FEDERATED_FIELD).is_some() {
+    let secret = secret_from(layer, SECRET_FIELDS, env, warnings)?;
+    let certificate = layer.get(Field::Certificate);
+    if let Some(identity) = layer.get(Field::ManagedIdentityClientId) {
+        if secret.is_some() || certificate.is_some() || layer.get(Field::FederatedTokenFile).is_some() {
             return Err(ConfigError::invalid(
                 &identity.origin,
                 "a managed identity and a client secret, certificate or federated token file are set; keep one",
@@ -94,12 +83,16 @@ pub(super) fn auth(
             ));
         }
         use crate::oauth::managed_identity::{IMDS, IdentityEndpoint, ManagedIdentity};
-        let endpoint = match (layers.get("identity_endpoint"), layers.get("identity_header")) {
+        let endpoint = match (layers.get(Field::IdentityEndpoint), layers.get(Field::IdentityHeader)) {
             (Some(url), Some(header)) => IdentityEndpoint::AppService {
                 url: url.value,
                 header: Secret::new(header.value),
             },
-            _ => IdentityEndpoint::Imds(layers.get("imds_endpoint").map_or_else(|| IMDS.to_owned(), |u| u.value)),
+            _ => IdentityEndpoint::Imds(
+                layers
+                    .get(Field::ImdsEndpoint)
+                    .map_or_else(|| IMDS.to_owned(), |u| u.value),
+            ),
         };
         return Ok(AccountAuth::OAuth {
             credential: ClientCredential::ManagedIdentity(ManagedIdentity {
@@ -110,7 +103,7 @@ pub(super) fn auth(
             origin: identity.origin,
         });
     }
-    if let Some(federated) = layer.get(FEDERATED_FIELD) {
+    if let Some(federated) = layer.get(Field::FederatedTokenFile) {
         if secret.is_some() || certificate.is_some() {
             return Err(ConfigError::invalid(
                 &federated.origin,
@@ -144,14 +137,8 @@ pub(super) fn auth(
             })
         }
         (None, Some(cert)) => {
-            let password = secret_from(
-                layer,
-                "certificate_password",
-                "certificate_password_env",
-                "certificate_password_file",
-                warnings,
-            )?;
-            let key = layer.get("private_key").map(|k| PathBuf::from(k.value));
+            let password = secret_from(layer, CERT_PASSWORD_FIELDS, env, warnings)?;
+            let key = layer.get(Field::PrivateKey).map(|k| PathBuf::from(k.value));
             let loaded = Certificate::load(Path::new(&cert.value), key.as_deref(), password.as_ref().map(|p| &p.0))
                 .map_err(|e| ConfigError::invalid(&cert.origin, e.to_string()))?;
             Ok(AccountAuth::OAuth {
@@ -167,14 +154,15 @@ pub(super) fn auth(
 }
 
 /// A secret given literally, by environment variable name, or by file.
+/// `fields` are the literal, the variable's name and the file's path, in that order.
 fn secret_from(
     layer: &Layer,
-    literal: &str,
-    env_var: &str,
-    file: &str,
+    fields: [Field; 3],
+    env: Env<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Result<Option<(Secret, Origin)>, ConfigError> {
-    let given: Vec<(&str, Setting<String>)> = [literal, env_var, file]
+    let [literal, env_var, file] = fields.map(Field::name);
+    let given: Vec<(Field, Setting<String>)> = fields
         .into_iter()
         .filter_map(|f| layer.get(f).map(|s| (f, s)))
         .collect();
@@ -189,8 +177,8 @@ fn secret_from(
     };
     // The name or path is not printed in errors: a secret pasted where its name belongs would be
     // shown back. The origin says which setting it is.
-    let value = if field == env_var {
-        std::env::var(&setting.value).map_err(|_| {
+    let value = if field == fields[1] {
+        env(&setting.value).ok_or_else(|| {
             ConfigError::invalid(
                 &setting.origin,
                 format!(
@@ -198,7 +186,7 @@ fn secret_from(
                 ),
             )
         })?
-    } else if field == file {
+    } else if field == fields[2] {
         let text = std::fs::read_to_string(&setting.value).map_err(|e| {
             ConfigError::invalid(
                 &setting.origin,

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::ConfigError;
+use super::field::Field;
 use super::layer::Layer;
 use crate::setting::Origin;
 
@@ -37,7 +38,8 @@ struct Raw {
     relay: Option<super::relay::RawRelay>,
 }
 
-/// A value written as a string, number or boolean (`smtp_port = 587`, `ssl = true`).
+/// A value written as a string, number, boolean, date or list (`smtp_port = 587`, `ssl = true`,
+/// `allowed_senders = ["a@contoso.com"]`).
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Scalar {
@@ -45,49 +47,14 @@ enum Scalar {
     Number(i64),
     Bool(bool),
     Date(toml::value::Datetime),
+    List(Vec<String>),
 }
 
-/// One `[accounts.NAME]` table. Field names are those of `docs/configuration.md`. Its values
-/// include secrets: there is no `Debug` of them (see [`File`]'s).
+/// One `[accounts.NAME]` table: keys are [`Field`] names, checked when it becomes a layer. Its
+/// values include secrets: there is no `Debug` of them (see [`File`]'s).
 #[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FileAccount {
-    enabled: Option<Spanned<Scalar>>,
-    tenant: Option<Spanned<Scalar>>,
-    client_id: Option<Spanned<Scalar>>,
-    mailbox: Option<Spanned<Scalar>>,
-    from: Option<Spanned<Scalar>>,
-    allowed_senders: Option<Spanned<Vec<String>>>,
-    cloud: Option<Spanned<Scalar>>,
-    authority_host: Option<Spanned<Scalar>>,
-    token_endpoint: Option<Spanned<Scalar>>,
-    scope: Option<Spanned<Scalar>>,
-    transport: Option<Spanned<Scalar>>,
-    graph_url: Option<Spanned<Scalar>>,
-    save_to_sent_items: Option<Spanned<Scalar>>,
-    grant_type: Option<Spanned<Scalar>>,
-    smtp_host: Option<Spanned<Scalar>>,
-    smtp_port: Option<Spanned<Scalar>>,
-    security: Option<Spanned<Scalar>>,
-    ca_file: Option<Spanned<Scalar>>,
-    client_secret: Option<Spanned<Scalar>>,
-    client_secret_env: Option<Spanned<Scalar>>,
-    client_secret_file: Option<Spanned<Scalar>>,
-    client_secret_expires: Option<Spanned<Scalar>>,
-    certificate: Option<Spanned<Scalar>>,
-    certificate_password: Option<Spanned<Scalar>>,
-    certificate_password_env: Option<Spanned<Scalar>>,
-    certificate_password_file: Option<Spanned<Scalar>>,
-    private_key: Option<Spanned<Scalar>>,
-    federated_token_file: Option<Spanned<Scalar>>,
-    managed_identity_client_id: Option<Spanned<Scalar>>,
-    assertion: Option<Spanned<Scalar>>,
-    send_x5c: Option<Spanned<Scalar>>,
-    smtp_username: Option<Spanned<Scalar>>,
-    smtp_password: Option<Spanned<Scalar>>,
-    smtp_password_env: Option<Spanned<Scalar>>,
-    smtp_password_file: Option<Spanned<Scalar>>,
-}
+#[serde(transparent)]
+pub(crate) struct FileAccount(BTreeMap<String, Spanned<Scalar>>);
 
 pub(crate) fn parse(path: &Path) -> Result<File, ConfigError> {
     // No `Debug` of `File` or `Raw` can print the text: `File`'s is written by hand.
@@ -143,80 +110,47 @@ impl File {
 
 impl FileAccount {
     /// The account's values as a layer; relative paths are taken from the file's directory.
-    pub(crate) fn layer(&self, file: &File, path: &Path, name: &str) -> Layer {
+    pub(crate) fn layer(&self, file: &File, path: &Path, name: &str) -> Result<Layer, ConfigError> {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut layer = Layer::file();
-        let fields: [(&str, &Option<Spanned<Scalar>>); 34] = [
-            ("enabled", &self.enabled),
-            ("tenant", &self.tenant),
-            ("client_id", &self.client_id),
-            ("mailbox", &self.mailbox),
-            ("from", &self.from),
-            ("cloud", &self.cloud),
-            ("authority_host", &self.authority_host),
-            ("token_endpoint", &self.token_endpoint),
-            ("scope", &self.scope),
-            ("transport", &self.transport),
-            ("graph_url", &self.graph_url),
-            ("save_to_sent_items", &self.save_to_sent_items),
-            ("grant_type", &self.grant_type),
-            ("smtp_host", &self.smtp_host),
-            ("smtp_port", &self.smtp_port),
-            ("security", &self.security),
-            ("ca_file", &self.ca_file),
-            ("client_secret", &self.client_secret),
-            ("client_secret_env", &self.client_secret_env),
-            ("client_secret_file", &self.client_secret_file),
-            ("client_secret_expires", &self.client_secret_expires),
-            ("certificate", &self.certificate),
-            ("certificate_password", &self.certificate_password),
-            ("certificate_password_env", &self.certificate_password_env),
-            ("certificate_password_file", &self.certificate_password_file),
-            ("private_key", &self.private_key),
-            ("federated_token_file", &self.federated_token_file),
-            ("managed_identity_client_id", &self.managed_identity_client_id),
-            ("assertion", &self.assertion),
-            ("send_x5c", &self.send_x5c),
-            ("smtp_username", &self.smtp_username),
-            ("smtp_password", &self.smtp_password),
-            ("smtp_password_env", &self.smtp_password_env),
-            ("smtp_password_file", &self.smtp_password_file),
-        ];
-        const PATHS: [&str; 7] = [
-            "ca_file",
-            "client_secret_file",
-            "certificate",
-            "certificate_password_file",
-            "private_key",
-            "federated_token_file",
-            "smtp_password_file",
-        ];
-        for (field, value) in fields {
-            let Some(spanned) = value else { continue };
-            let mut text = match spanned.get_ref() {
+        // In the file's order, so the first error is the first wrong line.
+        let mut entries: Vec<_> = self.0.iter().collect();
+        entries.sort_by_key(|(_, value)| value.span().start);
+        for (key, value) in entries {
+            let origin = Origin::File {
+                path: PathBuf::from(path),
+                line: file.line(value.span().start),
+                key: format!("accounts.{name}.{key}"),
+            };
+            let Some(field) = Field::in_file(key) else {
+                return Err(ConfigError::invalid(
+                    &origin,
+                    format!("unknown field `{key}`, expected one of {}", Field::file_keys()),
+                ));
+            };
+            let spec = field.spec();
+            let mut text = match value.get_ref() {
+                Scalar::List(list) if spec.list => {
+                    layer.set_list(field, list.clone(), origin);
+                    continue;
+                }
+                _ if spec.list => {
+                    return Err(ConfigError::invalid(
+                        &origin,
+                        "expected a list, e.g. [\"alerts@contoso.com\"]",
+                    ));
+                }
+                Scalar::List(_) => return Err(ConfigError::invalid(&origin, "expected one value, not a list")),
                 Scalar::Text(t) => t.clone(),
                 Scalar::Number(n) => n.to_string(),
                 Scalar::Bool(b) => b.to_string(),
                 Scalar::Date(d) => d.to_string(),
             };
-            if PATHS.contains(&field) && !text.is_empty() && Path::new(&text).is_relative() {
+            if spec.path && !text.is_empty() && Path::new(&text).is_relative() {
                 text = base.join(&text).display().to_string();
             }
-            let origin = Origin::File {
-                path: PathBuf::from(path),
-                line: file.line(spanned.span().start),
-                key: format!("accounts.{name}.{field}"),
-            };
             layer.set(field, text, origin);
         }
-        if let Some(senders) = &self.allowed_senders {
-            let origin = Origin::File {
-                path: PathBuf::from(path),
-                line: file.line(senders.span().start),
-                key: format!("accounts.{name}.allowed_senders"),
-            };
-            layer.set_list("allowed_senders", senders.get_ref().clone(), origin);
-        }
-        layer
+        Ok(layer)
     }
 }

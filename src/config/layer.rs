@@ -3,57 +3,26 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::field::Field;
 use crate::setting::{Origin, Setting};
-
-/// Environment variables and the fields they set (the Azure SDK's names where they exist).
-pub(crate) const ENVIRONMENT: &[(&str, &str)] = &[
-    ("AZURE_TENANT_ID", "tenant"),
-    ("AZURE_CLIENT_ID", "client_id"),
-    ("AZURE_CLIENT_SECRET", "client_secret"),
-    ("M365_MAILER_CLIENT_SECRET_EXPIRES", "client_secret_expires"),
-    ("AZURE_CLIENT_CERTIFICATE_PATH", "certificate"),
-    ("AZURE_CLIENT_CERTIFICATE_PASSWORD", "certificate_password"),
-    ("AZURE_AUTHORITY_HOST", "authority_host"),
-    ("AZURE_FEDERATED_TOKEN_FILE", "federated_token_file"),
-    ("M365_MAILER_MANAGED_IDENTITY_CLIENT_ID", "managed_identity_client_id"),
-    // Where a managed identity's token comes from: App Service sets the first two; the third
-    // replaces the Azure VM endpoint (IMDS), e.g. with the emulator's.
-    ("IDENTITY_ENDPOINT", "identity_endpoint"),
-    ("IDENTITY_HEADER", "identity_header"),
-    ("M365_MAILER_IMDS_ENDPOINT", "imds_endpoint"),
-    ("M365_MAILER_MAILBOX", "mailbox"),
-    ("M365_MAILER_FROM", "from"),
-    ("M365_MAILER_CLOUD", "cloud"),
-    ("M365_MAILER_TOKEN_ENDPOINT", "token_endpoint"),
-    ("M365_MAILER_SCOPE", "scope"),
-    ("M365_MAILER_TRANSPORT", "transport"),
-    ("M365_MAILER_GRAPH_URL", "graph_url"),
-    ("M365_MAILER_SAVE_TO_SENT_ITEMS", "save_to_sent_items"),
-    ("M365_MAILER_SMTP_HOST", "smtp_host"),
-    ("M365_MAILER_SMTP_PORT", "smtp_port"),
-    ("M365_MAILER_SMTP_SECURITY", "security"),
-    ("M365_MAILER_CA_FILE", "ca_file"),
-    ("M365_MAILER_SMTP_USERNAME", "smtp_username"),
-    ("M365_MAILER_SMTP_PASSWORD", "smtp_password"),
-];
 
 /// The values of one source. They are raw text, secrets included (`client_secret` from the
 /// environment or the file): `Debug` shows which fields are set and where from, never a value.
 #[derive(Clone, Default)]
 pub(crate) struct Layer {
     rank: u8,
-    values: BTreeMap<String, Setting<String>>,
-    lists: BTreeMap<String, Setting<Vec<String>>>,
+    values: BTreeMap<Field, Setting<String>>,
+    lists: BTreeMap<Field, Setting<Vec<String>>>,
 }
 
 impl fmt::Debug for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let origins = |map: &mut fmt::DebugMap<'_, '_>| {
             for (field, setting) in &self.values {
-                map.entry(field, &setting.origin.to_string());
+                map.entry(&field.name(), &setting.origin.to_string());
             }
             for (field, setting) in &self.lists {
-                map.entry(field, &setting.origin.to_string());
+                map.entry(&field.name(), &setting.origin.to_string());
             }
         };
         let mut map = f.debug_map();
@@ -68,18 +37,20 @@ impl Layer {
             rank: 1,
             ..Self::default()
         };
-        for (var, field) in ENVIRONMENT {
-            if let Some(value) = env(var) {
-                layer.set(field, value, Origin::Env((*var).to_owned()));
+        for &field in Field::ALL {
+            if let Some(var) = field.spec().env
+                && let Some(value) = env(var)
+            {
+                layer.set(field, value, Origin::Env(var.to_owned()));
             }
         }
         layer
     }
 
-    pub(crate) fn from_flags(fields: &[(&'static str, &'static str, String)]) -> Self {
+    pub(crate) fn from_flags(fields: &[(Field, String)]) -> Self {
         let mut layer = Self::default();
-        for (field, flag, value) in fields {
-            layer.set(field, value.clone(), Origin::Flag((*flag).to_owned()));
+        for (field, value) in fields {
+            layer.set(*field, value.clone(), Origin::Flag(field.flag()));
         }
         layer
     }
@@ -91,16 +62,16 @@ impl Layer {
         }
     }
 
-    pub(crate) fn set(&mut self, field: &str, value: String, origin: Origin) {
-        self.values.insert(field.to_owned(), Setting { value, origin });
+    pub(crate) fn set(&mut self, field: Field, value: String, origin: Origin) {
+        self.values.insert(field, Setting { value, origin });
     }
 
-    pub(crate) fn set_list(&mut self, field: &str, values: Vec<String>, origin: Origin) {
-        self.lists.insert(field.to_owned(), Setting { value: values, origin });
+    pub(crate) fn set_list(&mut self, field: Field, values: Vec<String>, origin: Origin) {
+        self.lists.insert(field, Setting { value: values, origin });
     }
 
-    pub(crate) fn get(&self, field: &str) -> Option<Setting<String>> {
-        self.values.get(field).cloned()
+    pub(crate) fn get(&self, field: Field) -> Option<Setting<String>> {
+        self.values.get(&field).cloned()
     }
 
     /// 0 for flags, 1 for the environment, 2 for the file: lower wins.
@@ -108,14 +79,14 @@ impl Layer {
         self.rank
     }
 
-    pub(crate) fn has_any(&self, fields: &[&str]) -> bool {
-        fields.iter().any(|f| self.values.contains_key(*f))
+    pub(crate) fn has_any(&self, fields: &[Field]) -> bool {
+        fields.iter().any(|f| self.values.contains_key(f))
     }
 
-    pub(crate) fn any_origin(&self, fields: &[&str]) -> Origin {
+    pub(crate) fn any_origin(&self, fields: &[Field]) -> Origin {
         fields
             .iter()
-            .find_map(|f| self.values.get(*f).map(|s| s.origin.clone()))
+            .find_map(|f| self.values.get(f).map(|s| s.origin.clone()))
             .unwrap_or(Origin::Default)
     }
 }
@@ -133,16 +104,16 @@ impl Layers {
         [&self.flags, &self.env, &self.file]
     }
 
-    pub(crate) fn get(&self, field: &str) -> Option<Setting<String>> {
+    pub(crate) fn get(&self, field: Field) -> Option<Setting<String>> {
         self.all().iter().find_map(|l| l.get(field))
     }
 
-    pub(crate) fn list(&self, field: &str) -> Option<Setting<Vec<String>>> {
-        self.all().iter().find_map(|l| l.lists.get(field).cloned())
+    pub(crate) fn list(&self, field: Field) -> Option<Setting<Vec<String>>> {
+        self.all().iter().find_map(|l| l.lists.get(&field).cloned())
     }
 
     /// The highest layer that sets any of `fields`.
-    pub(crate) fn highest_with(&self, fields: &[&str]) -> Option<&Layer> {
+    pub(crate) fn highest_with(&self, fields: &[Field]) -> Option<&Layer> {
         self.all().into_iter().find(|l| l.has_any(fields))
     }
 }

@@ -6,7 +6,9 @@
 //! `/etc/m365-mailer/config.toml`) holds named accounts; `docs/configuration.md` documents every
 //! field and maps the guides' settings onto them.
 
+mod account;
 mod credential;
+mod field;
 mod file;
 mod layer;
 mod relay;
@@ -16,10 +18,8 @@ use std::path::PathBuf;
 pub(crate) use crate::setting::{Origin, Setting};
 pub(crate) use relay::{RelayOverrides, queue_dir};
 
-use crate::account::{Account, AccountAuth, Transport};
-use crate::oauth::{AssertionStyle, Cloud};
-use crate::smtp::{Security, Target};
-use credential::auth;
+use crate::account::Account;
+pub(crate) use field::Field;
 use layer::{Layer, Layers};
 
 /// A configuration error, with where the value came from.
@@ -131,7 +131,7 @@ pub(crate) struct Overrides {
     /// `--account`.
     pub(crate) account: Option<String>,
     /// Field overrides from flags, by config field name.
-    pub(crate) fields: Vec<(&'static str, &'static str, String)>,
+    pub(crate) fields: Vec<(Field, String)>,
 }
 
 /// The environment, as a function so tests can supply their own.
@@ -150,29 +150,57 @@ impl Config {
 
     /// Resolves with the given environment.
     pub(crate) fn resolve_with(overrides: &Overrides, env: Env<'_>) -> Result<Self, ConfigError> {
-        let path = match &overrides.config {
-            Some(p) => Some(p.clone()),
-            None => default_config_path(env),
-        };
-        let parsed = match &path {
-            Some(p) => Some(file::parse(p)?),
-            None => None,
-        };
-        let account_names: Vec<String> = parsed
+        Sources::load(overrides, env)?.config()
+    }
+}
+
+/// What configuration is resolved from, read once: the flags, the environment and the parsed
+/// config file. Every account of a run (the relay names several) is built from the same reading.
+struct Sources<'a> {
+    overrides: &'a Overrides,
+    env: Env<'a>,
+    path: Option<PathBuf>,
+    file: Option<file::File>,
+}
+
+impl<'a> Sources<'a> {
+    fn load(overrides: &'a Overrides, env: Env<'a>) -> Result<Self, ConfigError> {
+        let path = overrides.config.clone().or_else(|| default_config_path(env));
+        let file = path.as_deref().map(file::parse).transpose()?;
+        Ok(Self {
+            overrides,
+            env,
+            path,
+            file,
+        })
+    }
+
+    fn account_names(&self) -> Vec<String> {
+        self.file
             .as_ref()
             .map(|f| f.accounts.keys().cloned().collect())
-            .unwrap_or_default();
-        let name = overrides
+            .unwrap_or_default()
+    }
+
+    /// `--account`, else `M365_MAILER_ACCOUNT`, else the file's `default_account`, else its only
+    /// account, else `default`.
+    fn default_name(&self) -> String {
+        let names = self.account_names();
+        self.overrides
             .account
             .clone()
-            .or_else(|| env("M365_MAILER_ACCOUNT"))
-            .or_else(|| parsed.as_ref().and_then(|f| f.default_account.clone()))
-            .or_else(|| (account_names.len() == 1).then(|| account_names[0].clone()))
-            .unwrap_or_else(|| "default".to_owned());
-        let file_layer = match (&parsed, &path) {
-            (Some(f), Some(p)) => match f.accounts.get(&name) {
-                Some(account) => account.layer(f, p, &name),
-                None if account_names.is_empty() => Layer::default(),
+            .or_else(|| (self.env)("M365_MAILER_ACCOUNT"))
+            .or_else(|| self.file.as_ref().and_then(|f| f.default_account.clone()))
+            .or_else(|| (names.len() == 1).then(|| names[0].clone()))
+            .unwrap_or_else(|| "default".to_owned())
+    }
+
+    /// The account called `name`, from the flags, the environment and its table in the file.
+    fn account(&self, name: &str, warnings: &mut Vec<Warning>) -> Result<Account, ConfigError> {
+        let file_layer = match (&self.file, &self.path) {
+            (Some(f), Some(p)) => match f.accounts.get(name) {
+                Some(account) => account.layer(f, p, name)?,
+                None if f.accounts.is_empty() => Layer::default(),
                 None => {
                     return Err(ConfigError::invalid(
                         &Origin::File {
@@ -180,23 +208,28 @@ impl Config {
                             line: 1,
                             key: "accounts".into(),
                         },
-                        format!("no account `{name}` (accounts: {})", account_names.join(", ")),
+                        format!("no account `{name}` (accounts: {})", self.account_names().join(", ")),
                     ));
                 }
             },
             _ => Layer::default(),
         };
         let layers = Layers {
-            flags: Layer::from_flags(&overrides.fields),
-            env: Layer::from_env(env),
+            flags: Layer::from_flags(&self.overrides.fields),
+            env: Layer::from_env(self.env),
             file: file_layer,
         };
+        account::build(name, &layers, self.env, warnings)
+    }
+
+    /// The default account with what `config check` reports.
+    fn config(&self) -> Result<Config, ConfigError> {
         let mut warnings = Vec::new();
-        let account = build(&name, &layers, &mut warnings)?;
-        Ok(Self {
+        let account = self.account(&self.default_name(), &mut warnings)?;
+        Ok(Config {
             account,
-            account_names,
-            file: path,
+            account_names: self.account_names(),
+            file: self.path.clone(),
             warnings,
         })
     }
@@ -211,325 +244,6 @@ fn default_config_path(env: Env<'_>) -> Option<PathBuf> {
         .into_iter()
         .flatten()
         .find(|p| p.is_file())
-}
-
-/// Builds the account from the merged layers, checking every value.
-fn build(name: &str, layers: &Layers, warnings: &mut Vec<Warning>) -> Result<Account, ConfigError> {
-    if let Some(enabled) = layers.get("enabled")
-        && !parse_bool(&enabled)?
-    {
-        return Err(ConfigError::invalid(
-            &enabled.origin,
-            format!("account `{name}` is disabled (enabled = false)"),
-        ));
-    }
-    if let Some(grant) = layers.get("grant_type")
-        && grant.value != "client_credentials"
-    {
-        return Err(ConfigError::invalid(
-            &grant.origin,
-            format!(
-                "grant type `{}` is not supported: app-only sending uses client_credentials",
-                grant.value
-            ),
-        ));
-    }
-    let cloud = match layers.get("cloud") {
-        Some(s) => s
-            .value
-            .parse::<Cloud>()
-            .map_err(|e| ConfigError::invalid(&s.origin, e))?,
-        None => Cloud::Global,
-    };
-    let endpoints = cloud.endpoints();
-
-    let mailbox = layers.get("mailbox").ok_or_else(|| {
-        ConfigError::invalid(
-            &Origin::Missing("mailbox"),
-            "no mailbox: set `mailbox` (the address that authenticates and sends) or M365_MAILER_MAILBOX",
-        )
-    })?;
-    check_address(&mailbox)?;
-    let from = layers.get("from");
-    if let Some(f) = &from {
-        check_address(f)?;
-    }
-    let allowed_senders = match layers.list("allowed_senders") {
-        Some(list) => {
-            for sender in &list.value {
-                crate::message::check_address(sender).map_err(|e| ConfigError::invalid(&list.origin, e.to_string()))?;
-            }
-            list.value
-        }
-        None => Vec::new(),
-    };
-
-    let security = match layers.get("security") {
-        Some(s) => match s.value.to_ascii_lowercase().as_str() {
-            "starttls" | "ssl" | "true" => Security::StartTls,
-            "tls" | "implicit-tls" | "smtps" => Security::ImplicitTls,
-            "insecure-plaintext" => Security::InsecurePlaintext,
-            _ => {
-                return Err(ConfigError::invalid(
-                    &s.origin,
-                    format!("security `{}`: expected starttls, tls or insecure-plaintext", s.value),
-                ));
-            }
-        },
-        None => Security::StartTls,
-    };
-    let port = match layers.get("smtp_port") {
-        Some(p) => p
-            .value
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| ConfigError::invalid(&p.origin, format!("`{}` is not a port number", p.value)))?,
-        None if security == Security::ImplicitTls => 465,
-        None => 587,
-    };
-    let host = layers
-        .get("smtp_host")
-        .map_or_else(|| endpoints.smtp_host.to_owned(), |h| h.value);
-    if security == Security::InsecurePlaintext {
-        let origin = layers.get("security").map(|s| s.origin).unwrap_or(Origin::Default);
-        if is_microsoft_smtp(&host) {
-            return Err(ConfigError::invalid(
-                &origin,
-                format!(
-                    "security `insecure-plaintext` with {host}: Exchange Online takes AUTH only over TLS, and the token would cross the network in the clear; use starttls"
-                ),
-            ));
-        }
-        if !is_this_machine(&host) {
-            warnings.push(Warning::new(
-                WarningKind::Plaintext,
-                &origin,
-                format!(
-                    "security `insecure-plaintext` sends the token or password to {host} unencrypted; use it only with a test server on this machine"
-                ),
-            ));
-        }
-    }
-    let ca_file = layers.get("ca_file").map(|c| PathBuf::from(c.value));
-
-    let auth = auth(layers, &mailbox, cloud, warnings)?;
-    let oauth = matches!(auth, AccountAuth::OAuth { .. });
-    let tenant = layers.get("tenant");
-    if let Some(t) = &tenant
-        && uuid::Uuid::try_parse(&t.value).is_err()
-        && !crate::message::is_domain(&t.value)
-    {
-        return Err(ConfigError::invalid(
-            &t.origin,
-            format!(
-                "tenant `{}` is neither a GUID (Directory (tenant) ID) nor a domain like contoso.onmicrosoft.com",
-                t.value
-            ),
-        ));
-    }
-    let client_id = layers.get("client_id");
-    if let Some(c) = &client_id
-        && uuid::Uuid::try_parse(&c.value).is_err()
-    {
-        return Err(ConfigError::invalid(
-            &c.origin,
-            format!(
-                "client id `{}` is not a GUID: copy the Application (client) ID from the app's Overview page",
-                c.value
-            ),
-        ));
-    }
-    if oauth && client_id.is_none() {
-        return Err(ConfigError::invalid(
-            &Origin::Missing("client_id"),
-            "no client id: set `client_id` (Application (client) ID) or AZURE_CLIENT_ID",
-        ));
-    }
-    let authority = layers
-        .get("authority_host")
-        .map(|a| a.value.trim_end_matches('/').to_owned());
-    let token_endpoint = match (layers.get("token_endpoint"), &tenant) {
-        (Some(e), _) => e,
-        (None, Some(t)) => Setting {
-            value: Cloud::token_endpoint(authority.as_deref().unwrap_or(endpoints.login), &t.value),
-            origin: t.origin.clone(),
-        },
-        (None, None) if oauth => {
-            return Err(ConfigError::invalid(
-                &Origin::Missing("tenant"),
-                "no tenant: set `tenant` (Directory (tenant) ID or domain) or AZURE_TENANT_ID, or a full `token_endpoint`",
-            ));
-        }
-        (None, None) => Setting {
-            value: String::new(),
-            origin: Origin::Default,
-        },
-    };
-    if oauth {
-        check_url(&token_endpoint)?;
-    }
-    let transport = match layers.get("transport") {
-        Some(t) => match t.value.to_ascii_lowercase().as_str() {
-            "smtp" => Transport::Smtp,
-            "graph" => Transport::Graph,
-            other => {
-                return Err(ConfigError::invalid(
-                    &t.origin,
-                    format!("transport `{other}` is not `smtp` or `graph`"),
-                ));
-            }
-        },
-        None => Transport::Smtp,
-    };
-    let default_scope = match transport {
-        Transport::Smtp => cloud.exchange_scope(),
-        Transport::Graph => format!("{}/.default", endpoints.graph),
-    };
-    let graph_url = layers.get("graph_url").unwrap_or_else(|| Setting {
-        value: endpoints.graph.to_owned(),
-        origin: Origin::Default,
-    });
-    if transport == Transport::Graph {
-        check_url(&graph_url)?;
-        if !oauth {
-            return Err(ConfigError::invalid(
-                &graph_url.origin,
-                "the Graph transport needs an OAuth credential (a secret, certificate, federated token or managed identity), not a password",
-            ));
-        }
-    }
-    let scope = layers.get("scope").unwrap_or_else(|| Setting {
-        value: default_scope.clone(),
-        origin: Origin::Default,
-    });
-    if oauth && !scope.value.trim().ends_with("/.default") {
-        warnings.push(Warning::new(
-            WarningKind::Scope,
-            &scope.origin,
-            format!(
-                "scope `{}` does not end in /.default; Entra ID refuses it for client credentials (AADSTS1002012). Use {default_scope}",
-                scope.value
-            ),
-        ));
-    }
-    let assertion_style = match layers.get("assertion") {
-        Some(a) => a
-            .value
-            .parse()
-            .map_err(|e: String| ConfigError::invalid(&a.origin, e))?,
-        None => AssertionStyle::default(),
-    };
-    let save_to_sent_items = match layers.get("save_to_sent_items") {
-        Some(s) => parse_bool(&s)?,
-        None => true,
-    };
-    let send_x5c = match layers.get("send_x5c") {
-        Some(s) => parse_bool(&s)?,
-        None => false,
-    };
-    let secret_expires = match layers.get("client_secret_expires") {
-        Some(s) => {
-            let date = parse_date(&s.value).ok_or_else(|| {
-                ConfigError::invalid(&s.origin, format!("`{}` is not a date like 2027-06-30", s.value))
-            })?;
-            Some(Setting {
-                value: date,
-                origin: s.origin,
-            })
-        }
-        None => None,
-    };
-    let account = Account {
-        name: name.to_owned(),
-        tenant,
-        client_id,
-        default_from: from.map_or_else(|| mailbox.value.clone(), |f| f.value),
-        mailbox,
-        allowed_senders,
-        cloud,
-        token_endpoint,
-        scope,
-        smtp: Target { host, port, security },
-        transport,
-        graph_url: graph_url.value.trim_end_matches('/').to_owned(),
-        save_to_sent_items,
-        ca_file,
-        auth,
-        assertion_style,
-        send_x5c,
-        secret_expires,
-    };
-    if let Some(expiry) = account.credential_expiry()
-        && let Some(message) = expiry.warning(crate::clock::now())
-    {
-        warnings.push(Warning::new(WarningKind::CredentialExpiry, &expiry.origin, message));
-    }
-    Ok(account)
-}
-
-/// `2027-06-30`, or the date of an RFC 3339 date-time.
-fn parse_date(text: &str) -> Option<time::Date> {
-    let date = text.get(..10)?;
-    time::Date::parse(date, time::macros::format_description!("[year]-[month]-[day]")).ok()
-}
-
-fn check_address(setting: &Setting<String>) -> Result<(), ConfigError> {
-    crate::message::check_address(&setting.value).map_err(|e| ConfigError::invalid(&setting.origin, e.to_string()))
-}
-
-/// An `https://` URL; plain `http://` only to this machine (an emulator, a test server), decided
-/// by the parsed host — `http://localhost.example.com/` is not this machine.
-fn check_url(setting: &Setting<String>) -> Result<(), ConfigError> {
-    let v = &setting.value;
-    let refused = || {
-        ConfigError::invalid(
-            &setting.origin,
-            format!("`{}` must be an https:// URL", v.escape_debug()),
-        )
-    };
-    let url = reqwest::Url::parse(v).map_err(|_| refused())?;
-    let loopback = || url.host_str().is_some_and(is_this_machine);
-    match url.scheme() {
-        "https" if url.host_str().is_some() => Ok(()),
-        "http" if loopback() => Ok(()),
-        _ => Err(refused()),
-    }
-}
-
-fn parse_bool(setting: &Setting<String>) -> Result<bool, ConfigError> {
-    match setting.value.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "1" | "on" => Ok(true),
-        "false" | "no" | "0" | "off" => Ok(false),
-        _ => Err(ConfigError::invalid(
-            &setting.origin,
-            format!("`{}` is not true or false", setting.value),
-        )),
-    }
-}
-
-/// Microsoft's SMTP submission endpoints (every cloud's).
-fn is_microsoft_smtp(host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    [
-        "office365.com",
-        "office365.us",
-        "outlook.com",
-        "partner.outlook.cn",
-        "hve.mx.microsoft",
-    ]
-    .iter()
-    .any(|d| host == *d || host.ends_with(&format!(".{d}")))
-}
-
-/// `localhost` or a loopback address.
-fn is_this_machine(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 #[cfg(test)]

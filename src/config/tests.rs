@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use super::*;
+use crate::account::AccountAuth;
+use account::check_url;
 
 const TENANT: &str = "6f1d3c2a-9b4e-4d7a-8c1f-2e5b7a9d0c13";
 const CLIENT: &str = "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e";
@@ -105,7 +107,7 @@ fn no_error_or_debug_shows_a_secret_of_the_file() {
     .unwrap_err()
     .to_string();
     assert!(
-        error.contains("expected a sequence") && !error.contains(secret),
+        error.contains("allowed_senders: expected a list") && !error.contains(secret),
         "{error}"
     );
     // A secret pasted where its variable's name or its file's path belongs.
@@ -272,5 +274,40 @@ fn environment_overrides_the_file_and_errors_name_the_origin() {
             .any(|w| w.to_string().contains("looks like a secret ID")),
         "{:?}",
         only_env.warnings
+    );
+}
+
+#[test]
+fn an_unknown_or_misplaced_field_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let base =
+        format!("[accounts.main]\ntenant = \"{TENANT}\"\nclient_id = \"{CLIENT}\"\nmailbox = \"a@contoso.com\"\n");
+    let error = resolve(dir.path(), &format!("{base}client_secrte = \"x\"\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("config.toml:5: accounts.main.client_secrte: unknown field `client_secrte`, expected one of")
+            && error.contains("`client_secret`"),
+        "{error}"
+    );
+    // Set by the platform (App Service), never by the file.
+    let error = resolve(dir.path(), &format!("{base}identity_header = \"x\"\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("unknown field `identity_header`"), "{error}");
+    let error = resolve(
+        dir.path(),
+        &format!("{base}mailbox_list = 1\nfrom = [\"b@contoso.com\"]\n"),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("unknown field `mailbox_list`"), "{error}");
+    let error = resolve(dir.path(), &format!("{base}from = [\"b@contoso.com\"]\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("accounts.main.from: expected one value, not a list"),
+        "{error}"
     );
 }

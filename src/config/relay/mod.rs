@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Config, ConfigError, Env, Origin, Overrides};
+use super::{ConfigError, Env, Origin, Overrides, Sources};
 use crate::relay::policy::{self, Exposure};
 use crate::relay::settings::RelayConfig;
 
@@ -190,25 +190,18 @@ impl RelayConfig {
 
     /// Resolves with the given environment.
     pub(crate) fn resolve_with(overrides: &RelayOverrides, env: Env<'_>) -> Result<Self, ConfigError> {
+        let sources = Sources::load(&overrides.config, env)?;
         // The default account: the one `send` would use with the same flags and environment.
-        let default = Config::resolve_with(&overrides.config, env)?;
-        let file = default.file.clone();
-        let (raw, text) = match &file {
-            Some(path) => {
-                let parsed = super::file::parse(path)?;
-                (parsed.relay.unwrap_or_default(), parsed.text)
-            }
-            None => (RawRelay::default(), String::new()),
-        };
-        let path = file.unwrap_or_default();
-        let r = Reader {
-            path: &path,
-            text: &text,
-        };
-        let (policy, accounts) = policy_section::policy(&r, &raw, &default, overrides, env)?;
-        let session = limits::session(&r, &raw)?;
-        let delivery = limits::delivery(&r, &raw)?;
-        limits::check_recipients(&r, &raw, &session, &delivery)?;
+        let default = sources.config()?;
+        let path = sources.path.clone().unwrap_or_default();
+        let unset = RawRelay::default();
+        let raw = sources.file.as_ref().and_then(|f| f.relay.as_ref()).unwrap_or(&unset);
+        let text = sources.file.as_ref().map_or("", |f| f.text.as_str());
+        let r = Reader { path: &path, text };
+        let (policy, accounts) = policy_section::policy(&r, raw, &sources, &default)?;
+        let session = limits::session(&r, raw)?;
+        let delivery = limits::delivery(&r, raw)?;
+        limits::check_recipients(&r, raw, &session, &delivery)?;
         let admin = match (&overrides.admin, &raw.admin_listen) {
             (Some(flag), _) => {
                 parse_admin(flag).map_err(|e| ConfigError::invalid(&Origin::Flag("--admin".into()), e))?
@@ -222,11 +215,11 @@ impl RelayConfig {
             (None, None) => default_queue_dir(env),
         };
         Ok(Self {
-            listeners: listen::listeners(&r, &raw, overrides)?,
-            certificate: listen::certificate(&r, &raw, &path)?,
+            listeners: listen::listeners(&r, raw, overrides)?,
+            certificate: listen::certificate(&r, raw, &path)?,
             queue_dir,
             session,
-            inbound: limits::inbound(&r, &raw)?,
+            inbound: limits::inbound(&r, raw)?,
             policy,
             accounts,
             delivery,

@@ -4,9 +4,9 @@
 
 use toml::Spanned;
 
-use super::{RawRelay, Reader, RelayOverrides, check_exposure};
+use super::{RawRelay, Reader, check_exposure};
 use crate::account::Account;
-use crate::config::{Config, ConfigError, Env};
+use crate::config::{Config, ConfigError, Sources};
 use crate::relay::policy::{self, Exposure, Policy, Rule, Senders, User};
 
 /// Users, allowed networks, plaintext AUTH networks, and the accounts they name (the default
@@ -14,9 +14,8 @@ use crate::relay::policy::{self, Exposure, Policy, Rule, Senders, User};
 pub(super) fn policy(
     r: &Reader<'_>,
     raw: &RawRelay,
+    sources: &Sources<'_>,
     default: &Config,
-    overrides: &RelayOverrides,
-    env: Env<'_>,
 ) -> Result<(Policy, Vec<Account>), ConfigError> {
     let mut accounts = vec![default.account.clone()];
     let mut account_for = |name: Option<&Spanned<String>>, key: &str| -> Result<String, ConfigError> {
@@ -37,9 +36,8 @@ pub(super) fn policy(
                 ),
             ));
         }
-        let mut o = overrides.config.clone();
-        o.account = Some(wanted.clone());
-        accounts.push(Config::resolve_with(&o, env)?.account);
+        // Its warnings are the doctor's to report, account by account.
+        accounts.push(sources.account(&wanted, &mut Vec::new())?);
         Ok(wanted)
     };
 
