@@ -42,21 +42,7 @@ pub(super) fn auth(
     let layer = match (oauth_layer, password_layer) {
         (Some(o), Some(p)) if o.rank() <= p.rank() => o,
         (Some(o), None) => o,
-        (_, Some(p)) => {
-            let user = p
-                .get(Field::SmtpUsername)
-                .map_or_else(|| mailbox.value.clone(), |u| u.value);
-            let password = secret_from(p, PASSWORD_FIELDS, env, warnings)?.ok_or_else(|| {
-                ConfigError::invalid(
-                    &Origin::Missing("smtp_password"),
-                    "smtp_username is set but no smtp_password",
-                )
-            })?;
-            return Ok(AccountAuth::Password {
-                user,
-                password: password.0,
-            });
-        }
+        (_, Some(p)) => return password(p, mailbox, env, warnings),
         (None, None) => {
             return Err(ConfigError::invalid(
                 &Origin::Missing("client_secret"),
@@ -66,44 +52,17 @@ pub(super) fn auth(
     };
     let secret = secret_from(layer, SECRET_FIELDS, env, warnings)?;
     let certificate = layer.get(Field::Certificate);
+    let federated = layer.get(Field::FederatedTokenFile);
     if let Some(identity) = layer.get(Field::ManagedIdentityClientId) {
-        if secret.is_some() || certificate.is_some() || layer.get(Field::FederatedTokenFile).is_some() {
+        if secret.is_some() || certificate.is_some() || federated.is_some() {
             return Err(ConfigError::invalid(
                 &identity.origin,
                 "a managed identity and a client secret, certificate or federated token file are set; keep one",
             ));
         }
-        if uuid::Uuid::try_parse(&identity.value).is_err() {
-            return Err(ConfigError::invalid(
-                &identity.origin,
-                format!(
-                    "`{}` is not a GUID: copy the Client ID of the user-assigned managed identity",
-                    identity.value
-                ),
-            ));
-        }
-        use crate::oauth::managed_identity::{IMDS, IdentityEndpoint, ManagedIdentity};
-        let endpoint = match (layers.get(Field::IdentityEndpoint), layers.get(Field::IdentityHeader)) {
-            (Some(url), Some(header)) => IdentityEndpoint::AppService {
-                url: url.value,
-                header: Secret::new(header.value),
-            },
-            _ => IdentityEndpoint::Imds(
-                layers
-                    .get(Field::ImdsEndpoint)
-                    .map_or_else(|| IMDS.to_owned(), |u| u.value),
-            ),
-        };
-        return Ok(AccountAuth::OAuth {
-            credential: ClientCredential::ManagedIdentity(ManagedIdentity {
-                client_id: identity.value,
-                audience: cloud.endpoints().federation_audience.to_owned(),
-                endpoint,
-            }),
-            origin: identity.origin,
-        });
+        return managed_identity(layers, identity, cloud);
     }
-    if let Some(federated) = layer.get(Field::FederatedTokenFile) {
+    if let Some(federated) = federated {
         if secret.is_some() || certificate.is_some() {
             return Err(ConfigError::invalid(
                 &federated.origin,
@@ -123,34 +82,97 @@ pub(super) fn auth(
             &cert.origin,
             "both a client secret and a certificate are set; keep one",
         )),
-        (Some((secret, origin)), None) => {
-            if uuid::Uuid::try_parse(secret.expose().trim()).is_ok() {
-                warnings.push(Warning::new(
-                    WarningKind::SecretLooksLikeId,
-                    &origin,
-                    "the client secret looks like a secret ID (a GUID), not the secret's value; copy the Value column when the secret is created",
-                ));
-            }
-            Ok(AccountAuth::OAuth {
-                credential: ClientCredential::Secret(secret),
-                origin,
-            })
-        }
-        (None, Some(cert)) => {
-            let password = secret_from(layer, CERT_PASSWORD_FIELDS, env, warnings)?;
-            let key = layer.get(Field::PrivateKey).map(|k| PathBuf::from(k.value));
-            let loaded = Certificate::load(Path::new(&cert.value), key.as_deref(), password.as_ref().map(|p| &p.0))
-                .map_err(|e| ConfigError::invalid(&cert.origin, e.to_string()))?;
-            Ok(AccountAuth::OAuth {
-                credential: ClientCredential::Certificate(std::sync::Arc::new(loaded)),
-                origin: cert.origin,
-            })
-        }
+        (Some((secret, origin)), None) => Ok(client_secret(secret, origin, warnings)),
+        (None, Some(cert)) => self::certificate(layer, cert, env, warnings),
         (None, None) => Err(ConfigError::invalid(
             &layer.any_origin(&CERT_PASSWORD_FIELDS),
             "a certificate password is set but no certificate",
         )),
     }
+}
+
+/// Basic AUTH with a username (the mailbox unless given) and a password.
+fn password(
+    layer: &Layer,
+    mailbox: &Setting<String>,
+    env: Env<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Result<AccountAuth, ConfigError> {
+    let user = layer
+        .get(Field::SmtpUsername)
+        .map_or_else(|| mailbox.value.clone(), |u| u.value);
+    let (password, _) = secret_from(layer, PASSWORD_FIELDS, env, warnings)?.ok_or_else(|| {
+        ConfigError::invalid(
+            &Origin::Missing("smtp_password"),
+            "smtp_username is set but no smtp_password",
+        )
+    })?;
+    Ok(AccountAuth::Password { user, password })
+}
+
+/// A user-assigned managed identity, its token from App Service's endpoint or IMDS.
+fn managed_identity(layers: &Layers, identity: Setting<String>, cloud: Cloud) -> Result<AccountAuth, ConfigError> {
+    use crate::oauth::managed_identity::{IMDS, IdentityEndpoint, ManagedIdentity};
+    if uuid::Uuid::try_parse(&identity.value).is_err() {
+        return Err(ConfigError::invalid(
+            &identity.origin,
+            format!(
+                "`{}` is not a GUID: copy the Client ID of the user-assigned managed identity",
+                identity.value
+            ),
+        ));
+    }
+    let endpoint = match (layers.get(Field::IdentityEndpoint), layers.get(Field::IdentityHeader)) {
+        (Some(url), Some(header)) => IdentityEndpoint::AppService {
+            url: url.value,
+            header: Secret::new(header.value),
+        },
+        _ => IdentityEndpoint::Imds(
+            layers
+                .get(Field::ImdsEndpoint)
+                .map_or_else(|| IMDS.to_owned(), |u| u.value),
+        ),
+    };
+    Ok(AccountAuth::OAuth {
+        credential: ClientCredential::ManagedIdentity(ManagedIdentity {
+            client_id: identity.value,
+            audience: cloud.endpoints().federation_audience.to_owned(),
+            endpoint,
+        }),
+        origin: identity.origin,
+    })
+}
+
+fn client_secret(secret: Secret, origin: Origin, warnings: &mut Vec<Warning>) -> AccountAuth {
+    if uuid::Uuid::try_parse(secret.expose().trim()).is_ok() {
+        warnings.push(Warning::new(
+            WarningKind::SecretLooksLikeId,
+            &origin,
+            "the client secret looks like a secret ID (a GUID), not the secret's value; copy the Value column when the secret is created",
+        ));
+    }
+    AccountAuth::OAuth {
+        credential: ClientCredential::Secret(secret),
+        origin,
+    }
+}
+
+/// A certificate with its key (in it or beside it) and the password of either, loaded now so a
+/// wrong password is a configuration error.
+fn certificate(
+    layer: &Layer,
+    cert: Setting<String>,
+    env: Env<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Result<AccountAuth, ConfigError> {
+    let password = secret_from(layer, CERT_PASSWORD_FIELDS, env, warnings)?;
+    let key = layer.get(Field::PrivateKey).map(|k| PathBuf::from(k.value));
+    let loaded = Certificate::load(Path::new(&cert.value), key.as_deref(), password.as_ref().map(|p| &p.0))
+        .map_err(|e| ConfigError::invalid(&cert.origin, e.to_string()))?;
+    Ok(AccountAuth::OAuth {
+        credential: ClientCredential::Certificate(std::sync::Arc::new(loaded)),
+        origin: cert.origin,
+    })
 }
 
 /// A secret given literally, by environment variable name, or by file.

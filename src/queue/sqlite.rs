@@ -166,22 +166,7 @@ impl Store for SqliteStore {
 fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
     match op {
         Op::Enqueue(m) => {
-            tx.prepare_cached(
-                "INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client,
-                                    received_ms, next_attempt_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-            )?
-            .execute(params![
-                m.id,
-                m.account,
-                m.sender,
-                recipients_json(&m.recipients),
-                m.content,
-                m.content.len() as i64,
-                m.message_id,
-                m.client,
-                m.received_ms,
-            ])?;
+            insert_message(tx, m)?;
             Ok(OpResult::Done)
         }
         Op::Lease {
@@ -189,52 +174,13 @@ fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
             now_ms,
             limit,
             until_ms,
-        } => {
-            let leased = tx
-                .prepare_cached(
-                    "UPDATE queue SET lease_until_ms = ?4
-                     WHERE id IN (SELECT id FROM queue
-                                  WHERE account = ?1 AND next_attempt_ms <= ?2 AND lease_until_ms <= ?2
-                                  ORDER BY next_attempt_ms, id LIMIT ?3)
-                     RETURNING id, account, sender, recipients, content, message_id, client, received_ms, attempts,
-                               crashes",
-                )?
-                .query_map(params![account, now_ms, *limit as i64, until_ms], |row| {
-                    Ok(Leased {
-                        message: NewMessage {
-                            id: row.get(0)?,
-                            account: row.get(1)?,
-                            sender: row.get(2)?,
-                            recipients: parse_recipients(&row.get::<_, String>(3)?),
-                            content: row.get(4)?,
-                            message_id: row.get(5)?,
-                            client: row.get(6)?,
-                            received_ms: row.get(7)?,
-                        },
-                        attempts: row.get(8)?,
-                        crashes: row.get(9)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(OpResult::Leased(leased))
-        }
+        } => Ok(OpResult::Leased(lease(tx, account, *now_ms, *limit, *until_ms)?)),
         Op::Renew { id, until_ms } => {
             tx.prepare_cached("UPDATE queue SET lease_until_ms = ?2 WHERE id = ?1")?
                 .execute(params![id, until_ms])?;
             Ok(OpResult::Done)
         }
-        Op::NextDue { account, now_ms } => {
-            // A message held by a lease is available when the lease runs out.
-            let due = tx
-                .prepare_cached(
-                    "SELECT min(max(next_attempt_ms, CASE WHEN lease_until_ms > ?2 THEN lease_until_ms ELSE 0 END))
-                     FROM queue WHERE account = ?1",
-                )?
-                .query_row(params![account, now_ms], |row| row.get::<_, Option<i64>>(0))
-                .optional()?
-                .flatten();
-            Ok(OpResult::NextDue(due))
-        }
+        Op::NextDue { account, now_ms } => Ok(OpResult::NextDue(next_due(tx, account, *now_ms)?)),
         Op::Sent {
             account,
             recipients,
@@ -307,6 +253,74 @@ fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
             Ok(OpResult::Sent(sent))
         }
     }
+}
+
+fn insert_message(tx: &Connection, m: &NewMessage) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached(
+        "INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client,
+                            received_ms, next_attempt_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+    )?
+    .execute(params![
+        m.id,
+        m.account,
+        m.sender,
+        recipients_json(&m.recipients),
+        m.content,
+        m.content.len() as i64,
+        m.message_id,
+        m.client,
+        m.received_ms,
+    ])?;
+    Ok(())
+}
+
+/// Up to `limit` of the account's due messages, leased until `until_ms`, oldest first.
+fn lease(
+    tx: &Connection,
+    account: &str,
+    now_ms: i64,
+    limit: usize,
+    until_ms: i64,
+) -> Result<Vec<Leased>, rusqlite::Error> {
+    tx.prepare_cached(
+        "UPDATE queue SET lease_until_ms = ?4
+         WHERE id IN (SELECT id FROM queue
+                      WHERE account = ?1 AND next_attempt_ms <= ?2 AND lease_until_ms <= ?2
+                      ORDER BY next_attempt_ms, id LIMIT ?3)
+         RETURNING id, account, sender, recipients, content, message_id, client, received_ms, attempts,
+                   crashes",
+    )?
+    .query_map(params![account, now_ms, limit as i64, until_ms], |row| {
+        Ok(Leased {
+            message: NewMessage {
+                id: row.get(0)?,
+                account: row.get(1)?,
+                sender: row.get(2)?,
+                recipients: parse_recipients(&row.get::<_, String>(3)?),
+                content: row.get(4)?,
+                message_id: row.get(5)?,
+                client: row.get(6)?,
+                received_ms: row.get(7)?,
+            },
+            attempts: row.get(8)?,
+            crashes: row.get(9)?,
+        })
+    })?
+    .collect()
+}
+
+/// When the account's next message is due. A message held by a lease is available when the
+/// lease runs out.
+fn next_due(tx: &Connection, account: &str, now_ms: i64) -> Result<Option<i64>, rusqlite::Error> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT min(max(next_attempt_ms, CASE WHEN lease_until_ms > ?2 THEN lease_until_ms ELSE 0 END))
+             FROM queue WHERE account = ?1",
+        )?
+        .query_row(params![account, now_ms], |row| row.get::<_, Option<i64>>(0))
+        .optional()?
+        .flatten())
 }
 
 fn insert_dead(tx: &Connection, dead: &DeadLetter) -> Result<(), rusqlite::Error> {

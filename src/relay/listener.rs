@@ -18,11 +18,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use super::metrics::Metrics;
-use super::policy::Policy;
+use super::policy::{Policy, Rule};
 use super::session::{Accepted, Event, Session, Settings, Waiting};
 use super::settings::{Inbound, ListenerTls};
 use crate::clock;
 use crate::queue::{self, NewMessage, Queue};
+use crate::secret::Secret;
 use crate::stream::Stream;
 
 /// Longest delay after failed AUTH attempts.
@@ -153,23 +154,32 @@ impl Shared {
         entry.1 = now;
     }
 
-    /// Checks a password: after the client's delay, on the verifier's threads.
-    async fn check_password(
-        &self,
-        key: IpAddr,
-        user: &str,
-        password: crate::secret::Secret,
-    ) -> Option<super::policy::Rule> {
+    /// Checks a password (after the client's delay, on the verifier's threads) and logs the
+    /// outcome: the user's rule, or `None`.
+    async fn authenticate(&self, ip: IpAddr, user: &str, password: Secret) -> Option<Rule> {
+        let key = client_key(ip);
         let delay = self.auth_delay(key);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
         let policy = self.policy();
         let name = user.to_owned();
-        self.verifier
+        let rule = self
+            .verifier
             .run(move || policy.verify(&name, password.expose().as_bytes()))
             .await
-            .flatten()
+            .flatten();
+        // The name is the client's text: a line break in it would forge a log line.
+        let shown = user.escape_debug().to_string();
+        if rule.is_some() {
+            tracing::info!(client = %ip, user = %shown, "authenticated");
+        } else {
+            self.metrics.auth_failures.inc();
+            self.auth_failed(key);
+            let next_delay_ms = self.auth_delay(key).as_millis() as u64;
+            tracing::warn!(client = %ip, user = %shown, next_delay_ms, "authentication failed");
+        }
+        rule
     }
 }
 
@@ -261,28 +271,11 @@ async fn run(
     let mut buf = vec![0u8; 8 * 1024];
     loop {
         let event = session.next_event();
-        let output = session.take_output();
-        if !output.is_empty() {
-            // A client that pipelines commands and never reads the replies would hold its slot
-            // for ever once the socket's buffers are full.
-            match tokio::time::timeout(shared.inbound.line_timeout, stream.write_all(&output)).await {
-                Ok(written) => written?,
-                Err(_) => {
-                    tracing::info!(client = %ip, "the client does not read its replies; closing");
-                    return Err(std::io::ErrorKind::TimedOut.into());
-                }
-            }
-        }
+        flush(&mut stream, &session.take_output(), shared, ip).await?;
         match event {
             Event::NeedInput => {
                 let now = clock::instant();
-                let limit = match session.waiting() {
-                    Waiting::Command => shared.inbound.command_timeout,
-                    Waiting::Line => shared.inbound.line_timeout,
-                    Waiting::Content => shared.inbound.data_timeout,
-                };
-                let stopping = *shutdown.borrow() && !session.in_transaction();
-                if stopping {
+                if *shutdown.borrow() && !session.in_transaction() {
                     session.shutting_down();
                     continue;
                 }
@@ -296,12 +289,15 @@ async fn run(
                     session.lifetime_reached();
                     continue;
                 }
+                let limit = match session.waiting() {
+                    Waiting::Command => shared.inbound.command_timeout,
+                    Waiting::Line => shared.inbound.line_timeout,
+                    Waiting::Content => shared.inbound.data_timeout,
+                };
                 let limit = limit.min(hard_end.saturating_duration_since(now).max(Duration::from_millis(1)));
                 tokio::select! {
                     read = tokio::time::timeout(limit, stream.read(&mut buf)) => match read {
-                        Ok(Ok(0) | Err(_)) => {
-                            session.disconnected();
-                        }
+                        Ok(Ok(0) | Err(_)) => session.disconnected(),
                         Ok(Ok(n)) => session.receive(&buf[..n]),
                         Err(_) => {
                             tracing::info!(client = %ip, "session timed out");
@@ -319,48 +315,13 @@ async fn run(
                 session.tls_started();
             }
             Event::CheckPassword { user, password } => {
-                let key = client_key(ip);
-                let rule = shared.check_password(key, &user, password).await;
-                // The name is the client's text: a line break in it would forge a log line.
-                let shown = user.escape_debug().to_string();
-                if rule.is_some() {
-                    tracing::info!(client = %ip, user = %shown, "authenticated");
-                } else {
-                    shared.metrics.auth_failures.inc();
-                    shared.auth_failed(key);
-                    let next_delay_ms = shared.auth_delay(key).as_millis() as u64;
-                    tracing::warn!(client = %ip, user = %shown, next_delay_ms, "authentication failed");
-                }
+                let rule = shared.authenticate(ip, &user, password).await;
                 session.password_checked(&user, rule);
             }
-            Event::Message(accepted) => {
-                let id = queue::new_id();
-                let message = stamp(&accepted, &id, &shared.settings.hostname);
-                let account = message.account.clone();
-                let (size, message_id) = (message.content.len(), message.message_id.clone());
-                match shared.queue.enqueue(message).await {
-                    Ok(()) => {
-                        tracing::info!(
-                            queue_id = %id,
-                            message_id = message_id.as_deref().unwrap_or(""),
-                            client = %ip,
-                            user = accepted.user.as_deref().unwrap_or(""),
-                            account = %account,
-                            from = %accepted.sender,
-                            recipients = accepted.recipients.len(),
-                            size,
-                            "accepted"
-                        );
-                        shared.metrics.accepted.get_or_create(&Metrics::account(&account)).inc();
-                        let _ = shared.stored.send(account);
-                        session.stored(Ok(&id));
-                    }
-                    Err(e) => {
-                        tracing::error!(client = %ip, error = %e, "could not store a message; the client was told to retry");
-                        session.stored(Err(&e.to_string()));
-                    }
-                }
-            }
+            Event::Message(accepted) => match store(shared, ip, &accepted).await {
+                Ok(id) => session.stored(Ok(&id)),
+                Err(e) => session.stored(Err(&e)),
+            },
             Event::Close => {
                 // Closing with unread input would send a reset, and a reset can destroy replies
                 // the client has not read yet (the `250` for its last message). So: end our
@@ -374,6 +335,48 @@ async fn run(
             }
         }
     }
+}
+
+/// Sends the session's replies. A client that pipelines commands and never reads the replies
+/// would hold its slot for ever once the socket's buffers are full: it gets a line's time.
+async fn flush(stream: &mut Stream, output: &[u8], shared: &Shared, ip: IpAddr) -> std::io::Result<()> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    match tokio::time::timeout(shared.inbound.line_timeout, stream.write_all(output)).await {
+        Ok(written) => written,
+        Err(_) => {
+            tracing::info!(client = %ip, "the client does not read its replies; closing");
+            Err(std::io::ErrorKind::TimedOut.into())
+        }
+    }
+}
+
+/// Stores an accepted message and wakes its account's deliverer: the queue id, or why not (the
+/// client is told to retry).
+async fn store(shared: &Shared, ip: IpAddr, accepted: &Accepted) -> Result<String, String> {
+    let id = queue::new_id();
+    let message = stamp(accepted, &id, &shared.settings.hostname);
+    let account = message.account.clone();
+    let (size, message_id) = (message.content.len(), message.message_id.clone());
+    if let Err(e) = shared.queue.enqueue(message).await {
+        tracing::error!(client = %ip, error = %e, "could not store a message; the client was told to retry");
+        return Err(e.to_string());
+    }
+    tracing::info!(
+        queue_id = %id,
+        message_id = message_id.as_deref().unwrap_or(""),
+        client = %ip,
+        user = accepted.user.as_deref().unwrap_or(""),
+        account = %account,
+        from = %accepted.sender,
+        recipients = accepted.recipients.len(),
+        size,
+        "accepted"
+    );
+    shared.metrics.accepted.get_or_create(&Metrics::account(&account)).inc();
+    let _ = shared.stored.send(account);
+    Ok(id)
 }
 
 /// The stored form of an accepted message: trace header added, and the From, Date and

@@ -404,30 +404,8 @@ impl AccountDelivery {
         let started = clock::instant();
         #[cfg(test)]
         tests::crash_hook(leased);
-        // A connection is re-authenticated (replaced) once the background refresher has a
-        // newer token, or when its token is about to expire: Exchange checks the token at AUTH
-        // only, but a long-lived session should not outlive it.
-        if upstream.as_ref().is_some_and(|up| self.token_outdated(up)) {
-            let old = upstream.take().expect("checked");
-            self.close(old).await;
-        }
         let graph = self.submitter.account().transport == Transport::Graph;
-        let reused = upstream.is_some();
-        let (mut stage, mut result) = if graph {
-            self.renewing(leased, self.attempt_graph(leased)).await
-        } else {
-            self.renewing(leased, self.attempt(leased, upstream, started)).await
-        };
-        if !graph && reused && stage == Stage::Transaction && stale(&result) {
-            // The server closed the pooled connection while it was idle, before it took
-            // anything of this message: not the message's fault, nor Exchange being down.
-            // Once more on a fresh connection.
-            tracing::debug!(account = %self.name(), "pooled connection was closed; reconnecting");
-            if upstream.take().is_some() {
-                self.metrics.upstream_connections.get_or_create(&self.label).dec();
-            }
-            (stage, result) = self.renewing(leased, self.attempt(leased, upstream, started)).await;
-        }
+        let (stage, result) = self.submit(leased, upstream, started).await;
         let submitted = stage == Stage::Transaction
             && match &result {
                 Ok(_) => true,
@@ -456,7 +434,56 @@ impl AccountDelivery {
             self.limiter().throttled_until(now + wait);
         }
         self.freed.notify_waiters();
-        let code = match &result {
+        self.count_reply(&result, graph);
+        let mut ops = plan.ops.clone();
+        ops.extend(self.account_state(&plan, now_ms, blocked_pause));
+        if !plan.keep_connection
+            && let Some(up) = upstream.take()
+        {
+            self.metrics.upstream_connections.get_or_create(&self.label).dec();
+            drop(up);
+        } else if let Some(up) = upstream.as_mut() {
+            up.idle_since = clock::instant();
+        }
+        *recorded = self.record(leased, &plan, ops, clock::since(started)).await;
+    }
+
+    /// One attempt at the message over SMTP (on the pooled connection when it is still good)
+    /// or Graph, renewing the lease while it runs.
+    async fn submit(
+        &self,
+        leased: &Leased,
+        upstream: &mut Option<Upstream>,
+        started: Instant,
+    ) -> (Stage, Result<crate::smtp::Delivery, SubmitError>) {
+        if self.submitter.account().transport == Transport::Graph {
+            return self.renewing(leased, self.attempt_graph(leased)).await;
+        }
+        // A connection is re-authenticated (replaced) once the background refresher has a
+        // newer token, or when its token is about to expire: Exchange checks the token at AUTH
+        // only, but a long-lived session should not outlive it.
+        if upstream.as_ref().is_some_and(|up| self.token_outdated(up)) {
+            let old = upstream.take().expect("checked");
+            self.close(old).await;
+        }
+        let reused = upstream.is_some();
+        let (stage, result) = self.renewing(leased, self.attempt(leased, upstream, started)).await;
+        if reused && stage == Stage::Transaction && stale(&result) {
+            // The server closed the pooled connection while it was idle, before it took
+            // anything of this message: not the message's fault, nor Exchange being down.
+            // Once more on a fresh connection.
+            tracing::debug!(account = %self.name(), "pooled connection was closed; reconnecting");
+            if upstream.take().is_some() {
+                self.metrics.upstream_connections.get_or_create(&self.label).dec();
+            }
+            return self.renewing(leased, self.attempt(leased, upstream, started)).await;
+        }
+        (stage, result)
+    }
+
+    /// Counts Exchange's (or Graph's) answer for the metrics.
+    fn count_reply(&self, result: &Result<crate::smtp::Delivery, SubmitError>, graph: bool) {
+        let code = match result {
             Ok(_) if graph => "202".to_owned(),
             Err(SubmitError::Graph(e)) => e.graph().map_or_else(|| "none".to_owned(), |g| g.status.to_string()),
             Ok(delivery) => delivery.reply.code().to_string(),
@@ -470,17 +497,6 @@ impl AccountDelivery {
                 code,
             })
             .inc();
-        let mut ops = plan.ops.clone();
-        ops.extend(self.account_state(&plan, now_ms, blocked_pause));
-        if !plan.keep_connection
-            && let Some(up) = upstream.take()
-        {
-            self.metrics.upstream_connections.get_or_create(&self.label).dec();
-            drop(up);
-        } else if let Some(up) = upstream.as_mut() {
-            up.idle_since = clock::instant();
-        }
-        *recorded = self.record(leased, &plan, ops, clock::since(started)).await;
     }
 
     async fn close(&self, upstream: Upstream) {
