@@ -8,7 +8,7 @@ use super::args::{DeadCommand, QueueArgs, QueueCommand};
 use super::exit::{Code, Failure};
 use crate::clock;
 use crate::config::{Overrides, RelayOverrides};
-use crate::queue::{DeadEntry, Entry, Inspector, Lookup, Paused, millis};
+use crate::queue::{DeadEntry, Entry, Inspector, Lookup, Paused, Summary, millis};
 
 pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
     let dir = crate::config::queue_dir(
@@ -35,7 +35,8 @@ pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
                     .map(|e| {
                         let mut value = serde_json::to_value(e).expect("queue entries serialise");
                         value["account_paused"] =
-                            serde_json::to_value(paused.iter().find(|p| p.account == e.account)).unwrap_or_default();
+                            serde_json::to_value(paused.iter().find(|p| p.account == e.message.account))
+                                .unwrap_or_default();
                         value
                     })
                     .collect();
@@ -230,22 +231,22 @@ fn render_list(entries: &[Entry], now: i64) -> String {
         };
         out.push_str(&format!(
             "{:<32}  {:>9}  {:<19}  {:>8}  {next}\n",
-            e.id,
-            e.size,
-            when(e.received_ms),
-            e.attempts
+            e.message.id,
+            e.message.size,
+            when(e.message.received_ms),
+            e.message.attempts
         ));
         out.push_str(&format!(
             "    {} → {}\n",
-            shown(&e.sender),
-            shown(&e.recipients.join(", "))
+            shown(&e.message.sender),
+            shown(&e.message.recipients.join(", "))
         ));
         if let Some(reply) = &e.last_reply {
             out.push_str(&format!("    ({})\n", shorten(&shown(reply), 100)));
         }
     }
-    let size: i64 = entries.iter().map(|e| e.size).sum();
-    let oldest = entries.iter().map(|e| e.received_ms).min().unwrap_or(now);
+    let size: i64 = entries.iter().map(|e| e.message.size).sum();
+    let oldest = entries.iter().map(|e| e.message.received_ms).min().unwrap_or(now);
     out.push_str(&format!(
         "-- {} message{}, {size} bytes, oldest {} old\n",
         entries.len(),
@@ -264,19 +265,26 @@ fn render_entry(e: &Entry, now: i64) -> String {
         format!("{} (in {})", when(e.next_attempt_ms), span(e.next_attempt_ms - now))
     };
     format!(
-        "Queue id:     {}\nAccount:      {}\nFrom:         {}\nTo:           {}\nMessage-ID:   {}\nClient:       {}\n\
-         Arrived:      {} UTC ({} ago)\nSize:         {} bytes\nAttempts:     {}\nNext attempt: {next}\nLast reply:   {}\n",
-        e.id,
-        shown(&e.account),
-        shown(&e.sender),
-        shown(&e.recipients.join(", ")),
-        shown(e.message_id.as_deref().unwrap_or("-")),
-        shown(&e.client),
-        when(e.received_ms),
-        span(now - e.received_ms),
-        e.size,
-        e.attempts,
+        "{}Arrived:      {} UTC ({} ago)\nSize:         {} bytes\nAttempts:     {}\nNext attempt: {next}\nLast reply:   {}\n",
+        render_summary(&e.message),
+        when(e.message.received_ms),
+        span(now - e.message.received_ms),
+        e.message.size,
+        e.message.attempts,
         shown(e.last_reply.as_deref().unwrap_or("-")),
+    )
+}
+
+/// The lines `queue show` and `queue dead show` both begin with.
+fn render_summary(m: &Summary) -> String {
+    format!(
+        "Queue id:     {}\nAccount:      {}\nFrom:         {}\nTo:           {}\nMessage-ID:   {}\nClient:       {}\n",
+        m.id,
+        shown(&m.account),
+        shown(&m.sender),
+        shown(&m.recipients.join(", ")),
+        shown(m.message_id.as_deref().unwrap_or("-")),
+        shown(&m.client),
     )
 }
 
@@ -288,11 +296,11 @@ fn render_dead_list(entries: &[DeadEntry], now: i64) -> String {
     for e in entries {
         out.push_str(&format!(
             "{}  given up {} ago after {} attempts\n    {} → {}\n    {}\n",
-            e.id,
+            e.message.id,
             span(now - e.failed_ms),
-            e.attempts,
-            shown(&e.sender),
-            shown(&e.recipients.join(", ")),
+            e.message.attempts,
+            shown(&e.message.sender),
+            shown(&e.message.recipients.join(", ")),
             shorten(&shown(&e.reply), 100)
         ));
     }
@@ -305,18 +313,12 @@ fn render_dead_list(entries: &[DeadEntry], now: i64) -> String {
 
 fn render_dead(e: &DeadEntry, now: i64) -> String {
     format!(
-        "Queue id:     {}\nAccount:      {}\nFrom:         {}\nTo:           {}\nMessage-ID:   {}\nClient:       {}\n\
-         Arrived:      {} UTC\nGiven up:     {} UTC ({} ago) after {} attempts\nReply:        {}\n\n{}\n",
-        e.id,
-        shown(&e.account),
-        shown(&e.sender),
-        shown(&e.recipients.join(", ")),
-        shown(e.message_id.as_deref().unwrap_or("-")),
-        shown(&e.client),
-        when(e.received_ms),
+        "{}Arrived:      {} UTC\nGiven up:     {} UTC ({} ago) after {} attempts\nReply:        {}\n\n{}\n",
+        render_summary(&e.message),
+        when(e.message.received_ms),
         when(e.failed_ms),
         span(now - e.failed_ms),
-        e.attempts,
+        e.message.attempts,
         shown(&e.reply),
         e.diagnosis
             .trim_end()

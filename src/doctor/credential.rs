@@ -4,7 +4,9 @@
 use super::{Check, CheckId, Status};
 use crate::account::{Account, AccountAuth, CredentialKind, Expiry};
 use crate::catalog::{self, Evidence, Ids};
-use crate::oauth::{ClientCredential, inspect};
+use crate::oauth::managed_identity::{IdentityEndpoint, ManagedIdentity};
+use crate::oauth::{Certificate, ClientCredential, inspect};
+use crate::setting::Origin;
 use crate::sysexits::Code;
 
 pub(super) fn check(account: &Account, evidence: &Evidence, ids: &Ids) -> Check {
@@ -12,52 +14,11 @@ pub(super) fn check(account: &Account, evidence: &Evidence, ids: &Ids) -> Check 
         AccountAuth::OAuth {
             credential: ClientCredential::Secret(_),
             origin,
-        } => {
-            if evidence.secret_looks_like_id {
-                let entry = catalog::for_aadsts(7000215).expect("in the catalog");
-                return Check::new(
-                    CheckId::Credential,
-                    Status::Fail,
-                    "the client secret is a GUID: a Secret ID, not the secret's Value",
-                )
-                .evidence(format!("client secret from {origin}"))
-                .failed_as(entry, evidence, ids);
-            }
-            let check = Check::new(
-                CheckId::Credential,
-                Status::Pass,
-                format!("client secret from {origin}"),
-            );
-            if account.secret_expires.is_none() {
-                return check
-                    .evidence("its expiry is not configured (client_secret_expires): set it to be warned in time");
-            }
-            expiry(check, account, format!("client secret from {origin}"), evidence, ids)
-        }
+        } => client_secret(account, origin, evidence, ids),
         AccountAuth::OAuth {
             credential: ClientCredential::Certificate(cert),
             origin,
-        } => {
-            let days = (cert.not_after.date() - crate::clock::now().date()).whole_days();
-            let check = Check::new(
-                CheckId::Credential,
-                Status::Pass,
-                format!(
-                    "certificate {}, expires {} ({days} days)",
-                    cert.thumbprint_hex(),
-                    cert.not_after.date()
-                ),
-            )
-            .evidence(format!("subject {}", cert.subject))
-            .evidence(format!("from {origin}, private key matches"));
-            expiry(
-                check,
-                account,
-                format!("certificate {}", cert.thumbprint_hex()),
-                evidence,
-                ids,
-            )
-        }
+        } => certificate(account, cert, origin, evidence, ids),
         AccountAuth::OAuth {
             credential: ClientCredential::FederatedTokenFile(path),
             origin,
@@ -65,29 +26,76 @@ pub(super) fn check(account: &Account, evidence: &Evidence, ids: &Ids) -> Check 
         AccountAuth::OAuth {
             credential: ClientCredential::ManagedIdentity(identity),
             origin,
-        } => Check::new(
-            CheckId::Credential,
-            Status::Pass,
-            format!("user-assigned managed identity {}", identity.client_id),
-        )
-        .evidence(format!(
-            "from {origin}; its token for {} is the client assertion",
-            identity.audience
-        ))
-        .evidence(match &identity.endpoint {
-            crate::oauth::managed_identity::IdentityEndpoint::Imds(url) => {
-                format!("identity endpoint {url} (Azure VM)")
-            }
-            crate::oauth::managed_identity::IdentityEndpoint::AppService { url, .. } => {
-                format!("identity endpoint {url} (App Service)")
-            }
-        }),
+        } => managed_identity(identity, origin),
         AccountAuth::Password { user, .. } => Check::new(
             CheckId::Credential,
             Status::Pass,
             format!("password for {user} (basic AUTH)"),
         ),
     }
+}
+
+/// A client secret: its value, not its id, and its configured expiry.
+fn client_secret(account: &Account, origin: &Origin, evidence: &Evidence, ids: &Ids) -> Check {
+    if evidence.secret_looks_like_id {
+        let entry = catalog::for_aadsts(7000215).expect("in the catalog");
+        return Check::new(
+            CheckId::Credential,
+            Status::Fail,
+            "the client secret is a GUID: a Secret ID, not the secret's Value",
+        )
+        .evidence(format!("client secret from {origin}"))
+        .failed_as(entry, evidence, ids);
+    }
+    let check = Check::new(
+        CheckId::Credential,
+        Status::Pass,
+        format!("client secret from {origin}"),
+    );
+    if account.secret_expires.is_none() {
+        return check.evidence("its expiry is not configured (client_secret_expires): set it to be warned in time");
+    }
+    expiry(check, account, format!("client secret from {origin}"), evidence, ids)
+}
+
+/// A certificate (loaded with its key already): thumbprint, subject and expiry.
+fn certificate(account: &Account, cert: &Certificate, origin: &Origin, evidence: &Evidence, ids: &Ids) -> Check {
+    let days = (cert.not_after.date() - crate::clock::now().date()).whole_days();
+    let check = Check::new(
+        CheckId::Credential,
+        Status::Pass,
+        format!(
+            "certificate {}, expires {} ({days} days)",
+            cert.thumbprint_hex(),
+            cert.not_after.date()
+        ),
+    )
+    .evidence(format!("subject {}", cert.subject))
+    .evidence(format!("from {origin}, private key matches"));
+    expiry(
+        check,
+        account,
+        format!("certificate {}", cert.thumbprint_hex()),
+        evidence,
+        ids,
+    )
+}
+
+/// A managed identity: which one, and where its token comes from.
+fn managed_identity(identity: &ManagedIdentity, origin: &Origin) -> Check {
+    Check::new(
+        CheckId::Credential,
+        Status::Pass,
+        format!("user-assigned managed identity {}", identity.client_id),
+    )
+    .evidence(format!(
+        "from {origin}; its token for {} is the client assertion",
+        identity.audience
+    ))
+    .evidence(match &identity.endpoint {
+        IdentityEndpoint::Imds(url) => format!("identity endpoint {url} (Azure VM)"),
+        IdentityEndpoint::AppService { url, .. } => format!("identity endpoint {url} (App Service)"),
+    })
 }
 
 /// The credential's expiry, by the one rule (`account.rs`): a warning within 30 days (`which`
@@ -125,7 +133,7 @@ const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 /// A federated token file: readable, a JWT, for Entra's token exchange, not expired. Entra
 /// checks issuer and subject against the app's federated credentials; they are shown so that
 /// they can be compared with `az ad app federated-credential list`.
-fn federated_token(path: &std::path::Path, origin: &crate::config::Origin, evidence: &Evidence, ids: &Ids) -> Check {
+fn federated_token(path: &std::path::Path, origin: &Origin, evidence: &Evidence, ids: &Ids) -> Check {
     let token = match crate::oauth::credential::read_federated_token(path) {
         Ok(t) => t,
         Err(e) => {

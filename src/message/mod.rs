@@ -268,6 +268,31 @@ pub(crate) struct Compose {
 
 /// Builds a message from flags.
 pub(crate) fn compose(spec: &Compose) -> Result<Outgoing, MessageError> {
+    check_single_lines(spec)?;
+    check_address(&spec.from)?;
+    if let Some(sender) = &spec.envelope_from {
+        check_address(sender)?;
+    }
+    let recipients = dedup(spec.to.iter().chain(&spec.cc).chain(&spec.bcc).cloned().collect());
+    if recipients.is_empty() {
+        return Err(MessageError::NoRecipients);
+    }
+    for r in &recipients {
+        check_address(r)?;
+    }
+    let content = build(spec)?.write_to_vec().expect("writing to a Vec cannot fail");
+    Ok(Outgoing {
+        envelope: Envelope {
+            from: spec.envelope_from.clone().unwrap_or_else(|| spec.from.clone()),
+            to: recipients,
+        },
+        content,
+        from_header: vec![spec.from.clone()],
+    })
+}
+
+/// No flag's value may break a header line: a line break would start a header of its own.
+fn check_single_lines(spec: &Compose) -> Result<(), MessageError> {
     let single_line = |flag: &str, value: &str| {
         if value.contains(['\r', '\n']) {
             Err(MessageError::LineBreak { flag: flag.to_owned() })
@@ -295,18 +320,11 @@ pub(crate) fn compose(spec: &Compose) -> Result<Outgoing, MessageError> {
             single_line(flag, v)?;
         }
     }
-    check_address(&spec.from)?;
-    if let Some(sender) = &spec.envelope_from {
-        check_address(sender)?;
-    }
-    let recipients = dedup(spec.to.iter().chain(&spec.cc).chain(&spec.bcc).cloned().collect());
-    if recipients.is_empty() {
-        return Err(MessageError::NoRecipients);
-    }
-    for r in &recipients {
-        check_address(r)?;
-    }
+    Ok(())
+}
 
+/// The MIME message: headers, bodies and attachments (Bcc stays off the headers).
+fn build(spec: &Compose) -> Result<MessageBuilder<'_>, MessageError> {
     let from: Address<'_> = match &spec.from_name {
         Some(name) => (name.as_str(), spec.from.as_str()).into(),
         None => spec.from.as_str().into(),
@@ -347,15 +365,7 @@ pub(crate) fn compose(spec: &Compose) -> Result<Outgoing, MessageError> {
         let mime = mime_guess::from_path(path).first_or_octet_stream().to_string();
         builder = builder.attachment(mime, name, bytes);
     }
-    let content = builder.write_to_vec().expect("writing to a Vec cannot fail");
-    Ok(Outgoing {
-        envelope: Envelope {
-            from: spec.envelope_from.clone().unwrap_or_else(|| spec.from.clone()),
-            to: recipients,
-        },
-        content,
-        from_header: vec![spec.from.clone()],
-    })
+    Ok(builder)
 }
 
 fn address_list(addresses: &[String]) -> Address<'_> {

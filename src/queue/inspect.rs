@@ -9,16 +9,16 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
 use super::{QueueError, sqlite};
 
-/// A message in the queue.
+/// What the queue and the dead-letter area both know of a message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub(crate) struct Entry {
+pub(crate) struct Summary {
     /// Queue id.
     pub(crate) id: String,
     /// Account that delivers it.
     pub(crate) account: String,
     /// Envelope sender.
     pub(crate) sender: String,
-    /// Recipients still to deliver to.
+    /// Recipients still to deliver to (in the dead-letter area: those that failed).
     pub(crate) recipients: Vec<String>,
     /// Bytes.
     pub(crate) size: i64,
@@ -28,8 +28,16 @@ pub(crate) struct Entry {
     pub(crate) client: String,
     /// Accepted at (Unix milliseconds).
     pub(crate) received_ms: i64,
-    /// Attempts so far.
+    /// Attempts made.
     pub(crate) attempts: i64,
+}
+
+/// A message in the queue.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Entry {
+    /// The message.
+    #[serde(flatten)]
+    pub(crate) message: Summary,
     /// Next attempt not before (Unix milliseconds).
     pub(crate) next_attempt_ms: i64,
     /// Being delivered now.
@@ -44,24 +52,9 @@ pub(crate) struct DeadEntry {
     /// Its number in the dead-letter area (a message may have several, one per failed
     /// recipient group).
     pub(crate) seq: i64,
-    /// Queue id it had.
-    pub(crate) id: String,
-    /// Account.
-    pub(crate) account: String,
-    /// Envelope sender.
-    pub(crate) sender: String,
-    /// Recipients that failed.
-    pub(crate) recipients: Vec<String>,
-    /// Bytes.
-    pub(crate) size: i64,
-    /// Message-ID header.
-    pub(crate) message_id: Option<String>,
-    /// Who handed it in.
-    pub(crate) client: String,
-    /// Accepted at (Unix milliseconds).
-    pub(crate) received_ms: i64,
-    /// Attempts made.
-    pub(crate) attempts: i64,
+    /// The message.
+    #[serde(flatten)]
+    pub(crate) message: Summary,
     /// Given up at (Unix milliseconds).
     pub(crate) failed_ms: i64,
     /// The reply, in full.
@@ -105,17 +98,24 @@ const ENTRY_COLUMNS: &str = "id, account, sender, recipients, size, message_id, 
                              next_attempt_ms, lease_until_ms > ?1, last_reply";
 const DEAD_COLUMNS: &str = "seq, id, account, sender, recipients, size, message_id, client, received_ms, attempts, failed_ms, reply, diagnosis";
 
+/// The nine columns both tables share, from column `first` on.
+fn summary(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Summary> {
+    Ok(Summary {
+        id: row.get(first)?,
+        account: row.get(first + 1)?,
+        sender: row.get(first + 2)?,
+        recipients: serde_json::from_str(&row.get::<_, String>(first + 3)?).unwrap_or_default(),
+        size: row.get(first + 4)?,
+        message_id: row.get(first + 5)?,
+        client: row.get(first + 6)?,
+        received_ms: row.get(first + 7)?,
+        attempts: row.get(first + 8)?,
+    })
+}
+
 fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     Ok(Entry {
-        id: row.get(0)?,
-        account: row.get(1)?,
-        sender: row.get(2)?,
-        recipients: serde_json::from_str(&row.get::<_, String>(3)?).unwrap_or_default(),
-        size: row.get(4)?,
-        message_id: row.get(5)?,
-        client: row.get(6)?,
-        received_ms: row.get(7)?,
-        attempts: row.get(8)?,
+        message: summary(row, 0)?,
         next_attempt_ms: row.get(9)?,
         leased: row.get::<_, i64>(10)? != 0,
         last_reply: row.get(11)?,
@@ -125,15 +125,7 @@ fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
 fn dead_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeadEntry> {
     Ok(DeadEntry {
         seq: row.get(0)?,
-        id: row.get(1)?,
-        account: row.get(2)?,
-        sender: row.get(3)?,
-        recipients: serde_json::from_str(&row.get::<_, String>(4)?).unwrap_or_default(),
-        size: row.get(5)?,
-        message_id: row.get(6)?,
-        client: row.get(7)?,
-        received_ms: row.get(8)?,
-        attempts: row.get(9)?,
+        message: summary(row, 1)?,
         failed_ms: row.get(10)?,
         reply: row.get(11)?,
         diagnosis: row.get(12)?,
@@ -387,39 +379,27 @@ mod tests {
                 until_ms: 600_000,
             }]])
             .unwrap();
-        store
-            .apply(&[vec![Op::Defer {
-                id: "aa01".into(),
-                recipients: vec!["a@fabrikam.com".into()],
-                next_attempt_ms: 90_000,
-                attempted: true,
-                crashed: false,
-                at_ms: 2000,
-                reply: "451 4.7.500 busy".into(),
-            }]])
-            .unwrap();
-        store
-            .apply(&[vec![Op::Defer {
-                id: "aa02".into(),
-                recipients: vec!["a@fabrikam.com".into()],
-                next_attempt_ms: 90_000,
-                attempted: true,
-                crashed: false,
-                at_ms: 2000,
-                reply: "451 4.7.500 busy".into(),
-            }]])
-            .unwrap();
+        let busy = |id: &str| Op::Defer {
+            id: id.into(),
+            recipients: vec!["a@fabrikam.com".into()],
+            next_attempt_ms: 90_000,
+            attempted: true,
+            crashed: false,
+            at_ms: 2000,
+            reply: "451 4.7.500 busy".into(),
+        };
+        store.apply(&[vec![busy("aa01")], vec![busy("aa02")]]).unwrap();
 
         let mut q = Inspector::open(dir.path()).unwrap();
         let list = q.list(3000).unwrap();
         assert_eq!(list.len(), 3);
         assert_eq!(list[0].last_reply.as_deref(), Some("451 4.7.500 busy"));
-        assert!(list.iter().find(|e| e.id == "bb01").unwrap().leased);
+        assert!(list.iter().find(|e| e.message.id == "bb01").unwrap().leased);
         assert_eq!(q.resolve("bb").unwrap(), Ok("bb01".to_owned()));
         assert_eq!(q.resolve("aa").unwrap(), Err(Lookup::Ambiguous("aa".into(), 2)));
         assert_eq!(q.resolve("zz").unwrap(), Err(Lookup::NotFound("zz".into())));
         let (entry, content) = q.show("aa01", 3000).unwrap().unwrap();
-        assert_eq!((entry.attempts, content.len()), (1, 17));
+        assert_eq!((entry.message.attempts, content.len()), (1, 17));
 
         assert_eq!(q.retry("aa01", 3000).unwrap(), Ok(()));
         assert_eq!(q.retry("bb01", 3000).unwrap(), Err(Lookup::Busy("bb01".into())));
@@ -431,15 +411,27 @@ mod tests {
         assert_eq!(q.delete("bb01", 3000).unwrap(), Err(Lookup::Busy("bb01".into())));
         assert_eq!(q.delete("aa02", 3000).unwrap(), Ok(()));
         // Once its lease has run out, nobody is delivering it.
-        assert!(!q.list(600_000).unwrap().iter().find(|e| e.id == "bb01").unwrap().leased);
+        assert!(
+            !q.list(600_000)
+                .unwrap()
+                .iter()
+                .find(|e| e.message.id == "bb01")
+                .unwrap()
+                .leased
+        );
         assert_eq!(q.retry("bb01", 600_000).unwrap(), Ok(()));
 
         assert_eq!(q.dead().unwrap()[0].reply, "550 5.1.10 RESOLVER.ADR.RecipientNotFound");
         assert_eq!(q.dead_show("dd").unwrap().len(), 1);
         assert_eq!(q.dead_retry(Some("dd01"), 4000).unwrap(), 1);
         assert!(q.dead().unwrap().is_empty());
-        let back = q.list(4000).unwrap().into_iter().find(|e| e.id == "dd01").unwrap();
-        assert_eq!((back.attempts, back.next_attempt_ms), (0, 4000));
+        let back = q
+            .list(4000)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.message.id == "dd01")
+            .unwrap();
+        assert_eq!((back.message.attempts, back.next_attempt_ms), (0, 4000));
         assert_eq!(q.dead_purge(None).unwrap(), 0);
         assert!(Inspector::open(&dir.path().join("nope")).is_err());
     }

@@ -14,7 +14,7 @@ mod store;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-pub(crate) use inspect::{DeadEntry, Entry, Inspector, Lookup, Paused};
+pub(crate) use inspect::{DeadEntry, Entry, Inspector, Lookup, Paused, Summary};
 pub(crate) use retry::{Backoff, Next, millis};
 pub(crate) use sqlite::SqliteStore;
 pub(crate) use store::{Op, OpResult, Store};

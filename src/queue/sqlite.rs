@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{Connection, OptionalExtension as _, ToSql, params};
 
 use super::store::{Op, OpResult, Store};
 use super::{DeadLetter, Leased, NewMessage, QueueError, Recovered};
@@ -256,23 +256,33 @@ fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
 }
 
 fn insert_message(tx: &Connection, m: &NewMessage) -> Result<(), rusqlite::Error> {
-    tx.prepare_cached(
+    let mut insert = tx.prepare_cached(
         "INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client,
                             received_ms, next_attempt_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-    )?
-    .execute(params![
-        m.id,
-        m.account,
-        m.sender,
-        recipients_json(&m.recipients),
-        m.content,
-        m.content.len() as i64,
-        m.message_id,
-        m.client,
-        m.received_ms,
-    ])?;
+    )?;
+    with_message_values(m, &[], |values| insert.execute(values))?;
     Ok(())
+}
+
+/// Runs `run` with a message's nine columns (id to received_ms, as both tables name them)
+/// followed by `extra`; the content is borrowed, not copied.
+fn with_message_values<T>(m: &NewMessage, extra: &[&dyn ToSql], run: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
+    let recipients = recipients_json(&m.recipients);
+    let size = m.content.len() as i64;
+    let mut values: Vec<&dyn ToSql> = vec![
+        &m.id,
+        &m.account,
+        &m.sender,
+        &recipients,
+        &m.content,
+        &size,
+        &m.message_id,
+        &m.client,
+        &m.received_ms,
+    ];
+    values.extend_from_slice(extra);
+    run(&values)
 }
 
 /// Up to `limit` of the account's due messages, leased until `until_ms`, oldest first.
@@ -324,27 +334,13 @@ fn next_due(tx: &Connection, account: &str, now_ms: i64) -> Result<Option<i64>, 
 }
 
 fn insert_dead(tx: &Connection, dead: &DeadLetter) -> Result<(), rusqlite::Error> {
-    let m = &dead.message;
-    tx.prepare_cached(
+    let mut insert = tx.prepare_cached(
         "INSERT INTO dead (id, account, sender, recipients, content, size, message_id, client, received_ms,
                            attempts, failed_ms, reply, diagnosis)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?
-    .execute(params![
-        m.id,
-        m.account,
-        m.sender,
-        recipients_json(&m.recipients),
-        m.content,
-        m.content.len() as i64,
-        m.message_id,
-        m.client,
-        m.received_ms,
-        dead.attempts,
-        dead.failed_ms,
-        dead.reply,
-        dead.diagnosis,
-    ])?;
+    )?;
+    let extra: [&dyn ToSql; 4] = [&dead.attempts, &dead.failed_ms, &dead.reply, &dead.diagnosis];
+    with_message_values(&dead.message, &extra, |values| insert.execute(values))?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use super::metrics::Metrics;
 use super::policy::{Policy, Rule};
@@ -77,7 +78,7 @@ pub(crate) struct Shared {
     /// Open connections, in total and per client (address or /64).
     pub(super) connections: Mutex<Connections>,
     /// Failed AUTH attempts per client (address or /64), and the last one.
-    pub(super) auth_failures: Mutex<HashMap<IpAddr, (u32, tokio::time::Instant)>>,
+    pub(super) auth_failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
     /// Where passwords are checked: one thread per core.
     pub(super) verifier: super::verifier::Verifier,
 }
@@ -274,27 +275,13 @@ async fn run(
         flush(&mut stream, &session.take_output(), shared, ip).await?;
         match event {
             Event::NeedInput => {
-                let now = clock::instant();
                 if *shutdown.borrow() && !session.in_transaction() {
                     session.shutting_down();
                     continue;
                 }
-                // Past its lifetime a session ends at the next command (a message in progress
-                // has a little longer).
-                let hard_end = ends + LIFETIME_GRACE;
-                if session.waiting() == Waiting::Command
-                    && (now >= hard_end || (now >= ends && !session.in_transaction()))
-                {
-                    tracing::info!(client = %ip, "session lifetime reached");
-                    session.lifetime_reached();
+                let Some(limit) = read_limit(&mut session, &shared.inbound, ends, ip) else {
                     continue;
-                }
-                let limit = match session.waiting() {
-                    Waiting::Command => shared.inbound.command_timeout,
-                    Waiting::Line => shared.inbound.line_timeout,
-                    Waiting::Content => shared.inbound.data_timeout,
                 };
-                let limit = limit.min(hard_end.saturating_duration_since(now).max(Duration::from_millis(1)));
                 tokio::select! {
                     read = tokio::time::timeout(limit, stream.read(&mut buf)) => match read {
                         Ok(Ok(0) | Err(_)) => session.disconnected(),
@@ -335,6 +322,24 @@ async fn run(
             }
         }
     }
+}
+
+/// How long to wait for the client's next bytes, or `None` once the session has outlived its
+/// lifetime (it then ends at the next command; a message in progress has a little longer).
+fn read_limit(session: &mut Session, inbound: &Inbound, ends: Instant, ip: IpAddr) -> Option<Duration> {
+    let now = clock::instant();
+    let hard_end = ends + LIFETIME_GRACE;
+    if session.waiting() == Waiting::Command && (now >= hard_end || (now >= ends && !session.in_transaction())) {
+        tracing::info!(client = %ip, "session lifetime reached");
+        session.lifetime_reached();
+        return None;
+    }
+    let limit = match session.waiting() {
+        Waiting::Command => inbound.command_timeout,
+        Waiting::Line => inbound.line_timeout,
+        Waiting::Content => inbound.data_timeout,
+    };
+    Some(limit.min(hard_end.saturating_duration_since(now).max(Duration::from_millis(1))))
 }
 
 /// Sends the session's replies. A client that pipelines commands and never reads the replies

@@ -225,42 +225,53 @@ impl Connection {
             params,
         });
         envelope_commands.extend(envelope.to.iter().map(|r| Command::Rcpt(r)));
-        let bdat = Command::Bdat {
-            size: content.len(),
-            last: true,
+        let transaction = Transaction {
+            envelope,
+            commands: envelope_commands,
+            content: &content,
+            reset,
         };
-
-        if !self.caps.pipelining {
-            let mut replies = Vec::with_capacity(envelope_commands.len());
-            for command in &envelope_commands {
-                self.send(std::slice::from_ref(command)).await?;
-                replies.push(self.read(step_of(command)).await?);
-            }
-            let rejected = envelope_verdict(envelope, replies, reset)?;
-            let reply = if self.caps.chunking {
-                self.send_with(&[bdat], Some(&content)).await?;
-                self.read_content_reply().await?
-            } else {
-                self.send(&[Command::Data]).await?;
-                self.expect(Step::Data, |r| r.code() == 354).await?;
-                self.send_content(&content).await?
-            };
-            return finish(reply, rejected);
+        if self.caps.pipelining {
+            self.send_pipelined(&transaction).await
+        } else {
+            self.send_in_lockstep(&transaction).await
         }
+    }
 
-        // One flight: the envelope, then with CHUNKING a small message's content right behind
-        // it, or DATA without CHUNKING.
+    /// Without PIPELINING: each envelope command and its reply in turn, then the content.
+    async fn send_in_lockstep(&mut self, t: &Transaction<'_>) -> Result<Delivery, SmtpError> {
+        let (envelope, envelope_commands, content, reset) = (t.envelope, &t.commands[..], t.content, t.reset);
+        let mut replies = Vec::with_capacity(envelope_commands.len());
+        for command in envelope_commands {
+            self.send(std::slice::from_ref(command)).await?;
+            replies.push(self.read(step_of(command)).await?);
+        }
+        let rejected = envelope_verdict(envelope, replies, reset)?;
+        let reply = if self.caps.chunking {
+            self.send_with(&[bdat(content)], Some(content)).await?;
+            self.read_content_reply().await?
+        } else {
+            self.send(&[Command::Data]).await?;
+            self.expect(Step::Data, |r| r.code() == 354).await?;
+            self.send_content(content).await?
+        };
+        finish(reply, rejected)
+    }
+
+    /// With PIPELINING: one flight of the envelope, then with CHUNKING a small message's content
+    /// right behind it, or DATA without CHUNKING.
+    async fn send_pipelined(&mut self, t: &Transaction<'_>) -> Result<Delivery, SmtpError> {
+        let (envelope, envelope_commands, content, reset) = (t.envelope, &t.commands[..], t.content, t.reset);
         let content_in_flight = self.caps.chunking && content.len() <= PIPELINE_CONTENT_LIMIT;
-        let mut flight = envelope_commands.clone();
+        let mut flight = envelope_commands.to_vec();
         if content_in_flight {
-            flight.push(bdat);
+            flight.push(bdat(content));
         } else if !self.caps.chunking {
             flight.push(Command::Data);
         }
-        self.send_with(&flight, content_in_flight.then_some(&content[..]))
-            .await?;
+        self.send_with(&flight, content_in_flight.then_some(content)).await?;
         let mut replies = Vec::with_capacity(envelope_commands.len());
-        for command in &envelope_commands {
+        for command in envelope_commands {
             replies.push(self.read(step_of(command)).await?);
         }
         let verdict = envelope_verdict(envelope, replies, reset);
@@ -271,14 +282,14 @@ impl Connection {
         }
         if self.caps.chunking {
             let rejected = verdict?;
-            self.send_with(&[bdat], Some(&content)).await?;
+            self.send_with(&[bdat(content)], Some(content)).await?;
             let reply = self.read_content_reply().await?;
             return finish(reply, rejected);
         }
         let data = self.read(Step::Data).await?;
         match (verdict, data.code()) {
             (Ok(rejected), 354) => {
-                let reply = self.send_content(&content).await?;
+                let reply = self.send_content(content).await?;
                 finish(reply, rejected)
             }
             (Err(refusal), 354) => {
@@ -473,6 +484,25 @@ fn envelope_verdict(envelope: &Envelope, replies: Vec<Reply>, reset: bool) -> Re
 }
 
 /// The final reply decides.
+/// One message's transaction, ready for the wire.
+struct Transaction<'a> {
+    envelope: &'a Envelope,
+    /// RSET (after an earlier message), MAIL and each RCPT.
+    commands: Vec<Command<'a>>,
+    /// With CRLF line endings.
+    content: &'a [u8],
+    /// Whether RSET comes first.
+    reset: bool,
+}
+
+/// The whole content in one last chunk.
+fn bdat(content: &[u8]) -> Command<'static> {
+    Command::Bdat {
+        size: content.len(),
+        last: true,
+    }
+}
+
 fn finish(reply: Reply, rejected: Vec<(String, Reply)>) -> Result<Delivery, SmtpError> {
     if reply.is_positive() {
         Ok(Delivery { reply, rejected })

@@ -71,7 +71,9 @@ async fn a_crashing_delivery_is_deferred_then_given_up_and_the_account_goes_on()
                 return;
             }
             assert!(
-                waiting.iter().all(|e| !e.leased || e.id == "crashes" || e.id == "fine"),
+                waiting
+                    .iter()
+                    .all(|e| !e.leased || e.message.id == "crashes" || e.message.id == "fine"),
                 "{waiting:?}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -85,8 +87,8 @@ async fn a_crashing_delivery_is_deferred_then_given_up_and_the_account_goes_on()
     assert!(String::from_utf8_lossy(&delivered[0].data).contains("an ordinary message"));
     let dead = inspector.dead().unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].id, "crashes");
-    assert_eq!(dead[0].attempts, 3);
+    assert_eq!(dead[0].message.id, "crashes");
+    assert_eq!(dead[0].message.attempts, 3);
     assert!(
         dead[0]
             .reply

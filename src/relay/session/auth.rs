@@ -40,17 +40,7 @@ impl Session {
                 self.reply(334, "", "VXNlcm5hbWU6");
                 None
             }
-            smtp_proto::AUTH_LOGIN => match decode(initial.as_bytes()) {
-                Some(user) => {
-                    self.state = State::AuthLoginPassword { user };
-                    self.reply(334, "", "UGFzc3dvcmQ6");
-                    None
-                }
-                None => {
-                    self.error(501, "5.5.2", "Cannot decode the response");
-                    None
-                }
-            },
+            smtp_proto::AUTH_LOGIN => self.auth_login_user(initial.as_bytes()),
             _ => {
                 self.error(504, "5.5.4", "Unrecognized authentication type: use PLAIN or LOGIN");
                 None
@@ -88,6 +78,18 @@ impl Session {
                 None
             }
         }
+    }
+
+    /// AUTH LOGIN's user name (given with AUTH or after `334 VXNlcm5hbWU6`): ask for the password.
+    pub(super) fn auth_login_user(&mut self, response: &[u8]) -> Option<Event> {
+        match decode(response) {
+            Some(user) => {
+                self.state = State::AuthLoginPassword { user };
+                self.reply(334, "", "UGFzc3dvcmQ6");
+            }
+            None => self.error(501, "5.5.2", "Cannot decode the response"),
+        }
+        None
     }
 
     pub(super) fn check_password(&mut self, user: String, password: &[u8]) -> Event {

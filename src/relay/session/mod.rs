@@ -21,7 +21,6 @@ use smtp_proto::{Error as ParseError, Request};
 
 use super::policy::{Policy, Rule};
 use crate::secret::Secret;
-use auth::decode;
 use commands::send_as_refusal;
 
 mod auth;
@@ -465,17 +464,7 @@ impl Session {
                     self.error(501, "5.7.0", "Authentication cancelled");
                     return None;
                 }
-                match decode(line) {
-                    Some(user) => {
-                        self.state = State::AuthLoginPassword { user };
-                        self.reply(334, "", "UGFzc3dvcmQ6");
-                        None
-                    }
-                    None => {
-                        self.error(501, "5.5.2", "Cannot decode the response");
-                        None
-                    }
-                }
+                self.auth_login_user(line)
             }
             State::AuthLoginPassword { user } => {
                 if line == b"*" {
