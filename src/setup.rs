@@ -124,147 +124,254 @@ fn sh(value: &str) -> String {
 /// The script.
 pub(crate) fn script(spec: &Spec) -> Result<String, SetupError> {
     let thumbprint = check(spec)?;
-    let ps = |v: &str| powershell::quote(v).expect("checked");
-    let tenant = ps(&spec.tenant);
-    let client = ps(&spec.client_id);
-    let mailbox = ps(&spec.mailbox);
-    let sp = spec.sp_id.as_deref().map_or_else(|| "$sp".to_owned(), ps);
-    let name = ps(&spec.display_name);
-    let mut s = String::new();
-    let mut line = |text: &str| {
-        s.push_str(text);
-        s.push('\n');
-    };
-    line(&format!(
+    let quoted = Quoted::new(spec);
+    let mut s = Script::default();
+    header(&mut s, spec);
+    entra_steps(&mut s, spec, thumbprint.as_deref());
+    register_service_principal(&mut s, spec, &quoted);
+    if spec.rbac {
+        management_scope(&mut s, spec, &quoted);
+    } else {
+        mailbox_permissions(&mut s, &quoted);
+    }
+    send_as_permissions(&mut s, spec, &quoted);
+    enable_smtp_auth(&mut s, &quoted);
+    verification(&mut s, spec, &quoted);
+    closing(&mut s);
+    Ok(s.0)
+}
+
+/// The spec's values as PowerShell literals; `sp` is `$sp` when the script asks for the Object ID.
+struct Quoted {
+    tenant: String,
+    client: String,
+    mailbox: String,
+    sp: String,
+    name: String,
+}
+
+impl Quoted {
+    /// Quotes the values of a spec that passed `check`.
+    fn new(spec: &Spec) -> Self {
+        Self {
+            tenant: ps(&spec.tenant),
+            client: ps(&spec.client_id),
+            mailbox: ps(&spec.mailbox),
+            sp: spec.sp_id.as_deref().map_or_else(|| "$sp".to_owned(), ps),
+            name: ps(&spec.display_name),
+        }
+    }
+}
+
+/// Quotes a value for PowerShell that `check` has already accepted.
+fn ps(value: &str) -> String {
+    powershell::quote(value).expect("checked")
+}
+
+/// The script's text, written line by line.
+#[derive(Default)]
+struct Script(String);
+
+impl Script {
+    /// Appends one line.
+    fn line(&mut self, text: &str) {
+        self.0.push_str(text);
+        self.0.push('\n');
+    }
+}
+
+/// The opening comment: who sends as what, in which tenant.
+fn header(s: &mut Script, spec: &Spec) {
+    s.line(&format!(
         "# m365-mailer setup: {} sends through Exchange Online as app {}",
         spec.mailbox, spec.client_id
     ));
-    line(&format!(
+    s.line(&format!(
         "# in tenant {}{}.",
         spec.tenant,
         if spec.rbac { ", with RBAC for Applications" } else { "" }
     ));
-    line("#");
-    line("# Part 1: Entra admin center (https://entra.microsoft.com), as a Global or Application Administrator.");
-    line("#   a. App registrations → New registration: any name, \"Accounts in this organizational directory only\",");
-    line("#      no redirect URI. The Overview page shows the Application (client) ID and the Directory (tenant) ID.");
-    match (&spec.certificate, &thumbprint) {
+    s.line("#");
+}
+
+/// Part 1, the Entra admin center: app registration, credential, permission, Object ID.
+fn entra_steps(s: &mut Script, spec: &Spec, thumbprint: Option<&str>) {
+    s.line("# Part 1: Entra admin center (https://entra.microsoft.com), as a Global or Application Administrator.");
+    s.line(
+        "#   a. App registrations → New registration: any name, \"Accounts in this organizational directory only\",",
+    );
+    s.line(
+        "#      no redirect URI. The Overview page shows the Application (client) ID and the Directory (tenant) ID.",
+    );
+    credential_step(s, spec, thumbprint);
+    api_permission_step(s, spec);
+    s.line(
+        "#   d. Enterprise applications → the app → Overview → Object ID. This is the service principal's object id",
+    );
+    s.line("#      that Exchange needs. It is NOT the Object ID shown under App registrations.");
+    s.line(&format!(
+        "#      az ad sp show --id {} --query id -o tsv",
+        spec.client_id
+    ));
+    s.line("#");
+}
+
+/// Step 1b: upload the certificate, or create a client secret.
+fn credential_step(s: &mut Script, spec: &Spec, thumbprint: Option<&str>) {
+    match (&spec.certificate, thumbprint) {
         (Some(path), Some(thumb)) => {
-            line("#   b. Certificates & secrets → Certificates → Upload certificate: the public part of");
-            line(&format!(
+            s.line("#   b. Certificates & secrets → Certificates → Upload certificate: the public part of");
+            s.line(&format!(
                 "#      {} (thumbprint {thumb}). The private key stays on this server.",
                 path.display()
             ));
-            line(&format!(
+            s.line(&format!(
                 "#      az ad app credential reset --id {} --cert @{} --append",
                 spec.client_id,
                 sh(&path.display().to_string())
             ));
         }
         _ => {
-            line(
+            s.line(
                 "#   b. Certificates & secrets → New client secret → copy the Value column at once (it is shown only once;",
             );
-            line("#      the Secret ID next to it is not the secret). Note the expiry date and renew before it.");
-            line(&format!(
+            s.line("#      the Secret ID next to it is not the secret). Note the expiry date and renew before it.");
+            s.line(&format!(
                 "#      az ad app credential reset --id {} --append --display-name m365-mailer",
                 spec.client_id
             ));
         }
     }
+}
+
+/// Step 1c: the SMTP.SendAsApp permission with admin consent, or why RBAC goes without it.
+fn api_permission_step(s: &mut Script, spec: &Spec) {
     if spec.rbac {
-        line("#   c. API permissions: do NOT add SMTP.SendAsApp. With RBAC for Applications the permission is granted");
-        line("#      in Exchange below, limited to the mailboxes of a management scope; the Entra permission would");
-        line("#      trigger the FullAccess check instead.");
+        s.line(
+            "#   c. API permissions: do NOT add SMTP.SendAsApp. With RBAC for Applications the permission is granted",
+        );
+        s.line("#      in Exchange below, limited to the mailboxes of a management scope; the Entra permission would");
+        s.line("#      trigger the FullAccess check instead.");
     } else {
-        line("#   c. API permissions → Add a permission → APIs my organization uses → Office 365 Exchange Online →");
-        line("#      Application permissions → SMTP.SendAsApp → Add permissions, then \"Grant admin consent\".");
-        line(&format!(
+        s.line("#   c. API permissions → Add a permission → APIs my organization uses → Office 365 Exchange Online →");
+        s.line("#      Application permissions → SMTP.SendAsApp → Add permissions, then \"Grant admin consent\".");
+        s.line(&format!(
             "#      az ad app permission admin-consent --id {}",
             spec.client_id
         ));
     }
-    line("#   d. Enterprise applications → the app → Overview → Object ID. This is the service principal's object id");
-    line("#      that Exchange needs. It is NOT the Object ID shown under App registrations.");
-    line(&format!(
-        "#      az ad sp show --id {} --query id -o tsv",
-        spec.client_id
-    ));
-    line("#");
-    line("# Part 2: Exchange Online PowerShell (Azure Cloud Shell has the module; elsewhere:");
-    line("#   Install-Module -Name ExchangeOnlineManagement -Scope CurrentUser).");
-    line("");
-    line(&format!("Connect-ExchangeOnline -Organization {tenant}"));
+}
+
+/// Part 2 up to `New-ServicePrincipal`: connect to Exchange Online and register the app there.
+fn register_service_principal(s: &mut Script, spec: &Spec, q: &Quoted) {
+    s.line("# Part 2: Exchange Online PowerShell (Azure Cloud Shell has the module; elsewhere:");
+    s.line("#   Install-Module -Name ExchangeOnlineManagement -Scope CurrentUser).");
+    let Quoted {
+        tenant,
+        client,
+        sp,
+        name,
+        ..
+    } = q;
+    s.line("");
+    s.line(&format!("Connect-ExchangeOnline -Organization {tenant}"));
     if spec.sp_id.is_none() {
-        line("");
-        line("# Paste the Enterprise application's Object ID (step 1d):");
-        line("$sp = Read-Host 'Enterprise application Object ID'");
+        s.line("");
+        s.line("# Paste the Enterprise application's Object ID (step 1d):");
+        s.line("$sp = Read-Host 'Enterprise application Object ID'");
     }
-    line("");
-    line("# Register the app's service principal in Exchange. -ObjectId is the Enterprise application's Object ID;");
-    line("# the App registration's Object ID here is the most common cause of 535 5.7.3.");
-    line(&format!(
+    s.line("");
+    s.line("# Register the app's service principal in Exchange. -ObjectId is the Enterprise application's Object ID;");
+    s.line("# the App registration's Object ID here is the most common cause of 535 5.7.3.");
+    s.line(&format!(
         "New-ServicePrincipal -AppId {client} -ObjectId {sp} -DisplayName {name}"
     ));
-    line("");
-    if spec.rbac {
-        let filter = format!("PrimarySmtpAddress -eq {}", opath(&spec.mailbox));
-        line("# Limit the app to this mailbox with a management scope, and give it the SMTP role for that scope.");
-        line(&format!(
-            "New-ManagementScope -Name {} -RecipientRestrictionFilter {}",
-            ps("m365-mailer scope"),
-            ps(&filter)
-        ));
-        line(&format!(
-            "New-ManagementRoleAssignment -Name {} -Role 'Application SMTP.SendAsApp' -App {sp} -CustomResourceScope {}",
-            ps("m365-mailer SMTP"),
-            ps("m365-mailer scope")
-        ));
-    } else {
-        line("# Let the service principal open the mailbox it authenticates as, and send as it (the guides grant");
-        line("# both; FullAccess is what SMTP checks, SendAs keeps Send-As checks quiet).");
-        line(&format!(
-            "Add-MailboxPermission -Identity {mailbox} -User {sp} -AccessRights FullAccess -AutoMapping $false"
-        ));
-        line(&format!(
-            "Add-RecipientPermission -Identity {mailbox} -Trustee {sp} -AccessRights SendAs -Confirm:$false"
-        ));
-    }
+    s.line("");
+}
+
+/// RBAC for Applications: a management scope of this mailbox and the SMTP role for it.
+fn management_scope(s: &mut Script, spec: &Spec, q: &Quoted) {
+    let sp = &q.sp;
+    let filter = format!("PrimarySmtpAddress -eq {}", opath(&spec.mailbox));
+    s.line("# Limit the app to this mailbox with a management scope, and give it the SMTP role for that scope.");
+    s.line(&format!(
+        "New-ManagementScope -Name {} -RecipientRestrictionFilter {}",
+        ps("m365-mailer scope"),
+        ps(&filter)
+    ));
+    s.line(&format!(
+        "New-ManagementRoleAssignment -Name {} -Role 'Application SMTP.SendAsApp' -App {sp} -CustomResourceScope {}",
+        ps("m365-mailer SMTP"),
+        ps("m365-mailer scope")
+    ));
+}
+
+/// Without RBAC: FullAccess and SendAs on the mailbox for the service principal.
+fn mailbox_permissions(s: &mut Script, q: &Quoted) {
+    let Quoted { mailbox, sp, .. } = q;
+    s.line("# Let the service principal open the mailbox it authenticates as, and send as it (the guides grant");
+    s.line("# both; FullAccess is what SMTP checks, SendAs keeps Send-As checks quiet).");
+    s.line(&format!(
+        "Add-MailboxPermission -Identity {mailbox} -User {sp} -AccessRights FullAccess -AutoMapping $false"
+    ));
+    s.line(&format!(
+        "Add-RecipientPermission -Identity {mailbox} -Trustee {sp} -AccessRights SendAs -Confirm:$false"
+    ));
+}
+
+/// SendAs on each other address the app sends as.
+fn send_as_permissions(s: &mut Script, spec: &Spec, q: &Quoted) {
+    let sp = &q.sp;
     for other in &spec.send_as {
-        line(&format!("# Send as {other} too (list it in allowed_senders as well)."));
-        line(&format!(
+        s.line(&format!("# Send as {other} too (list it in allowed_senders as well)."));
+        s.line(&format!(
             "Add-RecipientPermission -Identity {} -Trustee {sp} -AccessRights SendAs -Confirm:$false",
             ps(other)
         ));
     }
-    line("");
-    line("# Turn SMTP AUTH on for this mailbox ($false means enabled). Security defaults in Entra ID must be off.");
-    line(&format!(
+}
+
+/// SMTP AUTH on for the mailbox (or the organisation).
+fn enable_smtp_auth(s: &mut Script, q: &Quoted) {
+    let mailbox = &q.mailbox;
+    s.line("");
+    s.line("# Turn SMTP AUTH on for this mailbox ($false means enabled). Security defaults in Entra ID must be off.");
+    s.line(&format!(
         "Set-CASMailbox -Identity {mailbox} -SmtpClientAuthenticationDisabled $false"
     ));
-    line("# Or for the whole organisation: Set-TransportConfig -SmtpClientAuthenticationDisabled $false");
-    line("");
-    line("# Check:");
-    line(&format!(
+    s.line("# Or for the whole organisation: Set-TransportConfig -SmtpClientAuthenticationDisabled $false");
+    s.line("");
+}
+
+/// The commands that show what was set up.
+fn verification(s: &mut Script, spec: &Spec, q: &Quoted) {
+    let Quoted {
+        client, mailbox, sp, ..
+    } = q;
+    s.line("# Check:");
+    s.line(&format!(
         "Get-ServicePrincipal | Where-Object AppId -eq {client} | Format-List DisplayName, AppId, ObjectId"
     ));
     if spec.rbac {
-        line(&format!(
+        s.line(&format!(
             "Get-ManagementRoleAssignment -RoleAssignee {sp} | Format-List Name, Role, CustomResourceScope"
         ));
     } else {
-        line(&format!(
+        s.line(&format!(
             "Get-MailboxPermission -Identity {mailbox} | Where-Object AccessRights -like '*FullAccess*'"
         ));
     }
-    line(&format!("Get-RecipientPermission -Identity {mailbox}"));
-    line(&format!(
+    s.line(&format!("Get-RecipientPermission -Identity {mailbox}"));
+    s.line(&format!(
         "Get-CASMailbox -Identity {mailbox} | Format-List SmtpClientAuthenticationDisabled"
     ));
-    line("");
-    line("# Part 3: changes take 5 to 15 minutes (RBAC up to an hour) to reach every server. Then:");
-    line("#   m365-mailer doctor --send-test <your address>");
-    Ok(s)
+}
+
+/// Part 3: wait for the changes to spread, then test with `doctor`.
+fn closing(s: &mut Script) {
+    s.line("");
+    s.line("# Part 3: changes take 5 to 15 minutes (RBAC up to an hour) to reach every server. Then:");
+    s.line("#   m365-mailer doctor --send-test <your address>");
 }
 
 /// An OPATH string literal (inside a filter): single quotes doubled.

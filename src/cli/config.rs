@@ -2,8 +2,8 @@
 
 use super::args::AccountArgs;
 use super::exit::Failure;
-use crate::account::AccountAuth;
-use crate::config::{Config, Setting};
+use crate::account::{Account, AccountAuth};
+use crate::config::{Config, Origin, Setting};
 use crate::oauth::ClientCredential;
 use crate::smtp::Security;
 
@@ -16,92 +16,11 @@ pub(super) fn check(args: &AccountArgs) -> Result<(), Failure> {
 /// The report, as printed.
 pub(crate) fn render(config: &Config) -> String {
     let mut out = String::new();
-    match &config.file {
-        Some(path) => out.push_str(&format!(
-            "config file      {} (accounts: {})\n",
-            path.display(),
-            if config.account_names.is_empty() {
-                "none".to_owned()
-            } else {
-                config.account_names.join(", ")
-            }
-        )),
-        None => out.push_str("config file      none (environment and flags only)\n"),
-    }
-    let a = &config.account;
-    let line = |out: &mut String, label: &str, value: &str, origin: Option<String>| {
-        out.push_str(&format!("{label:<17}{value}"));
-        if let Some(o) = origin {
-            out.push_str(&format!("  [{o}]"));
-        }
-        out.push('\n');
-    };
-    let setting = |s: &Setting<String>| (s.value.clone(), Some(s.origin.to_string()));
-    line(&mut out, "account", &a.name, None);
-    if let Some(t) = &a.tenant {
-        let (v, o) = setting(t);
-        line(&mut out, "tenant", &v, o);
-    }
-    if let Some(c) = &a.client_id {
-        let (v, o) = setting(c);
-        line(&mut out, "client id", &v, o);
-    }
-    let (v, o) = setting(&a.mailbox);
-    line(&mut out, "mailbox", &v, o);
-    line(&mut out, "default From", &a.default_from, None);
-    if !a.allowed_senders.is_empty() {
-        line(&mut out, "allowed senders", &a.allowed_senders.join(", "), None);
-    }
-    line(&mut out, "cloud", &a.cloud.to_string(), None);
-    let security = match a.smtp.security {
-        Security::StartTls => "STARTTLS",
-        Security::ImplicitTls => "TLS",
-        Security::InsecurePlaintext => "plaintext (insecure)",
-    };
-    line(
-        &mut out,
-        "smtp",
-        &format!("{}:{} ({security})", a.smtp.host, a.smtp.port),
-        None,
-    );
-    if let Some(ca) = &a.ca_file {
-        line(&mut out, "extra CA file", &ca.display().to_string(), None);
-    }
-    match &a.auth {
-        AccountAuth::OAuth { credential, origin } => {
-            let (v, o) = setting(&a.token_endpoint);
-            line(&mut out, "token endpoint", &v, o);
-            let (v, o) = setting(&a.scope);
-            line(&mut out, "scope", &v, o);
-            let described = match credential {
-                ClientCredential::Secret(_) => "client secret [redacted]".to_owned(),
-                ClientCredential::Certificate(c) => format!(
-                    "certificate {} (thumbprint {}, expires {}, {:?} assertions)",
-                    c.subject,
-                    c.thumbprint_hex(),
-                    c.not_after.date(),
-                    a.assertion_style
-                ),
-                ClientCredential::FederatedTokenFile(path) => {
-                    format!("federated token from {} (read for every request)", path.display())
-                }
-                ClientCredential::ManagedIdentity(identity) => {
-                    format!(
-                        "managed identity {} (its token is the client assertion)",
-                        identity.client_id
-                    )
-                }
-            };
-            line(&mut out, "credential", &described, Some(origin.to_string()));
-            if let Some(expires) = &a.secret_expires {
-                line(
-                    &mut out,
-                    "secret expires",
-                    &expires.value.to_string(),
-                    Some(expires.origin.to_string()),
-                );
-            }
-        }
+    config_file(&mut out, config);
+    identity(&mut out, &config.account);
+    smtp(&mut out, &config.account);
+    match &config.account.auth {
+        AccountAuth::OAuth { credential, origin } => oauth(&mut out, &config.account, credential, origin),
         AccountAuth::Password { user, .. } => {
             line(
                 &mut out,
@@ -116,4 +35,112 @@ pub(crate) fn render(config: &Config) -> String {
     }
     out.push_str("configuration is valid\n");
     out
+}
+
+/// Appends one `label  value  [origin]` line.
+fn line(out: &mut String, label: &str, value: &str, origin: Option<String>) {
+    out.push_str(&format!("{label:<17}{value}"));
+    if let Some(o) = origin {
+        out.push_str(&format!("  [{o}]"));
+    }
+    out.push('\n');
+}
+
+/// A setting's value and its origin, as `line` takes them.
+fn setting(s: &Setting<String>) -> (String, Option<String>) {
+    (s.value.clone(), Some(s.origin.to_string()))
+}
+
+/// The config file and the accounts it defines, or that there is none.
+fn config_file(out: &mut String, config: &Config) {
+    match &config.file {
+        Some(path) => out.push_str(&format!(
+            "config file      {} (accounts: {})\n",
+            path.display(),
+            if config.account_names.is_empty() {
+                "none".to_owned()
+            } else {
+                config.account_names.join(", ")
+            }
+        )),
+        None => out.push_str("config file      none (environment and flags only)\n"),
+    }
+}
+
+/// Who the account is: name, tenant, client id, mailbox, senders, and cloud.
+fn identity(out: &mut String, a: &Account) {
+    line(out, "account", &a.name, None);
+    if let Some(t) = &a.tenant {
+        let (v, o) = setting(t);
+        line(out, "tenant", &v, o);
+    }
+    if let Some(c) = &a.client_id {
+        let (v, o) = setting(c);
+        line(out, "client id", &v, o);
+    }
+    let (v, o) = setting(&a.mailbox);
+    line(out, "mailbox", &v, o);
+    line(out, "default From", &a.default_from, None);
+    if !a.allowed_senders.is_empty() {
+        line(out, "allowed senders", &a.allowed_senders.join(", "), None);
+    }
+    line(out, "cloud", &a.cloud.to_string(), None);
+}
+
+/// The SMTP server, its security, and any extra CA file.
+fn smtp(out: &mut String, a: &Account) {
+    let security = match a.smtp.security {
+        Security::StartTls => "STARTTLS",
+        Security::ImplicitTls => "TLS",
+        Security::InsecurePlaintext => "plaintext (insecure)",
+    };
+    line(
+        out,
+        "smtp",
+        &format!("{}:{} ({security})", a.smtp.host, a.smtp.port),
+        None,
+    );
+    if let Some(ca) = &a.ca_file {
+        line(out, "extra CA file", &ca.display().to_string(), None);
+    }
+}
+
+/// OAuth: token endpoint, scope, the credential (secrets redacted), and when a secret expires.
+fn oauth(out: &mut String, a: &Account, credential: &ClientCredential, origin: &Origin) {
+    let (v, o) = setting(&a.token_endpoint);
+    line(out, "token endpoint", &v, o);
+    let (v, o) = setting(&a.scope);
+    line(out, "scope", &v, o);
+    line(out, "credential", &describe(a, credential), Some(origin.to_string()));
+    if let Some(expires) = &a.secret_expires {
+        line(
+            out,
+            "secret expires",
+            &expires.value.to_string(),
+            Some(expires.origin.to_string()),
+        );
+    }
+}
+
+/// What the client credential is, without its secret.
+fn describe(a: &Account, credential: &ClientCredential) -> String {
+    match credential {
+        ClientCredential::Secret(_) => "client secret [redacted]".to_owned(),
+        ClientCredential::Certificate(c) => format!(
+            "certificate {} (thumbprint {}, expires {}, {:?} assertions)",
+            c.subject,
+            c.thumbprint_hex(),
+            c.not_after.date(),
+            a.assertion_style
+        ),
+        ClientCredential::FederatedTokenFile(path) => {
+            format!("federated token from {} (read for every request)", path.display())
+        }
+        ClientCredential::ManagedIdentity(identity) => {
+            format!(
+                "managed identity {} (its token is the client assertion)",
+                identity.client_id
+            )
+        }
+    }
 }
