@@ -132,6 +132,15 @@ fn dead_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeadEntry> {
     })
 }
 
+/// A change to one message by id made (`changed == 1`) or refused because a lease holds it.
+fn changed_unless_busy(changed: usize, id: &str) -> Result<(), Lookup> {
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(Lookup::Busy(id.to_owned()))
+    }
+}
+
 /// What an id given on the command line matched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum Lookup {
@@ -244,11 +253,7 @@ impl Inspector {
             "UPDATE queue SET next_attempt_ms = ?2 WHERE id = ?1 AND lease_until_ms <= ?2",
             params![id, now_ms],
         )?;
-        Ok(if changed == 1 {
-            Ok(())
-        } else {
-            Err(Lookup::Busy(id.to_owned()))
-        })
+        Ok(changed_unless_busy(changed, id))
     }
 
     /// Makes every waiting message due now; returns how many.
@@ -265,11 +270,7 @@ impl Inspector {
             "DELETE FROM queue WHERE id = ?1 AND lease_until_ms <= ?2",
             params![id, now_ms],
         )?;
-        Ok(if changed == 1 {
-            Ok(())
-        } else {
-            Err(Lookup::Busy(id.to_owned()))
-        })
+        Ok(changed_unless_busy(changed, id))
     }
 
     /// The dead-letter area, oldest first.
