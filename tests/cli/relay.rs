@@ -610,7 +610,10 @@ async fn exchange_limits_are_kept_and_the_allowed_rate_is_used() {
         ideal.as_seconds_f64(),
         used * 100.0
     );
-    assert!(used >= 0.95, "only {:.1} % of the allowed rate used", used * 100.0);
+    // Alone on this machine the relay uses 98 %; beside the rest of the suite on two cores,
+    // scheduling delays at each of the nine window edges cost a few per cent (93 % seen). What
+    // this guards against, a window waited out twice or a wake-up missed, costs half or more.
+    assert!(used >= 0.90, "only {:.1} % of the allowed rate used", used * 100.0);
     relay.kill().await;
 }
 
