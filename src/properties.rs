@@ -354,6 +354,20 @@ pub fn token_response(data: &[u8]) {
     let _ = error.is_transient();
 }
 
+/// A config file of arbitrary bytes: reading it and each account's table never panics, and an
+/// error about a value names a line of the file.
+pub fn config_file(data: &[u8]) {
+    let text = String::from_utf8_lossy(data).into_owned();
+    let lines = text.lines().count() + 1;
+    if let Err(crate::config::ConfigError::Invalid {
+        origin: crate::config::Origin::File { line, .. },
+        ..
+    }) = crate::config::read_text(std::path::Path::new("/fuzz/config.toml"), text)
+    {
+        assert!((1..=lines).contains(&line), "line {line} of {lines}");
+    }
+}
+
 const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 #[cfg(test)]
@@ -409,8 +423,52 @@ mod tests {
         }
     }
 
+    /// An account table's entry: a known field or not, written as text, number, boolean or list.
+    fn entry() -> impl Strategy<Value = (String, u8)> {
+        let names: Vec<String> = crate::config::Field::ALL
+            .iter()
+            .map(|f| f.name().to_owned())
+            .chain([
+                "tenant_id".to_owned(),
+                "smtp-port".to_owned(),
+                "identity_header".to_owned(),
+            ])
+            .collect();
+        (prop::sample::select(names), 0u8..4)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_config_file_of_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            super::config_file(&bytes);
+        }
+
+        #[test]
+        fn an_account_table_is_refused_at_its_first_wrong_line(entries in prop::collection::vec(entry(), 0..12)) {
+            use crate::config::{ConfigError, Field, Origin};
+            let mut seen = std::collections::BTreeSet::new();
+            let entries: Vec<_> = entries.into_iter().filter(|(k, _)| seen.insert(k.clone())).collect();
+            let mut text = "[accounts.main]\n".to_owned();
+            let mut first_wrong = None;
+            for (i, (key, kind)) in entries.iter().enumerate() {
+                let value = ["\"a value\"", "587", "true", "[\"a@contoso.com\"]"][usize::from(*kind)];
+                text.push_str(&format!("{key} = {value}\n"));
+                let right = Field::in_file(key).is_some_and(|f| f.spec().list == (*kind == 3));
+                if !right && first_wrong.is_none() {
+                    first_wrong = Some(i + 2);
+                }
+            }
+            let result = crate::config::read_text(std::path::Path::new("/p/config.toml"), text.clone());
+            match (first_wrong, result) {
+                (None, Ok(())) => {}
+                (Some(line), Err(ConfigError::Invalid { origin: Origin::File { line: at, .. }, .. })) => {
+                    prop_assert_eq!(at, line, "{}", text);
+                }
+                (expected, got) => prop_assert!(false, "expected an error at {:?}, got {:?}\n{}", expected, got, text),
+            }
+        }
 
         /// Every address of every To/Cc/Bcc line reaches the envelope, exactly once.
         #[test]

@@ -57,11 +57,16 @@ enum Scalar {
 pub(crate) struct FileAccount(BTreeMap<String, Spanned<Scalar>>);
 
 pub(crate) fn parse(path: &Path) -> Result<File, ConfigError> {
-    // No `Debug` of `File` or `Raw` can print the text: `File`'s is written by hand.
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
+    parse_text(path, text)
+}
+
+/// The file's text, read from `path`.
+pub(crate) fn parse_text(path: &Path, text: String) -> Result<File, ConfigError> {
+    // No `Debug` of `File` or `Raw` can print the text: `File`'s is written by hand.
     let raw: Raw = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
         message: parse_error(&text, &e),

@@ -235,6 +235,17 @@ impl<'a> Sources<'a> {
     }
 }
 
+/// A config file's text read as far as it can be without opening anything it names: the TOML
+/// and each account's table as a layer. For the properties of hostile input.
+#[cfg(any(test, feature = "properties"))]
+pub(crate) fn read_text(path: &std::path::Path, text: String) -> Result<(), ConfigError> {
+    let file = file::parse_text(path, text)?;
+    for (name, account) in &file.accounts {
+        account.layer(&file, path, name)?;
+    }
+    Ok(())
+}
+
 fn default_config_path(env: Env<'_>) -> Option<PathBuf> {
     let user = env("XDG_CONFIG_HOME")
         .map(PathBuf::from)

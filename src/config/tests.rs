@@ -282,30 +282,23 @@ fn an_unknown_or_misplaced_field_is_named_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let base =
         format!("[accounts.main]\ntenant = \"{TENANT}\"\nclient_id = \"{CLIENT}\"\nmailbox = \"a@contoso.com\"\n");
-    let error = resolve(dir.path(), &format!("{base}client_secrte = \"x\"\n"), &[])
-        .unwrap_err()
-        .to_string();
+    let refused = |more: &str| {
+        resolve(dir.path(), &format!("{base}{more}"), &[])
+            .unwrap_err()
+            .to_string()
+    };
+    let error = refused("client_secrte = \"x\"\n");
     assert!(
         error.contains("config.toml:5: accounts.main.client_secrte: unknown field `client_secrte`, expected one of")
             && error.contains("`client_secret`"),
         "{error}"
     );
     // Set by the platform (App Service), never by the file.
-    let error = resolve(dir.path(), &format!("{base}identity_header = \"x\"\n"), &[])
-        .unwrap_err()
-        .to_string();
+    let error = refused("identity_header = \"x\"\n");
     assert!(error.contains("unknown field `identity_header`"), "{error}");
-    let error = resolve(
-        dir.path(),
-        &format!("{base}mailbox_list = 1\nfrom = [\"b@contoso.com\"]\n"),
-        &[],
-    )
-    .unwrap_err()
-    .to_string();
+    let error = refused("mailbox_list = 1\nfrom = [\"b@contoso.com\"]\n");
     assert!(error.contains("unknown field `mailbox_list`"), "{error}");
-    let error = resolve(dir.path(), &format!("{base}from = [\"b@contoso.com\"]\n"), &[])
-        .unwrap_err()
-        .to_string();
+    let error = refused("from = [\"b@contoso.com\"]\n");
     assert!(
         error.contains("accounts.main.from: expected one value, not a list"),
         "{error}"
