@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::clock::Timestamp;
 use crate::oauth::{AssertionStyle, ClientCredential, Cloud, TokenSource};
 use crate::secret::Secret;
 use crate::setting::{Origin, Setting};
@@ -90,7 +91,7 @@ impl Account {
         match credential {
             ClientCredential::Secret(_) => self.secret_expires.as_ref().map(|date| CredentialExpiry {
                 credential: CredentialKind::ClientSecret,
-                at: date.value.midnight().assume_utc(),
+                at: Timestamp::from_datetime(date.value.midnight().assume_utc()),
                 origin: date.origin.clone(),
             }),
             ClientCredential::Certificate(cert) => Some(CredentialExpiry {
@@ -148,7 +149,7 @@ pub(crate) struct CredentialExpiry {
     /// What expires.
     pub(crate) credential: CredentialKind,
     /// When.
-    pub(crate) at: time::OffsetDateTime,
+    pub(crate) at: Timestamp,
     /// Where it is configured.
     pub(crate) origin: Origin,
 }
@@ -188,7 +189,7 @@ impl Expiry {
 impl CredentialExpiry {
     /// How close it is at `now`. Days are counted between calendar dates (UTC), as Entra and
     /// certificates show them: a secret "expires 2027-06-30" has 10 days left on 2027-06-20.
-    pub(crate) fn at(&self, now: time::OffsetDateTime) -> Expiry {
+    pub(crate) fn at(&self, now: Timestamp) -> Expiry {
         let days = self.days_left(now);
         match days {
             _ if self.seconds_left(now) <= 0 => Expiry::Expired,
@@ -199,17 +200,17 @@ impl CredentialExpiry {
     }
 
     /// Calendar days left at `now` (negative once past).
-    pub(crate) fn days_left(&self, now: time::OffsetDateTime) -> i64 {
-        (self.at.date() - now.date()).whole_days()
+    pub(crate) fn days_left(&self, now: Timestamp) -> i64 {
+        now.days_until(self.at)
     }
 
     /// Seconds left at `now` (negative once expired).
-    pub(crate) fn seconds_left(&self, now: time::OffsetDateTime) -> i64 {
-        (self.at - now).whole_seconds()
+    pub(crate) fn seconds_left(&self, now: Timestamp) -> i64 {
+        now.secs_until(self.at)
     }
 
     /// One sentence on it at `now`, or `None` while it is distant.
-    pub(crate) fn warning(&self, now: time::OffsetDateTime) -> Option<String> {
+    pub(crate) fn warning(&self, now: Timestamp) -> Option<String> {
         let (what, date) = (self.credential, self.at.date());
         match self.at(now) {
             Expiry::Distant => None,
@@ -230,11 +231,11 @@ mod tests {
 
     #[test]
     fn one_rule_for_every_credential_at_30_days_7_days_and_expiry() {
-        let now = time::macros::datetime!(2027-06-20 12:00 UTC);
+        let now = Timestamp::from_datetime(time::macros::datetime!(2027-06-20 12:00 UTC));
         for credential in [CredentialKind::ClientSecret, CredentialKind::Certificate] {
             let expiry = |days: i64, seconds: i64| CredentialExpiry {
                 credential,
-                at: now + time::Duration::days(days) + time::Duration::seconds(seconds),
+                at: Timestamp::from_unix_secs(now.unix_secs() + days * 86_400 + seconds),
                 origin: Origin::Default,
             };
             assert_eq!(expiry(31, 0).at(now), Expiry::Distant);

@@ -69,7 +69,7 @@ struct Files {
 
 /// A certificate for the app, valid from yesterday for a year.
 fn generate_certificate() -> Result<ClientCertificate, Failure> {
-    let now = crate::clock::now();
+    let now = crate::clock::Timestamp::now().to_datetime();
     ClientCertificate::generate(
         "Contoso Mailer",
         now - time::Duration::days(1),
@@ -368,7 +368,10 @@ async fn show_token(submitter: &Submitter) -> Result<(), Failure> {
     for claim in ["aud", "iss", "appid", "appidacr", "idtyp", "oid", "roles"] {
         println!("   {claim:<9} {}", claims[claim]);
     }
-    println!("   expires in {} s", token.expires_at - crate::clock::unix_now());
+    println!(
+        "   expires in {} s",
+        crate::clock::Timestamp::now().secs_until(token.expires_at)
+    );
     Ok(())
 }
 

@@ -4,11 +4,13 @@
 //! Everything shown came from a client or a server: control characters are printed escaped, so
 //! a message cannot drive the terminal that lists it.
 
+use std::time::Duration;
+
 use super::args::{DeadCommand, QueueArgs, QueueCommand};
 use super::exit::{Code, Failure};
-use crate::clock;
+use crate::clock::Timestamp;
 use crate::config::{Overrides, RelayOverrides};
-use crate::queue::{DeadEntry, Entry, Inspector, Lookup, Paused, Summary, millis};
+use crate::queue::{DeadEntry, Entry, Inspector, Lookup, Paused, Summary};
 
 pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
     let dir = crate::config::queue_dir(
@@ -23,7 +25,7 @@ pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
         &crate::config::process_env,
     )?;
     let mut q = Inspector::open(&dir)?;
-    let now = clock::unix_millis();
+    let now = Timestamp::now();
     match args.command.as_ref().unwrap_or(&QueueCommand::List) {
         QueueCommand::List => {
             let entries = q.list(now)?;
@@ -74,7 +76,7 @@ pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn dead(q: &mut Inspector, command: &DeadCommand, json: bool, now: i64) -> Result<(), Failure> {
+fn dead(q: &mut Inspector, command: &DeadCommand, json: bool, now: Timestamp) -> Result<(), Failure> {
     match command {
         DeadCommand::List => {
             let entries = q.dead()?;
@@ -109,7 +111,7 @@ fn dead(q: &mut Inspector, command: &DeadCommand, json: bool, now: i64) -> Resul
             println!("{n} dead letters back in the queue, due now");
         }
         DeadCommand::Purge { older_than } => {
-            let before = older_than.map(|age| now - millis(age));
+            let before = older_than.map(|age| now - age);
             let n = q.dead_purge(before)?;
             println!("{n} dead letters deleted");
         }
@@ -168,18 +170,18 @@ fn shown(text: &str) -> String {
     escaped(text, false)
 }
 
-fn render_paused(paused: &[Paused], now: i64) -> String {
+fn render_paused(paused: &[Paused], now: Timestamp) -> String {
     let mut out = String::new();
     for p in paused {
-        let next = if p.until_ms <= now {
+        let next = if p.until <= now {
             "next try when a message is due".to_owned()
         } else {
-            format!("next try in {}", span(p.until_ms - now))
+            format!("next try in {}", span(now.until(p.until)))
         };
         out.push_str(&format!(
             "Account {} is paused since {} UTC ({next}); its messages wait:\n    {}\n",
             shown(&p.account),
-            when(p.since_ms),
+            when(p.since),
             shorten(&shown(&p.reason), 200)
         ));
     }
@@ -190,21 +192,17 @@ fn render_paused(paused: &[Paused], now: i64) -> String {
 }
 
 /// `2026-11-23 20:05:15` (UTC).
-fn when(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second]"
-            ))
-            .ok()
-        })
+fn when(t: Timestamp) -> String {
+    t.to_datetime()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
         .unwrap_or_default()
 }
 
 /// `4m 10s`, `2h 3m`, `5d 1h`.
-fn span(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
+fn span(d: Duration) -> String {
+    let s = d.as_secs();
     match s {
         0..60 => format!("{s}s"),
         60..3600 => format!("{}m {}s", s / 60, s % 60),
@@ -213,7 +211,7 @@ fn span(ms: i64) -> String {
     }
 }
 
-fn render_list(entries: &[Entry], now: i64) -> String {
+fn render_list(entries: &[Entry], now: Timestamp) -> String {
     if entries.is_empty() {
         return "The queue is empty.\n".to_owned();
     }
@@ -224,16 +222,16 @@ fn render_list(entries: &[Entry], now: i64) -> String {
     for e in entries {
         let next = if e.leased {
             "delivering now".to_owned()
-        } else if e.next_attempt_ms <= now {
+        } else if e.next_attempt <= now {
             "due".to_owned()
         } else {
-            format!("in {}", span(e.next_attempt_ms - now))
+            format!("in {}", span(now.until(e.next_attempt)))
         };
         out.push_str(&format!(
             "{:<32}  {:>9}  {:<19}  {:>8}  {next}\n",
             e.message.id,
             e.message.size,
-            when(e.message.received_ms),
+            when(e.message.received),
             e.message.attempts
         ));
         out.push_str(&format!(
@@ -246,29 +244,29 @@ fn render_list(entries: &[Entry], now: i64) -> String {
         }
     }
     let size: i64 = entries.iter().map(|e| e.message.size).sum();
-    let oldest = entries.iter().map(|e| e.message.received_ms).min().unwrap_or(now);
+    let oldest = entries.iter().map(|e| e.message.received).min().unwrap_or(now);
     out.push_str(&format!(
         "-- {} message{}, {size} bytes, oldest {} old\n",
         entries.len(),
         if entries.len() == 1 { "" } else { "s" },
-        span(now - oldest)
+        span(now.since(oldest))
     ));
     out
 }
 
-fn render_entry(e: &Entry, now: i64) -> String {
+fn render_entry(e: &Entry, now: Timestamp) -> String {
     let next = if e.leased {
         "being delivered now".to_owned()
-    } else if e.next_attempt_ms <= now {
+    } else if e.next_attempt <= now {
         "due now".to_owned()
     } else {
-        format!("{} (in {})", when(e.next_attempt_ms), span(e.next_attempt_ms - now))
+        format!("{} (in {})", when(e.next_attempt), span(now.until(e.next_attempt)))
     };
     format!(
         "{}Arrived:      {} UTC ({} ago)\nSize:         {} bytes\nAttempts:     {}\nNext attempt: {next}\nLast reply:   {}\n",
         render_summary(&e.message),
-        when(e.message.received_ms),
-        span(now - e.message.received_ms),
+        when(e.message.received),
+        span(now.since(e.message.received)),
         e.message.size,
         e.message.attempts,
         shown(e.last_reply.as_deref().unwrap_or("-")),
@@ -288,7 +286,7 @@ fn render_summary(m: &Summary) -> String {
     )
 }
 
-fn render_dead_list(entries: &[DeadEntry], now: i64) -> String {
+fn render_dead_list(entries: &[DeadEntry], now: Timestamp) -> String {
     if entries.is_empty() {
         return "The dead-letter area is empty.\n".to_owned();
     }
@@ -297,7 +295,7 @@ fn render_dead_list(entries: &[DeadEntry], now: i64) -> String {
         out.push_str(&format!(
             "{}  given up {} ago after {} attempts\n    {} → {}\n    {}\n",
             e.message.id,
-            span(now - e.failed_ms),
+            span(now.since(e.failed)),
             e.message.attempts,
             shown(&e.message.sender),
             shown(&e.message.recipients.join(", ")),
@@ -311,13 +309,13 @@ fn render_dead_list(entries: &[DeadEntry], now: i64) -> String {
     out
 }
 
-fn render_dead(e: &DeadEntry, now: i64) -> String {
+fn render_dead(e: &DeadEntry, now: Timestamp) -> String {
     format!(
         "{}Arrived:      {} UTC\nGiven up:     {} UTC ({} ago) after {} attempts\nReply:        {}\n\n{}\n",
         render_summary(&e.message),
-        when(e.message.received_ms),
-        when(e.failed_ms),
-        span(now - e.failed_ms),
+        when(e.message.received),
+        when(e.failed),
+        span(now.since(e.failed)),
         e.message.attempts,
         shown(&e.reply),
         e.diagnosis

@@ -5,6 +5,7 @@ use std::io::Read as _;
 
 use super::args::TokenArgs;
 use super::exit::{Code, Failure};
+use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::doctor;
 use crate::oauth::{DiskCache, inspect};
@@ -98,7 +99,7 @@ fn render(header: &serde_json::Value, claims: &serde_json::Value, checks: &[(boo
     let time = |v: &serde_json::Value| {
         v.as_i64()
             .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-            .map(|t| format!("{} ({})", t, relative(t.unix_timestamp())))
+            .map(|t| format!("{} ({})", t, relative(Timestamp::from_datetime(t))))
     };
     if let Some(map) = claims.as_object() {
         for (key, value) in map {
@@ -126,8 +127,8 @@ fn plain(value: &serde_json::Value) -> String {
     }
 }
 
-fn relative(unix: i64) -> String {
-    let delta = unix - crate::clock::unix_now();
+fn relative(t: Timestamp) -> String {
+    let delta = Timestamp::now().secs_until(t);
     if delta >= 0 {
         format!("in {delta} s")
     } else {

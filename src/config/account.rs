@@ -60,7 +60,7 @@ pub(super) fn build(
         secret_expires: secret_expires(layers)?,
     };
     if let Some(expiry) = account.credential_expiry()
-        && let Some(message) = expiry.warning(crate::clock::now())
+        && let Some(message) = expiry.warning(crate::clock::Timestamp::now())
     {
         warnings.push(Warning::new(WarningKind::CredentialExpiry, &expiry.origin, message));
     }

@@ -24,7 +24,7 @@ fn resolve(dir: &Path, toml: &str, env: &[(&str, &str)]) -> Result<Config, Confi
 
 fn pfx(dir: &Path) -> PathBuf {
     use rustls::pki_types::pem::PemObject as _;
-    let now = crate::clock::now();
+    let now = crate::clock::Timestamp::now().to_datetime();
     let cert = m365_emulator::ClientCertificate::generate("Mailer", now, now + time::Duration::days(400)).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
     let der = rustls::pki_types::CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap();

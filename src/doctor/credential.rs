@@ -4,6 +4,7 @@
 use super::{Check, CheckId, Status};
 use crate::account::{Account, AccountAuth, CredentialKind, Expiry};
 use crate::catalog::{self, Evidence, Ids};
+use crate::clock::Timestamp;
 use crate::oauth::managed_identity::{IdentityEndpoint, ManagedIdentity};
 use crate::oauth::{Certificate, ClientCredential, inspect};
 use crate::setting::Origin;
@@ -60,7 +61,7 @@ fn client_secret(account: &Account, origin: &Origin, evidence: &Evidence, ids: &
 
 /// A certificate (loaded with its key already): thumbprint, subject and expiry.
 fn certificate(account: &Account, cert: &Certificate, origin: &Origin, evidence: &Evidence, ids: &Ids) -> Check {
-    let days = (cert.not_after.date() - crate::clock::now().date()).whole_days();
+    let days = Timestamp::now().days_until(cert.not_after);
     let check = Check::new(
         CheckId::Credential,
         Status::Pass,
@@ -104,7 +105,7 @@ fn expiry(mut check: Check, account: &Account, which: String, evidence: &Evidenc
     let Some(expiry) = account.credential_expiry() else {
         return check;
     };
-    let now = crate::clock::now();
+    let now = Timestamp::now();
     let (what, date) = (expiry.credential, expiry.at.date());
     let days = expiry.days_left(now);
     match expiry.at(now) {
@@ -171,7 +172,7 @@ fn federated_token(path: &std::path::Path, origin: &Origin, evidence: &Evidence,
     .evidence(format!("audience {}", audiences.join(", ")))
     .evidence(format!("from {origin}; read again for every token request"));
     if let Some(exp) = claims["exp"].as_f64() {
-        let left = exp as i64 - crate::clock::unix_now();
+        let left = Timestamp::now().secs_until(Timestamp::from_unix_secs(exp as i64));
         if left <= 0 {
             let entry = catalog::for_aadsts(700024).expect("in the catalog");
             check.status = Status::Fail;

@@ -71,7 +71,7 @@ async fn token(account: &Account, evidence: &Evidence, ids: &Ids) -> (Check, Opt
     let provider = TokenProvider::new(http, source, retry, None);
     match provider.token().await {
         Ok(token) => {
-            let lifetime = token.expires_at - crate::clock::unix_now();
+            let lifetime = crate::clock::Timestamp::now().secs_until(token.expires_at);
             (
                 Check::new(
                     CheckId::Token,

@@ -16,6 +16,7 @@ use mail_builder::headers::raw::Raw;
 pub(crate) use header::{Mailbox, end_head, header_value, message_id};
 pub(crate) use rewrite::{add_missing_headers, rewrite_from};
 
+use crate::clock::Timestamp;
 use crate::smtp::Envelope;
 
 /// Why a message cannot be sent as given.
@@ -128,7 +129,7 @@ pub(crate) fn from_raw(raw: &[u8], options: &RawOptions) -> Result<Outgoing, Mes
         }
     };
     if !header::has(headers, "date") {
-        added.extend_from_slice(format!("Date: {}\r\n", rfc5322_date(crate::clock::now())).as_bytes());
+        added.extend_from_slice(format!("Date: {}\r\n", rfc5322_date(Timestamp::now())).as_bytes());
     }
     if !header::has(headers, "message-id") {
         added.extend_from_slice(format!("Message-ID: {}\r\n", new_message_id(&options.default_from)).as_bytes());
@@ -414,11 +415,11 @@ fn new_message_id(from: &str) -> String {
 }
 
 /// `Mon, 23 Nov 2026 18:00:00 +0000`.
-pub(crate) fn rfc5322_date(t: time::OffsetDateTime) -> String {
+pub(crate) fn rfc5322_date(t: Timestamp) -> String {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]"
     );
-    t.format(&format).unwrap_or_default()
+    t.to_datetime().format(&format).unwrap_or_default()
 }
 
 /// A DNS name with at least two labels.

@@ -7,6 +7,7 @@ use mail_builder::headers::address::Address;
 
 use super::header::{self, Mailbox};
 use super::{MessageError, new_message_id, rfc5322_date};
+use crate::clock::Timestamp;
 
 /// `From: name <address>` with CRLF: the name encoded (RFC 2047) and quoted as needed, its
 /// control characters (an encoded CR LF) never written raw.
@@ -77,7 +78,7 @@ pub(crate) fn rewrite_from(raw: &[u8], mailbox: &str) -> Result<Vec<u8>, Message
 }
 
 /// Adds the From, Date and Message-ID headers a message lacks (devices often send none).
-pub(crate) fn add_missing_headers(raw: &[u8], from: &str, now: time::OffsetDateTime) -> Vec<u8> {
+pub(crate) fn add_missing_headers(raw: &[u8], from: &str, now: Timestamp) -> Vec<u8> {
     let split = header::split(raw);
     let headers = split.map_or(&raw[..0], |(h, _)| h);
     let mut added = Vec::new();

@@ -184,7 +184,7 @@ fn relay_header_handling() {
         Err(MessageError::FromCount(2))
     ));
 
-    let now = time::macros::datetime!(2026-11-23 18:00 UTC);
+    let now = Timestamp::from_datetime(time::macros::datetime!(2026-11-23 18:00 UTC));
     let completed = String::from_utf8(add_missing_headers(
         b"Subject: x\r\n\r\nbody\r\n",
         "relay@contoso.com",

@@ -1,11 +1,14 @@
 //! Client assertions (private_key_jwt) signed with the app's certificate (fact sheet §2.3).
 
+use std::time::Duration;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 
 use super::credential::Certificate;
+use crate::clock::Timestamp;
 
 /// How the assertion is signed and which thumbprint names the key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,9 +33,9 @@ impl std::str::FromStr for AssertionStyle {
 }
 
 /// Lifetime of an assertion; Entra recommends 5–10 minutes.
-pub(crate) const LIFETIME_SECS: i64 = 600;
+pub(crate) const LIFETIME: Duration = Duration::from_secs(600);
 /// An assertion is reused until this long before it expires, as MSAL does.
-pub(crate) const REUSE_MARGIN_SECS: i64 = 60;
+pub(crate) const REUSE_MARGIN: Duration = Duration::from_secs(60);
 
 #[derive(Serialize)]
 struct Claims<'a> {
@@ -51,13 +54,13 @@ pub(crate) struct Assertion {
     /// The JWT.
     pub(crate) jwt: crate::secret::Secret,
     /// `exp`.
-    pub(crate) expires_at: i64,
+    pub(crate) expires_at: Timestamp,
 }
 
 impl Assertion {
     /// Whether it can still be sent at `now`.
-    pub(crate) fn reusable(&self, now: i64) -> bool {
-        now < self.expires_at - REUSE_MARGIN_SECS
+    pub(crate) fn reusable(&self, now: Timestamp) -> bool {
+        now < self.expires_at - REUSE_MARGIN
     }
 }
 
@@ -68,7 +71,7 @@ pub(crate) fn sign(
     include_x5c: bool,
     client_id: &str,
     token_endpoint: &str,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Assertion, jsonwebtoken::errors::Error> {
     let mut header = Header::new(match style {
         AssertionStyle::Ps256 => Algorithm::PS256,
@@ -87,13 +90,13 @@ pub(crate) fn sign(
         iss: client_id,
         sub: client_id,
         jti: uuid::Uuid::new_v4().to_string(),
-        nbf: now,
-        iat: now,
-        exp: now + LIFETIME_SECS,
+        nbf: now.unix_secs(),
+        iat: now.unix_secs(),
+        exp: (now + LIFETIME).unix_secs(),
     };
     let jwt = jsonwebtoken::encode(&header, &claims, certificate.signing_key())?;
     Ok(Assertion {
         jwt: jwt.into(),
-        expires_at: claims.exp,
+        expires_at: Timestamp::from_unix_secs(claims.exp),
     })
 }

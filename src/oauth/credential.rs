@@ -10,9 +10,9 @@ use jsonwebtoken::EncodingKey;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 use sha1::Digest as _;
-use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
+use crate::clock::Timestamp;
 use crate::secret::Secret;
 
 /// What the app proves itself with.
@@ -100,7 +100,7 @@ pub(crate) struct Certificate {
     /// SHA-256 of the leaf (`x5t#S256`).
     pub(crate) sha256: [u8; 32],
     /// End of validity.
-    pub(crate) not_after: OffsetDateTime,
+    pub(crate) not_after: Timestamp,
     /// Subject, for messages.
     pub(crate) subject: String,
 }
@@ -218,7 +218,7 @@ impl Certificate {
             key,
             sha1: sha1::Sha1::digest(leaf).into(),
             sha256: sha2::Sha256::digest(leaf).into(),
-            not_after: parsed.validity().not_after.to_datetime(),
+            not_after: Timestamp::from_datetime(parsed.validity().not_after.to_datetime()),
             subject: parsed.subject().to_string(),
             chain,
         })

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use crate::clock::Timestamp;
 use crate::secret::Secret;
 
 /// The default IMDS token URL.
@@ -52,8 +53,8 @@ pub(crate) struct ManagedIdentityError {
 }
 
 impl ManagedIdentity {
-    /// The identity's token and its expiry (Unix time).
-    pub(crate) async fn token(&self, http: &reqwest::Client) -> Result<(Secret, i64), ManagedIdentityError> {
+    /// The identity's token and its expiry.
+    pub(crate) async fn token(&self, http: &reqwest::Client) -> Result<(Secret, Timestamp), ManagedIdentityError> {
         let (url, version) = match &self.endpoint {
             IdentityEndpoint::Imds(url) => (url, "2018-02-01"),
             IdentityEndpoint::AppService { url, .. } => (url, "2019-08-01"),
@@ -90,19 +91,20 @@ impl ManagedIdentity {
 
 /// The token and its expiry from the endpoint's answer (`expires_on` as a number or a string of
 /// one, as IMDS and App Service send it).
-fn parse(body: &[u8]) -> Result<(Secret, i64), String> {
+fn parse(body: &[u8]) -> Result<(Secret, Timestamp), String> {
     let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
     let token = json["access_token"]
         .as_str()
         .filter(|t| !t.is_empty())
         .ok_or("the answer has no access_token")?;
     let number = |v: &serde_json::Value| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok());
-    let now = crate::clock::unix_now();
+    let now = Timestamp::now();
     let expires_on = number(&json["expires_on"])
-        .or_else(|| Some(now.saturating_add(number(&json["expires_in"])?)))
+        .map(Timestamp::from_unix_secs)
+        .or_else(|| Some(now + Duration::from_secs(number(&json["expires_in"])?.max(0).unsigned_abs())))
         .ok_or("the answer has neither expires_on nor expires_in")?;
     // Kept at most a day, whatever the answer says.
-    let longest = now.saturating_add(crate::oauth::provider::LONGEST_LIFETIME_SECS);
+    let longest = now + crate::oauth::provider::LONGEST_LIFETIME;
     Ok((Secret::new(token.to_owned()), expires_on.min(longest)))
 }
 
@@ -110,17 +112,17 @@ fn parse(body: &[u8]) -> Result<(Secret, i64), String> {
 mod tests {
     #[test]
     fn both_endpoints_answers_are_read() {
-        let soon = crate::clock::unix_now() + 3600;
+        let soon = crate::clock::Timestamp::now().unix_secs() + 3600;
         let imds = format!(
             r#"{{"access_token":"eyJ0","client_id":"c","expires_in":"3599","expires_on":"{soon}","resource":"api://AzureADTokenExchange","token_type":"Bearer"}}"#
         );
         let (token, expires) = super::parse(imds.as_bytes()).unwrap();
-        assert_eq!((token.expose(), expires), ("eyJ0", soon));
+        assert_eq!((token.expose(), expires.unix_secs()), ("eyJ0", soon));
         let app_service = format!(
             r#"{{"access_token":"eyJ1","expires_on":{},"resource":"r","token_type":"Bearer"}}"#,
             soon + 1
         );
-        assert_eq!(super::parse(app_service.as_bytes()).unwrap().1, soon + 1);
+        assert_eq!(super::parse(app_service.as_bytes()).unwrap().1.unix_secs(), soon + 1);
         assert!(super::parse(br#"{"error":"invalid_request"}"#).is_err());
         for absurd in [
             r#"{"access_token":"a","expires_on":9223372036854775807}"#,
@@ -128,7 +130,8 @@ mod tests {
             r#"{"access_token":"a","expires_on":-9223372036854775808}"#,
         ] {
             let (_, expires) = super::parse(absurd.as_bytes()).unwrap();
-            assert!(expires <= crate::clock::unix_now() + 86_400, "{absurd}");
+            let longest = crate::clock::Timestamp::now() + std::time::Duration::from_secs(86_400);
+            assert!(expires <= longest, "{absurd}");
         }
     }
 }

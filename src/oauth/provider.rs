@@ -20,16 +20,16 @@ use sha2::Digest as _;
 use super::assertion::{self, Assertion, AssertionStyle};
 use super::credential::ClientCredential;
 use super::response::{self, EntraError, MalformedResponse};
-use crate::clock;
+use crate::clock::{self, Timestamp};
 use crate::secret::Secret;
 
-/// Refresh when fewer than this many seconds remain.
-pub(crate) const REFRESH_MARGIN_SECS: i64 = 600;
+/// Refresh when less than this remains.
+pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(600);
 /// A token with less than this left is not handed out: it could expire during the SMTP session.
-pub(crate) const MINIMUM_VALIDITY_SECS: i64 = 60;
+pub(crate) const MINIMUM_VALIDITY: Duration = Duration::from_secs(60);
 /// No token is kept longer than this, whatever its answer says (Entra's live at most a day): a
 /// huge or corrupted `expires_in` must neither overflow nor keep a token for ever.
-pub(crate) const LONGEST_LIFETIME_SECS: i64 = 86_400;
+pub(crate) const LONGEST_LIFETIME: Duration = Duration::from_secs(86_400);
 
 /// What to ask the token endpoint for, and with which credential.
 #[derive(Debug, Clone)]
@@ -54,10 +54,12 @@ pub(crate) struct AccessToken {
     /// The bearer token.
     #[serde(with = "secret_string")]
     pub(crate) token: Secret,
-    /// Unix time of expiry.
-    pub(crate) expires_at: i64,
-    /// Unix time after which a refresh should be attempted.
-    pub(crate) refresh_at: i64,
+    /// When it expires.
+    #[serde(with = "clock::unix_secs")]
+    pub(crate) expires_at: Timestamp,
+    /// When a refresh should be attempted.
+    #[serde(with = "clock::unix_secs")]
+    pub(crate) refresh_at: Timestamp,
 }
 
 mod secret_string {
@@ -85,15 +87,15 @@ pub(crate) enum Freshness {
 
 impl AccessToken {
     /// From a token response received at `now`.
-    pub(crate) fn from_response(response: response::TokenResponse, now: i64) -> Self {
-        let lifetime = |secs: u64| i64::try_from(secs).unwrap_or(i64::MAX).min(LONGEST_LIFETIME_SECS);
+    pub(crate) fn from_response(response: response::TokenResponse, now: Timestamp) -> Self {
+        let lifetime = |secs: u64| Duration::from_secs(secs).min(LONGEST_LIFETIME);
         let expires_in = lifetime(response.expires_in);
-        let expires_at = now.saturating_add(expires_in);
+        let expires_at = now + expires_in;
         // Ten minutes before expiry, but never before half the token's life: a token shorter
         // than twice the margin would otherwise be "due for refresh" the moment it arrives.
-        let by_margin = (expires_at - REFRESH_MARGIN_SECS).max(now.saturating_add(expires_in / 2));
+        let by_margin = (expires_at - REFRESH_MARGIN).max(now + expires_in / 2);
         let refresh_at = match response.refresh_in {
-            Some(r) => by_margin.min(now.saturating_add(lifetime(r))),
+            Some(r) => by_margin.min(now + lifetime(r)),
             None => by_margin,
         };
         Self {
@@ -104,8 +106,8 @@ impl AccessToken {
     }
 
     /// Whether to use it at `now`.
-    pub(crate) fn freshness(&self, now: i64) -> Freshness {
-        if now >= self.expires_at.saturating_sub(MINIMUM_VALIDITY_SECS) {
+    pub(crate) fn freshness(&self, now: Timestamp) -> Freshness {
+        if now >= self.expires_at - MINIMUM_VALIDITY {
             Freshness::Expired
         } else if now >= self.refresh_at {
             Freshness::Refresh
@@ -225,7 +227,7 @@ impl DiskCache {
         let bytes = std::fs::read(path).ok()?;
         let token: AccessToken = serde_json::from_slice(&bytes).ok()?;
         // A token that claims to live longer than any does was not written by this program.
-        (token.expires_at <= clock::unix_now().saturating_add(LONGEST_LIFETIME_SECS)).then_some(token)
+        (token.expires_at <= Timestamp::now() + LONGEST_LIFETIME).then_some(token)
     }
 
     /// Writes the token to a new private file beside the old one, then renames it over: never
@@ -252,7 +254,7 @@ pub(crate) struct TokenProvider {
     cached: Mutex<Option<AccessToken>>,
     assertion: Mutex<Option<Assertion>>,
     /// The managed identity's token and its expiry, reused until 5 minutes before it.
-    identity_token: tokio::sync::Mutex<Option<(Secret, i64)>>,
+    identity_token: tokio::sync::Mutex<Option<(Secret, Timestamp)>>,
     fetching: tokio::sync::Mutex<()>,
     requests: AtomicU64,
     failures: AtomicU64,
@@ -288,7 +290,7 @@ impl TokenProvider {
 
     /// A usable token: the cached one, or a new one.
     pub(crate) async fn token(&self) -> Result<AccessToken, TokenError> {
-        let now = clock::unix_now();
+        let now = Timestamp::now();
         let cached = self.cached();
         match cached.as_ref().map(|t| t.freshness(now)) {
             Some(Freshness::Fresh) => return Ok(cached.expect("checked")),
@@ -311,7 +313,7 @@ impl TokenProvider {
         let _guard = self.fetching.lock().await;
         // A concurrent caller may have fetched while we waited.
         if let Some(token) = self.cached()
-            && token.freshness(clock::unix_now()) != Freshness::Expired
+            && token.freshness(Timestamp::now()) != Freshness::Expired
         {
             return Ok(token);
         }
@@ -329,12 +331,12 @@ impl TokenProvider {
         let provider = Arc::clone(self);
         tokio::spawn(async move {
             loop {
-                let now = clock::unix_now();
+                let now = Timestamp::now();
                 // At least a second between refreshes, whatever the token says.
-                let wait = provider
-                    .cached()
-                    .map_or(0, |t| t.refresh_at.saturating_sub(now).clamp(1, LONGEST_LIFETIME_SECS));
-                tokio::time::sleep(Duration::from_secs(wait.unsigned_abs())).await;
+                let wait = provider.cached().map_or(Duration::ZERO, |t| {
+                    now.until(t.refresh_at).clamp(Duration::from_secs(1), LONGEST_LIFETIME)
+                });
+                tokio::time::sleep(wait).await;
                 if let Err(e) = provider.refresh().await {
                     tracing::warn!(error = %e, "background token refresh failed; retrying in 30 s");
                     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -440,7 +442,7 @@ impl TokenProvider {
         };
         let result = if status == 200 {
             response::parse_token(&body)
-                .map(|r| AccessToken::from_response(r, clock::unix_now()))
+                .map(|r| AccessToken::from_response(r, Timestamp::now()))
                 .map_err(TokenError::from)
         } else {
             Err(TokenError::Entra(Box::new(response::parse_error(status, &body))))
@@ -455,7 +457,7 @@ impl TokenProvider {
     ) -> Result<Secret, super::managed_identity::ManagedIdentityError> {
         let mut slot = self.identity_token.lock().await;
         if let Some((token, expires)) = slot.as_ref()
-            && expires.saturating_sub(clock::unix_now()) > 300
+            && Timestamp::now().until(*expires) > Duration::from_secs(300)
         {
             return Ok(token.clone());
         }
@@ -475,7 +477,7 @@ impl TokenProvider {
         match &source.credential {
             ClientCredential::Secret(secret) => form.push(("client_secret", secret.expose().to_owned())),
             ClientCredential::Certificate(cert) => {
-                let now = clock::unix_now();
+                let now = Timestamp::now();
                 let mut slot = self.assertion.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let assertion = match slot.as_ref().filter(|a| a.reusable(now)) {
                     Some(a) => a.clone(),

@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// A moment in Unix seconds.
+fn s(secs: i64) -> Timestamp {
+    Timestamp::from_unix_secs(secs)
+}
+
 fn token(expires_in: u64, refresh_in: Option<u64>, now: i64) -> AccessToken {
     AccessToken::from_response(
         response::TokenResponse {
@@ -9,56 +14,56 @@ fn token(expires_in: u64, refresh_in: Option<u64>, now: i64) -> AccessToken {
             expires_in,
             refresh_in,
         },
-        now,
+        s(now),
     )
 }
 
 #[test]
 fn freshness_over_a_token_life() {
     let t = token(3599, None, 1000);
-    assert_eq!(t.freshness(1000), Freshness::Fresh);
-    assert_eq!(t.freshness(1000 + 3599 - 601), Freshness::Fresh);
+    assert_eq!(t.freshness(s(1000)), Freshness::Fresh);
+    assert_eq!(t.freshness(s(1000 + 3599 - 601)), Freshness::Fresh);
     assert_eq!(
-        t.freshness(1000 + 3599 - 600),
+        t.freshness(s(1000 + 3599 - 600)),
         Freshness::Refresh,
         "ten minutes before expiry"
     );
-    assert_eq!(t.freshness(1000 + 3599 - 61), Freshness::Refresh);
+    assert_eq!(t.freshness(s(1000 + 3599 - 61)), Freshness::Refresh);
     assert_eq!(
-        t.freshness(1000 + 3599 - 60),
+        t.freshness(s(1000 + 3599 - 60)),
         Freshness::Expired,
         "too close to expiry to hand out"
     );
-    assert_eq!(t.freshness(1000 + 5000), Freshness::Expired);
+    assert_eq!(t.freshness(s(1000 + 5000)), Freshness::Expired);
 }
 
 #[test]
 fn absurd_lifetimes_neither_overflow_nor_last() {
     for expires_in in [u64::MAX, i64::MAX as u64, 10_u64.pow(18)] {
         let t = token(expires_in, Some(u64::MAX), 1_800_000_000);
-        assert_eq!(t.expires_at, 1_800_000_000 + LONGEST_LIFETIME_SECS);
+        assert_eq!(t.expires_at, s(1_800_000_000) + LONGEST_LIFETIME);
         assert!(t.refresh_at <= t.expires_at);
-        assert_eq!(t.freshness(1_800_000_000), Freshness::Fresh);
+        assert_eq!(t.freshness(s(1_800_000_000)), Freshness::Fresh);
     }
     let odd = AccessToken {
         token: Secret::new("t"),
-        expires_at: i64::MIN,
-        refresh_at: i64::MIN,
+        expires_at: s(i64::MIN),
+        refresh_at: s(i64::MIN),
     };
-    assert_eq!(odd.freshness(1_800_000_000), Freshness::Expired);
+    assert_eq!(odd.freshness(s(1_800_000_000)), Freshness::Expired);
 }
 
 #[test]
 fn refresh_in_brings_the_refresh_forward() {
     let t = token(86_400, Some(3600), 0);
-    assert_eq!(t.refresh_at, 3600);
-    assert_eq!(t.freshness(3599), Freshness::Fresh);
-    assert_eq!(t.freshness(3600), Freshness::Refresh);
+    assert_eq!(t.refresh_at, s(3600));
+    assert_eq!(t.freshness(s(3599)), Freshness::Fresh);
+    assert_eq!(t.freshness(s(3600)), Freshness::Refresh);
     // A short-lived token is refreshed by the margin, whatever refresh_in says…
-    assert_eq!(token(1500, Some(1400), 0).refresh_at, 900);
+    assert_eq!(token(1500, Some(1400), 0).refresh_at, s(900));
     // … but not before half its life: it must not be due for refresh on arrival.
-    assert_eq!(token(900, Some(800), 0).refresh_at, 450);
-    assert_eq!(token(130, None, 10).refresh_at, 75);
+    assert_eq!(token(900, Some(800), 0).refresh_at, s(450));
+    assert_eq!(token(130, None, 10).refresh_at, s(75));
 }
 
 #[cfg(unix)]
@@ -75,7 +80,7 @@ fn the_disk_cache_is_used_only_when_it_is_this_users_alone() {
         assertion_style: AssertionStyle::default(),
         send_x5c: false,
     };
-    let t = token(3599, None, clock::unix_now());
+    let t = token(3599, None, Timestamp::now().unix_secs());
     cache.store(&source, &t).unwrap();
     let path = cache.path(&source);
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);

@@ -8,6 +8,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
 use super::{QueueError, sqlite};
+use crate::clock::Timestamp;
 
 /// What the queue and the dead-letter area both know of a message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -26,8 +27,9 @@ pub(crate) struct Summary {
     pub(crate) message_id: Option<String>,
     /// Who handed it in.
     pub(crate) client: String,
-    /// Accepted at (Unix milliseconds).
-    pub(crate) received_ms: i64,
+    /// Accepted at.
+    #[serde(rename = "received_ms")]
+    pub(crate) received: Timestamp,
     /// Attempts made.
     pub(crate) attempts: i64,
 }
@@ -38,8 +40,9 @@ pub(crate) struct Entry {
     /// The message.
     #[serde(flatten)]
     pub(crate) message: Summary,
-    /// Next attempt not before (Unix milliseconds).
-    pub(crate) next_attempt_ms: i64,
+    /// Next attempt not before.
+    #[serde(rename = "next_attempt_ms")]
+    pub(crate) next_attempt: Timestamp,
     /// Being delivered now.
     pub(crate) leased: bool,
     /// The last reply or error.
@@ -55,8 +58,9 @@ pub(crate) struct DeadEntry {
     /// The message.
     #[serde(flatten)]
     pub(crate) message: Summary,
-    /// Given up at (Unix milliseconds).
-    pub(crate) failed_ms: i64,
+    /// Given up at.
+    #[serde(rename = "failed_ms")]
+    pub(crate) failed: Timestamp,
     /// The reply, in full.
     pub(crate) reply: String,
     /// Cause and fix.
@@ -68,10 +72,12 @@ pub(crate) struct DeadEntry {
 pub(crate) struct Paused {
     /// The account.
     pub(crate) account: String,
-    /// Since (Unix milliseconds).
-    pub(crate) since_ms: i64,
-    /// The next try (Unix milliseconds).
-    pub(crate) until_ms: i64,
+    /// Since.
+    #[serde(rename = "since_ms")]
+    pub(crate) since: Timestamp,
+    /// The next try.
+    #[serde(rename = "until_ms")]
+    pub(crate) until: Timestamp,
     /// Why: the reply, and the catalog's cause.
     pub(crate) reason: String,
 }
@@ -81,8 +87,8 @@ pub(crate) struct Paused {
 pub(crate) struct Stats {
     /// Messages in the queue.
     pub(crate) queued: i64,
-    /// When the oldest arrived (Unix milliseconds).
-    pub(crate) oldest_ms: Option<i64>,
+    /// When the oldest arrived.
+    pub(crate) oldest: Option<Timestamp>,
     /// Dead letters.
     pub(crate) dead: i64,
 }
@@ -93,7 +99,7 @@ pub(crate) struct Inspector {
     conn: Connection,
 }
 
-/// `?1` in every query that reads it is now (Unix milliseconds).
+/// `?1` in every query that reads it is now.
 const ENTRY_COLUMNS: &str = "id, account, sender, recipients, size, message_id, client, received_ms, attempts, \
                              next_attempt_ms, lease_until_ms > ?1, last_reply";
 const DEAD_COLUMNS: &str = "seq, id, account, sender, recipients, size, message_id, client, received_ms, attempts, failed_ms, reply, diagnosis";
@@ -108,7 +114,7 @@ fn summary(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Summary> {
         size: row.get(first + 4)?,
         message_id: row.get(first + 5)?,
         client: row.get(first + 6)?,
-        received_ms: row.get(first + 7)?,
+        received: row.get(first + 7)?,
         attempts: row.get(first + 8)?,
     })
 }
@@ -116,7 +122,7 @@ fn summary(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Summary> {
 fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     Ok(Entry {
         message: summary(row, 0)?,
-        next_attempt_ms: row.get(9)?,
+        next_attempt: row.get(9)?,
         leased: row.get::<_, i64>(10)? != 0,
         last_reply: row.get(11)?,
     })
@@ -126,7 +132,7 @@ fn dead_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeadEntry> {
     Ok(DeadEntry {
         seq: row.get(0)?,
         message: summary(row, 1)?,
-        failed_ms: row.get(10)?,
+        failed: row.get(10)?,
         reply: row.get(11)?,
         diagnosis: row.get(12)?,
     })
@@ -182,26 +188,22 @@ impl Inspector {
 
     /// Counts for metrics.
     pub(crate) fn stats(&self) -> Result<Stats, QueueError> {
-        let (queued, oldest_ms) = self
+        let (queued, oldest) = self
             .conn
             .query_row("SELECT count(*), min(received_ms) FROM queue", [], |row| {
                 Ok((row.get(0)?, row.get(1)?))
             })?;
         let dead = self.conn.query_row("SELECT count(*) FROM dead", [], |row| row.get(0))?;
-        Ok(Stats {
-            queued,
-            oldest_ms,
-            dead,
-        })
+        Ok(Stats { queued, oldest, dead })
     }
 
-    /// Every queued message, oldest first, as at `now_ms`.
-    pub(crate) fn list(&self, now_ms: i64) -> Result<Vec<Entry>, QueueError> {
+    /// Every queued message, oldest first, as at `now`.
+    pub(crate) fn list(&self, now: Timestamp) -> Result<Vec<Entry>, QueueError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM queue ORDER BY received_ms, id");
         Ok(self
             .conn
             .prepare(&sql)?
-            .query_map(params![now_ms], entry)?
+            .query_map(params![now], entry)?
             .collect::<Result<_, _>>()?)
     }
 
@@ -213,8 +215,8 @@ impl Inspector {
             .query_map([], |row| {
                 Ok(Paused {
                     account: row.get(0)?,
-                    since_ms: row.get(1)?,
-                    until_ms: row.get(2)?,
+                    since: row.get(1)?,
+                    until: row.get(2)?,
                     reason: row.get(3)?,
                 })
             })?
@@ -236,39 +238,39 @@ impl Inspector {
         })
     }
 
-    /// One message and its content, as at `now_ms`.
-    pub(crate) fn show(&self, id: &str, now_ms: i64) -> Result<Option<(Entry, Vec<u8>)>, QueueError> {
+    /// One message and its content, as at `now`.
+    pub(crate) fn show(&self, id: &str, now: Timestamp) -> Result<Option<(Entry, Vec<u8>)>, QueueError> {
         let sql = format!("SELECT {ENTRY_COLUMNS}, content FROM queue WHERE id = ?2");
         Ok(self
             .conn
-            .query_row(&sql, params![now_ms, id], |row| {
+            .query_row(&sql, params![now, id], |row| {
                 Ok((entry(row)?, row.get::<_, Vec<u8>>(12)?))
             })
             .optional()?)
     }
 
     /// Makes a message due now. `Err(Busy)` when it is being delivered.
-    pub(crate) fn retry(&self, id: &str, now_ms: i64) -> Result<Result<(), Lookup>, QueueError> {
+    pub(crate) fn retry(&self, id: &str, now: Timestamp) -> Result<Result<(), Lookup>, QueueError> {
         let changed = self.conn.execute(
             "UPDATE queue SET next_attempt_ms = ?2 WHERE id = ?1 AND lease_until_ms <= ?2",
-            params![id, now_ms],
+            params![id, now],
         )?;
         Ok(changed_unless_busy(changed, id))
     }
 
     /// Makes every waiting message due now; returns how many.
-    pub(crate) fn retry_all(&self, now_ms: i64) -> Result<usize, QueueError> {
+    pub(crate) fn retry_all(&self, now: Timestamp) -> Result<usize, QueueError> {
         Ok(self.conn.execute(
             "UPDATE queue SET next_attempt_ms = ?1 WHERE lease_until_ms <= ?1 AND next_attempt_ms > ?1",
-            params![now_ms],
+            params![now],
         )?)
     }
 
     /// Removes a message without delivering it. `Err(Busy)` when it is being delivered.
-    pub(crate) fn delete(&self, id: &str, now_ms: i64) -> Result<Result<(), Lookup>, QueueError> {
+    pub(crate) fn delete(&self, id: &str, now: Timestamp) -> Result<Result<(), Lookup>, QueueError> {
         let changed = self.conn.execute(
             "DELETE FROM queue WHERE id = ?1 AND lease_until_ms <= ?2",
-            params![id, now_ms],
+            params![id, now],
         )?;
         Ok(changed_unless_busy(changed, id))
     }
@@ -298,7 +300,7 @@ impl Inspector {
 
     /// Puts dead letters (those whose id starts with `prefix`, or all) back in the queue, due
     /// now with no attempts; returns how many.
-    pub(crate) fn dead_retry(&mut self, prefix: Option<&str>, now_ms: i64) -> Result<usize, QueueError> {
+    pub(crate) fn dead_retry(&mut self, prefix: Option<&str>, now: Timestamp) -> Result<usize, QueueError> {
         let pattern = format!("{}%", prefix.unwrap_or_default().replace(['%', '_'], ""));
         let tx = self.conn.transaction()?;
         let rows: Vec<(i64, String)> = tx
@@ -316,7 +318,7 @@ impl Inspector {
                 "INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client, received_ms,
                                     next_attempt_ms)
                  SELECT ?2, account, sender, recipients, content, size, message_id, client, ?3, ?3 FROM dead WHERE seq = ?1",
-                params![seq, new_id, now_ms],
+                params![seq, new_id, now],
             )?;
             tx.execute("DELETE FROM dead WHERE seq = ?1", params![seq])?;
         }
@@ -324,12 +326,12 @@ impl Inspector {
         Ok(rows.len())
     }
 
-    /// Empties the dead-letter area, or removes what was given up on before `before_ms`;
+    /// Empties the dead-letter area, or removes what was given up on before `before`;
     /// returns how many.
-    pub(crate) fn dead_purge(&self, before_ms: Option<i64>) -> Result<usize, QueueError> {
+    pub(crate) fn dead_purge(&self, before: Option<Timestamp>) -> Result<usize, QueueError> {
         Ok(self.conn.execute(
             "DELETE FROM dead WHERE failed_ms < ?1",
-            params![before_ms.unwrap_or(i64::MAX)],
+            params![before.unwrap_or(Timestamp::MAX)],
         )?)
     }
 }
@@ -337,6 +339,7 @@ impl Inspector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ms;
     use crate::queue::store::{Op, Store as _};
     use crate::queue::{DeadLetter, NewMessage, SqliteStore};
 
@@ -349,7 +352,7 @@ mod tests {
             content: b"Subject: s\r\n\r\nb\r\n".to_vec(),
             message_id: Some(format!("<{id}@x>")),
             client: "127.0.0.1".into(),
-            received_ms: 1000,
+            received: ms(1000),
         }
     }
 
@@ -360,7 +363,7 @@ mod tests {
         let dead = DeadLetter {
             message: message("dd01"),
             attempts: 3,
-            failed_ms: 5000,
+            failed: ms(5000),
             reply: "550 5.1.10 RESOLVER.ADR.RecipientNotFound".into(),
             diagnosis: "the recipient does not exist".into(),
         };
@@ -375,64 +378,64 @@ mod tests {
         store
             .apply(&[vec![Op::Lease {
                 account: "main".into(),
-                now_ms: 2000,
+                now: ms(2000),
                 limit: 3,
-                until_ms: 600_000,
+                until: ms(600_000),
             }]])
             .unwrap();
         let busy = |id: &str| Op::Defer {
             id: id.into(),
             recipients: vec!["a@fabrikam.com".into()],
-            next_attempt_ms: 90_000,
+            next_attempt: ms(90_000),
             attempted: true,
             crashed: false,
-            at_ms: 2000,
+            at: ms(2000),
             reply: "451 4.7.500 busy".into(),
         };
         store.apply(&[vec![busy("aa01")], vec![busy("aa02")]]).unwrap();
 
         let mut q = Inspector::open(dir.path()).unwrap();
-        let list = q.list(3000).unwrap();
+        let list = q.list(ms(3000)).unwrap();
         assert_eq!(list.len(), 3);
         assert_eq!(list[0].last_reply.as_deref(), Some("451 4.7.500 busy"));
         assert!(list.iter().find(|e| e.message.id == "bb01").unwrap().leased);
         assert_eq!(q.resolve("bb").unwrap(), Ok("bb01".to_owned()));
         assert_eq!(q.resolve("aa").unwrap(), Err(Lookup::Ambiguous("aa".into(), 2)));
         assert_eq!(q.resolve("zz").unwrap(), Err(Lookup::NotFound("zz".into())));
-        let (entry, content) = q.show("aa01", 3000).unwrap().unwrap();
+        let (entry, content) = q.show("aa01", ms(3000)).unwrap().unwrap();
         assert_eq!((entry.message.attempts, content.len()), (1, 17));
 
-        assert_eq!(q.retry("aa01", 3000).unwrap(), Ok(()));
-        assert_eq!(q.retry("bb01", 3000).unwrap(), Err(Lookup::Busy("bb01".into())));
+        assert_eq!(q.retry("aa01", ms(3000)).unwrap(), Ok(()));
+        assert_eq!(q.retry("bb01", ms(3000)).unwrap(), Err(Lookup::Busy("bb01".into())));
         assert_eq!(
-            q.retry_all(3000).unwrap(),
+            q.retry_all(ms(3000)).unwrap(),
             1,
             "aa02 only: aa01 is due already, bb01 is busy"
         );
-        assert_eq!(q.delete("bb01", 3000).unwrap(), Err(Lookup::Busy("bb01".into())));
-        assert_eq!(q.delete("aa02", 3000).unwrap(), Ok(()));
+        assert_eq!(q.delete("bb01", ms(3000)).unwrap(), Err(Lookup::Busy("bb01".into())));
+        assert_eq!(q.delete("aa02", ms(3000)).unwrap(), Ok(()));
         // Once its lease has run out, nobody is delivering it.
         assert!(
-            !q.list(600_000)
+            !q.list(ms(600_000))
                 .unwrap()
                 .iter()
                 .find(|e| e.message.id == "bb01")
                 .unwrap()
                 .leased
         );
-        assert_eq!(q.retry("bb01", 600_000).unwrap(), Ok(()));
+        assert_eq!(q.retry("bb01", ms(600_000)).unwrap(), Ok(()));
 
         assert_eq!(q.dead().unwrap()[0].reply, "550 5.1.10 RESOLVER.ADR.RecipientNotFound");
         assert_eq!(q.dead_show("dd").unwrap().len(), 1);
-        assert_eq!(q.dead_retry(Some("dd01"), 4000).unwrap(), 1);
+        assert_eq!(q.dead_retry(Some("dd01"), ms(4000)).unwrap(), 1);
         assert!(q.dead().unwrap().is_empty());
         let back = q
-            .list(4000)
+            .list(ms(4000))
             .unwrap()
             .into_iter()
             .find(|e| e.message.id == "dd01")
             .unwrap();
-        assert_eq!((back.message.attempts, back.next_attempt_ms), (0, 4000));
+        assert_eq!((back.message.attempts, back.next_attempt), (0, ms(4000)));
         assert_eq!(q.dead_purge(None).unwrap(), 0);
         assert!(Inspector::open(&dir.path().join("nope")).is_err());
     }

@@ -14,8 +14,10 @@ mod store;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
+use crate::clock::Timestamp;
+
 pub(crate) use inspect::{DeadEntry, Entry, Inspector, Lookup, Paused, Summary};
-pub(crate) use retry::{Backoff, Next, millis};
+pub(crate) use retry::{Backoff, Next};
 pub(crate) use sqlite::SqliteStore;
 pub(crate) use store::{Op, OpResult, Store};
 
@@ -44,8 +46,8 @@ pub(crate) struct NewMessage {
     pub(crate) message_id: Option<String>,
     /// Who handed it in: address, and user when authenticated.
     pub(crate) client: String,
-    /// When it was accepted (Unix milliseconds).
-    pub(crate) received_ms: i64,
+    /// When it was accepted.
+    pub(crate) received: Timestamp,
 }
 
 /// A message leased for delivery: nobody else delivers it until it is finished, released, or
@@ -67,8 +69,8 @@ pub(crate) struct DeadLetter {
     pub(crate) message: NewMessage,
     /// Attempts made.
     pub(crate) attempts: u32,
-    /// When it was given up on (Unix milliseconds).
-    pub(crate) failed_ms: i64,
+    /// When it was given up on.
+    pub(crate) failed: Timestamp,
     /// The last reply or error, in full.
     pub(crate) reply: String,
     /// The catalog's cause and fix.
@@ -182,20 +184,20 @@ impl Queue {
         self.apply(vec![Op::Enqueue(message)]).await.map(drop)
     }
 
-    /// Leases up to `limit` messages of `account` due at `now_ms`, oldest first, until `until_ms`.
+    /// Leases up to `limit` messages of `account` due at `now`, oldest first, until `until`.
     pub(crate) async fn lease(
         &self,
         account: &str,
-        now_ms: i64,
+        now: Timestamp,
         limit: usize,
-        until_ms: i64,
+        until: Timestamp,
     ) -> Result<Vec<Leased>, QueueError> {
         let results = self
             .apply(vec![Op::Lease {
                 account: account.to_owned(),
-                now_ms,
+                now,
                 limit,
-                until_ms,
+                until,
             }])
             .await?;
         Ok(match results.into_iter().next() {
@@ -204,12 +206,12 @@ impl Queue {
         })
     }
 
-    /// When the next message of `account` that nobody holds is due (Unix milliseconds).
-    pub(crate) async fn next_due(&self, account: &str, now_ms: i64) -> Result<Option<i64>, QueueError> {
+    /// When the next message of `account` that nobody holds is due.
+    pub(crate) async fn next_due(&self, account: &str, now: Timestamp) -> Result<Option<Timestamp>, QueueError> {
         let results = self
             .apply(vec![Op::NextDue {
                 account: account.to_owned(),
-                now_ms,
+                now,
             }])
             .await?;
         Ok(match results.into_iter().next() {
@@ -218,12 +220,16 @@ impl Queue {
         })
     }
 
-    /// Recipients `account` was sent to since `since_ms` (for the rolling-day limit).
-    pub(crate) async fn recipients_since(&self, account: &str, since_ms: i64) -> Result<Vec<(i64, u32)>, QueueError> {
+    /// Recipients `account` was sent to since `since` (for the rolling-day limit).
+    pub(crate) async fn recipients_since(
+        &self,
+        account: &str,
+        since: Timestamp,
+    ) -> Result<Vec<(Timestamp, u32)>, QueueError> {
         let results = self
             .apply(vec![Op::SentSince {
                 account: account.to_owned(),
-                since_ms,
+                since,
             }])
             .await?;
         Ok(match results.into_iter().next() {

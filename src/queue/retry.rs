@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crate::clock::Timestamp;
+
 /// The retry schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Backoff {
@@ -30,8 +32,8 @@ impl Default for Backoff {
 /// What to do after a transient failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Next {
-    /// Try again at this time (Unix milliseconds).
-    RetryAt(i64),
+    /// Try again at this time.
+    RetryAt(Timestamp),
     /// The message is too old: give up.
     GiveUp,
 }
@@ -42,19 +44,13 @@ impl Backoff {
         crate::backoff::doubling(self.initial, failures, self.max)
     }
 
-    /// After the `failures`-th failure at `now_ms` of a message accepted at `received_ms`.
-    pub(crate) fn next(&self, failures: u32, received_ms: i64, now_ms: i64) -> Next {
-        let age = Duration::from_millis(now_ms.saturating_sub(received_ms).max(0).unsigned_abs());
-        if age >= self.lifetime {
+    /// After the `failures`-th failure at `now` of a message accepted at `received`.
+    pub(crate) fn next(&self, failures: u32, received: Timestamp, now: Timestamp) -> Next {
+        if now.since(received) >= self.lifetime {
             return Next::GiveUp;
         }
-        Next::RetryAt(now_ms.saturating_add(millis(self.delay(failures))))
+        Next::RetryAt(now + self.delay(failures))
     }
-}
-
-/// A duration in milliseconds, saturating.
-pub(crate) fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -73,11 +69,15 @@ mod tests {
     #[test]
     fn gives_up_after_the_lifetime() {
         let b = Backoff::default();
+        let t = Timestamp::from_unix_millis;
         let day = 24 * 3600 * 1000;
-        assert_eq!(b.next(1, 0, 1000), Next::RetryAt(1000 + 300_000));
-        assert_eq!(b.next(40, 0, 5 * day - 1), Next::RetryAt(5 * day - 1 + 4_000_000));
-        assert_eq!(b.next(41, 0, 5 * day), Next::GiveUp);
+        assert_eq!(b.next(1, t(0), t(1000)), Next::RetryAt(t(1000 + 300_000)));
+        assert_eq!(
+            b.next(40, t(0), t(5 * day - 1)),
+            Next::RetryAt(t(5 * day - 1 + 4_000_000))
+        );
+        assert_eq!(b.next(41, t(0), t(5 * day)), Next::GiveUp);
         // A clock that went backwards does not give up.
-        assert_eq!(b.next(1, 10_000, 0), Next::RetryAt(300_000));
+        assert_eq!(b.next(1, t(10_000), t(0)), Next::RetryAt(t(300_000)));
     }
 }

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension as _, ToSql, params};
 
 use super::store::{Op, OpResult, Store};
 use super::{DeadLetter, Leased, NewMessage, QueueError, Recovered};
+use crate::clock::Timestamp;
 
 /// The database file inside the queue directory.
 pub(crate) const FILE_NAME: &str = "queue.sqlite3";
@@ -72,7 +73,7 @@ DROP INDEX IF EXISTS queue_due;
 ";
 
 /// Deliveries older than this are forgotten (the rolling-day limit looks back one day).
-const SENT_RETENTION_MS: i64 = 2 * 24 * 3600 * 1000;
+const SENT_RETENTION: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
 
 /// The SQLite queue store.
 #[derive(Debug)]
@@ -171,34 +172,34 @@ fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
         }
         Op::Lease {
             account,
-            now_ms,
+            now,
             limit,
-            until_ms,
-        } => Ok(OpResult::Leased(lease(tx, account, *now_ms, *limit, *until_ms)?)),
-        Op::Renew { id, until_ms } => {
+            until,
+        } => Ok(OpResult::Leased(lease(tx, account, *now, *limit, *until)?)),
+        Op::Renew { id, until } => {
             tx.prepare_cached("UPDATE queue SET lease_until_ms = ?2 WHERE id = ?1")?
-                .execute(params![id, until_ms])?;
+                .execute(params![id, until])?;
             Ok(OpResult::Done)
         }
-        Op::NextDue { account, now_ms } => Ok(OpResult::NextDue(next_due(tx, account, *now_ms)?)),
+        Op::NextDue { account, now } => Ok(OpResult::NextDue(next_due(tx, account, *now)?)),
         Op::Sent {
             account,
             recipients,
-            at_ms,
+            at,
         } => {
             tx.prepare_cached("INSERT INTO sent (account, at_ms, recipients) VALUES (?1, ?2, ?3)")?
-                .execute(params![account, at_ms, recipients])?;
+                .execute(params![account, at, recipients])?;
             tx.prepare_cached("DELETE FROM sent WHERE at_ms < ?1")?
-                .execute(params![at_ms - SENT_RETENTION_MS])?;
+                .execute(params![*at - SENT_RETENTION])?;
             Ok(OpResult::Done)
         }
         Op::Defer {
             id,
             recipients,
-            next_attempt_ms,
+            next_attempt,
             attempted,
             crashed,
-            at_ms,
+            at,
             reply,
         } => {
             tx.prepare_cached(
@@ -210,25 +211,25 @@ fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
             .execute(params![
                 id,
                 recipients_json(recipients),
-                next_attempt_ms,
+                next_attempt,
                 reply,
                 i64::from(*attempted),
-                at_ms,
+                at,
                 i64::from(*crashed),
             ])?;
             Ok(OpResult::Done)
         }
         Op::Pause {
             account,
-            until_ms,
+            until,
             reason,
-            at_ms,
+            at,
         } => {
             tx.prepare_cached(
                 "INSERT INTO paused (account, until_ms, since_ms, reason) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (account) DO UPDATE SET until_ms = ?2, reason = ?4",
             )?
-            .execute(params![account, until_ms, at_ms, reason])?;
+            .execute(params![account, until, at, reason])?;
             Ok(OpResult::Done)
         }
         Op::Resume(account) => {
@@ -245,10 +246,10 @@ fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
                 .execute(params![id])?;
             Ok(OpResult::Done)
         }
-        Op::SentSince { account, since_ms } => {
+        Op::SentSince { account, since } => {
             let sent = tx
                 .prepare_cached("SELECT at_ms, recipients FROM sent WHERE account = ?1 AND at_ms >= ?2 ORDER BY at_ms")?
-                .query_map(params![account, since_ms], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .query_map(params![account, since], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(OpResult::Sent(sent))
         }
@@ -265,7 +266,7 @@ fn insert_message(tx: &Connection, m: &NewMessage) -> Result<(), rusqlite::Error
     Ok(())
 }
 
-/// Runs `run` with a message's nine columns (id to received_ms, as both tables name them)
+/// Runs `run` with a message's nine columns (id to received, as both tables name them)
 /// followed by `extra`; the content is borrowed, not copied.
 fn with_message_values<T>(m: &NewMessage, extra: &[&dyn ToSql], run: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
     let recipients = recipients_json(&m.recipients);
@@ -279,19 +280,19 @@ fn with_message_values<T>(m: &NewMessage, extra: &[&dyn ToSql], run: impl FnOnce
         &size,
         &m.message_id,
         &m.client,
-        &m.received_ms,
+        &m.received,
     ];
     values.extend_from_slice(extra);
     run(&values)
 }
 
-/// Up to `limit` of the account's due messages, leased until `until_ms`, oldest first.
+/// Up to `limit` of the account's due messages, leased until `until`, oldest first.
 fn lease(
     tx: &Connection,
     account: &str,
-    now_ms: i64,
+    now: Timestamp,
     limit: usize,
-    until_ms: i64,
+    until: Timestamp,
 ) -> Result<Vec<Leased>, rusqlite::Error> {
     tx.prepare_cached(
         "UPDATE queue SET lease_until_ms = ?4
@@ -301,7 +302,7 @@ fn lease(
          RETURNING id, account, sender, recipients, content, message_id, client, received_ms, attempts,
                    crashes",
     )?
-    .query_map(params![account, now_ms, limit as i64, until_ms], |row| {
+    .query_map(params![account, now, limit as i64, until], |row| {
         Ok(Leased {
             message: NewMessage {
                 id: row.get(0)?,
@@ -311,7 +312,7 @@ fn lease(
                 content: row.get(4)?,
                 message_id: row.get(5)?,
                 client: row.get(6)?,
-                received_ms: row.get(7)?,
+                received: row.get(7)?,
             },
             attempts: row.get(8)?,
             crashes: row.get(9)?,
@@ -322,13 +323,13 @@ fn lease(
 
 /// When the account's next message is due. A message held by a lease is available when the
 /// lease runs out.
-fn next_due(tx: &Connection, account: &str, now_ms: i64) -> Result<Option<i64>, rusqlite::Error> {
+fn next_due(tx: &Connection, account: &str, now: Timestamp) -> Result<Option<Timestamp>, rusqlite::Error> {
     Ok(tx
         .prepare_cached(
             "SELECT min(max(next_attempt_ms, CASE WHEN lease_until_ms > ?2 THEN lease_until_ms ELSE 0 END))
              FROM queue WHERE account = ?1",
         )?
-        .query_row(params![account, now_ms], |row| row.get::<_, Option<i64>>(0))
+        .query_row(params![account, now], |row| row.get::<_, Option<Timestamp>>(0))
         .optional()?
         .flatten())
 }
@@ -339,7 +340,7 @@ fn insert_dead(tx: &Connection, dead: &DeadLetter) -> Result<(), rusqlite::Error
                            attempts, failed_ms, reply, diagnosis)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
-    let extra: [&dyn ToSql; 4] = [&dead.attempts, &dead.failed_ms, &dead.reply, &dead.diagnosis];
+    let extra: [&dyn ToSql; 4] = [&dead.attempts, &dead.failed, &dead.reply, &dead.diagnosis];
     with_message_values(&dead.message, &extra, |values| insert.execute(values))?;
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! Tests of `sqlite.rs`.
 
 use super::*;
+use crate::clock::ms;
 
-fn message(id: &str, account: &str, received_ms: i64) -> NewMessage {
+fn message(id: &str, account: &str, received: i64) -> NewMessage {
     NewMessage {
         id: id.into(),
         account: account.into(),
@@ -11,7 +12,7 @@ fn message(id: &str, account: &str, received_ms: i64) -> NewMessage {
         content: b"Subject: scan\r\n\r\nbody\r\n".to_vec(),
         message_id: Some("<1@scanner>".into()),
         client: "192.0.2.7".into(),
-        received_ms,
+        received: ms(received),
     }
 }
 
@@ -19,14 +20,14 @@ fn one(store: &mut SqliteStore, ops: Vec<Op>) -> Vec<OpResult> {
     store.apply(&[ops]).unwrap().pop().unwrap().unwrap()
 }
 
-fn lease(store: &mut SqliteStore, account: &str, now_ms: i64) -> Vec<Leased> {
+fn lease(store: &mut SqliteStore, account: &str, now: i64) -> Vec<Leased> {
     match one(
         store,
         vec![Op::Lease {
             account: account.into(),
-            now_ms,
+            now: ms(now),
             limit: 10,
-            until_ms: now_ms + 60_000,
+            until: ms(now + 60_000),
         }],
     )
     .pop()
@@ -71,15 +72,15 @@ fn lease_defer_recover_and_finish() {
             Op::Sent {
                 account: "main".into(),
                 recipients: 1,
-                at_ms: 5000,
+                at: ms(5000),
             },
             Op::Defer {
                 id: "m1".into(),
                 recipients: vec!["b@fabrikam.com".into()],
-                next_attempt_ms: 9000,
+                next_attempt: ms(9000),
                 attempted: true,
                 crashed: false,
-                at_ms: 5000,
+                at: ms(5000),
                 reply: "451 4.7.500 Server busy".into(),
             },
         ],
@@ -89,10 +90,10 @@ fn lease_defer_recover_and_finish() {
             &mut store,
             vec![Op::NextDue {
                 account: "main".into(),
-                now_ms: 5000
+                now: ms(5000)
             }]
         ),
-        [OpResult::NextDue(Some(9000))]
+        [OpResult::NextDue(Some(ms(9000)))]
     );
 
     // A crash now: m2 is still leased. Reopening puts it back.
@@ -115,7 +116,7 @@ fn lease_defer_recover_and_finish() {
     let dead = DeadLetter {
         message: m1.message.clone(),
         attempts: 2,
-        failed_ms: 9500,
+        failed: ms(9500),
         reply: "550 5.1.10 RESOLVER.ADR.RecipientNotFound".into(),
         diagnosis: "the recipient does not exist".into(),
     };
@@ -128,10 +129,10 @@ fn lease_defer_recover_and_finish() {
             &mut store,
             vec![Op::SentSince {
                 account: "main".into(),
-                since_ms: 0
+                since: ms(0)
             }]
         ),
-        [OpResult::Sent(vec![(5000, 1)])]
+        [OpResult::Sent(vec![(ms(5000), 1)])]
     );
     assert_eq!(
         store.recover().unwrap(),
@@ -180,10 +181,10 @@ fn a_lease_runs_out_without_a_restart() {
             &mut store,
             vec![Op::NextDue {
                 account: "main".into(),
-                now_ms: 3000
+                now: ms(3000)
             }]
         ),
-        [OpResult::NextDue(Some(62_000))]
+        [OpResult::NextDue(Some(ms(62_000)))]
     );
     let again = lease(&mut store, "main", 62_000);
     assert_eq!(again.len(), 1, "taken again without a restart");
@@ -191,7 +192,7 @@ fn a_lease_runs_out_without_a_restart() {
         &mut store,
         vec![Op::Renew {
             id: "m1".into(),
-            until_ms: 200_000,
+            until: ms(200_000),
         }],
     );
     assert!(lease(&mut store, "main", 150_000).is_empty(), "a renewed lease holds");

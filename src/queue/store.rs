@@ -6,6 +6,8 @@
 //! worker holding it renews it while it delivers; if the worker cannot record the outcome (a
 //! full disk), or dies, the lease runs out and the message is due again without a restart.
 
+use crate::clock::Timestamp;
+
 use super::{DeadLetter, Leased, NewMessage, QueueError, QueueId, Recovered};
 
 /// One operation on the queue.
@@ -13,30 +15,30 @@ use super::{DeadLetter, Leased, NewMessage, QueueError, QueueId, Recovered};
 pub(crate) enum Op {
     /// Store a new message.
     Enqueue(NewMessage),
-    /// Lease due messages of an account, oldest first, until `until_ms`.
+    /// Lease due messages of an account, oldest first, until `until`.
     Lease {
         /// The account.
         account: String,
-        /// Now (Unix milliseconds).
-        now_ms: i64,
+        /// Now.
+        now: Timestamp,
         /// At most this many.
         limit: usize,
-        /// The lease runs out then (Unix milliseconds).
-        until_ms: i64,
+        /// The lease runs out then.
+        until: Timestamp,
     },
     /// Extends the lease of a message being delivered.
     Renew {
         /// The message.
         id: QueueId,
-        /// The lease runs out then (Unix milliseconds).
-        until_ms: i64,
+        /// The lease runs out then.
+        until: Timestamp,
     },
-    /// When the next message of an account that nobody holds is due, seen at `now_ms`.
+    /// When the next message of an account that nobody holds is due, seen at `now`.
     NextDue {
         /// The account.
         account: String,
-        /// Now (Unix milliseconds).
-        now_ms: i64,
+        /// Now.
+        now: Timestamp,
     },
     /// A delivery, recorded for the rolling-day recipient limit.
     Sent {
@@ -44,8 +46,8 @@ pub(crate) enum Op {
         account: String,
         /// Recipients it was delivered to.
         recipients: u32,
-        /// When (Unix milliseconds).
-        at_ms: i64,
+        /// When.
+        at: Timestamp,
     },
     /// Keep the message for a later attempt, for `recipients` only.
     Defer {
@@ -53,14 +55,14 @@ pub(crate) enum Op {
         id: QueueId,
         /// Recipients still to deliver to.
         recipients: Vec<String>,
-        /// When to try again (Unix milliseconds).
-        next_attempt_ms: i64,
+        /// When to try again.
+        next_attempt: Timestamp,
         /// Whether this counts as an attempt (a throttled or never-tried message does not).
         attempted: bool,
         /// The delivery crashed (counted apart: a message that keeps crashing is given up on).
         crashed: bool,
-        /// When the attempt was made (Unix milliseconds).
-        at_ms: i64,
+        /// When the attempt was made.
+        at: Timestamp,
         /// The reply or error, in full.
         reply: String,
     },
@@ -69,16 +71,16 @@ pub(crate) enum Op {
     /// Remove a message from the queue: delivered, or its last recipients went to the
     /// dead-letter area.
     Remove(QueueId),
-    /// The account cannot deliver until `until_ms`, and why (shown by `queue`).
+    /// The account cannot deliver until `until`, and why (shown by `queue`).
     Pause {
         /// The account.
         account: String,
-        /// Until then (Unix milliseconds).
-        until_ms: i64,
+        /// Until then.
+        until: Timestamp,
         /// Why, with the reply.
         reason: String,
-        /// When it was paused (Unix milliseconds).
-        at_ms: i64,
+        /// When it was paused.
+        at: Timestamp,
     },
     /// The account delivers again.
     Resume(String),
@@ -86,8 +88,8 @@ pub(crate) enum Op {
     SentSince {
         /// The account.
         account: String,
-        /// Since (Unix milliseconds).
-        since_ms: i64,
+        /// Since.
+        since: Timestamp,
     },
 }
 
@@ -99,9 +101,9 @@ pub(crate) enum OpResult {
     /// Leased messages.
     Leased(Vec<Leased>),
     /// When the next message is due.
-    NextDue(Option<i64>),
+    NextDue(Option<Timestamp>),
     /// Deliveries: when, and to how many recipients.
-    Sent(Vec<(i64, u32)>),
+    Sent(Vec<(Timestamp, u32)>),
 }
 
 /// A transactional queue store.

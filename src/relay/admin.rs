@@ -87,9 +87,9 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
         let m = &admin.metrics;
         m.queue_depth.set(stats.queued);
         m.dead_letters.set(stats.dead);
-        let oldest = stats
-            .oldest_ms
-            .map_or(0, |t| (crate::clock::unix_millis() - t).max(0) / 1000);
+        let oldest = stats.oldest.map_or(0, |t| {
+            i64::try_from(crate::clock::Timestamp::now().since(t).as_secs()).unwrap_or(i64::MAX)
+        });
         m.queue_oldest_seconds.set(oldest);
     }
     (

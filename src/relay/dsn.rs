@@ -2,6 +2,7 @@
 //! administrator configured (`dsn_to`), never to the original sender: devices do not read mail,
 //! and bouncing to a forged sender would make the relay a backscatter source.
 
+use crate::clock::Timestamp;
 use crate::queue::{DeadLetter, NewMessage};
 
 /// Whether a dead letter may cause a notification: not for notifications and other automatic
@@ -22,7 +23,7 @@ pub(crate) fn notification(
     mailbox: &str,
     to: &str,
     hostname: &str,
-    now: time::OffsetDateTime,
+    now: Timestamp,
 ) -> NewMessage {
     let m = &dead.message;
     let date = crate::message::rfc5322_date(now);
@@ -30,9 +31,7 @@ pub(crate) fn notification(
     let domain = mailbox.rsplit_once('@').map_or("localhost", |(_, d)| d);
     let subject = crate::message::header_value(&m.content, "subject").unwrap_or_default();
     let status = status_code(&dead.reply);
-    let arrival = time::OffsetDateTime::from_unix_timestamp(m.received_ms / 1000)
-        .map(crate::message::rfc5322_date)
-        .unwrap_or_default();
+    let arrival = crate::message::rfc5322_date(m.received);
     let mut body = String::new();
     body.push_str(&format!(
         "From: Mail Delivery System <{mailbox}>\r\nTo: {to}\r\nSubject: Undelivered mail: {}\r\nDate: {date}\r\n\
@@ -79,7 +78,7 @@ pub(crate) fn notification(
         content: body.into_bytes(),
         message_id: Some(format!("<dsn-{id}@{domain}>")),
         client: "delivery status notification".to_owned(),
-        received_ms: now.unix_timestamp() * 1000,
+        received: now,
     }
 }
 
@@ -111,6 +110,7 @@ fn header_section(content: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ms;
 
     fn dead(content: &str) -> DeadLetter {
         DeadLetter {
@@ -122,10 +122,10 @@ mod tests {
                 content: content.as_bytes().to_vec(),
                 message_id: Some("<scan@printer>".into()),
                 client: "192.168.10.7".into(),
-                received_ms: 1_795_000_000_000,
+                received: ms(1_795_000_000_000),
             },
             attempts: 1,
-            failed_ms: 1_795_000_100_000,
+            failed: ms(1_795_000_100_000),
             reply: "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found".into(),
             diagnosis: "the recipient does not exist\n  Fix: correct it".into(),
         }
@@ -135,7 +135,7 @@ mod tests {
     fn a_report_in_rfc_3464_form() {
         let d = dead("From: relay@contoso.com\r\nSubject: Scan 3F\r\n\r\nbody\r\n");
         assert!(wanted(&d));
-        let now = time::macros::datetime!(2026-11-23 18:00 UTC);
+        let now = Timestamp::from_datetime(time::macros::datetime!(2026-11-23 18:00 UTC));
         let n = notification(
             &d,
             "q2",

@@ -22,7 +22,7 @@ use super::metrics::Metrics;
 use super::policy::{Policy, Rule};
 use super::session::{Accepted, Event, Session, Settings, Waiting};
 use super::settings::{Inbound, ListenerTls};
-use crate::clock;
+use crate::clock::{self, Timestamp};
 use crate::queue::{self, NewMessage, Queue};
 use crate::secret::Secret;
 use crate::stream::Stream;
@@ -387,7 +387,7 @@ async fn store(shared: &Shared, ip: IpAddr, accepted: &Accepted) -> Result<Strin
 /// The stored form of an accepted message: trace header added, and the From, Date and
 /// Message-ID headers devices often leave out.
 pub(crate) fn stamp(accepted: &Accepted, id: &str, hostname: &str) -> NewMessage {
-    let now = clock::now();
+    let now = Timestamp::now();
     let date = crate::message::rfc5322_date(now);
     let completed = crate::message::add_missing_headers(&accepted.content, &accepted.sender, now);
     let mut content = accepted.received_header(hostname, id, &date).into_bytes();
@@ -405,6 +405,6 @@ pub(crate) fn stamp(accepted: &Accepted, id: &str, hostname: &str) -> NewMessage
         content,
         message_id,
         client,
-        received_ms: now.unix_timestamp() * 1000 + i64::from(now.millisecond()),
+        received: now,
     }
 }

@@ -11,7 +11,8 @@
 
 use crate::account::Account;
 use crate::catalog::{Evidence, Ids, Retry};
-use crate::queue::{Backoff, DeadLetter, Leased, Next, Op, millis};
+use crate::clock::Timestamp;
+use crate::queue::{Backoff, DeadLetter, Leased, Next, Op};
 use crate::smtp::{Delivery, Reply, SmtpError, Step};
 use crate::submit::SubmitError;
 use crate::verdict::Verdict;
@@ -36,11 +37,11 @@ pub(crate) struct Plan {
     pub(crate) deferred: usize,
     /// Recipients given up on.
     pub(crate) dead: usize,
-    /// Exchange is throttling the mailbox: nothing goes before this (Unix milliseconds).
-    pub(crate) throttled: Option<i64>,
+    /// Exchange is throttling the mailbox: nothing goes before this.
+    pub(crate) throttled: Option<Timestamp>,
     /// Exchange or the path to it is unavailable: pause the account before the next attempt.
     pub(crate) unavailable: bool,
-    /// Exchange refuses the account itself: pause it until `blocked_ms`; the messages wait
+    /// Exchange refuses the account itself: pause it until `blocked`; the messages wait
     /// without counting an attempt.
     pub(crate) blocked: bool,
     /// The connection can carry the next message.
@@ -51,24 +52,24 @@ pub(crate) struct Plan {
     pub(crate) diagnosis: String,
 }
 
-/// When paused work may go again (Unix milliseconds): after throttling, and after a refusal of
+/// When paused work may go again: after throttling, and after a refusal of
 /// the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Resume {
     /// A throttled mailbox (the server's `Retry-After` may ask for longer).
-    pub(crate) throttled_ms: i64,
+    pub(crate) throttled: Timestamp,
     /// A refused account.
-    pub(crate) blocked_ms: i64,
+    pub(crate) blocked: Timestamp,
 }
 
-/// Plans the queue operations after attempting `leased` at `now_ms`.
+/// Plans the queue operations after attempting `leased` at `now`.
 pub(crate) fn plan(
     leased: &Leased,
     stage: Stage,
     result: &Result<Delivery, SubmitError>,
     account: &Account,
     backoff: &Backoff,
-    now_ms: i64,
+    now: Timestamp,
     resume: Resume,
 ) -> Plan {
     let mut plan = empty(String::new(), String::new());
@@ -82,11 +83,11 @@ pub(crate) fn plan(
             rejected.clone()
         }
         (_, Err(e)) => {
-            whole(&mut plan, leased, stage, e, account, backoff, now_ms, resume);
+            whole(&mut plan, leased, stage, e, account, backoff, now, resume);
             return plan;
         }
     };
-    per_recipient(&mut plan, leased, &failed, account, backoff, now_ms, resume);
+    per_recipient(&mut plan, leased, &failed, account, backoff, now, resume);
     plan
 }
 
@@ -99,7 +100,7 @@ fn whole(
     error: &SubmitError,
     account: &Account,
     backoff: &Backoff,
-    now_ms: i64,
+    now: Timestamp,
     resume: Resume,
 ) {
     let verdict = Verdict::of(error);
@@ -117,23 +118,23 @@ fn whole(
         // Network, TLS, token endpoint, AUTH: the account is unavailable, not the message
         // wrong; it goes once the administrator has fixed what the diagnosis names.
         plan.unavailable = true;
-        retry(plan, leased, backoff, now_ms, None);
+        retry(plan, leased, backoff, now, None);
         return;
     }
     match verdict.retry {
-        Retry::AfterThrottling => throttle(plan, leased, backoff, now_ms, resume, &verdict),
-        Retry::AfterAccountFix => block(plan, leased, backoff, now_ms, resume),
-        Retry::Permanent if verdict.blames_message() => give_up(plan, leased, &leased.message.recipients, now_ms),
+        Retry::AfterThrottling => throttle(plan, leased, backoff, now, resume, &verdict),
+        Retry::AfterAccountFix => block(plan, leased, backoff, now, resume),
+        Retry::Permanent if verdict.blames_message() => give_up(plan, leased, &leased.message.recipients, now),
         Retry::Permanent => {
             // The account's credential, permissions or settings: fixed by the administrator.
             plan.unavailable = true;
-            retry(plan, leased, backoff, now_ms, None);
+            retry(plan, leased, backoff, now, None);
         }
         Retry::Transient => {
             // A reply of the SMTP server shows the path works; anything else (the connection
             // broke, Graph failed) says it does not, for now.
             plan.unavailable = !matches!(error, SubmitError::Smtp(SmtpError::Rejected { .. }));
-            retry(plan, leased, backoff, now_ms, None);
+            retry(plan, leased, backoff, now, None);
         }
     }
 }
@@ -145,7 +146,7 @@ fn per_recipient(
     failed: &[(String, Reply)],
     account: &Account,
     backoff: &Backoff,
-    now_ms: i64,
+    now: Timestamp,
     resume: Resume,
 ) {
     let message = &leased.message;
@@ -160,7 +161,7 @@ fn per_recipient(
         plan.reply = reply.to_string();
         plan.keep_connection = reply.code() != 421;
         plan.diagnosis = explain(verdict, account);
-        block(plan, leased, backoff, now_ms, resume);
+        block(plan, leased, backoff, now, resume);
         return;
     }
     let delivered = message
@@ -176,7 +177,7 @@ fn per_recipient(
         plan.ops.push(Op::Sent {
             account: message.account.clone(),
             recipients: u32::try_from(delivered).unwrap_or(u32::MAX),
-            at_ms: now_ms,
+            at: now,
         });
     }
     for (recipient, reply, verdict) in &permanent {
@@ -184,7 +185,7 @@ fn per_recipient(
         plan.ops.push(Op::Dead(DeadLetter {
             message: with_recipients(leased, vec![(*recipient).clone()]),
             attempts: leased.attempts + 1,
-            failed_ms: now_ms,
+            failed: now,
             reply: reply.to_string(),
             diagnosis: explain(verdict, account),
         }));
@@ -206,8 +207,8 @@ fn per_recipient(
         ..leased.clone()
     };
     match throttling {
-        Some((_, _, verdict)) => throttle(&mut rest, &partial, backoff, now_ms, resume, verdict),
-        None => retry(&mut rest, &partial, backoff, now_ms, None),
+        Some((_, _, verdict)) => throttle(&mut rest, &partial, backoff, now, resume, verdict),
+        None => retry(&mut rest, &partial, backoff, now, None),
     }
     plan.throttled = rest.throttled;
     plan.deferred = rest.deferred;
@@ -217,13 +218,11 @@ fn per_recipient(
 
 /// Exchange is throttling the mailbox: defer without counting an attempt until the pause ends,
 /// or later if the server asked for longer.
-fn throttle(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now_ms: i64, resume: Resume, verdict: &Verdict) {
-    let asked = verdict
-        .retry_after
-        .map_or(now_ms, |wait| now_ms.saturating_add(millis(wait)));
-    let until = resume.throttled_ms.max(asked);
+fn throttle(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now: Timestamp, resume: Resume, verdict: &Verdict) {
+    let asked = verdict.retry_after.map_or(now, |wait| now + wait);
+    let until = resume.throttled.max(asked);
     plan.throttled = Some(until);
-    retry(plan, leased, backoff, now_ms, Some(until));
+    retry(plan, leased, backoff, now, Some(until));
 }
 
 /// Deliveries of one message that may crash before it is given up on.
@@ -232,7 +231,7 @@ pub(crate) const MAX_CRASHES: u32 = 3;
 /// Plans what follows a delivery that crashed (a bug, not Exchange's answer): the message is
 /// tried again after the usual wait, and given up on after [`MAX_CRASHES`], with what happened.
 /// Whether Exchange had taken it is unknown; a duplicate is the cost of not losing it.
-pub(crate) fn crashed(leased: &Leased, what: &str, backoff: &Backoff, now_ms: i64) -> Plan {
+pub(crate) fn crashed(leased: &Leased, what: &str, backoff: &Backoff, now: Timestamp) -> Plan {
     let mut plan = empty(
         format!("the delivery crashed: {what}"),
         "m365-mailer failed while delivering this message (a bug: please report it with the log line of the \
@@ -243,10 +242,10 @@ pub(crate) fn crashed(leased: &Leased, what: &str, backoff: &Backoff, now_ms: i6
     let crashes = leased.crashes + 1;
     if crashes >= MAX_CRASHES {
         plan.reply = format!("gave up after {crashes} crashed deliveries; last: {what}");
-        give_up(&mut plan, leased, &leased.message.recipients, now_ms);
+        give_up(&mut plan, leased, &leased.message.recipients, now);
         return plan;
     }
-    retry(&mut plan, leased, backoff, now_ms, None);
+    retry(&mut plan, leased, backoff, now, None);
     for op in &mut plan.ops {
         if let Op::Defer { crashed, .. } = op {
             *crashed = true;
@@ -256,9 +255,9 @@ pub(crate) fn crashed(leased: &Leased, what: &str, backoff: &Backoff, now_ms: i6
 }
 
 /// Gives up on `leased` at once for a reason found here, before Exchange was asked.
-pub(crate) fn refused_here(leased: &Leased, reply: String, diagnosis: &str, now_ms: i64) -> Plan {
+pub(crate) fn refused_here(leased: &Leased, reply: String, diagnosis: &str, now: Timestamp) -> Plan {
     let mut plan = empty(reply, diagnosis.to_owned());
-    give_up(&mut plan, leased, &leased.message.recipients, now_ms);
+    give_up(&mut plan, leased, &leased.message.recipients, now);
     plan
 }
 
@@ -278,26 +277,26 @@ fn empty(reply: String, diagnosis: String) -> Plan {
 }
 
 /// Exchange refuses the account: keep every recipient, untried, until the account may go again.
-fn block(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now_ms: i64, resume: Resume) {
+fn block(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now: Timestamp, resume: Resume) {
     plan.blocked = true;
     plan.unavailable = true;
-    retry(plan, leased, backoff, now_ms, Some(resume.blocked_ms));
+    retry(plan, leased, backoff, now, Some(resume.blocked));
 }
 
 /// Defers every recipient of `leased`, or gives up when the message is too old. `paused_until`:
 /// the mailbox is throttled or the account refused, so this was not the message's attempt.
-fn retry(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now_ms: i64, paused_until: Option<i64>) {
+fn retry(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now: Timestamp, paused_until: Option<Timestamp>) {
     let message = &leased.message;
     let attempted = paused_until.is_none();
     let failures = leased.attempts + u32::from(attempted);
-    let next_attempt_ms = match (backoff.next(failures.max(1), message.received_ms, now_ms), paused_until) {
+    let next_attempt = match (backoff.next(failures.max(1), message.received, now), paused_until) {
         (Next::GiveUp, _) => {
-            let age_hours = (now_ms - message.received_ms) / 3_600_000;
+            let age_hours = now.since(message.received).as_secs() / 3600;
             plan.reply = format!(
                 "gave up after {failures} attempts over {age_hours} hours; last: {}",
                 plan.reply
             );
-            give_up(plan, leased, &message.recipients, now_ms);
+            give_up(plan, leased, &message.recipients, now);
             return;
         }
         (Next::RetryAt(_), Some(until)) => until,
@@ -307,20 +306,20 @@ fn retry(plan: &mut Plan, leased: &Leased, backoff: &Backoff, now_ms: i64, pause
     plan.ops.push(Op::Defer {
         id: message.id.clone(),
         recipients: message.recipients.clone(),
-        next_attempt_ms,
+        next_attempt,
         attempted,
         crashed: false,
-        at_ms: now_ms,
+        at: now,
         reply: plan.reply.clone(),
     });
 }
 
-fn give_up(plan: &mut Plan, leased: &Leased, recipients: &[String], now_ms: i64) {
+fn give_up(plan: &mut Plan, leased: &Leased, recipients: &[String], now: Timestamp) {
     plan.dead += recipients.len();
     plan.ops.push(Op::Dead(DeadLetter {
         message: with_recipients(leased, recipients.to_vec()),
         attempts: leased.attempts + 1,
-        failed_ms: now_ms,
+        failed: now,
         reply: plan.reply.clone(),
         diagnosis: plan.diagnosis.clone(),
     }));

@@ -1,6 +1,9 @@
 //! Tests of `outcome.rs`.
 
+use std::time::Duration;
+
 use super::*;
+use crate::clock::ms;
 use crate::queue::NewMessage;
 
 fn account() -> Account {
@@ -27,7 +30,7 @@ fn leased(attempts: u32) -> Leased {
             content: b"Subject: s\r\n\r\nb\r\n".to_vec(),
             message_id: None,
             client: "127.0.0.1".into(),
-            received_ms: 0,
+            received: ms(0),
         },
         attempts,
         crashes: 0,
@@ -38,7 +41,7 @@ fn leased(attempts: u32) -> Leased {
 fn aged(attempts: u32) -> Leased {
     Leased {
         message: NewMessage {
-            received_ms: NOW - 6 * 24 * 3_600_000,
+            received: NOW - Duration::from_secs(6 * 24 * 3600),
             ..leased(attempts).message
         },
         ..leased(attempts)
@@ -57,7 +60,7 @@ fn rejected(step: Step, r: Reply) -> Result<Delivery, SubmitError> {
     }))
 }
 
-const NOW: i64 = 1_000_000;
+const NOW: Timestamp = ms(1_000_000);
 
 fn run(stage: Stage, result: &Result<Delivery, SubmitError>, attempts: u32) -> Plan {
     plan(
@@ -72,8 +75,8 @@ fn run(stage: Stage, result: &Result<Delivery, SubmitError>, attempts: u32) -> P
 }
 
 const RESUME: Resume = Resume {
-    throttled_ms: NOW + 60_000,
-    blocked_ms: NOW + 300_000,
+    throttled: ms(1_000_000 + 60_000),
+    blocked: ms(1_000_000 + 300_000),
 };
 
 #[test]
@@ -97,7 +100,7 @@ fn per_recipient_results() {
         &p.ops[0],
         Op::Sent {
             recipients: 1,
-            at_ms: NOW,
+            at: NOW,
             ..
         }
     ));
@@ -109,7 +112,7 @@ fn per_recipient_results() {
     assert!(!dead.diagnosis.is_empty());
     let Op::Defer {
         recipients,
-        next_attempt_ms,
+        next_attempt,
         attempted,
         ..
     } = &p.ops[2]
@@ -117,7 +120,7 @@ fn per_recipient_results() {
         panic!("{:?}", p.ops)
     };
     assert_eq!(recipients, &["c@x.example"]);
-    assert_eq!((*next_attempt_ms, *attempted), (NOW + 300_000, true));
+    assert_eq!((*next_attempt, *attempted), (NOW + Duration::from_secs(300), true));
     assert_eq!(p.ops.len(), 3, "the message stays queued for c");
 
     let all = Ok(Delivery {
@@ -131,7 +134,7 @@ fn per_recipient_results() {
             Op::Sent {
                 account: "default".into(),
                 recipients: 3,
-                at_ms: NOW
+                at: NOW
             },
             Op::Remove("q1".into())
         ]
@@ -211,9 +214,9 @@ fn throttling_pauses_without_counting_an_attempt() {
         &p.ops[..],
         [Op::Defer {
             attempted: false,
-            next_attempt_ms,
+            next_attempt,
             ..
-        }] if *next_attempt_ms == NOW + 60_000
+        }] if *next_attempt == NOW + Duration::from_secs(60)
     ));
     // 421 closes the connection; it is a retry, not a refusal.
     let p = run(
@@ -242,7 +245,7 @@ fn a_refusal_of_the_account_pauses_it_and_keeps_the_messages() {
         assert!(p.blocked && p.unavailable, "{line}");
         assert_eq!((p.dead, p.deferred), (0, 3), "{line}");
         assert!(
-            matches!(&p.ops[..], [Op::Defer { attempted: false, next_attempt_ms, .. }] if *next_attempt_ms == RESUME.blocked_ms),
+            matches!(&p.ops[..], [Op::Defer { attempted: false, next_attempt, .. }] if *next_attempt == RESUME.blocked),
             "{line}: {:?}",
             p.ops
         );

@@ -12,8 +12,8 @@ impl AccountDelivery {
             tokio::select! {
                 done = &mut attempt => return done,
                 () = tokio::time::sleep(every) => {
-                    let until = clock::unix_millis() + millis(self.settings.lease);
-                    let renew = Op::Renew { id: leased.message.id.clone(), until_ms: until };
+                    let until = Timestamp::now() + self.settings.lease;
+                    let renew = Op::Renew { id: leased.message.id.clone(), until };
                     if let Err(e) = self.queue.apply(vec![renew]).await {
                         tracing::warn!(queue_id = %leased.message.id, error = %e, "cannot renew the lease");
                     }
@@ -27,7 +27,7 @@ impl AccountDelivery {
         else {
             return false;
         };
-        current.expires_at > used || used - clock::unix_now() < MINIMUM_VALIDITY_SECS
+        current.expires_at > used || Timestamp::now().until(used) < MINIMUM_VALIDITY
     }
 
     /// Sends `leased` with one Microsoft Graph request. Failing to get a token counts as failing

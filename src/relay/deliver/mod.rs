@@ -23,9 +23,9 @@ use super::metrics::{AccountLabel, Metrics, ReplyLabel};
 use super::outcome::{self, Resume, Stage};
 use super::settings::DeliverySettings as Settings;
 use crate::account::{Account, Expiry, Transport};
-use crate::clock;
-use crate::oauth::provider::MINIMUM_VALIDITY_SECS;
-use crate::queue::{Leased, Op, Queue, QueueError, millis};
+use crate::clock::{self, Timestamp};
+use crate::oauth::provider::MINIMUM_VALIDITY;
+use crate::queue::{Leased, Op, Queue, QueueError};
 use crate::smtp::{Connection, Envelope};
 use crate::submit::{SubmitError, Submitter};
 use attempt::stale;
@@ -70,7 +70,7 @@ pub(crate) struct AccountDelivery {
 /// An authenticated connection and when its token expires.
 struct Upstream {
     connection: Connection,
-    token_expires_at: Option<i64>,
+    token_expires_at: Option<Timestamp>,
     idle_since: Instant,
 }
 
@@ -91,13 +91,12 @@ impl AccountDelivery {
             tracing::warn!(account = %submitter.account().name, error = %e, "cannot clear the account's pause");
         }
         let mut limiter = Limiter::new(settings.limits);
-        let now_ms = clock::unix_millis();
-        let now = clock::instant();
-        let since = now_ms - millis(settings.limits.day);
+        let (now, instant) = (Timestamp::now(), clock::instant());
+        let since = now - settings.limits.day;
         if let Ok(sent) = queue.recipients_since(&submitter.account().name, since).await {
-            for (at_ms, recipients) in sent {
-                let ago = Duration::from_millis((now_ms - at_ms).max(0).unsigned_abs());
-                limiter.record(now.checked_sub(ago).unwrap_or(now), recipients);
+            for (at, recipients) in sent {
+                let ago = now.since(at);
+                limiter.record(instant.checked_sub(ago).unwrap_or(instant), recipients);
             }
         }
         Ok(Arc::new(Self {
@@ -125,7 +124,7 @@ impl AccountDelivery {
         let Some(expiry) = self.submitter.account().credential_expiry() else {
             return;
         };
-        let now = clock::now();
+        let now = Timestamp::now();
         let urgency = expiry.at(now);
         if urgency.urgency() <= self.expiry_warned.fetch_max(urgency.urgency(), Ordering::Relaxed) {
             return;
@@ -148,9 +147,8 @@ impl AccountDelivery {
     /// attempt reached Exchange. `Err` says what is wrong.
     pub(crate) fn readiness(&self) -> Result<(), String> {
         if let Some(provider) = self.submitter.provider() {
-            let now = clock::unix_now();
             match provider.current() {
-                Some(token) if token.expires_at - now > MINIMUM_VALIDITY_SECS => {}
+                Some(token) if Timestamp::now().until(token.expires_at) > MINIMUM_VALIDITY => {}
                 _ => return Err("no valid token (the token endpoint has not answered yet, or refuses)".to_owned()),
             }
         }
@@ -173,7 +171,7 @@ impl AccountDelivery {
                 account: self.label.account.clone(),
                 credential: expiry.credential.to_string(),
             };
-            let left = expiry.seconds_left(clock::now());
+            let left = expiry.seconds_left(Timestamp::now());
             self.metrics.credential_expiry_seconds.get_or_create(&label).set(left);
         }
         if let Some(provider) = self.submitter.provider() {
@@ -255,7 +253,7 @@ impl AccountDelivery {
         if recorded {
             return;
         }
-        let plan = outcome::crashed(leased, what, &self.settings.backoff, clock::unix_millis());
+        let plan = outcome::crashed(leased, what, &self.settings.backoff, Timestamp::now());
         let ops = plan.ops.clone();
         self.record(leased, &plan, ops, Duration::ZERO).await;
     }
@@ -291,14 +289,12 @@ impl AccountDelivery {
             self.check_expiry();
             let mut wait = RECHECK;
             if pause.is_none() {
-                let now_ms = clock::unix_millis();
-                let until = now_ms + millis(self.settings.lease);
-                match self.queue.lease(self.name(), now_ms, 1, until).await {
+                let now = Timestamp::now();
+                match self.queue.lease(self.name(), now, 1, now + self.settings.lease).await {
                     Ok(mut leased) if !leased.is_empty() => return Some(leased.remove(0)),
                     Ok(_) => {
-                        if let Ok(Some(due)) = self.queue.next_due(self.name(), now_ms).await {
-                            let ms = (due - clock::unix_millis()).max(0).unsigned_abs();
-                            wait = wait.min(Duration::from_millis(ms));
+                        if let Ok(Some(due)) = self.queue.next_due(self.name(), now).await {
+                            wait = wait.min(Timestamp::now().until(due));
                         }
                     }
                     Err(e) => {
@@ -359,7 +355,7 @@ impl AccountDelivery {
                     });
                 }
                 Err(Wait::Until(at)) if at.saturating_duration_since(now) > HOLD_AT_MOST => {
-                    let later = clock::unix_millis() + millis(at.saturating_duration_since(now));
+                    let later = Timestamp::now() + at.saturating_duration_since(now);
                     self.put_back(leased, later, "waiting for the mailbox's sending limits")
                         .await;
                     return None;
@@ -382,7 +378,7 @@ impl AccountDelivery {
                         "Exchange Online counts every recipient against the mailbox's daily limit, so this message \
                          can never be sent whole. Send it again to fewer recipients at a time (the relay's \
                          max_recipients makes clients split their messages).",
-                        clock::unix_millis(),
+                        Timestamp::now(),
                     );
                     let ops = plan.ops.clone();
                     self.record(leased, &plan, ops, Duration::ZERO).await;
@@ -412,13 +408,13 @@ impl AccountDelivery {
                 Err(SubmitError::Smtp(e)) => e.reply().is_some(),
                 Err(_) => false,
             };
-        let now = clock::instant();
-        ticket.finish(submitted, result.is_ok(), now);
-        let now_ms = clock::unix_millis();
+        let instant = clock::instant();
+        ticket.finish(submitted, result.is_ok(), instant);
+        let now = Timestamp::now();
         let blocked_pause = self.settings.backoff.delay(self.blocked.load(Ordering::Relaxed) + 1);
         let resume = Resume {
-            throttled_ms: now_ms + millis(self.limiter().throttle_pause()),
-            blocked_ms: now_ms + millis(blocked_pause),
+            throttled: now + self.limiter().throttle_pause(),
+            blocked: now + blocked_pause,
         };
         let plan = outcome::plan(
             leased,
@@ -426,17 +422,16 @@ impl AccountDelivery {
             &result,
             self.submitter.account(),
             &self.settings.backoff,
-            now_ms,
+            now,
             resume,
         );
-        if let Some(until_ms) = plan.throttled {
-            let wait = Duration::from_millis(until_ms.saturating_sub(now_ms).max(0).unsigned_abs());
-            self.limiter().throttled_until(now + wait);
+        if let Some(until) = plan.throttled {
+            self.limiter().throttled_until(instant + now.until(until));
         }
         self.freed.notify_waiters();
         self.count_reply(&result, graph);
         let mut ops = plan.ops.clone();
-        ops.extend(self.account_state(&plan, now_ms, blocked_pause));
+        ops.extend(self.account_state(&plan, now, blocked_pause));
         if !plan.keep_connection
             && let Some(up) = upstream.take()
         {

@@ -5,14 +5,14 @@ use super::*;
 
 impl AccountDelivery {
     /// Returns a leased message to the queue untried.
-    pub(super) async fn put_back(&self, leased: &Leased, at_ms: i64, why: &str) {
+    pub(super) async fn put_back(&self, leased: &Leased, at: Timestamp, why: &str) {
         let op = Op::Defer {
             id: leased.message.id.clone(),
             recipients: leased.message.recipients.clone(),
-            next_attempt_ms: at_ms,
+            next_attempt: at,
             attempted: false,
             crashed: false,
-            at_ms: clock::unix_millis(),
+            at: Timestamp::now(),
             reply: why.to_owned(),
         };
         if let Err(e) = self.queue.apply(vec![op]).await {
@@ -22,7 +22,7 @@ impl AccountDelivery {
 
     /// Pauses the account after a failure that is its own (the readiness, the log and the
     /// queue say why), or lifts the pause after a success; the queue operation that records it.
-    pub(super) fn account_state(&self, plan: &outcome::Plan, now_ms: i64, blocked_pause: Duration) -> Option<Op> {
+    pub(super) fn account_state(&self, plan: &outcome::Plan, now: Timestamp, blocked_pause: Duration) -> Option<Op> {
         let was_paused = std::mem::replace(
             &mut *self
                 .unavailable
@@ -52,13 +52,13 @@ impl AccountDelivery {
         let cause = plan.diagnosis.lines().next().unwrap_or_default();
         Some(Op::Pause {
             account: self.name().to_owned(),
-            until_ms: now_ms + millis(pause),
+            until: now + pause,
             reason: if cause.is_empty() {
                 plan.reply.clone()
             } else {
                 format!("{} ({cause})", plan.reply)
             },
-            at_ms: now_ms,
+            at: now,
         })
     }
 
@@ -70,8 +70,8 @@ impl AccountDelivery {
         let message_id = message.message_id.as_deref().unwrap_or("");
         if plan.delivered > 0 {
             m.delivered.get_or_create(&self.label).inc();
-            let age_ms = clock::unix_millis() - message.received_ms;
-            m.delivery_latency.observe(age_ms.max(0) as f64 / 1000.0);
+            m.delivery_latency
+                .observe(Timestamp::now().since(message.received).as_secs_f64());
             tracing::info!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.delivered, ms = took.as_millis() as u64, reply = %plan.reply, "delivered");
         }
         if plan.deferred > 0 {
@@ -98,7 +98,7 @@ impl AccountDelivery {
                         mailbox,
                         to,
                         &self.hostname,
-                        clock::now(),
+                        Timestamp::now(),
                     )));
                     tracing::info!(queue_id = %id, about = %dead.message.id, to = %to, "delivery status notification queued");
                 }

@@ -47,7 +47,7 @@ fn message(id: &str, subject: &str) -> NewMessage {
         .into_bytes(),
         message_id: None,
         client: "127.0.0.1".into(),
-        received_ms: clock::unix_millis(),
+        received: Timestamp::now(),
     }
 }
 
@@ -66,7 +66,7 @@ async fn a_crashing_delivery_is_deferred_then_given_up_and_the_account_goes_on()
     let inspector = Inspector::open(&dir.path().join("queue")).unwrap();
     let settled = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            let waiting = inspector.list(clock::unix_millis()).unwrap();
+            let waiting = inspector.list(Timestamp::now()).unwrap();
             if waiting.is_empty() && emulator.store().len() == 1 {
                 return;
             }
@@ -80,7 +80,7 @@ async fn a_crashing_delivery_is_deferred_then_given_up_and_the_account_goes_on()
         }
     })
     .await;
-    assert!(settled.is_ok(), "{:?}", inspector.list(clock::unix_millis()));
+    assert!(settled.is_ok(), "{:?}", inspector.list(Timestamp::now()));
     // The next message went; the crashing one was tried three times, then given up on with
     // what happened, and nothing is left "delivering now".
     let delivered = emulator.store().messages();
@@ -262,7 +262,7 @@ async fn more_recipients_than_a_day_allows_is_said_at_once() {
         "{}",
         dead[0].reply
     );
-    assert!(inspector.list(clock::unix_millis()).unwrap().is_empty());
+    assert!(inspector.list(Timestamp::now()).unwrap().is_empty());
     assert!(emulator.store().is_empty());
     finish(&stop, workers, refresher).await;
 }
