@@ -272,10 +272,7 @@ async fn start_relay(env: &HashMap<&str, String>, dir: &Path) -> Result<Relay, F
         .await
         .map_err(|e| software("starting the relay", e))?;
     let address = relay.addresses[0];
-    println!(
-        "   relay listening on {address}, queue in {}",
-        relay.queue.dir().display()
-    );
+    println!("   relay listening on {address}, queue in {}", relay.queue.location());
     println!("   allowed without a password: 127.0.0.0/8 and ::1 (the default); everyone else is refused");
     Ok(relay)
 }

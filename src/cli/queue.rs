@@ -10,10 +10,10 @@ use super::args::{DeadCommand, QueueArgs, QueueCommand};
 use super::exit::{Code, Failure};
 use crate::clock::Timestamp;
 use crate::config::{Overrides, RelayOverrides};
-use crate::queue::{DeadEntry, Entry, Inspector, Lookup, Paused, Summary};
+use crate::queue::{DeadEntry, Entry, Inspector, Location, Lookup, Paused, Summary};
 
 pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
-    let dir = crate::config::queue_dir(
+    let location = crate::config::queue_location(
         &RelayOverrides {
             config: Overrides {
                 config: args.config.clone(),
@@ -24,6 +24,15 @@ pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
         },
         &crate::config::process_env,
     )?;
+    let Location::Directory(dir) = location else {
+        return Err(Failure::new(
+            Code::Config,
+            format!(
+                "the queue is in PostgreSQL ({location}); the queue commands read a SQLite queue directory only, \
+                 for now: use --queue-dir for one, or psql for this one (docs/queue-format.md)"
+            ),
+        ));
+    };
     let mut q = Inspector::open(&dir)?;
     let now = Timestamp::now();
     match args.command.as_ref().unwrap_or(&QueueCommand::List) {

@@ -46,7 +46,7 @@ pub(crate) async fn run(args: &RelayArgs) -> Result<(), Failure> {
     if let Some(admin) = relay.admin {
         eprintln!("m365-mailer relay: admin on http://{admin}");
     }
-    eprintln!("m365-mailer relay: ready, queue in {}", relay.queue.dir().display());
+    eprintln!("m365-mailer relay: ready, queue in {}", relay.queue.location());
     let mut signals = Signals::new().map_err(|e| Failure::new(Code::OsErr, format!("cannot handle signals: {e}")))?;
     loop {
         match signals.next().await {

@@ -6,7 +6,10 @@
 //! relay answers `250` only after the transaction holding the message has committed.
 //! `docs/queue-format.md` describes the tables and the crash-safety argument.
 
+#[cfg(test)]
+mod conformance;
 mod inspect;
+mod postgres;
 mod retry;
 mod sqlite;
 mod store;
@@ -15,14 +18,28 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use crate::clock::Timestamp;
+use crate::secret::Secret;
 
-pub(crate) use inspect::{DeadEntry, Entry, Inspector, Lookup, Paused, Summary};
+pub(crate) use inspect::{DeadEntry, Entry, Inspector, Lookup, Paused, Stats, Summary};
+pub(crate) use postgres::{PostgresStore, Target};
 pub(crate) use retry::{Backoff, Next};
 pub(crate) use sqlite::SqliteStore;
 pub(crate) use store::{Op, OpResult, Store};
 
 /// A queue identifier: 32 hex digits, time-ordered (UUID v7).
 pub(crate) type QueueId = String;
+
+/// Deliveries older than this are forgotten (the rolling-day limit looks back one day).
+const SENT_RETENTION: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
+
+/// Recipients as the stores keep them: a JSON list.
+fn recipients_json(recipients: &[String]) -> String {
+    serde_json::to_string(recipients).expect("a list of strings serialises")
+}
+
+fn parse_recipients(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
 
 /// A fresh queue identifier.
 pub(crate) fn new_id() -> QueueId {
@@ -109,17 +126,62 @@ pub(crate) enum QueueError {
 
 type Reply = tokio::sync::oneshot::Sender<Result<Vec<OpResult>, QueueError>>;
 
+/// Where the queue is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// SQLite in this directory, for one relay alone (`queue_dir`).
+    Directory(PathBuf),
+    /// PostgreSQL, shared by every relay that names it (`queue`).
+    Postgres {
+        /// The database.
+        target: Target,
+        /// The password, when the URL has none.
+        password: Option<Secret>,
+    },
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Directory(dir) => write!(f, "{}", dir.display()),
+            Location::Postgres { target, .. } => write!(f, "{target}"),
+        }
+    }
+}
+
 /// A handle to the queue; cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Queue {
-    requests: mpsc::Sender<(Vec<Op>, Reply)>,
-    dir: PathBuf,
+    backend: Backend,
+    location: Location,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    /// SQLite: one writer thread, whose transactions take every request that is waiting.
+    Sqlite {
+        /// To the writer thread.
+        requests: mpsc::Sender<(Vec<Op>, Reply)>,
+        /// The queue directory, for reading beside the writer.
+        dir: PathBuf,
+    },
+    /// PostgreSQL: each request a transaction on a pooled connection (the server groups the
+    /// commits of concurrent ones).
+    Postgres(PostgresStore),
 }
 
 /// Most requests applied in one transaction.
 const MAX_BATCH: usize = 1024;
 
 impl Queue {
+    /// Opens the queue at `location`, creating it if needed.
+    pub(crate) async fn open_at(location: &Location) -> Result<(Self, Recovered), QueueError> {
+        match location {
+            Location::Directory(dir) => Self::open(dir),
+            Location::Postgres { target, password } => Self::connect(target, password.as_ref()).await,
+        }
+    }
+
     /// Opens (creating if needed) the queue in `dir` for this process alone, puts back what a
     /// previous run left leased, and starts the writer thread.
     pub(crate) fn open(dir: &Path) -> Result<(Self, Recovered), QueueError> {
@@ -127,6 +189,25 @@ impl Queue {
         let mut store = SqliteStore::open(&dir.join(sqlite::FILE_NAME))?;
         let recovered = store.recover()?;
         Ok((Self::start(Box::new(store), dir, lock), recovered))
+    }
+
+    /// Connects to the PostgreSQL queue at `target`, creating or upgrading its tables. What
+    /// other relays lease stays theirs; what a relay that died held is due when its lease runs
+    /// out.
+    pub(crate) async fn connect(target: &Target, password: Option<&Secret>) -> Result<(Self, Recovered), QueueError> {
+        let store = PostgresStore::connect(target, password).await?;
+        let recovered = store.recover().await?;
+        let location = Location::Postgres {
+            target: target.clone(),
+            password: password.cloned(),
+        };
+        Ok((
+            Self {
+                backend: Backend::Postgres(store),
+                location,
+            },
+            recovered,
+        ))
     }
 
     /// Starts the writer thread over `store`.
@@ -161,22 +242,43 @@ impl Queue {
             })
             .expect("spawn the queue writer thread");
         Self {
-            requests: tx,
-            dir: dir.to_owned(),
+            backend: Backend::Sqlite {
+                requests: tx,
+                dir: dir.to_owned(),
+            },
+            location: Location::Directory(dir.to_owned()),
         }
     }
 
-    /// The queue directory.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
+    /// Where the queue is.
+    pub(crate) fn location(&self) -> &Location {
+        &self.location
     }
 
-    /// Applies `ops` atomically, together with whatever else is pending, and waits for the
-    /// commit.
+    /// Applies `ops` atomically and waits for the commit.
     pub(crate) async fn apply(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, QueueError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.requests.send((ops, tx)).map_err(|_| QueueError::Closed)?;
-        rx.await.map_err(|_| QueueError::Closed)?
+        match &self.backend {
+            Backend::Sqlite { requests, .. } => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                requests.send((ops, tx)).map_err(|_| QueueError::Closed)?;
+                rx.await.map_err(|_| QueueError::Closed)?
+            }
+            Backend::Postgres(store) => store.apply(&ops).await,
+        }
+    }
+
+    /// How many messages wait, since when, and how many are dead (for the metrics).
+    pub(crate) async fn stats(&self) -> Result<Stats, QueueError> {
+        match &self.backend {
+            Backend::Sqlite { dir, .. } => {
+                // A reader beside the writer (WAL): the writer's transactions do not wait.
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || Inspector::open(&dir)?.stats())
+                    .await
+                    .map_err(|_| QueueError::Closed)?
+            }
+            Backend::Postgres(store) => store.stats().await,
+        }
     }
 
     /// Stores a message durably.

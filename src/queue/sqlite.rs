@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension as _, ToSql, params};
 
 use super::store::{Op, OpResult, Store};
-use super::{DeadLetter, Leased, NewMessage, QueueError, Recovered};
+use super::{DeadLetter, Leased, NewMessage, QueueError, Recovered, SENT_RETENTION, parse_recipients, recipients_json};
 use crate::clock::Timestamp;
 
 /// The database file inside the queue directory.
@@ -71,9 +71,6 @@ ALTER TABLE queue RENAME COLUMN leased TO lease_until_ms;
 ALTER TABLE queue ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
 DROP INDEX IF EXISTS queue_due;
 ";
-
-/// Deliveries older than this are forgotten (the rolling-day limit looks back one day).
-const SENT_RETENTION: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
 
 /// The SQLite queue store.
 #[derive(Debug)]
@@ -343,14 +340,6 @@ fn insert_dead(tx: &Connection, dead: &DeadLetter) -> Result<(), rusqlite::Error
     let extra: [&dyn ToSql; 4] = [&dead.attempts, &dead.failed, &dead.reply, &dead.diagnosis];
     with_message_values(&dead.message, &extra, |values| insert.execute(values))?;
     Ok(())
-}
-
-fn recipients_json(recipients: &[String]) -> String {
-    serde_json::to_string(recipients).expect("a list of strings serialises")
-}
-
-fn parse_recipients(json: &str) -> Vec<String> {
-    serde_json::from_str(json).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The admin endpoint (loopback by default): `/healthz` (the process answers), `/readyz` (every
 //! account has a token and reached Exchange on its last attempt) and `/metrics` (Prometheus).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -12,7 +11,7 @@ use tokio::sync::watch;
 
 use super::deliver::AccountDelivery;
 use super::metrics::Metrics;
-use crate::queue::Inspector;
+use crate::queue::Queue;
 
 /// What the endpoint reads.
 #[derive(Debug)]
@@ -22,7 +21,7 @@ pub(crate) struct Admin {
     /// Delivery per account.
     pub(crate) accounts: super::Accounts,
     /// The queue, read through its own connection.
-    pub(crate) queue_dir: PathBuf,
+    pub(crate) queue: Queue,
 }
 
 /// Serves the endpoint on `listener` until `shutdown` becomes `true`.
@@ -78,12 +77,7 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
     for account in accounts(&admin) {
         account.update_token_metrics();
     }
-    let dir = admin.queue_dir.clone();
-    let stats = tokio::task::spawn_blocking(move || Inspector::open(&dir).and_then(|q| q.stats()))
-        .await
-        .ok()
-        .and_then(Result::ok);
-    if let Some(stats) = stats {
+    if let Ok(stats) = admin.queue.stats().await {
         let m = &admin.metrics;
         m.queue_depth.set(stats.queued);
         m.dead_letters.set(stats.dead);

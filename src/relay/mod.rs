@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::queue::{Queue, QueueError};
+use crate::queue::{Location, Queue, QueueError};
 use deliver::AccountDelivery;
 use listener::Shared;
 use settings::{Inbound, Listener, ListenerTls, RelayConfig, ServerCertificate};
@@ -107,7 +107,7 @@ pub(crate) struct Relay {
 struct Fixed {
     listeners: Vec<Listener>,
     certificate: ServerCertificate,
-    queue_dir: std::path::PathBuf,
+    queue: Location,
     admin: Option<SocketAddr>,
     session: session::Settings,
     inbound: Inbound,
@@ -118,7 +118,7 @@ impl Fixed {
         Self {
             listeners: config.listeners.clone(),
             certificate: config.certificate.clone(),
-            queue_dir: config.queue_dir.clone(),
+            queue: config.queue.clone(),
             admin: config.admin,
             session: config.session.clone(),
             inbound: config.inbound.clone(),
@@ -165,9 +165,9 @@ impl Relay {
     pub(crate) async fn start(config: RelayConfig, listeners: Listeners) -> Result<Self, StartError> {
         let needs_tls = listeners.smtp.iter().any(|(_, tls)| *tls != ListenerTls::None);
         let tls = if needs_tls { Some(server_tls(&config)?) } else { None };
-        let (queue, recovered) = Queue::open(&config.queue_dir)?;
+        let (queue, recovered) = Queue::open_at(&config.queue).await?;
         tracing::info!(
-            queue = %config.queue_dir.display(),
+            queue = %config.queue,
             queued = recovered.queued,
             put_back = recovered.released,
             dead = recovered.dead,
@@ -214,7 +214,7 @@ impl Relay {
             let state = admin::Admin {
                 metrics: Arc::clone(&metrics),
                 accounts: Arc::clone(&accounts),
-                queue_dir: config.queue_dir.clone(),
+                queue: queue.clone(),
             };
             tasks.push(tokio::spawn(admin::serve(listener, state, shutdown_rx)));
             tracing::info!(address = %address, "admin endpoint: /healthz /readyz /metrics");
@@ -248,7 +248,7 @@ impl Relay {
         for (what, changed) in [
             ("listeners", fixed.listeners != self.fixed.listeners),
             ("the TLS certificate", fixed.certificate != self.fixed.certificate),
-            ("the queue directory", fixed.queue_dir != self.fixed.queue_dir),
+            ("the queue", fixed.queue != self.fixed.queue),
             ("the admin endpoint", fixed.admin != self.fixed.admin),
             (
                 "session settings (hostname, sizes, bare_lf)",

@@ -10,7 +10,7 @@ use super::limits::SendLimits;
 use super::policy::Policy;
 use super::session::Settings;
 use crate::account::Account;
-use crate::queue::Backoff;
+use crate::queue::{Backoff, Location};
 
 /// How a listener secures its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,8 +91,8 @@ pub(crate) struct RelayConfig {
     pub(crate) listeners: Vec<Listener>,
     /// Server certificate for STARTTLS and implicit TLS.
     pub(crate) certificate: ServerCertificate,
-    /// The queue directory.
-    pub(crate) queue_dir: PathBuf,
+    /// Where the queue is.
+    pub(crate) queue: Location,
     /// Session settings (shared by every listener; `starttls` is set per listener).
     pub(crate) session: Settings,
     /// Connection limits and timeouts.

@@ -12,6 +12,7 @@ mod queue_display;
 mod relay;
 mod relay_accounts;
 mod relay_hardening;
+mod relay_postgres;
 mod send;
 mod setup_token;
 mod support;

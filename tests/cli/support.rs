@@ -272,16 +272,16 @@ impl World {
         self.relay_with(&["--config", config.to_str().unwrap()]).await
     }
 
-    /// Starts `m365-mailer relay args…` with the world's queue directory.
+    /// Starts `m365-mailer relay args…` with the world's queue directory, or the PostgreSQL
+    /// queue its environment names (`M365_MAILER_QUEUE_URL`).
     pub(crate) async fn relay_with(&self, args: &[&str]) -> RelayProcess {
         use tokio::io::AsyncBufReadExt as _;
-        let queue = self.dir.path().join("queue");
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_m365-mailer"));
+        command.arg("relay").args(args);
+        if !self.env.iter().any(|(k, _)| k == "M365_MAILER_QUEUE_URL") {
+            command.arg("--queue-dir").arg(self.dir.path().join("queue"));
+        }
         command
-            .arg("relay")
-            .args(args)
-            .arg("--queue-dir")
-            .arg(&queue)
             .args(["--admin", "127.0.0.1:0"])
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -11,18 +11,23 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{ConfigError, Env, Origin, Overrides, Sources};
+use crate::queue::Location;
 use crate::relay::policy::{self, Exposure};
 use crate::relay::settings::RelayConfig;
 
 mod limits;
 mod listen;
 mod policy_section;
+mod queue;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRelay {
     hostname: Option<Spanned<String>>,
     queue_dir: Option<Spanned<String>>,
+    queue: Option<Spanned<String>>,
+    queue_password_file: Option<Spanned<String>>,
+    queue_password_env: Option<Spanned<String>>,
     max_message_size: Option<Spanned<u64>>,
     max_recipients: Option<Spanned<u64>>,
     max_connections: Option<Spanned<u64>>,
@@ -209,15 +214,10 @@ impl RelayConfig {
             (None, Some(v)) => parse_admin(v.get_ref()).map_err(|e| r.invalid(v, "admin_listen", e))?,
             (None, None) => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_ADMIN_PORT))),
         };
-        let queue_dir = match (&overrides.queue_dir, &raw.queue_dir) {
-            (Some(dir), _) => dir.clone(),
-            (None, Some(dir)) => relative(&path, dir.get_ref()),
-            (None, None) => default_queue_dir(env),
-        };
         Ok(Self {
             listeners: listen::listeners(&r, raw, overrides)?,
             certificate: listen::certificate(&r, raw, &path)?,
-            queue_dir,
+            queue: queue::location(&r, raw, overrides, env, &path)?,
             session,
             inbound: limits::inbound(&r, raw)?,
             policy,
@@ -252,24 +252,22 @@ fn check_exposure(nets: &[IpNet], acknowledged: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Only the queue directory, for the `queue` commands: they need no account or credentials.
-pub(crate) fn queue_dir(overrides: &RelayOverrides, env: Env<'_>) -> Result<PathBuf, ConfigError> {
-    if let Some(dir) = &overrides.queue_dir {
-        return Ok(dir.clone());
-    }
+/// Only where the queue is, for the `queue` commands: they need no account or credentials.
+pub(crate) fn queue_location(overrides: &RelayOverrides, env: Env<'_>) -> Result<Location, ConfigError> {
     let path = overrides
         .config
         .config
         .clone()
         .or_else(|| super::default_config_path(env));
-    let configured = match &path {
-        Some(p) => super::file::parse(p)?
-            .relay
-            .and_then(|r| r.queue_dir)
-            .map(|d| relative(p, d.get_ref())),
-        None => None,
+    let file = path.as_deref().map(super::file::parse).transpose()?;
+    let unset = RawRelay::default();
+    let raw = file.as_ref().and_then(|f| f.relay.as_ref()).unwrap_or(&unset);
+    let path = path.unwrap_or_default();
+    let r = Reader {
+        path: &path,
+        text: file.as_ref().map_or("", |f| f.text.as_str()),
     };
-    Ok(configured.unwrap_or_else(|| default_queue_dir(env)))
+    queue::location(&r, raw, overrides, env, &path)
 }
 
 /// The admin endpoint's default port (on 127.0.0.1).

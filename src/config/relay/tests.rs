@@ -51,7 +51,10 @@ fn defaults_listen_on_loopback_and_allow_only_loopback() {
     assert!(c.policy.network_rule("::1".parse().unwrap()).is_some());
     assert!(c.policy.network_rule("192.168.1.1".parse().unwrap()).is_none());
     assert!(c.policy.users.is_empty());
-    assert_eq!(c.queue_dir, PathBuf::from("/home/u/.local/state/m365-mailer/queue"));
+    assert_eq!(
+        c.queue,
+        Location::Directory(PathBuf::from("/home/u/.local/state/m365-mailer/queue"))
+    );
     assert_eq!(c.delivery.limits, SendLimits::default());
     assert_eq!(c.delivery.backoff, Backoff::default());
     assert_eq!(c.delivery.connections_per_account, 3);
@@ -107,7 +110,7 @@ dsn_to = "postmaster@contoso.com"
     .unwrap();
     assert_eq!(c.listeners.len(), 2);
     assert_eq!(c.listeners[1].tls, ListenerTls::Implicit);
-    assert_eq!(c.queue_dir, dir.path().join("spool"));
+    assert_eq!(c.queue, Location::Directory(dir.path().join("spool")));
     assert_eq!(c.session.hostname, "relay.contoso.local");
     assert_eq!(c.inbound.command_timeout, Duration::from_secs(120));
     let user = c.policy.user("scanner").unwrap();

@@ -1,0 +1,234 @@
+//! The same behaviour from both stores: each scenario runs against SQLite in a temporary
+//! directory and against a fresh PostgreSQL database, through the [`Queue`] handle the relay
+//! uses.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::postgres::testing::TestDatabase;
+use super::*;
+use crate::clock::ms;
+
+fn message(id: &str, account: &str, received: i64) -> NewMessage {
+    NewMessage {
+        id: id.into(),
+        account: account.into(),
+        sender: "scanner@contoso.com".into(),
+        recipients: vec!["a@fabrikam.com".into(), "b@fabrikam.com".into()],
+        content: b"Subject: scan\r\n\r\nbody \x00\xff\r\n".to_vec(),
+        message_id: Some("<1@scanner>".into()),
+        client: "192.0.2.7".into(),
+        received: ms(received),
+    }
+}
+
+/// Leases at `now` for a minute.
+async fn lease(queue: &Queue, account: &str, now: i64) -> Vec<String> {
+    let leased = queue.lease(account, ms(now), 10, ms(now + 60_000)).await.unwrap();
+    leased.into_iter().map(|l| l.message.id).collect()
+}
+
+async fn lifecycle(queue: &Queue) {
+    for m in [
+        message("m1", "main", 1000),
+        message("m2", "main", 2000),
+        message("m3", "other", 1500),
+    ] {
+        queue.enqueue(m).await.unwrap();
+    }
+    assert!(
+        lease(queue, "main", 999).await.is_empty(),
+        "nothing is due before it was received"
+    );
+    let leased = queue.lease("main", ms(5000), 10, ms(65_000)).await.unwrap();
+    assert_eq!(
+        leased.iter().map(|l| l.message.id.as_str()).collect::<Vec<_>>(),
+        ["m1", "m2"]
+    );
+    assert_eq!(
+        leased[0].message,
+        message("m1", "main", 1000),
+        "content and fields intact"
+    );
+    assert!(
+        lease(queue, "main", 5000).await.is_empty(),
+        "leased messages are not leased twice"
+    );
+
+    // m1: one recipient delivered, the other deferred.
+    queue
+        .apply(vec![
+            Op::Sent {
+                account: "main".into(),
+                recipients: 1,
+                at: ms(5000),
+            },
+            Op::Defer {
+                id: "m1".into(),
+                recipients: vec!["b@fabrikam.com".into()],
+                next_attempt: ms(9000),
+                attempted: true,
+                crashed: false,
+                at: ms(5000),
+                reply: "451 4.7.500 Server busy".into(),
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(queue.next_due("main", ms(5000)).await.unwrap(), Some(ms(9000)));
+    assert_eq!(queue.next_due("nobody", ms(5000)).await.unwrap(), None);
+    assert_eq!(queue.recipients_since("main", ms(4000)).await.unwrap(), [(ms(5000), 1)]);
+    assert!(queue.recipients_since("main", ms(5001)).await.unwrap().is_empty());
+
+    // m2's lease is renewed, then runs out: it is due again without anyone releasing it.
+    queue
+        .apply(vec![Op::Renew {
+            id: "m2".into(),
+            until: ms(70_000),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(lease(queue, "main", 9000).await, ["m1"]);
+    assert_eq!(
+        lease(queue, "main", 69_999).await,
+        ["m1"],
+        "m1's lease has run out, m2's was renewed"
+    );
+    assert_eq!(lease(queue, "main", 70_000).await, ["m2"]);
+
+    // m1 given up on: a dead letter, gone from the queue.
+    let leased = queue.lease("main", ms(200_000), 10, ms(260_000)).await.unwrap();
+    let m1 = leased.iter().find(|l| l.message.id == "m1").unwrap();
+    assert_eq!(
+        (m1.attempts, m1.message.recipients.as_slice()),
+        (1, &["b@fabrikam.com".to_owned()][..])
+    );
+    queue
+        .apply(vec![
+            Op::Dead(DeadLetter {
+                message: m1.message.clone(),
+                attempts: 2,
+                failed: ms(200_000),
+                reply: "550 5.1.10 RESOLVER.ADR.RecipientNotFound".into(),
+                diagnosis: "the recipient does not exist".into(),
+            }),
+            Op::Remove("m1".into()),
+            Op::Pause {
+                account: "other".into(),
+                until: ms(300_000),
+                reason: "535 5.7.139".into(),
+                at: ms(200_000),
+            },
+        ])
+        .await
+        .unwrap();
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.queued, stats.oldest, stats.dead), (2, Some(ms(1500)), 1));
+    queue.apply(vec![Op::Resume("other".into())]).await.unwrap();
+}
+
+async fn a_failed_request_changes_nothing(queue: &Queue) {
+    queue.enqueue(message("dup", "main", 1000)).await.unwrap();
+    let again = queue
+        .apply(vec![
+            Op::Enqueue(message("fresh", "main", 1000)),
+            Op::Enqueue(message("dup", "main", 1000)),
+        ])
+        .await;
+    assert!(matches!(again, Err(QueueError::Store(_))), "{again:?}");
+    assert_eq!(
+        lease(queue, "main", 5000).await,
+        ["dup"],
+        "the whole request was rolled back"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_queue_semantics() {
+    for scenario in [0, 1] {
+        let dir = tempfile::tempdir().unwrap();
+        let (queue, _) = Queue::open(&dir.path().join("queue")).unwrap();
+        match scenario {
+            0 => lifecycle(&queue).await,
+            _ => a_failed_request_changes_nothing(&queue).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn postgres_keeps_the_queue_semantics() {
+    for scenario in [0, 1] {
+        let Some(db) = TestDatabase::create("postgres_keeps_the_queue_semantics").await else {
+            return;
+        };
+        let (queue, recovered) = Queue::connect(&db.target, None).await.unwrap();
+        assert_eq!(recovered, Recovered::default());
+        let Backend::Postgres(store) = &queue.backend else {
+            unreachable!("connected to PostgreSQL")
+        };
+        assert!(postgres::testing::encrypted(store).await, "TLS, verified");
+        match scenario {
+            0 => lifecycle(&queue).await,
+            _ => a_failed_request_changes_nothing(&queue).await,
+        }
+        // A second relay starting on the same tables finds them as they are.
+        let (_, again) = Queue::connect(&db.target, None).await.unwrap();
+        assert_eq!(again.queued, queue.stats().await.unwrap().queued.unsigned_abs());
+    }
+}
+
+/// Three relays leasing from one database at once: every message is leased by exactly one.
+#[tokio::test]
+async fn relays_sharing_postgres_never_lease_the_same_message() {
+    let Some(db) = TestDatabase::create("relays_sharing_postgres_never_lease_the_same_message").await else {
+        return;
+    };
+    let (first, _) = Queue::connect(&db.target, None).await.unwrap();
+    for i in 0..300 {
+        first.enqueue(message(&format!("m{i:03}"), "main", i)).await.unwrap();
+    }
+    let mut relays = Vec::new();
+    for _ in 0..3 {
+        let (queue, _) = Queue::connect(&db.target, None).await.unwrap();
+        relays.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let leased = queue.lease("main", ms(1_000_000), 4, ms(2_000_000)).await.unwrap();
+                if leased.is_empty() {
+                    return mine;
+                }
+                mine.extend(leased.into_iter().map(|l| l.message.id));
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    let mut busy = 0;
+    for relay in relays {
+        let mine = relay.await.unwrap();
+        busy += usize::from(!mine.is_empty());
+        all.extend(mine);
+    }
+    let distinct: BTreeSet<&String> = all.iter().collect();
+    assert_eq!((all.len(), distinct.len()), (300, 300), "each message leased once");
+    assert!(busy >= 2, "the relays shared the work");
+}
+
+/// The database is unreachable: requests fail quickly, and a stored message is never claimed.
+#[tokio::test]
+async fn an_unreachable_database_fails_the_request_quickly() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let target = Target::parse(&format!("postgres://relay@127.0.0.1:{port}/mail?sslmode=disable")).unwrap();
+    let started = crate::clock::instant();
+    let e = Queue::connect(&target, Some(&Secret::new("pw")))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!("queue store: postgres://relay@127.0.0.1:{port}/mail")),
+        "{e}"
+    );
+    assert!(crate::clock::since(started) < Duration::from_secs(10));
+}
