@@ -124,6 +124,17 @@ pub(crate) enum QueueError {
     Closed,
 }
 
+impl QueueError {
+    /// What a client that handed in a message is told: the kind of failure, never the path
+    /// or the database's address (the log has those).
+    pub(crate) fn for_client(&self) -> &'static str {
+        match self {
+            QueueError::Store(_) | QueueError::Locked { .. } => "the relay's queue is unavailable",
+            QueueError::Closed => "the relay is shutting down",
+        }
+    }
+}
+
 type Reply = tokio::sync::oneshot::Sender<Result<Vec<OpResult>, QueueError>>;
 
 /// Where the queue is.

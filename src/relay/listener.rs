@@ -366,7 +366,7 @@ async fn store(shared: &Shared, ip: IpAddr, accepted: &Accepted) -> Result<Strin
     let (size, message_id) = (message.content.len(), message.message_id.clone());
     if let Err(e) = shared.queue.enqueue(message).await {
         tracing::error!(client = %ip, error = %e, "could not store a message; the client was told to retry");
-        return Err(e.to_string());
+        return Err(e.for_client().to_owned());
     }
     tracing::info!(
         queue_id = %id,
