@@ -102,6 +102,13 @@ pub(crate) enum QueueCommand {
         /// Queue id, or a unique beginning of it.
         id: String,
     },
+    /// Move a SQLite queue (--queue-dir, else the default directory) into the PostgreSQL
+    /// queue: waiting messages, dead letters, pauses; no relay may run on the directory.
+    Migrate {
+        /// The PostgreSQL queue [default: `queue` in `[relay]`, or M365_MAILER_QUEUE_URL].
+        #[arg(long, value_name = "postgres://USER@HOST/DATABASE")]
+        to: Option<String>,
+    },
     /// The dead-letter area: messages given up on, with the reply and the diagnosis.
     Dead {
         /// What to do [default: list].

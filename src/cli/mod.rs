@@ -82,7 +82,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             Command::Token(args) => token::run(&args).await,
             Command::Setup(args) => setup::run(&args),
             Command::Relay(args) => relay::run(&args).await,
-            Command::Queue(args) => queue::run(&args),
+            Command::Queue(args) => queue::run(&args).await,
             Command::Completions { shell } => generate::completions(shell),
             Command::Man { dir } => generate::man(dir.as_deref()),
         }

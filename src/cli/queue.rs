@@ -12,24 +12,26 @@ use crate::clock::Timestamp;
 use crate::config::{Overrides, RelayOverrides};
 use crate::queue::{DeadEntry, Entry, Inspector, Location, Lookup, Paused, Summary};
 
-pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
-    let location = crate::config::queue_location(
-        &RelayOverrides {
-            config: Overrides {
-                config: args.config.clone(),
-                ..Overrides::default()
-            },
-            queue_dir: args.queue_dir.clone(),
-            ..RelayOverrides::default()
+pub(crate) async fn run(args: &QueueArgs) -> Result<(), Failure> {
+    let overrides = RelayOverrides {
+        config: Overrides {
+            config: args.config.clone(),
+            ..Overrides::default()
         },
-        &crate::config::process_env,
-    )?;
+        queue_dir: args.queue_dir.clone(),
+        ..RelayOverrides::default()
+    };
+    if let Some(QueueCommand::Migrate { to }) = &args.command {
+        return migrate(&overrides, to.as_deref()).await;
+    }
+    let location = crate::config::queue_location(&overrides, &crate::config::process_env)?;
     let Location::Directory(dir) = location else {
         return Err(Failure::new(
             Code::Config,
             format!(
-                "the queue is in PostgreSQL ({location}); the queue commands read a SQLite queue directory only, \
-                 for now: use --queue-dir for one, or psql for this one (docs/queue-format.md)"
+                "the queue is in PostgreSQL ({location}); the queue commands other than `queue migrate` read a \
+                 SQLite queue directory only, for now: use --queue-dir for one, or psql for this one \
+                 (docs/queue-format.md)"
             ),
         ));
     };
@@ -81,6 +83,7 @@ pub(crate) fn run(args: &QueueArgs) -> Result<(), Failure> {
             println!("{id}: deleted");
         }
         QueueCommand::Dead { command } => dead(&mut q, command.as_ref().unwrap_or(&DeadCommand::List), args.json, now)?,
+        QueueCommand::Migrate { .. } => unreachable!("`run` moves the queue before opening it here"),
     }
     Ok(())
 }
@@ -124,6 +127,26 @@ fn dead(q: &mut Inspector, command: &DeadCommand, json: bool, now: Timestamp) ->
             let n = q.dead_purge(before)?;
             println!("{n} dead letters deleted");
         }
+    }
+    Ok(())
+}
+
+/// `queue migrate`: the SQLite queue into PostgreSQL.
+async fn migrate(overrides: &RelayOverrides, to: Option<&str>) -> Result<(), Failure> {
+    let (dir, target, password) = crate::config::queue_migration(overrides, to, &crate::config::process_env)?;
+    let moved = crate::queue::migrate(&dir, &target, password.as_ref()).await?;
+    println!(
+        "{} waiting messages and {} dead letters moved from {} to {target}{}",
+        moved.queued,
+        moved.dead,
+        dir.display(),
+        match moved.already_there {
+            0 => String::new(),
+            n => format!(" ({n} were there already, from an earlier run)"),
+        }
+    );
+    if let Some(aside) = &moved.set_aside {
+        println!("the SQLite queue is kept, unused, as {}", aside.display());
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ mod relay;
 use std::path::PathBuf;
 
 pub(crate) use crate::setting::{Origin, Setting};
-pub(crate) use relay::{RelayOverrides, queue_location};
+pub(crate) use relay::{RelayOverrides, queue_location, queue_migration};
 
 use crate::account::Account;
 pub(crate) use field::Field;

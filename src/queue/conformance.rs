@@ -214,6 +214,38 @@ async fn relays_sharing_postgres_never_lease_the_same_message() {
     assert!(busy >= 2, "the relays shared the work");
 }
 
+/// A message stored through one relay wakes the others at once, by notification.
+#[tokio::test]
+async fn a_message_stored_by_one_relay_wakes_the_others() {
+    let Some(db) = TestDatabase::create("a_message_stored_by_one_relay_wakes_the_others").await else {
+        return;
+    };
+    let (listening, _) = Queue::connect(&db.target, None).await.unwrap();
+    let (storing, _) = Queue::connect(&db.target, None).await.unwrap();
+    let (to, mut woken) = tokio::sync::mpsc::unbounded_channel();
+    let forwarder = tokio::spawn(async move { listening.forward_wake_ups(to).await });
+    // Until the forwarder listens, a message wakes nobody: store until one does.
+    let arrived = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut i = 0;
+        loop {
+            storing.enqueue(message(&format!("w{i}"), "ops", 1000)).await.unwrap();
+            if let Ok(Some(account)) = tokio::time::timeout(Duration::from_millis(200), woken.recv()).await {
+                return account;
+            }
+            i += 1;
+        }
+    })
+    .await;
+    assert_eq!(arrived.as_deref(), Ok("ops"));
+    // The relay stops: the forwarder ends when nobody listens to it any more.
+    drop(woken);
+    storing.enqueue(message("last", "ops", 1000)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), forwarder)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 /// The database is unreachable: requests fail quickly, and a stored message is never claimed.
 #[tokio::test]
 async fn an_unreachable_database_fails_the_request_quickly() {

@@ -9,6 +9,7 @@
 #[cfg(test)]
 mod conformance;
 mod inspect;
+mod migrate;
 mod postgres;
 mod retry;
 mod sqlite;
@@ -21,6 +22,7 @@ use crate::clock::Timestamp;
 use crate::secret::Secret;
 
 pub(crate) use inspect::{DeadEntry, Entry, Inspector, Lookup, Paused, Stats, Summary};
+pub(crate) use migrate::migrate;
 pub(crate) use postgres::{PostgresStore, Target};
 pub(crate) use retry::{Backoff, Next};
 pub(crate) use sqlite::SqliteStore;
@@ -178,7 +180,7 @@ enum Backend {
     },
     /// PostgreSQL: each request a transaction on a pooled connection (the server groups the
     /// commits of concurrent ones).
-    Postgres(PostgresStore),
+    Postgres(std::sync::Arc<PostgresStore>),
 }
 
 /// Most requests applied in one transaction.
@@ -214,7 +216,7 @@ impl Queue {
         };
         Ok((
             Self {
-                backend: Backend::Postgres(store),
+                backend: Backend::Postgres(std::sync::Arc::new(store)),
                 location,
             },
             recovered,
@@ -275,6 +277,23 @@ impl Queue {
                 rx.await.map_err(|_| QueueError::Closed)?
             }
             Backend::Postgres(store) => store.apply(&ops).await,
+        }
+    }
+
+    /// Whether the queue can take messages now, and why not (`/readyz`).
+    pub(crate) async fn check(&self) -> Result<(), QueueError> {
+        match &self.backend {
+            // A full disk shows in the replies to clients and in the log.
+            Backend::Sqlite { .. } => Ok(()),
+            Backend::Postgres(store) => store.check().await,
+        }
+    }
+
+    /// Sends the account of each message stored by another relay sharing the queue to `to`
+    /// (PostgreSQL), until `to` closes; returns at once for a queue of one relay's own.
+    pub(crate) async fn forward_wake_ups(&self, to: tokio::sync::mpsc::UnboundedSender<String>) {
+        if let Backend::Postgres(store) = &self.backend {
+            std::sync::Arc::clone(store).forward_wake_ups(to).await;
         }
     }
 

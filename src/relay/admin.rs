@@ -56,7 +56,7 @@ fn accounts(admin: &Admin) -> Vec<Arc<AccountDelivery>> {
 
 async fn ready(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
     let accounts = accounts(&admin);
-    let problems: Vec<serde_json::Value> = accounts
+    let mut problems: Vec<serde_json::Value> = accounts
         .iter()
         .filter_map(|a| {
             a.readiness()
@@ -64,6 +64,9 @@ async fn ready(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
                 .map(|why| serde_json::json!({ "account": a.name(), "problem": why }))
         })
         .collect();
+    if let Err(e) = admin.queue.check().await {
+        problems.push(serde_json::json!({ "queue": admin.queue.location().to_string(), "problem": e.to_string() }));
+    }
     let status = if problems.is_empty() {
         StatusCode::OK
     } else {

@@ -181,7 +181,7 @@ impl Relay {
                 .map(|r| (r.delivery.name().to_owned(), Arc::clone(&r.delivery)))
                 .collect(),
         ));
-        let (stored, router) = wake_router(Arc::clone(&accounts));
+        let (stored, router) = wake_router(Arc::clone(&accounts), &queue);
         let shared = Arc::new(Shared {
             settings: config.session.clone(),
             policy: RwLock::new(Arc::new(config.policy.clone())),
@@ -325,20 +325,25 @@ fn server_tls(config: &RelayConfig) -> Result<Arc<rustls::ServerConfig>, StartEr
     Ok(identity.config)
 }
 
-/// Routes each stored message's account to its workers, so delivery starts at once.
-fn wake_router(accounts: Accounts) -> (mpsc::UnboundedSender<String>, JoinHandle<()>) {
+/// Routes each stored message's account to its workers, so delivery starts at once: messages
+/// this relay stored, and those other relays sharing the queue stored.
+fn wake_router(accounts: Accounts, queue: &Queue) -> (mpsc::UnboundedSender<String>, JoinHandle<()>) {
     let (stored, mut stored_rx) = mpsc::unbounded_channel::<String>();
+    let (queue, others) = (queue.clone(), stored.clone());
     let router = tokio::spawn(async move {
-        while let Some(account) = stored_rx.recv().await {
-            let delivery = accounts
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(&account)
-                .cloned();
-            if let Some(delivery) = delivery {
-                delivery.notify();
+        let route = async {
+            while let Some(account) = stored_rx.recv().await {
+                let delivery = accounts
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(&account)
+                    .cloned();
+                if let Some(delivery) = delivery {
+                    delivery.notify();
+                }
             }
-        }
+        };
+        tokio::join!(route, queue.forward_wake_ups(others));
     });
     (stored, router)
 }

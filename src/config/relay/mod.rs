@@ -20,6 +20,8 @@ mod listen;
 mod policy_section;
 mod queue;
 
+pub(crate) use queue::migration as queue_migration;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRelay {

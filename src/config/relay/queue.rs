@@ -55,6 +55,41 @@ pub(super) fn location(
     Ok(Location::Postgres { target, password })
 }
 
+/// What `queue migrate` moves and where: the SQLite directory (`--queue-dir`, the file's
+/// `queue_dir`, else the default) and the PostgreSQL queue (`to`, else the configured one).
+pub(crate) fn migration(
+    overrides: &RelayOverrides,
+    to: Option<&str>,
+    env: Env<'_>,
+) -> Result<(std::path::PathBuf, Target, Option<Secret>), ConfigError> {
+    let configured = super::queue_location(overrides, env)?;
+    let origin = Origin::Flag("--to".into());
+    let (target, password) = match (to, &configured) {
+        (Some(url), _) => {
+            let target = Target::parse(url.trim()).map_err(|e| ConfigError::invalid(&origin, e.to_string()))?;
+            let password = if target.has_password() {
+                None
+            } else {
+                pgpass(env, &target)
+            };
+            (target, password)
+        }
+        (None, Location::Postgres { target, password }) => (target.clone(), password.clone()),
+        (None, Location::Directory(_)) => {
+            return Err(ConfigError::invalid(
+                &origin,
+                "name the PostgreSQL queue: --to postgres://user@host/database, or queue = \"postgres://…\" in [relay]",
+            ));
+        }
+    };
+    let dir = match (&overrides.queue_dir, configured) {
+        (Some(dir), _) => dir.clone(),
+        (None, Location::Directory(dir)) => dir,
+        (None, Location::Postgres { .. }) => default_queue_dir(env),
+    };
+    Ok((dir, target, password))
+}
+
 /// The password from `queue_password_file` or `queue_password_env` (not both), else from the
 /// password file libpq reads.
 fn password(r: &Reader<'_>, raw: &RawRelay, env: Env<'_>, target: &Target) -> Result<Option<Secret>, ConfigError> {

@@ -4,6 +4,8 @@
 //! never wait for each other; a relay that dies leaves leases that run out, and its messages
 //! are another's to deliver. Tables and upgrades: `docs/queue-format.md`.
 
+mod import;
+mod notify;
 mod schema;
 mod target;
 #[cfg(test)]
@@ -25,13 +27,32 @@ const POOL_SIZE: usize = 16;
 /// How long a request waits for a connection, or for a new one to be made: past it, the
 /// request fails (a session answers `451`), and the next one tries again.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest one request may take, connection included: a database that stops answering
+/// mid-request (a network partition) fails it rather than holding a client's session. A commit
+/// that did happen is then answered `451`, and the client's retry is a duplicate, never a loss.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A PostgreSQL queue store: a pool of connections.
-#[derive(Clone)]
 pub(crate) struct PostgresStore {
     pool: Pool,
     target: Target,
+    /// For connections of its own (listening for other relays' messages).
+    config: tokio_postgres::Config,
+    connector: Connector,
 }
+
+/// How connections are made: verified TLS, or plain on this machine.
+#[derive(Clone)]
+enum Connector {
+    Tls(rustls_tokio_postgres::MakeRustlsConnect),
+    Plain,
+}
+
+/// What a connection of its own receives besides replies (notifications, notices); polling it
+/// drives the connection.
+type Messages = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>> + Send>,
+>;
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,14 +74,17 @@ impl PostgresStore {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match target.tls() {
+        let connector = match target.tls() {
             Tls::Verified { root_cert } => {
                 let tls = crate::tls::client_config(root_cert.as_deref())
                     .map_err(|e| QueueError::Store(format!("{target}: {e}")))?;
-                let tls = rustls_tokio_postgres::MakeRustlsConnect::new((*tls).clone());
-                Manager::from_config(config, tls, manager_config)
+                Connector::Tls(rustls_tokio_postgres::MakeRustlsConnect::new((*tls).clone()))
             }
-            Tls::Disabled => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+            Tls::Disabled => Connector::Plain,
+        };
+        let manager = match &connector {
+            Connector::Tls(tls) => Manager::from_config(config.clone(), tls.clone(), manager_config),
+            Connector::Plain => Manager::from_config(config.clone(), tokio_postgres::NoTls, manager_config),
         };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
@@ -73,6 +97,8 @@ impl PostgresStore {
         let store = Self {
             pool,
             target: target.clone(),
+            config,
+            connector,
         };
         let mut client = store.pool.get().await.map_err(|e| store.unreachable(e))?;
         schema::upgrade(&mut client).await.map_err(|e| match e {
@@ -85,6 +111,35 @@ impl PostgresStore {
             }
         })?;
         Ok(store)
+    }
+
+    /// A connection outside the pool, and the stream that drives it.
+    async fn connect_one(&self) -> Result<(tokio_postgres::Client, Messages), String> {
+        let error = |e: tokio_postgres::Error| crate::tls::error_chain(&e);
+        Ok(match &self.connector {
+            Connector::Tls(tls) => {
+                let (client, mut connection) = self.config.connect(tls.clone()).await.map_err(error)?;
+                let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                (client, Box::pin(messages))
+            }
+            Connector::Plain => {
+                let (client, mut connection) = self.config.connect(tokio_postgres::NoTls).await.map_err(error)?;
+                let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                (client, Box::pin(messages))
+            }
+        })
+    }
+
+    /// Sends the account of every message any relay stores to `to`, until `to` closes.
+    pub(crate) async fn forward_wake_ups(self: std::sync::Arc<Self>, to: tokio::sync::mpsc::UnboundedSender<String>) {
+        notify::forward(self, to).await;
+    }
+
+    /// Whether the database answers now (`/readyz`).
+    pub(crate) async fn check(&self) -> Result<(), QueueError> {
+        let client = self.pool.get().await.map_err(|e| self.unreachable(e))?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
     }
 
     /// No connection to the database: why, naming it.
@@ -127,8 +182,20 @@ impl PostgresStore {
         })
     }
 
-    /// Applies `ops` in one transaction.
+    /// Applies `ops` in one transaction, within [`REQUEST_TIMEOUT`].
     pub(crate) async fn apply(&self, ops: &[Op]) -> Result<Vec<OpResult>, QueueError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.apply_now(ops))
+            .await
+            .unwrap_or_else(|_| {
+                Err(QueueError::Store(format!(
+                    "{}: the database did not answer within {} s",
+                    self.target,
+                    REQUEST_TIMEOUT.as_secs()
+                )))
+            })
+    }
+
+    async fn apply_now(&self, ops: &[Op]) -> Result<Vec<OpResult>, QueueError> {
         let mut client = self.pool.get().await.map_err(|e| self.unreachable(e))?;
         let tx = client.transaction().await?;
         let mut results = Vec::with_capacity(ops.len());
@@ -154,7 +221,11 @@ async fn execute(
 
 async fn apply_one(tx: &Transaction<'_>, op: &Op) -> Result<OpResult, tokio_postgres::Error> {
     match op {
-        Op::Enqueue(m) => insert_message(tx, m).await?,
+        Op::Enqueue(m) => {
+            insert_message(tx, m).await?;
+            // Delivered to every listening relay when this transaction commits.
+            execute(tx, "SELECT pg_notify($1, $2)", &[&notify::CHANNEL, &m.account]).await?;
+        }
         Op::Lease {
             account,
             now,

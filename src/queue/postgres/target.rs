@@ -119,6 +119,11 @@ impl Target {
         if config.get_application_name().is_none() {
             config.application_name("m365-mailer");
         }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
+        // A peer that vanishes without closing is noticed within a minute, not hours.
+        config.keepalives_idle(std::time::Duration::from_secs(30));
         config.ssl_mode(match self.tls {
             Tls::Verified { .. } => tokio_postgres::config::SslMode::Require,
             Tls::Disabled => tokio_postgres::config::SslMode::Disable,
