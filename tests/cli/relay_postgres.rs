@@ -44,6 +44,12 @@ messages_per_minute = 1000000
 recipients_per_day = 100000000
 "#;
 
+/// Exchange without its rate limits, as [`RELAY`] has none.
+fn unlimited(s: &mut m365_emulator::Scenario) {
+    s.exchange.messages_per_minute = 1_000_000;
+    s.exchange.recipients_per_day = 100_000_000;
+}
+
 /// Two relays on one database: messages handed to either are delivered once each, the queue's
 /// metrics count the shared queue, and the password in the URL never reaches the log.
 #[tokio::test(flavor = "multi_thread")]
@@ -51,11 +57,7 @@ async fn two_relays_share_one_postgres_queue_and_deliver_each_message_once() {
     let Some(url) = database("two_relays_share_one_postgres_queue_and_deliver_each_message_once") else {
         return;
     };
-    let mut world = World::start_with(|s| {
-        s.exchange.messages_per_minute = 1_000_000;
-        s.exchange.recipients_per_day = 100_000_000;
-    })
-    .await;
+    let mut world = World::start_with(unlimited).await;
     world.set("M365_MAILER_QUEUE_URL", &url);
     let first = world.relay(RELAY).await;
     let second = world.relay(RELAY).await;
@@ -190,11 +192,7 @@ async fn the_database_going_away_refuses_mail_with_451_and_everything_resumes() 
         .expect("the test URL names 127.0.0.1:port");
     let cable = Cable::to(server).await;
     let through = url.replace(&server.to_string(), &format!("127.0.0.1:{}", cable.port));
-    let mut world = World::start_with(|s| {
-        s.exchange.messages_per_minute = 1_000_000;
-        s.exchange.recipients_per_day = 100_000_000;
-    })
-    .await;
+    let mut world = World::start_with(unlimited).await;
     world.set("M365_MAILER_QUEUE_URL", &through);
     let relay = world.relay(RELAY).await;
     for _ in 0..3 {
