@@ -10,7 +10,7 @@ use super::args::{DeadCommand, QueueArgs, QueueCommand};
 use super::exit::{Code, Failure};
 use crate::clock::Timestamp;
 use crate::config::{Overrides, RelayOverrides};
-use crate::queue::{DeadEntry, Entry, Inspector, Location, Lookup, Paused, Summary};
+use crate::queue::{DeadEntry, Entry, Inspection, Lookup, Paused, Summary};
 
 pub(crate) async fn run(args: &QueueArgs) -> Result<(), Failure> {
     let overrides = RelayOverrides {
@@ -25,22 +25,12 @@ pub(crate) async fn run(args: &QueueArgs) -> Result<(), Failure> {
         return migrate(&overrides, to.as_deref()).await;
     }
     let location = crate::config::queue_location(&overrides, &crate::config::process_env)?;
-    let Location::Directory(dir) = location else {
-        return Err(Failure::new(
-            Code::Config,
-            format!(
-                "the queue is in PostgreSQL ({location}); the queue commands other than `queue migrate` read a \
-                 SQLite queue directory only, for now: use --queue-dir for one, or psql for this one \
-                 (docs/queue-format.md)"
-            ),
-        ));
-    };
-    let mut q = Inspector::open(&dir)?;
+    let mut q = Inspection::open(&location).await?;
     let now = Timestamp::now();
     match args.command.as_ref().unwrap_or(&QueueCommand::List) {
         QueueCommand::List => {
-            let entries = q.list(now)?;
-            let paused = q.paused()?;
+            let entries = q.list(now).await?;
+            let paused = q.paused().await?;
             if args.json {
                 // Each message says whether its account is paused, and why.
                 let with_pause: Vec<serde_json::Value> = entries
@@ -59,8 +49,8 @@ pub(crate) async fn run(args: &QueueArgs) -> Result<(), Failure> {
             }
         }
         QueueCommand::Show { id, content } => {
-            let id = found(q.resolve(id)?)?;
-            let (entry, bytes) = q.show(&id, now)?.ok_or_else(|| gone(&id))?;
+            let id = found(q.resolve(id).await?)?;
+            let (entry, bytes) = q.show(&id, now).await?.ok_or_else(|| gone(&id))?;
             if args.json {
                 print_json(&entry);
             } else {
@@ -69,29 +59,31 @@ pub(crate) async fn run(args: &QueueArgs) -> Result<(), Failure> {
             }
         }
         QueueCommand::Retry { id: Some(id), .. } => {
-            let id = found(q.resolve(id)?)?;
-            found(q.retry(&id, now)?)?;
+            let id = found(q.resolve(id).await?)?;
+            found(q.retry(&id, now).await?)?;
             println!("{id}: due now");
         }
         QueueCommand::Retry { id: None, .. } => {
-            let n = q.retry_all(now)?;
+            let n = q.retry_all(now).await?;
             println!("{n} messages due now");
         }
         QueueCommand::Delete { id } => {
-            let id = found(q.resolve(id)?)?;
-            found(q.delete(&id, now)?)?;
+            let id = found(q.resolve(id).await?)?;
+            found(q.delete(&id, now).await?)?;
             println!("{id}: deleted");
         }
-        QueueCommand::Dead { command } => dead(&mut q, command.as_ref().unwrap_or(&DeadCommand::List), args.json, now)?,
+        QueueCommand::Dead { command } => {
+            dead(&mut q, command.as_ref().unwrap_or(&DeadCommand::List), args.json, now).await?;
+        }
         QueueCommand::Migrate { .. } => unreachable!("`run` moves the queue before opening it here"),
     }
     Ok(())
 }
 
-fn dead(q: &mut Inspector, command: &DeadCommand, json: bool, now: Timestamp) -> Result<(), Failure> {
+async fn dead(q: &mut Inspection, command: &DeadCommand, json: bool, now: Timestamp) -> Result<(), Failure> {
     match command {
         DeadCommand::List => {
-            let entries = q.dead()?;
+            let entries = q.dead().await?;
             if json {
                 print_json(&entries);
             } else {
@@ -99,7 +91,7 @@ fn dead(q: &mut Inspector, command: &DeadCommand, json: bool, now: Timestamp) ->
             }
         }
         DeadCommand::Show { id, content } => {
-            let found = q.dead_show(id)?;
+            let found = q.dead_show(id).await?;
             if found.is_empty() {
                 return Err(Failure::new(Code::Data, format!("no dead letter `{id}`")));
             }
@@ -113,7 +105,7 @@ fn dead(q: &mut Inspector, command: &DeadCommand, json: bool, now: Timestamp) ->
             }
         }
         DeadCommand::Retry { id, .. } => {
-            let n = q.dead_retry(id.as_deref(), now)?;
+            let n = q.dead_retry(id.as_deref(), now).await?;
             if n == 0 && id.is_some() {
                 return Err(Failure::new(
                     Code::Data,
@@ -124,7 +116,7 @@ fn dead(q: &mut Inspector, command: &DeadCommand, json: bool, now: Timestamp) ->
         }
         DeadCommand::Purge { older_than } => {
             let before = older_than.map(|age| now - age);
-            let n = q.dead_purge(before)?;
+            let n = q.dead_purge(before).await?;
             println!("{n} dead letters deleted");
         }
     }

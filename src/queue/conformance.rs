@@ -143,6 +143,93 @@ async fn a_failed_request_changes_nothing(queue: &Queue) {
     );
 }
 
+/// What the `queue` commands see and change beside the relay's own handle.
+async fn inspection(queue: &Queue, location: &Location) {
+    for m in [message("m1", "main", 1000), message("m2", "main", 2000)] {
+        queue.enqueue(m).await.unwrap();
+    }
+    assert_eq!(lease(queue, "main", 1500).await, ["m1"], "m1 is being delivered");
+    let dead = DeadLetter {
+        message: message("d1", "main", 500),
+        attempts: 3,
+        failed: ms(900),
+        reply: "550 5.1.10".into(),
+        diagnosis: "no such recipient".into(),
+    };
+    queue
+        .apply(vec![
+            Op::Dead(dead.clone()),
+            Op::Dead(dead),
+            Op::Pause {
+                account: "main".into(),
+                until: ms(600_000),
+                reason: "535 5.7.139".into(),
+                at: ms(1500),
+            },
+        ])
+        .await
+        .unwrap();
+    let mut q = Inspection::open(location).await.unwrap();
+    let now = ms(1600);
+    let listed = q.list(now).await.unwrap();
+    let shown: Vec<(&str, bool)> = listed.iter().map(|e| (e.message.id.as_str(), e.leased)).collect();
+    assert_eq!(shown, [("m1", true), ("m2", false)]);
+    assert_eq!(q.paused().await.unwrap()[0].reason, "535 5.7.139");
+    assert_eq!(q.resolve("m").await.unwrap(), Err(Lookup::Ambiguous("m".into(), 2)));
+    // LIKE's wildcards in what a user typed are dropped, not obeyed.
+    assert_eq!(q.resolve("m%").await.unwrap(), Err(Lookup::Ambiguous("m%".into(), 2)));
+    assert_eq!(q.resolve("x").await.unwrap(), Err(Lookup::NotFound("x".into())));
+    assert_eq!(q.resolve("m2").await.unwrap(), Ok("m2".into()));
+    let (entry, content) = q.show("m2", now).await.unwrap().unwrap();
+    assert_eq!((entry.message.size, content), (26, message("m2", "main", 0).content));
+    assert_eq!(q.retry("m1", now).await.unwrap(), Err(Lookup::Busy("m1".into())));
+    assert_eq!(q.delete("m1", now).await.unwrap(), Err(Lookup::Busy("m1".into())));
+    assert_eq!(q.retry("m2", now).await.unwrap(), Ok(()));
+    assert_eq!(q.delete("m2", now).await.unwrap(), Ok(()));
+    assert_eq!(q.dead().await.unwrap().len(), 2);
+    assert_eq!(q.dead_show("d").await.unwrap()[0].0.reply, "550 5.1.10");
+    assert_eq!(q.dead_retry(Some("d1"), now).await.unwrap(), 2, "both copies back");
+    let back: Vec<String> = q.list(now).await.unwrap().into_iter().map(|e| e.message.id).collect();
+    assert_eq!(back.len(), 3, "{back:?}");
+    assert!(
+        back.contains(&"d1".to_owned()) && back.iter().any(|id| id.starts_with("d1-")),
+        "{back:?}"
+    );
+    assert_eq!(q.retry_all(now).await.unwrap(), 0, "both are due already");
+    queue
+        .apply(vec![Op::Dead(DeadLetter {
+            message: message("d2", "main", 500),
+            attempts: 1,
+            failed: ms(900),
+            reply: "550".into(),
+            diagnosis: String::new(),
+        })])
+        .await
+        .unwrap();
+    assert_eq!(
+        q.dead_purge(Some(ms(900))).await.unwrap(),
+        0,
+        "given up at 900, not before"
+    );
+    assert_eq!(q.dead_purge(None).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_and_postgres_look_the_same_to_the_queue_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let (queue, _) = Queue::open(&dir.path().join("queue")).unwrap();
+    inspection(&queue, &Location::Directory(dir.path().join("queue"))).await;
+    let Some(db) = TestDatabase::create("sqlite_and_postgres_look_the_same_to_the_queue_commands").await else {
+        return;
+    };
+    let (queue, _) = Queue::connect(&db.target, None).await.unwrap();
+    let location = Location::Postgres {
+        target: db.target.clone(),
+        password: None,
+    };
+    inspection(&queue, &location).await;
+}
+
 #[tokio::test]
 async fn sqlite_keeps_the_queue_semantics() {
     for scenario in [0, 1] {

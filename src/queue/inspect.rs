@@ -139,7 +139,7 @@ fn dead_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeadEntry> {
 }
 
 /// A change to one message by id made (`changed == 1`) or refused because a lease holds it.
-fn changed_unless_busy(changed: usize, id: &str) -> Result<(), Lookup> {
+pub(super) fn changed_unless_busy(changed: usize, id: &str) -> Result<(), Lookup> {
     if changed == 1 {
         Ok(())
     } else {

@@ -9,6 +9,7 @@
 #[cfg(test)]
 mod conformance;
 mod inspect;
+mod inspection;
 mod migrate;
 mod postgres;
 mod retry;
@@ -22,6 +23,7 @@ use crate::clock::Timestamp;
 use crate::secret::Secret;
 
 pub(crate) use inspect::{DeadEntry, Entry, Inspector, Lookup, Paused, Stats, Summary};
+pub(crate) use inspection::Inspection;
 pub(crate) use migrate::migrate;
 pub(crate) use postgres::{PostgresStore, Target};
 pub(crate) use retry::{Backoff, Next};

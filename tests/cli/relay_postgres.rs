@@ -293,8 +293,13 @@ async fn queue_migrate_moves_what_a_sqlite_relay_left_and_a_postgres_relay_deliv
     );
     assert!(String::from_utf8_lossy(&again.stderr).contains("no queue here (already migrated"));
 
-    world.set("M365_MAILER_SMTP_PORT", &exchange_port);
+    // The queue commands read the PostgreSQL queue the environment names.
     world.set("M365_MAILER_QUEUE_URL", &url);
+    let listed = world.run(&["queue"], b"").await;
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(text.contains("-- 1 message,"), "{text}");
+    world.set("M365_MAILER_SMTP_PORT", &exchange_port);
     let postgres = world.relay(&quick).await;
     assert_eq!(
         world.wait_for_messages(1, Duration::from_secs(20)).await,

@@ -5,6 +5,7 @@
 //! are another's to deliver. Tables and upgrades: `docs/queue-format.md`.
 
 mod import;
+mod inspect;
 mod notify;
 mod schema;
 mod target;
