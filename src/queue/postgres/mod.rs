@@ -327,72 +327,49 @@ async fn apply_one(tx: &Transaction<'_>, op: &Op) -> Result<OpResult, tokio_post
 }
 
 async fn insert_message(tx: &Transaction<'_>, m: &NewMessage) -> Result<(), tokio_postgres::Error> {
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client,
-                                received_ms, next_attempt_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-        )
-        .await?;
-    let (recipients, size, received) = message_values(m);
-    tx.execute(
-        &statement,
-        &[
-            &m.id,
-            &m.account,
-            &m.sender,
-            &recipients,
-            &m.content,
-            &size,
-            &m.message_id,
-            &m.client,
-            &received,
-        ],
-    )
-    .await?;
-    Ok(())
+    let sql = "INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client,
+                                  received_ms, next_attempt_ms)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)";
+    insert_with(tx, sql, m, &[]).await
 }
 
 async fn insert_dead(tx: &Transaction<'_>, dead: &DeadLetter) -> Result<(), tokio_postgres::Error> {
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO dead (id, account, sender, recipients, content, size, message_id, client, received_ms,
-                               attempts, failed_ms, reply, diagnosis)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .await?;
-    let m = &dead.message;
-    let (recipients, size, received) = message_values(m);
-    tx.execute(
-        &statement,
-        &[
-            &m.id,
-            &m.account,
-            &m.sender,
-            &recipients,
-            &m.content,
-            &size,
-            &m.message_id,
-            &m.client,
-            &received,
-            &i64::from(dead.attempts),
-            &dead.failed.unix_millis(),
-            &dead.reply,
-            &dead.diagnosis,
-        ],
-    )
-    .await?;
-    Ok(())
+    let sql = "INSERT INTO dead (id, account, sender, recipients, content, size, message_id, client, received_ms,
+                                 attempts, failed_ms, reply, diagnosis)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    let extra: [&(dyn ToSql + Sync); 4] = [
+        &i64::from(dead.attempts),
+        &dead.failed.unix_millis(),
+        &dead.reply,
+        &dead.diagnosis,
+    ];
+    insert_with(tx, sql, &dead.message, &extra).await
 }
 
-/// The columns of a message that are not stored as they are: recipients as JSON, the size,
-/// the time.
-fn message_values(m: &NewMessage) -> (String, i64, i64) {
-    (
-        super::recipients_json(&m.recipients),
-        i64::try_from(m.content.len()).unwrap_or(i64::MAX),
-        m.received.unix_millis(),
-    )
+/// Runs `sql` with a message's nine columns (id to received, as both tables name them)
+/// followed by `extra`, as SQLite's store does.
+async fn insert_with(
+    tx: &Transaction<'_>,
+    sql: &str,
+    m: &NewMessage,
+    extra: &[&(dyn ToSql + Sync)],
+) -> Result<(), tokio_postgres::Error> {
+    let recipients = super::recipients_json(&m.recipients);
+    let size = i64::try_from(m.content.len()).unwrap_or(i64::MAX);
+    let received = m.received.unix_millis();
+    let mut values: Vec<&(dyn ToSql + Sync)> = vec![
+        &m.id,
+        &m.account,
+        &m.sender,
+        &recipients,
+        &m.content,
+        &size,
+        &m.message_id,
+        &m.client,
+        &received,
+    ];
+    values.extend_from_slice(extra);
+    execute(tx, sql, &values).await.map(drop)
 }
 
 /// Up to `limit` of the account's due messages, leased until `until`, oldest first; rows
