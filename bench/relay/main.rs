@@ -9,9 +9,11 @@
 //!   latency (from the final `.` to the `250`). email-oauth2-proxy only accepts authenticated
 //!   clients, so its sessions start with `AUTH PLAIN`; the others do not authenticate (allowed
 //!   by address). `smtp-source` itself runs too, as a cross-check of the accept rate.
-//! - Durability as shipped: m365-mailer's SQLite queue with `synchronous=FULL`, Postfix's
-//!   queue files with its normal fsync; email-oauth2-proxy has no queue (it forwards while the
-//!   client waits).
+//! - Durability as shipped: m365-mailer's SQLite queue with `synchronous=FULL`, or its
+//!   PostgreSQL queue (for several relays; the private server `run.sh` starts through
+//!   `.ci/postgres`, `fsync` and `synchronous_commit` on, over verified TLS on loopback),
+//!   Postfix's queue files with its normal fsync; email-oauth2-proxy has no queue (it forwards
+//!   while the client waits).
 //!
 //! `bash bench/relay/run.sh` installs the peers and runs this (`cargo bench --bench relay`); the
 //! table goes to standard output and into `docs/benchmarks.md`.
@@ -29,6 +31,10 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 
 const SECRET: &str = "Xq58Q~bench.secret";
+/// The peers, in the table's order.
+const RELAY: &str = "m365-mailer relay";
+const RELAY_POSTGRES: &str = "m365-mailer relay, PostgreSQL queue";
+const PEERS: [&str; 4] = [RELAY, RELAY_POSTGRES, "Postfix", "email-oauth2-proxy"];
 const LATENCY_MS: u64 = 20;
 const BODY_BYTES: usize = 2048;
 
@@ -111,7 +117,14 @@ async fn run() {
 
     let mut rows: Vec<(&'static str, Row)> = Vec::new();
     let peers: Vec<(&'static str, Result<Peer, String>)> = vec![
-        ("m365-mailer relay", start_relay(root, &emulator, &ca, dir.path()).await),
+        (RELAY, start_relay(root, &emulator, &ca, dir.path(), None).await),
+        (
+            RELAY_POSTGRES,
+            match postgres_queue() {
+                Ok(url) => start_relay(root, &emulator, &ca, dir.path(), Some(&url)).await,
+                Err(e) => Err(e),
+            },
+        ),
         ("Postfix", start_postfix().await),
         (
             "email-oauth2-proxy",
@@ -451,7 +464,32 @@ impl Drop for Child {
     }
 }
 
-async fn start_relay(root: &Path, emulator: &Emulator, ca: &Path, dir: &Path) -> Result<Peer, String> {
+/// A fresh database on the server `run.sh` started (`M365_TEST_POSTGRES_URL`, `…_CA`).
+fn postgres_queue() -> Result<String, String> {
+    let admin = std::env::var("M365_TEST_POSTGRES_URL")
+        .map_err(|_| "no PostgreSQL server (bench/relay/run.sh starts one with .ci/postgres)".to_owned())?;
+    let ca = std::env::var("M365_TEST_POSTGRES_CA").map_err(|e| e.to_string())?;
+    let name = format!("m365_bench_{}", std::process::id());
+    let out = std::process::Command::new("psql")
+        .arg(format!("{admin}?sslmode=verify-full&sslrootcert={ca}"))
+        .args(["-Atc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+    }
+    let (base, _) = admin.rsplit_once('/').ok_or("postgres://…/database")?;
+    Ok(format!("{base}/{name}?sslrootcert={ca}"))
+}
+
+/// The relay, with its SQLite queue in `dir`, or its queue at `queue_url`.
+async fn start_relay(
+    root: &Path,
+    emulator: &Emulator,
+    ca: &Path,
+    dir: &Path,
+    queue_url: Option<&str>,
+) -> Result<Peer, String> {
     let binary = root.join("target/release/m365-mailer");
     if !binary.is_file() {
         return Err(format!(
@@ -460,7 +498,7 @@ async fn start_relay(root: &Path, emulator: &Emulator, ca: &Path, dir: &Path) ->
         ));
     }
     let port = free_port();
-    let config = dir.join("relay.toml");
+    let config = dir.join(format!("relay-{port}.toml"));
     std::fs::write(
         &config,
         format!(
@@ -470,11 +508,13 @@ async fn start_relay(root: &Path, emulator: &Emulator, ca: &Path, dir: &Path) ->
         ),
     )
     .map_err(|e| e.to_string())?;
-    let child = std::process::Command::new(binary)
-        .args(["relay", "--admin", "off", "--config"])
-        .arg(&config)
-        .arg("--queue-dir")
-        .arg(dir.join("relay-queue"))
+    let mut command = std::process::Command::new(binary);
+    command.args(["relay", "--admin", "off", "--config"]).arg(&config);
+    match queue_url {
+        Some(url) => command.env("M365_MAILER_QUEUE_URL", url),
+        None => command.arg("--queue-dir").arg(dir.join("relay-queue")),
+    };
+    let child = command
         .env("AZURE_TENANT_ID", TENANT)
         .env("AZURE_CLIENT_ID", CLIENT)
         .env("AZURE_CLIENT_SECRET", SECRET)
@@ -492,7 +532,7 @@ async fn start_relay(root: &Path, emulator: &Emulator, ca: &Path, dir: &Path) ->
     let guard = Child(child);
     wait_for_port(port, "the relay").await?;
     Ok(Peer {
-        name: "m365-mailer relay",
+        name: if queue_url.is_some() { RELAY_POSTGRES } else { RELAY },
         port,
         auth: false,
         pids: Box::new(move || vec![pid]),
@@ -632,20 +672,14 @@ async fn start_emailproxy(root: &Path, emulator: &Emulator, ca: &Path, dir: &Pat
 
 fn render(rows: &[(&'static str, Row)]) -> String {
     let get = |name: &str| rows.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
-    let relay = get("m365-mailer relay");
-    let mut out = String::new();
-    out.push_str("| | m365-mailer relay | Postfix | email-oauth2-proxy |\n|---|---|---|---|\n");
+    let mut out = format!("| | {} |\n|---{}|\n", PEERS.join(" | "), "|---".repeat(PEERS.len()));
     let cell = |r: Option<&Row>, f: &dyn Fn(&Row) -> Option<String>| {
         r.and_then(|r| if r.note.is_empty() { f(r) } else { None })
             .unwrap_or_else(|| "—".to_owned())
     };
     let mut line = |label: &str, f: &dyn Fn(&Row) -> Option<String>| {
-        out.push_str(&format!(
-            "| {label} | {} | {} | {} |\n",
-            cell(relay, f),
-            cell(get("Postfix"), f),
-            cell(get("email-oauth2-proxy"), f)
-        ));
+        let cells: Vec<String> = PEERS.iter().map(|name| cell(get(name), f)).collect();
+        out.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
     };
     for sessions in [1, 16] {
         line(&format!("accept rate, {sessions} session(s) (msg/s)"), &|r| {
@@ -687,13 +721,16 @@ fn render(rows: &[(&'static str, Row)]) -> String {
     line("token requests during the load", &|r| {
         r.token_requests.map(|x| x.to_string())
     });
-    if let Some(relay) = relay {
+    for (ours, queue) in [(RELAY, "SQLite"), (RELAY_POSTGRES, "PostgreSQL")] {
+        let Some(relay) = get(ours) else {
+            continue;
+        };
         for other in ["Postfix", "email-oauth2-proxy"] {
             if let Some(o) = get(other) {
                 for sessions in [1, 16] {
                     if let (Some(a), Some(b)) = (relay.runs.get(&sessions), o.runs.get(&sessions)) {
                         out.push_str(&format!(
-                            "\nAccept rate m365-mailer / {other}, {sessions} session(s): **{:.1}×**",
+                            "\nAccept rate m365-mailer ({queue}) / {other}, {sessions} session(s): **{:.1}×**",
                             a.rate / b.rate
                         ));
                     }

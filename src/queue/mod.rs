@@ -25,7 +25,7 @@ use crate::secret::Secret;
 pub(crate) use inspect::{DeadEntry, Entry, Inspector, Lookup, Paused, Stats, Summary};
 pub(crate) use inspection::Inspection;
 pub(crate) use migrate::migrate;
-pub(crate) use postgres::{PostgresStore, Target};
+pub(crate) use postgres::{PostgresStore, Seat, Slot, SlotLimits, SlotWait, Slots, Target};
 pub(crate) use retry::{Backoff, Next};
 pub(crate) use sqlite::SqliteStore;
 pub(crate) use store::{Op, OpResult, Store};
@@ -41,8 +41,14 @@ fn recipients_json(recipients: &[String]) -> String {
     serde_json::to_string(recipients).expect("a list of strings serialises")
 }
 
+/// The recipients column; a damaged one (written by hand, or by a disk that lies) is logged
+/// with its text and read as no recipient, which delivery refuses to the dead-letter area
+/// rather than treating as delivered.
 fn parse_recipients(json: &str) -> Vec<String> {
-    serde_json::from_str(json).unwrap_or_default()
+    serde_json::from_str(json).unwrap_or_else(|e| {
+        tracing::error!(recipients = %json.escape_debug(), error = %e, "a queued message's recipients cannot be read");
+        Vec::new()
+    })
 }
 
 /// A fresh queue identifier.
@@ -262,6 +268,15 @@ impl Queue {
                 dir: dir.to_owned(),
             },
             location: Location::Directory(dir.to_owned()),
+        }
+    }
+
+    /// The mailboxes' limits held jointly with the other relays on the same queue: only a
+    /// PostgreSQL queue has others (one relay has a SQLite queue to itself).
+    pub(crate) fn joint_slots(&self) -> Option<Slots> {
+        match &self.backend {
+            Backend::Sqlite { .. } => None,
+            Backend::Postgres(store) => Some(Slots::new(std::sync::Arc::clone(store))),
         }
     }
 

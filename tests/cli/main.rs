@@ -11,6 +11,7 @@ mod packaging;
 mod queue_display;
 mod relay;
 mod relay_accounts;
+mod relay_cluster;
 mod relay_hardening;
 mod relay_postgres;
 mod send;

@@ -8,7 +8,7 @@ use m365_emulator::fixture::MAILBOX;
 use crate::support::{World, admin_get, relay_queue_id, submit};
 
 /// A fresh database on the test server: its URL (verified TLS), or `None` without a server.
-fn database(test: &str) -> Option<String> {
+pub(crate) fn database(test: &str) -> Option<String> {
     let Some(admin) = std::env::var("M365_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -29,8 +29,8 @@ fn database(test: &str) -> Option<String> {
     Some(format!("{base}/{name}?sslrootcert={ca}"))
 }
 
-/// One connection each, so two relays stay within Exchange's 3 per mailbox (the limits are
-/// not yet shared across relays), and no rate limit in the way.
+/// Exchange's 3 connections per mailbox, held by the relays together, and no rate limit in the
+/// way.
 const RELAY: &str = r#"
 [relay]
 hostname = "relay.test"
@@ -39,7 +39,6 @@ hostname = "relay.test"
 address = "127.0.0.1:0"
 
 [relay.delivery]
-connections_per_account = 1
 messages_per_minute = 1000000
 recipients_per_day = 100000000
 "#;

@@ -12,7 +12,7 @@ use crate::queue::migrate::{DEAD_COLUMNS, Migrated, PAUSED_COLUMNS, QUEUE_COLUMN
 impl PostgresStore {
     /// Adds `tables` to the database; what it already holds is left as it is.
     pub(in crate::queue) async fn import(&self, tables: &Tables) -> Result<Migrated, QueueError> {
-        let mut client = self.pool.get().await.map_err(|e| self.unreachable(e))?;
+        let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let mut migrated = Migrated::default();
         let queued = copy(&tx, "queue", QUEUE_COLUMNS, &tables.queue, Some("id = $1")).await?;

@@ -53,10 +53,6 @@ fn starting(prefix: &str) -> String {
 }
 
 impl PostgresStore {
-    async fn client(&self) -> Result<deadpool_postgres::Client, QueueError> {
-        self.pool.get().await.map_err(|e| self.unreachable(e))
-    }
-
     /// Every queued message, oldest first, as at `now`.
     pub(crate) async fn list(&self, now: Timestamp) -> Result<Vec<Entry>, QueueError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM queue ORDER BY received_ms, id");

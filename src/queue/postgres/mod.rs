@@ -8,19 +8,21 @@ mod import;
 mod inspect;
 mod notify;
 mod schema;
+mod slots;
 mod target;
 #[cfg(test)]
 pub(crate) mod testing;
 
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 
 use super::store::{Op, OpResult};
 use super::{DeadLetter, Leased, NewMessage, QueueError, Recovered, SENT_RETENTION, Stats};
 use crate::clock::Timestamp;
 use crate::secret::Secret;
+pub(crate) use slots::{Seat, Slot, SlotLimits, SlotWait, Slots};
 pub(crate) use target::{Target, Tls};
 
 /// Connections one relay keeps to the database at most.
@@ -101,7 +103,7 @@ impl PostgresStore {
             config,
             connector,
         };
-        let mut client = store.pool.get().await.map_err(|e| store.unreachable(e))?;
+        let mut client = store.client().await?;
         schema::upgrade(&mut client).await.map_err(|e| match e {
             schema::UpgradeError::Newer(found) => QueueError::Store(format!(
                 "{target}: queue format {found} is newer than this version of m365-mailer understands ({})",
@@ -138,7 +140,7 @@ impl PostgresStore {
 
     /// Whether the database answers now (`/readyz`).
     pub(crate) async fn check(&self) -> Result<(), QueueError> {
-        let client = self.pool.get().await.map_err(|e| self.unreachable(e))?;
+        let client = self.client().await?;
         client.simple_query("SELECT 1").await?;
         Ok(())
     }
@@ -155,7 +157,7 @@ impl PostgresStore {
     /// What the queue holds. Leases are left alone: other relays may be delivering them, and
     /// those of a relay that died run out by themselves.
     pub(crate) async fn recover(&self) -> Result<Recovered, QueueError> {
-        let client = self.pool.get().await.map_err(|e| self.unreachable(e))?;
+        let client = self.client().await?;
         let row = client
             .query_one("SELECT (SELECT count(*) FROM queue), (SELECT count(*) FROM dead)", &[])
             .await?;
@@ -169,7 +171,7 @@ impl PostgresStore {
 
     /// How many messages wait, since when, and how many are dead.
     pub(crate) async fn stats(&self) -> Result<Stats, QueueError> {
-        let client = self.pool.get().await.map_err(|e| self.unreachable(e))?;
+        let client = self.client().await?;
         let row = client
             .query_one(
                 "SELECT (SELECT count(*) FROM queue), (SELECT min(received_ms) FROM queue), (SELECT count(*) FROM dead)",
@@ -185,7 +187,12 @@ impl PostgresStore {
 
     /// Applies `ops` in one transaction, within [`REQUEST_TIMEOUT`].
     pub(crate) async fn apply(&self, ops: &[Op]) -> Result<Vec<OpResult>, QueueError> {
-        tokio::time::timeout(REQUEST_TIMEOUT, self.apply_now(ops))
+        self.timed(self.apply_now(ops)).await
+    }
+
+    /// `request`, failed if it takes longer than [`REQUEST_TIMEOUT`].
+    async fn timed<T>(&self, request: impl Future<Output = Result<T, QueueError>>) -> Result<T, QueueError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, request)
             .await
             .unwrap_or_else(|_| {
                 Err(QueueError::Store(format!(
@@ -196,8 +203,18 @@ impl PostgresStore {
             })
     }
 
+    /// A pooled connection.
+    async fn client(&self) -> Result<deadpool_postgres::Client, QueueError> {
+        self.pool.get().await.map_err(|e| self.unreachable(e))
+    }
+
     async fn apply_now(&self, ops: &[Op]) -> Result<Vec<OpResult>, QueueError> {
-        let mut client = self.pool.get().await.map_err(|e| self.unreachable(e))?;
+        let mut client = self.client().await?;
+        if let [Op::Enqueue(m)] = ops {
+            // A session's message: one statement, its own transaction, in one round trip.
+            insert_message(&client, m).await?;
+            return Ok(vec![OpResult::Done]);
+        }
         let tx = client.transaction().await?;
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
@@ -210,23 +227,19 @@ impl PostgresStore {
 
 type Transaction<'a> = deadpool_postgres::Transaction<'a>;
 
-/// Runs one statement (prepared once per connection).
+/// Runs one statement (prepared once per connection), in a transaction or on its own.
 async fn execute(
-    tx: &Transaction<'_>,
+    client: &impl GenericClient,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<u64, tokio_postgres::Error> {
-    let statement = tx.prepare_cached(sql).await?;
-    tx.execute(&statement, params).await
+    let statement = client.prepare_cached(sql).await?;
+    client.execute(&statement, params).await
 }
 
 async fn apply_one(tx: &Transaction<'_>, op: &Op) -> Result<OpResult, tokio_postgres::Error> {
     match op {
-        Op::Enqueue(m) => {
-            insert_message(tx, m).await?;
-            // Delivered to every listening relay when this transaction commits.
-            execute(tx, "SELECT pg_notify($1, $2)", &[&notify::CHANNEL, &m.account]).await?;
-        }
+        Op::Enqueue(m) => insert_message(tx, m).await?,
         Op::Lease {
             account,
             now,
@@ -326,11 +339,14 @@ async fn apply_one(tx: &Transaction<'_>, op: &Op) -> Result<OpResult, tokio_post
     Ok(OpResult::Done)
 }
 
-async fn insert_message(tx: &Transaction<'_>, m: &NewMessage) -> Result<(), tokio_postgres::Error> {
-    let sql = "INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client,
-                                  received_ms, next_attempt_ms)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)";
-    insert_with(tx, sql, m, &[]).await
+/// Stores `m` and notifies the relays listening, delivered when the transaction commits.
+async fn insert_message(client: &impl GenericClient, m: &NewMessage) -> Result<(), tokio_postgres::Error> {
+    let sql = "WITH stored AS (
+                   INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client,
+                                      received_ms, next_attempt_ms)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING account)
+               SELECT pg_notify($10, account) FROM stored";
+    insert_with(client, sql, m, &[&notify::CHANNEL]).await
 }
 
 async fn insert_dead(tx: &Transaction<'_>, dead: &DeadLetter) -> Result<(), tokio_postgres::Error> {
@@ -349,7 +365,7 @@ async fn insert_dead(tx: &Transaction<'_>, dead: &DeadLetter) -> Result<(), toki
 /// Runs `sql` with a message's nine columns (id to received, as both tables name them)
 /// followed by `extra`, as SQLite's store does.
 async fn insert_with(
-    tx: &Transaction<'_>,
+    client: &impl GenericClient,
     sql: &str,
     m: &NewMessage,
     extra: &[&(dyn ToSql + Sync)],
@@ -369,7 +385,7 @@ async fn insert_with(
         &received,
     ];
     values.extend_from_slice(extra);
-    execute(tx, sql, &values).await.map(drop)
+    execute(client, sql, &values).await.map(drop)
 }
 
 /// Up to `limit` of the account's due messages, leased until `until`, oldest first; rows

@@ -6,7 +6,7 @@
 //! `queue migrate` copies rows as they are.
 
 /// The version of the tables this program writes.
-pub(crate) const VERSION: i32 = 1;
+pub(crate) const VERSION: i32 = 2;
 
 /// The advisory lock key that serialises upgrades ("m365mail" in ASCII).
 const UPGRADE_LOCK: i64 = 0x6d33_3635_6d61_696c;
@@ -62,9 +62,23 @@ CREATE TABLE paused (
 );
 ";
 
+/// Version 2: what counts against each mailbox's limits, for every relay at once
+/// (`slots.rs`).
+const VERSION_2: &str = "
+CREATE TABLE mailbox_slots (
+    id              BIGSERIAL PRIMARY KEY,
+    mailbox         TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('message', 'smtp', 'graph', 'pause')),
+    at_ms           BIGINT NOT NULL,
+    recipients      BIGINT NOT NULL DEFAULT 0,
+    held            BOOLEAN NOT NULL DEFAULT false
+);
+CREATE INDEX mailbox_slots_at ON mailbox_slots (mailbox, at_ms);
+";
+
 /// Each version's statements, in order: `UPGRADES[n]` takes the tables from version `n` to
 /// `n + 1`.
-const UPGRADES: &[&str] = &[VERSION_1];
+const UPGRADES: &[&str] = &[VERSION_1, VERSION_2];
 
 /// Why the tables could not be made ready.
 #[derive(Debug)]

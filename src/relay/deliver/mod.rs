@@ -25,12 +25,13 @@ use super::settings::DeliverySettings as Settings;
 use crate::account::{Account, Expiry, Transport};
 use crate::clock::{self, Timestamp};
 use crate::oauth::provider::MINIMUM_VALIDITY;
-use crate::queue::{Leased, Op, Queue, QueueError};
+use crate::queue::{Leased, Op, Queue, QueueError, Slot};
 use crate::smtp::{Connection, Envelope};
 use crate::submit::{SubmitError, Submitter};
 use attempt::stale;
 
 mod attempt;
+mod joint;
 mod record;
 
 /// An idle worker looks at the queue at least this often, so `queue retry` and `queue dead
@@ -65,6 +66,8 @@ pub(crate) struct AccountDelivery {
     expiry_warned: std::sync::atomic::AtomicU8,
     /// Refusals of the account in a row: each doubles the pause.
     blocked: AtomicU32,
+    /// The mailbox's limits held with the other relays on the queue, if it is shared.
+    joint: Option<joint::Joint>,
 }
 
 /// An authenticated connection and when its token expires.
@@ -85,6 +88,7 @@ impl AccountDelivery {
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Self>, SubmitError> {
+        let joint = joint::Joint::new(&queue, &account, &settings);
         let submitter = Submitter::new(account, &crate::submit::Options::default())?;
         // A start or a reload is a new try: a pause recorded before is no longer true.
         if let Err(e) = queue.apply(vec![Op::Resume(submitter.account().name.clone())]).await {
@@ -114,6 +118,7 @@ impl AccountDelivery {
             shutdown,
             expiry_warned: std::sync::atomic::AtomicU8::new(0),
             blocked: AtomicU32::new(0),
+            joint,
         }))
     }
 
@@ -219,10 +224,12 @@ impl AccountDelivery {
 
     async fn worker(self: Arc<Self>) {
         let mut upstream: Option<Upstream> = None;
+        // One of the mailbox's connections, when the relays share it (see `joint.rs`).
+        let mut seat: Option<Slot> = None;
         while !self.stopping() {
             #[cfg(test)]
             tests::worker_hook(&self.hostname);
-            let Some(leased) = self.next_message(&mut upstream).await else {
+            let Some(leased) = self.next_message(&mut upstream, &mut seat).await else {
                 break;
             };
             let mut recorded = false;
@@ -239,6 +246,7 @@ impl AccountDelivery {
         if let Some(up) = upstream.take() {
             self.close(up).await;
         }
+        self.unseat(&mut seat).await;
     }
 
     /// A delivery panicked: nothing of its state is trusted (its connection is dropped, its
@@ -259,8 +267,9 @@ impl AccountDelivery {
     }
 
     /// Waits for a due message and leases it; `None` at shutdown. Closes the connection when it
-    /// has been idle too long.
-    async fn next_message(&self, upstream: &mut Option<Upstream>) -> Option<Leased> {
+    /// has been idle too long, and gives back the seat of a worker without a connection that
+    /// has nothing to do.
+    async fn next_message(&self, upstream: &mut Option<Upstream>, seat: &mut Option<Slot>) -> Option<Leased> {
         let mut shutdown = self.shutdown.clone();
         loop {
             if self.stopping() {
@@ -288,18 +297,29 @@ impl AccountDelivery {
             let pause = self.unavailable_until().into_iter().chain(limited).max();
             self.check_expiry();
             let mut wait = RECHECK;
+            let mut seats_taken = false;
             if pause.is_none() {
                 let now = Timestamp::now();
-                match self.queue.lease(self.name(), now, 1, now + self.settings.lease).await {
-                    Ok(mut leased) if !leased.is_empty() => return Some(leased.remove(0)),
-                    Ok(_) => {
-                        if let Ok(Some(due)) = self.queue.next_due(self.name(), now).await {
-                            wait = wait.min(Timestamp::now().until(due));
+                match self.seated(seat, now).await {
+                    Ok(()) => match self.queue.lease(self.name(), now, 1, now + self.settings.lease).await {
+                        Ok(mut leased) if !leased.is_empty() => return Some(leased.remove(0)),
+                        Ok(_) => {
+                            if upstream.is_none() {
+                                self.unseat(seat).await;
+                            }
+                            if let Ok(Some(due)) = self.queue.next_due(self.name(), now).await {
+                                wait = wait.min(Timestamp::now().until(due));
+                            }
                         }
-                    }
-                    Err(e) => {
-                        tracing::error!(account = %self.name(), error = %e, "cannot read the queue");
-                        wait = QUEUE_RETRY;
+                        Err(e) => {
+                            tracing::error!(account = %self.name(), error = %e, "cannot read the queue");
+                            wait = QUEUE_RETRY;
+                        }
+                    },
+                    Err(joint::Unseated::Idle(idle)) => wait = wait.min(idle),
+                    Err(joint::Unseated::Full(poll)) => {
+                        wait = wait.min(poll);
+                        seats_taken = true;
                     }
                 }
             }
@@ -313,12 +333,13 @@ impl AccountDelivery {
                     .saturating_sub(clock::since(up.idle_since));
                 if idle_left.is_zero() {
                     self.close(upstream.take().expect("checked")).await;
+                    self.unseat(seat).await;
                     continue;
                 }
                 wait = wait.min(idle_left);
             }
             tokio::select! {
-                () = &mut notified => {}
+                () = &mut notified, if !seats_taken => {}
                 () = &mut freed, if limited.is_some() => {}
                 () = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
@@ -347,27 +368,41 @@ impl AccountDelivery {
             freed.as_mut().enable();
             let now = clock::instant();
             let attempt = self.limiter().try_start(recipients, now);
-            match attempt {
+            let wait = match attempt {
                 Ok(ticket) => {
-                    return Some(TicketGuard {
+                    let mut guard = TicketGuard {
                         delivery: self,
                         ticket: Some(ticket),
-                    });
+                        slot: None,
+                    };
+                    match self.joint_slot(recipients).await {
+                        Ok(slot) => {
+                            guard.slot = slot;
+                            return Some(guard);
+                        }
+                        Err(wait) => {
+                            guard.finish(false, false, now);
+                            wait
+                        }
+                    }
                 }
-                Err(Wait::Until(at)) if at.saturating_duration_since(now) > HOLD_AT_MOST => {
+                Err(wait) => wait,
+            };
+            match wait {
+                Wait::Until(at) if at.saturating_duration_since(now) > HOLD_AT_MOST => {
                     let later = Timestamp::now() + at.saturating_duration_since(now);
                     self.put_back(leased, later, "waiting for the mailbox's sending limits")
                         .await;
                     return None;
                 }
-                Err(Wait::Until(at)) => {
+                Wait::Until(at) => {
                     tokio::select! {
                         () = tokio::time::sleep_until(at) => {}
                         () = &mut freed => {}
                     }
                 }
-                Err(Wait::InFlight) => freed.await,
-                Err(Wait::Never) => {
+                Wait::InFlight => freed.await,
+                Wait::Never => {
                     // It would wait for ever: say so, where the operator looks.
                     let limit = self.settings.limits.recipients;
                     let plan = outcome::refused_here(
@@ -393,6 +428,20 @@ impl AccountDelivery {
     }
 
     async fn deliver(&self, leased: &Leased, upstream: &mut Option<Upstream>, recorded: &mut bool) {
+        if leased.message.recipients.is_empty() {
+            // Never "delivered to nobody": only a damaged row has no recipient left.
+            let plan = outcome::refused_here(
+                leased,
+                "the queue holds no readable recipient for this message (its row is damaged; the log has its text)"
+                    .to_owned(),
+                "Nothing was sent. The message's content is kept here: `m365-mailer queue dead show ID --content` \
+                 shows it; send it again to its recipients.",
+                Timestamp::now(),
+            );
+            let ops = plan.ops.clone();
+            *recorded = self.record(leased, &plan, ops, Duration::ZERO).await;
+            return;
+        }
         let Some(mut ticket) = self.ticket(leased).await else {
             *recorded = true;
             return;
@@ -410,6 +459,7 @@ impl AccountDelivery {
             };
         let instant = clock::instant();
         ticket.finish(submitted, result.is_ok(), instant);
+        self.joint_sent(ticket.slot.take(), submitted).await;
         let now = Timestamp::now();
         let blocked_pause = self.settings.backoff.delay(self.blocked.load(Ordering::Relaxed) + 1);
         let resume = Resume {
@@ -427,6 +477,7 @@ impl AccountDelivery {
         );
         if let Some(until) = plan.throttled {
             self.limiter().throttled_until(instant + now.until(until));
+            self.joint_pause(now.until(until)).await;
         }
         self.freed.notify_waiters();
         self.count_reply(&result, graph);
@@ -506,6 +557,9 @@ impl AccountDelivery {
 struct TicketGuard<'a> {
     delivery: &'a AccountDelivery,
     ticket: Option<Ticket>,
+    /// The slot in the mailbox's joint limits, given back after the local one; dropped in a
+    /// crash, it runs out by itself.
+    slot: Option<Slot>,
 }
 
 impl TicketGuard<'_> {

@@ -225,6 +225,21 @@ async fn a_worker_that_crashes_outside_a_delivery_is_started_again() {
     finish(&stop, workers, refresher).await;
 }
 
+/// The dead letters, once there are any (within 10 seconds).
+async fn dead_letters(inspector: &Inspector) -> Option<Vec<crate::queue::DeadEntry>> {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let dead = inspector.dead().unwrap();
+            if !dead.is_empty() {
+                return dead;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .ok()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn more_recipients_than_a_day_allows_is_said_at_once() {
     let tenant = Tenant::start().await;
@@ -244,17 +259,9 @@ async fn more_recipients_than_a_day_allows_is_said_at_once() {
     queue.enqueue(big).await.unwrap();
     let (workers, refresher) = delivery.start();
     let inspector = Inspector::open(&dir.path().join("queue")).unwrap();
-    let dead = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let dead = inspector.dead().unwrap();
-            if !dead.is_empty() {
-                return dead;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("given up on, not left waiting for ever");
+    let dead = dead_letters(&inspector)
+        .await
+        .expect("given up on, not left waiting for ever");
     assert!(
         dead[0]
             .reply
@@ -284,4 +291,33 @@ async fn the_smtp_client_never_writes_an_address_that_could_carry_parameters() {
     assert!(matches!(error, crate::smtp::SmtpError::BadAddress { .. }), "{error}");
     assert!(emulator.store().is_empty());
     assert_eq!(emulator.stats().command("RCPT"), 0, "no RCPT was written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_whose_recipients_cannot_be_read_is_never_taken_as_delivered() {
+    let tenant = Tenant::start().await;
+    let emulator = &tenant.emulator;
+    let dir = tempfile::tempdir().unwrap();
+    let (delivery, queue, stop) = delivery_with(&tenant, dir.path(), Default::default()).await;
+    queue.enqueue(message("damaged", "damaged row")).await.unwrap();
+    // A disk or a hand that damaged the row.
+    let file = dir.path().join("queue").join("queue.sqlite3");
+    let damage = rusqlite::Connection::open(&file).unwrap();
+    damage.busy_timeout(Duration::from_secs(5)).unwrap();
+    damage
+        .execute(
+            "UPDATE queue SET recipients = '[\"bob@fabrikam.com\"' WHERE id = 'damaged'",
+            [],
+        )
+        .unwrap();
+    drop(damage);
+    let (workers, refresher) = delivery.start();
+    let inspector = Inspector::open(&dir.path().join("queue")).unwrap();
+    let dead = dead_letters(&inspector)
+        .await
+        .expect("kept in the dead-letter area, not removed as delivered");
+    assert!(dead[0].reply.contains("no readable recipient"), "{}", dead[0].reply);
+    assert!(emulator.store().is_empty());
+    assert_eq!(emulator.stats().command("MAIL"), 0, "nothing was sent");
+    finish(&stop, workers, refresher).await;
 }
