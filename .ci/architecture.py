@@ -24,6 +24,7 @@ FORBIDDEN = {
     "catalog": ["config"] + APPLICATIONS,
     "verdict": ["config"] + APPLICATIONS,
     "submit": ["config"] + APPLICATIONS,
+    "service": ["config"] + APPLICATIONS,
     # Applications beside each other; configuration sits on top of them all.
     "relay": ["config", "cli", "doctor", "setup"],
     "doctor": ["cli", "relay", "setup"],

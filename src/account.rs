@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::clock::Timestamp;
 use crate::oauth::{AssertionStyle, ClientCredential, Cloud, TokenSource};
 use crate::secret::Secret;
+use crate::service::Service;
 use crate::setting::{Origin, Setting};
 use crate::smtp::Target;
 
@@ -56,6 +57,8 @@ pub(crate) struct Account {
     pub(crate) allowed_senders: Vec<String>,
     /// Cloud preset.
     pub(crate) cloud: Cloud,
+    /// The Microsoft service it submits to.
+    pub(crate) service: Setting<Service>,
     /// Token endpoint URL.
     pub(crate) token_endpoint: Setting<String>,
     /// Token scope.
@@ -115,6 +118,7 @@ impl Account {
             credential: credential.clone(),
             assertion_style: self.assertion_style,
             send_x5c: self.send_x5c,
+            minimum_validity: self.service.value.minimum_token_validity(),
         })
     }
 

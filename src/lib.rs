@@ -33,6 +33,7 @@ pub mod properties;
 mod queue;
 mod relay;
 mod secret;
+mod service;
 mod setting;
 mod setup;
 mod smtp;

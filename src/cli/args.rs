@@ -209,6 +209,10 @@ pub(crate) struct AccountArgs {
     /// Cloud: global, gcc-high, dod or china.
     #[arg(long, value_name = "CLOUD")]
     pub(crate) cloud: Option<String>,
+    /// Service: exchange (a mailbox), hve (High Volume Email) or acs (Azure Communication
+    /// Services Email).
+    #[arg(long, value_name = "SERVICE")]
+    pub(crate) service: Option<String>,
     /// Full token endpoint URL.
     #[arg(long, value_name = "URL")]
     pub(crate) token_endpoint: Option<String>,
@@ -242,6 +246,7 @@ impl AccountArgs {
         add(Field::ClientId, &self.client_id);
         add(Field::Mailbox, &self.mailbox);
         add(Field::Cloud, &self.cloud);
+        add(Field::Service, &self.service);
         add(Field::TokenEndpoint, &self.token_endpoint);
         add(Field::Scope, &self.scope);
         add(Field::SmtpHost, &self.smtp_host);

@@ -47,8 +47,8 @@ fn line(out: &mut String, label: &str, value: &str, origin: Option<String>) {
 }
 
 /// A setting's value and its origin, as `line` takes them.
-fn setting(s: &Setting<String>) -> (String, Option<String>) {
-    (s.value.clone(), Some(s.origin.to_string()))
+fn setting<T: std::fmt::Display>(s: &Setting<T>) -> (String, Option<String>) {
+    (s.value.to_string(), Some(s.origin.to_string()))
 }
 
 /// The config file and the accounts it defines, or that there is none.
@@ -85,6 +85,8 @@ fn identity(out: &mut String, a: &Account) {
         line(out, "allowed senders", &a.allowed_senders.join(", "), None);
     }
     line(out, "cloud", &a.cloud.to_string(), None);
+    let (v, o) = setting(&a.service);
+    line(out, "service", &v, o);
 }
 
 /// The SMTP server, its security, and any extra CA file.

@@ -9,6 +9,7 @@ use super::layer::Layers;
 use super::{ConfigError, Env, Warning, WarningKind};
 use crate::account::{Account, AccountAuth, Transport};
 use crate::oauth::{AssertionStyle, Cloud};
+use crate::service::Service;
 use crate::setting::{Origin, Setting};
 use crate::smtp::{Security, Target};
 
@@ -27,12 +28,13 @@ pub(super) fn build(
             .map_err(|e| ConfigError::invalid(&s.origin, e))?,
         None => Cloud::Global,
     };
+    let service = service(layers, cloud)?;
     let senders = senders(layers)?;
-    let smtp = smtp_target(layers, cloud, warnings)?;
+    let smtp = smtp_target(layers, cloud, service.value, warnings)?;
     let auth = auth(layers, &senders.mailbox, cloud, env, warnings)?;
     let oauth = matches!(auth, AccountAuth::OAuth { .. });
     let identity = identity(layers, cloud, oauth)?;
-    let route = route(layers, cloud, oauth, warnings)?;
+    let route = route(layers, cloud, &service, oauth, warnings)?;
     let account = Account {
         name: name.to_owned(),
         tenant: identity.tenant,
@@ -41,6 +43,7 @@ pub(super) fn build(
         mailbox: senders.mailbox,
         allowed_senders: senders.allowed,
         cloud,
+        service,
         token_endpoint: identity.token_endpoint,
         scope: route.scope,
         smtp,
@@ -125,8 +128,37 @@ fn senders(layers: &Layers) -> Result<Senders, ConfigError> {
     Ok(Senders { mailbox, from, allowed })
 }
 
+/// The service, and whether it exists in the account's cloud.
+fn service(layers: &Layers, cloud: Cloud) -> Result<Setting<Service>, ConfigError> {
+    let Some(s) = layers.get(Field::Service) else {
+        return Ok(Setting {
+            value: Service::Exchange,
+            origin: Origin::Default,
+        });
+    };
+    let service = s
+        .value
+        .parse::<Service>()
+        .map_err(|e| ConfigError::invalid(&s.origin, e))?;
+    if !service.available_in(cloud) {
+        return Err(ConfigError::invalid(
+            &s.origin,
+            format!("service `{service}` is documented for the worldwide cloud only, not `{cloud}`"),
+        ));
+    }
+    Ok(Setting {
+        value: service,
+        origin: s.origin,
+    })
+}
+
 /// Host, port and security; plaintext only to a test server, never to Microsoft.
-fn smtp_target(layers: &Layers, cloud: Cloud, warnings: &mut Vec<Warning>) -> Result<Target, ConfigError> {
+fn smtp_target(
+    layers: &Layers,
+    cloud: Cloud,
+    service: Service,
+    warnings: &mut Vec<Warning>,
+) -> Result<Target, ConfigError> {
     let security_setting = layers.get(Field::Security);
     let security = match &security_setting {
         Some(s) => match s.value.to_ascii_lowercase().as_str() {
@@ -154,7 +186,7 @@ fn smtp_target(layers: &Layers, cloud: Cloud, warnings: &mut Vec<Warning>) -> Re
     };
     let host = layers
         .get(Field::SmtpHost)
-        .map_or_else(|| cloud.endpoints().smtp_host.to_owned(), |h| h.value);
+        .map_or_else(|| service.smtp_host(cloud).to_owned(), |h| h.value);
     if security == Security::InsecurePlaintext {
         let origin = security_setting.map_or(Origin::Default, |s| s.origin);
         if is_microsoft_smtp(&host) {
@@ -254,7 +286,13 @@ struct Route {
     scope: Setting<String>,
 }
 
-fn route(layers: &Layers, cloud: Cloud, oauth: bool, warnings: &mut Vec<Warning>) -> Result<Route, ConfigError> {
+fn route(
+    layers: &Layers,
+    cloud: Cloud,
+    service: &Setting<Service>,
+    oauth: bool,
+    warnings: &mut Vec<Warning>,
+) -> Result<Route, ConfigError> {
     let endpoints = cloud.endpoints();
     let transport = match layers.get(Field::Transport) {
         Some(t) => match t.value.to_ascii_lowercase().as_str() {
@@ -269,8 +307,17 @@ fn route(layers: &Layers, cloud: Cloud, oauth: bool, warnings: &mut Vec<Warning>
         },
         None => Transport::Smtp,
     };
+    if transport == Transport::Graph && service.value != Service::Exchange {
+        return Err(ConfigError::invalid(
+            &service.origin,
+            format!(
+                "service `{}` takes mail over SMTP only; the Graph transport sends from an Exchange mailbox (service `exchange`)",
+                service.value
+            ),
+        ));
+    }
     let default_scope = match transport {
-        Transport::Smtp => cloud.exchange_scope(),
+        Transport::Smtp => service.value.smtp_scope(cloud),
         Transport::Graph => format!("{}/.default", endpoints.graph),
     };
     let graph_url = layers.get(Field::GraphUrl).unwrap_or_else(|| Setting {

@@ -234,6 +234,21 @@ fn environment_overrides_the_file_and_errors_name_the_origin() {
             "both a client secret and a certificate",
         ),
         ("enabled = false\n", &[], "account `main` is disabled"),
+        (
+            "service = \"smtp\"\n",
+            &[],
+            "config.toml:2: accounts.main.service: unknown service `smtp`: expected exchange, hve or acs",
+        ),
+        (
+            "service = \"hve\"\n",
+            &[("M365_MAILER_CLOUD", "china")],
+            "accounts.main.service: service `hve` is documented for the worldwide cloud only, not `china`",
+        ),
+        (
+            "service = \"acs\"\n",
+            &[("M365_MAILER_TRANSPORT", "graph")],
+            "service `acs` takes mail over SMTP only",
+        ),
     ];
     let base = format!(
         "[accounts.main]\nmailbox = \"a@contoso.com\"\ntenant = \"contoso.com\"\nclient_id = \"{CLIENT}\"\nclient_secret = \"s\"\n"
@@ -274,6 +289,63 @@ fn environment_overrides_the_file_and_errors_name_the_origin() {
             .any(|w| w.to_string().contains("looks like a secret ID")),
         "{:?}",
         only_env.warnings
+    );
+}
+
+/// Each service brings its host and scope; the account's own fields still win, and the
+/// environment sets the service like any other field.
+#[test]
+fn a_service_brings_its_host_and_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!(
+        "[accounts.main]\nmailbox = \"a@contoso.com\"\ntenant = \"contoso.com\"\nclient_id = \"{CLIENT}\"\nclient_secret = \"s\"\n"
+    );
+    let rows = [
+        (
+            "",
+            "exchange",
+            "smtp.office365.com",
+            "https://outlook.office365.com/.default",
+        ),
+        (
+            "service = \"hve\"\n",
+            "hve",
+            "smtp-hve.office365.com",
+            "https://outlook.office365.com/.default",
+        ),
+        (
+            "service = \"acs\"\n",
+            "acs",
+            "smtp.azurecomm.net",
+            "https://communication.azure.com/.default",
+        ),
+        (
+            "service = \"hve\"\nsmtp_host = \"smtp.hve.mx.microsoft\"\n",
+            "hve",
+            "smtp.hve.mx.microsoft",
+            "https://outlook.office365.com/.default",
+        ),
+    ];
+    for (extra, service, host, scope) in rows {
+        let c = resolve(dir.path(), &format!("{base}{extra}"), &[]).unwrap();
+        assert_eq!(c.account.service.value.to_string(), service, "{extra}");
+        assert_eq!(
+            (c.account.smtp.host.as_str(), c.account.smtp.port),
+            (host, 587),
+            "{extra}"
+        );
+        assert_eq!(c.account.scope.value, scope, "{extra}");
+    }
+    let hve = resolve(dir.path(), &base, &[("M365_MAILER_SERVICE", "hve")]).unwrap();
+    assert_eq!(hve.account.smtp.host, "smtp-hve.office365.com");
+    assert_eq!(
+        hve.account.token_source().unwrap().minimum_validity,
+        std::time::Duration::from_secs(15 * 60),
+        "HVE's tokens have at least 15 minutes left"
+    );
+    assert_eq!(
+        hve.account.service.origin.to_string(),
+        "environment variable M365_MAILER_SERVICE"
     );
 }
 

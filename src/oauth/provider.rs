@@ -46,6 +46,9 @@ pub(crate) struct TokenSource {
     pub(crate) assertion_style: AssertionStyle,
     /// Send the certificate chain (`x5c`) in assertions (subject name + issuer authentication).
     pub(crate) send_x5c: bool,
+    /// The least a token must have left to be handed out ([`MINIMUM_VALIDITY`], more for a
+    /// server that refuses tokens close to their expiry).
+    pub(crate) minimum_validity: Duration,
 }
 
 /// An access token and when to replace it.
@@ -86,14 +89,17 @@ pub(crate) enum Freshness {
 }
 
 impl AccessToken {
-    /// From a token response received at `now`.
-    pub(crate) fn from_response(response: response::TokenResponse, now: Timestamp) -> Self {
+    /// From a token response received at `now`, for a server that takes tokens with at least
+    /// `minimum` left.
+    pub(crate) fn from_response(response: response::TokenResponse, now: Timestamp, minimum: Duration) -> Self {
         let lifetime = |secs: u64| Duration::from_secs(secs).min(LONGEST_LIFETIME);
         let expires_in = lifetime(response.expires_in);
         let expires_at = now + expires_in;
-        // Ten minutes before expiry, but never before half the token's life: a token shorter
-        // than twice the margin would otherwise be "due for refresh" the moment it arrives.
-        let by_margin = (expires_at - REFRESH_MARGIN).max(now + expires_in / 2);
+        // Ten minutes before expiry (twice the minimum when that is more), but never before
+        // half the token's life: a token shorter than twice the margin would otherwise be "due
+        // for refresh" the moment it arrives.
+        let margin = REFRESH_MARGIN.max(minimum * 2);
+        let by_margin = (expires_at - margin).max(now + expires_in / 2);
         let refresh_at = match response.refresh_in {
             Some(r) => by_margin.min(now + lifetime(r)),
             None => by_margin,
@@ -105,9 +111,9 @@ impl AccessToken {
         }
     }
 
-    /// Whether to use it at `now`.
-    pub(crate) fn freshness(&self, now: Timestamp) -> Freshness {
-        if now >= self.expires_at - MINIMUM_VALIDITY {
+    /// Whether to use it at `now`, for a server that takes tokens with at least `minimum` left.
+    pub(crate) fn freshness(&self, now: Timestamp, minimum: Duration) -> Freshness {
+        if now >= self.expires_at - minimum {
             Freshness::Expired
         } else if now >= self.refresh_at {
             Freshness::Refresh
@@ -292,7 +298,7 @@ impl TokenProvider {
     pub(crate) async fn token(&self) -> Result<AccessToken, TokenError> {
         let now = Timestamp::now();
         let cached = self.cached();
-        match cached.as_ref().map(|t| t.freshness(now)) {
+        match cached.as_ref().map(|t| t.freshness(now, self.source.minimum_validity)) {
             Some(Freshness::Fresh) => return Ok(cached.expect("checked")),
             Some(Freshness::Refresh) => {
                 let current = cached.expect("checked");
@@ -313,7 +319,7 @@ impl TokenProvider {
         let _guard = self.fetching.lock().await;
         // A concurrent caller may have fetched while we waited.
         if let Some(token) = self.cached()
-            && token.freshness(Timestamp::now()) != Freshness::Expired
+            && token.freshness(Timestamp::now(), self.source.minimum_validity) != Freshness::Expired
         {
             return Ok(token);
         }
@@ -343,6 +349,11 @@ impl TokenProvider {
                 }
             }
         })
+    }
+
+    /// The least a token must have left to be presented.
+    pub(crate) fn minimum_validity(&self) -> Duration {
+        self.source.minimum_validity
     }
 
     /// The token held now, if any, without asking the endpoint.
@@ -442,7 +453,7 @@ impl TokenProvider {
         };
         let result = if status == 200 {
             response::parse_token(&body)
-                .map(|r| AccessToken::from_response(r, Timestamp::now()))
+                .map(|r| AccessToken::from_response(r, Timestamp::now(), self.source.minimum_validity))
                 .map_err(TokenError::from)
         } else {
             Err(TokenError::Entra(Box::new(response::parse_error(status, &body))))

@@ -15,26 +15,52 @@ fn token(expires_in: u64, refresh_in: Option<u64>, now: i64) -> AccessToken {
             refresh_in,
         },
         s(now),
+        MINIMUM_VALIDITY,
     )
 }
 
 #[test]
 fn freshness_over_a_token_life() {
     let t = token(3599, None, 1000);
-    assert_eq!(t.freshness(s(1000)), Freshness::Fresh);
-    assert_eq!(t.freshness(s(1000 + 3599 - 601)), Freshness::Fresh);
+    assert_eq!(t.freshness(s(1000), MINIMUM_VALIDITY), Freshness::Fresh);
+    assert_eq!(t.freshness(s(1000 + 3599 - 601), MINIMUM_VALIDITY), Freshness::Fresh);
     assert_eq!(
-        t.freshness(s(1000 + 3599 - 600)),
+        t.freshness(s(1000 + 3599 - 600), MINIMUM_VALIDITY),
         Freshness::Refresh,
         "ten minutes before expiry"
     );
-    assert_eq!(t.freshness(s(1000 + 3599 - 61)), Freshness::Refresh);
+    assert_eq!(t.freshness(s(1000 + 3599 - 61), MINIMUM_VALIDITY), Freshness::Refresh);
     assert_eq!(
-        t.freshness(s(1000 + 3599 - 60)),
+        t.freshness(s(1000 + 3599 - 60), MINIMUM_VALIDITY),
         Freshness::Expired,
         "too close to expiry to hand out"
     );
-    assert_eq!(t.freshness(s(1000 + 5000)), Freshness::Expired);
+    assert_eq!(t.freshness(s(1000 + 5000), MINIMUM_VALIDITY), Freshness::Expired);
+}
+
+/// High Volume Email refuses a token that "will expire soon": for a server that wants 15
+/// minutes left, a token with 12 minutes left is not handed out, and one is refreshed half an
+/// hour before it expires.
+#[test]
+fn a_server_that_wants_more_time_left_gets_fresher_tokens() {
+    let fifteen = Duration::from_secs(15 * 60);
+    let t = AccessToken::from_response(
+        response::TokenResponse {
+            access_token: "t".into(),
+            expires_in: 3600,
+            refresh_in: None,
+        },
+        s(0),
+        fifteen,
+    );
+    assert_eq!(t.refresh_at, s(1800), "twice the minimum before expiry");
+    let twelve_minutes_left = s(3600 - 12 * 60);
+    assert_eq!(t.freshness(twelve_minutes_left, fifteen), Freshness::Expired);
+    assert_eq!(
+        t.freshness(twelve_minutes_left, MINIMUM_VALIDITY),
+        Freshness::Refresh,
+        "where a minute is enough, it still goes"
+    );
 }
 
 #[test]
@@ -43,22 +69,22 @@ fn absurd_lifetimes_neither_overflow_nor_last() {
         let t = token(expires_in, Some(u64::MAX), 1_800_000_000);
         assert_eq!(t.expires_at, s(1_800_000_000) + LONGEST_LIFETIME);
         assert!(t.refresh_at <= t.expires_at);
-        assert_eq!(t.freshness(s(1_800_000_000)), Freshness::Fresh);
+        assert_eq!(t.freshness(s(1_800_000_000), MINIMUM_VALIDITY), Freshness::Fresh);
     }
     let odd = AccessToken {
         token: Secret::new("t"),
         expires_at: s(i64::MIN),
         refresh_at: s(i64::MIN),
     };
-    assert_eq!(odd.freshness(s(1_800_000_000)), Freshness::Expired);
+    assert_eq!(odd.freshness(s(1_800_000_000), MINIMUM_VALIDITY), Freshness::Expired);
 }
 
 #[test]
 fn refresh_in_brings_the_refresh_forward() {
     let t = token(86_400, Some(3600), 0);
     assert_eq!(t.refresh_at, s(3600));
-    assert_eq!(t.freshness(s(3599)), Freshness::Fresh);
-    assert_eq!(t.freshness(s(3600)), Freshness::Refresh);
+    assert_eq!(t.freshness(s(3599), MINIMUM_VALIDITY), Freshness::Fresh);
+    assert_eq!(t.freshness(s(3600), MINIMUM_VALIDITY), Freshness::Refresh);
     // A short-lived token is refreshed by the margin, whatever refresh_in says…
     assert_eq!(token(1500, Some(1400), 0).refresh_at, s(900));
     // … but not before half its life: it must not be due for refresh on arrival.
@@ -79,6 +105,7 @@ fn the_disk_cache_is_used_only_when_it_is_this_users_alone() {
         credential: ClientCredential::Secret(Secret::new("x")),
         assertion_style: AssertionStyle::default(),
         send_x5c: false,
+        minimum_validity: MINIMUM_VALIDITY,
     };
     let t = token(3599, None, Timestamp::now().unix_secs());
     cache.store(&source, &t).unwrap();

@@ -23,11 +23,13 @@ impl AccountDelivery {
     }
 
     pub(super) fn token_outdated(&self, up: &Upstream) -> bool {
-        let (Some(used), Some(current)) = (up.token_expires_at, self.submitter.provider().and_then(|p| p.current()))
-        else {
+        let Some(provider) = self.submitter.provider() else {
             return false;
         };
-        current.expires_at > used || Timestamp::now().until(used) < MINIMUM_VALIDITY
+        let (Some(used), Some(current)) = (up.token_expires_at, provider.current()) else {
+            return false;
+        };
+        current.expires_at > used || Timestamp::now().until(used) < provider.minimum_validity()
     }
 
     /// Sends `leased` with one Microsoft Graph request. Failing to get a token counts as failing

@@ -24,7 +24,6 @@ use super::outcome::{self, Resume, Stage};
 use super::settings::DeliverySettings as Settings;
 use crate::account::{Account, Expiry, Transport};
 use crate::clock::{self, Timestamp};
-use crate::oauth::provider::MINIMUM_VALIDITY;
 use crate::queue::{Leased, Op, Queue, QueueError, Slot};
 use crate::smtp::{Connection, Envelope};
 use crate::submit::{SubmitError, Submitter};
@@ -153,7 +152,7 @@ impl AccountDelivery {
     pub(crate) fn readiness(&self) -> Result<(), String> {
         if let Some(provider) = self.submitter.provider() {
             match provider.current() {
-                Some(token) if Timestamp::now().until(token.expires_at) > MINIMUM_VALIDITY => {}
+                Some(token) if Timestamp::now().until(token.expires_at) > provider.minimum_validity() => {}
                 _ => return Err("no valid token (the token endpoint has not answered yet, or refuses)".to_owned()),
             }
         }
