@@ -10,7 +10,7 @@ use crate::oauth::{AssertionStyle, ClientCredential, Cloud, TokenSource};
 use crate::secret::Secret;
 use crate::service::Service;
 use crate::setting::{Origin, Setting};
-use crate::smtp::Target;
+use crate::smtp::{Credentials, Target};
 
 /// How the account authenticates to SMTP.
 #[derive(Debug, Clone)]
@@ -59,6 +59,10 @@ pub(crate) struct Account {
     pub(crate) cloud: Cloud,
     /// The Microsoft service it submits to.
     pub(crate) service: Setting<Service>,
+    /// ACS: the SMTP Username resource's user name, which authenticates in place of the mailbox.
+    pub(crate) smtp_username: Option<Setting<String>>,
+    /// HVE: the tenant's accepted domains, the only ones it delivers to; empty when not known.
+    pub(crate) internal_domains: Vec<String>,
     /// Token endpoint URL.
     pub(crate) token_endpoint: Setting<String>,
     /// Token scope.
@@ -106,7 +110,8 @@ impl Account {
         }
     }
 
-    /// What to ask the token endpoint for, for OAuth accounts.
+    /// What to ask the token endpoint for, for OAuth accounts (ACS with a client secret too:
+    /// sending does not need the token, but `doctor` and `token` check the secret with it).
     pub(crate) fn token_source(&self) -> Option<TokenSource> {
         let AccountAuth::OAuth { credential, .. } = &self.auth else {
             return None;
@@ -122,11 +127,74 @@ impl Account {
         })
     }
 
+    /// Whether sending needs a token: OAuth, except ACS with a client secret, whose SMTP server
+    /// takes the secret itself (`AUTH LOGIN` with the SMTP Username).
+    pub(crate) fn needs_token(&self) -> bool {
+        matches!(self.auth, AccountAuth::OAuth { .. }) && self.login_secret().is_none()
+    }
+
+    /// ACS with a client secret: the secret is the SMTP password.
+    fn login_secret(&self) -> Option<&Secret> {
+        match &self.auth {
+            AccountAuth::OAuth {
+                credential: ClientCredential::Secret(secret),
+                ..
+            } if self.service.value == Service::Acs => Some(secret),
+            _ => None,
+        }
+    }
+
+    /// The name SMTP authenticates: ACS's SMTP Username, else the mailbox.
+    pub(crate) fn sasl_user(&self) -> &str {
+        self.smtp_username.as_ref().map_or(&self.mailbox.value, |u| &u.value)
+    }
+
+    /// What to authenticate to SMTP with, given the current token when [`Account::needs_token`];
+    /// `None` when a token is needed and there is none.
+    pub(crate) fn smtp_credentials(&self, token: Option<&Secret>) -> Option<Credentials> {
+        if let Some(secret) = self.login_secret() {
+            return Some(Credentials::Password {
+                user: self.sasl_user().to_owned(),
+                password: secret.clone(),
+            });
+        }
+        match &self.auth {
+            AccountAuth::Password { user, password } => Some(Credentials::Password {
+                user: user.clone(),
+                password: password.clone(),
+            }),
+            AccountAuth::OAuth { .. } => token.map(|token| Credentials::XOAuth2 {
+                user: self.sasl_user().to_owned(),
+                token: token.clone(),
+            }),
+        }
+    }
+
+    /// The recipients HVE would refuse: those outside `internal_domains`, when they are known.
+    pub(crate) fn external_recipients<'a>(&self, recipients: &'a [String]) -> Vec<&'a str> {
+        if self.internal_domains.is_empty() {
+            return Vec::new();
+        }
+        recipients
+            .iter()
+            .filter(|r| !is_internal(&self.internal_domains, r))
+            .map(String::as_str)
+            .collect()
+    }
+
     /// Whether `address` may appear as sender: the mailbox or an allowed sender.
     pub(crate) fn may_send_as(&self, address: &str) -> bool {
         address.eq_ignore_ascii_case(&self.mailbox.value)
             || self.allowed_senders.iter().any(|a| a.eq_ignore_ascii_case(address))
     }
+}
+
+/// Whether `address` is on one of `domains` (exactly: an accepted domain does not take in its
+/// subdomains unless it is listed itself).
+pub(crate) fn is_internal(domains: &[String], address: &str) -> bool {
+    address
+        .rsplit_once('@')
+        .is_some_and(|(_, domain)| domains.iter().any(|d| d.eq_ignore_ascii_case(domain)))
 }
 
 /// The kind of credential that expires.

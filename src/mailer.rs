@@ -206,6 +206,7 @@ impl Connection {
     /// leaves the connection usable for the next; a broken connection fails every later send,
     /// transiently: connect again.
     pub async fn send(&mut self, message: &Message) -> Result<Accepted, Error> {
+        self.mailer.submitter.check_recipients(&message.0)?;
         match &mut self.smtp {
             Some(smtp) => {
                 let delivery = smtp

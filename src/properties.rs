@@ -28,13 +28,7 @@ pub(crate) fn loopback_policy(rewrite: bool) -> Policy {
         users: Vec::new(),
         networks: loopback().into_iter().map(|n| (n, rule.clone())).collect(),
         plaintext_auth: loopback(),
-        accounts: vec![(
-            "main".into(),
-            Senders {
-                mailbox: MAILBOX.into(),
-                allowed: vec![ALLOWED.into()],
-            },
-        )],
+        accounts: vec![("main".into(), Senders::new(MAILBOX, vec![ALLOWED.into()]))],
     }
 }
 

@@ -34,6 +34,15 @@ const ACS_SCOPE: &str = "https://communication.azure.com/.default";
 const HVE_MINIMUM_VALIDITY: Duration = Duration::from_secs(15 * 60);
 
 impl Service {
+    /// Its name in Microsoft's words.
+    pub(crate) fn title(self) -> &'static str {
+        match self {
+            Service::Exchange => "Exchange",
+            Service::Hve => "High Volume Email",
+            Service::Acs => "Azure Communication Services",
+        }
+    }
+
     /// Its SMTP host in `cloud`.
     pub(crate) fn smtp_host(self, cloud: Cloud) -> &'static str {
         match self {
@@ -59,11 +68,61 @@ impl Service {
         }
     }
 
+    /// Recipients one message may have (Exchange's `RecipientLimits` default; HVE and ACS: 50).
+    pub(crate) fn max_recipients_per_message(self) -> usize {
+        match self {
+            Service::Exchange => 500,
+            Service::Hve | Service::Acs => 50,
+        }
+    }
+
+    /// The largest message it takes, in octets (Exchange: the mailbox's `MaxSendSize` default,
+    /// 35 MB; HVE and ACS: 10 MB).
+    pub(crate) fn max_message_size(self) -> usize {
+        match self {
+            Service::Exchange => 35 * 1024 * 1024,
+            Service::Hve | Service::Acs => 10 * 1024 * 1024,
+        }
+    }
+
+    /// Its sending limits: messages a minute, messages an hour, recipients a day; `None` where
+    /// it has none (HVE publishes no message rate; ACS no daily recipient limit).
+    pub(crate) fn rates(self) -> Rates {
+        match self {
+            Service::Exchange => Rates {
+                per_minute: Some(30),
+                per_hour: None,
+                recipients_per_day: Some(10_000),
+            },
+            Service::Hve => Rates {
+                per_minute: None,
+                per_hour: None,
+                recipients_per_day: Some(100_000),
+            },
+            Service::Acs => Rates {
+                per_minute: Some(30),
+                per_hour: Some(100),
+                recipients_per_day: None,
+            },
+        }
+    }
+
     /// Whether it exists in `cloud`: HVE and ACS Email are documented for the worldwide cloud
     /// only (assumed absent elsewhere until Microsoft says otherwise).
     pub(crate) fn available_in(self, cloud: Cloud) -> bool {
         self == Service::Exchange || cloud == Cloud::Global
     }
+}
+
+/// A service's published sending limits (fact sheet §5.1 and §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rates {
+    /// Messages a minute.
+    pub(crate) per_minute: Option<u32>,
+    /// Messages an hour.
+    pub(crate) per_hour: Option<u32>,
+    /// Recipients in a rolling day (HVE: per tenant, held here per account).
+    pub(crate) recipients_per_day: Option<u32>,
 }
 
 impl fmt::Display for Service {

@@ -1,33 +1,99 @@
-//! `setup`: the Entra ID and Exchange Online steps for the user's own ids, as a commented
-//! PowerShell script with the portal steps and `az` equivalents. Every value is checked and
-//! quoted, so a hostile or mistyped one cannot become a command.
+//! `setup`: the steps for the user's own ids, as a commented PowerShell script with the portal
+//! steps and `az` equivalents, for each Microsoft service (fact sheet §1.6 and §8):
+//!
+//! - `exchange` (`exchange.rs`): a mailbox on Exchange Online; RBAC for Applications by default,
+//!   the SMTP.SendAsApp permission and mailbox permissions with `--per-mailbox`;
+//! - `hve` (`hve.rs`): a High Volume Email account and the app it allows;
+//! - `acs` (`acs.rs`): Azure Communication Services Email, its role and SMTP Username.
+//!
+//! Every value is checked (`check.rs`) and quoted, so a hostile or mistyped one cannot become a
+//! command.
 
-use std::path::Path;
+mod acs;
+mod check;
+mod exchange;
+mod hve;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
 
 use crate::powershell::{self, Unquotable};
+use crate::service::Service;
 
 /// What to set up.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Spec {
+    /// The Microsoft service the app sends through.
+    pub(crate) service: Service,
     /// Directory (tenant) ID or a verified domain.
     pub(crate) tenant: String,
     /// Application (client) ID.
     pub(crate) client_id: String,
-    /// The mailbox the app sends as.
-    pub(crate) mailbox: String,
-    /// Enterprise application Object ID, when known.
+    /// The address that sends: the mailbox (exchange), the HVE account (hve), the MailFrom
+    /// sender address (acs, where it may be left out).
+    pub(crate) mailbox: Option<String>,
+    /// Enterprise application Object ID, when known (exchange, hve).
     pub(crate) sp_id: Option<String>,
-    /// Other addresses the app should send as (SendAs).
+    /// Other addresses the app should send as (exchange).
     pub(crate) send_as: Vec<String>,
     /// A certificate to upload instead of creating a secret.
-    pub(crate) certificate: Option<std::path::PathBuf>,
-    /// Display name for the service principal in Exchange.
+    pub(crate) certificate: Option<PathBuf>,
+    /// Display name of the service principal in Exchange; for acs the SMTP Username resource's
+    /// name.
     pub(crate) display_name: String,
-    /// RBAC for Applications instead of the SMTP.SendAsApp permission and FullAccess.
-    pub(crate) rbac: bool,
+    /// How Exchange lets the app use the mailbox, when asked for (exchange; default RBAC).
+    pub(crate) access: Option<Access>,
+    /// The Azure ids of an ACS setup.
+    pub(crate) acs: AcsIds,
 }
 
-/// A value that cannot go into the script.
+impl Spec {
+    /// The sending address; `check` has made sure it is there where the service needs one.
+    fn address(&self) -> &str {
+        self.mailbox.as_deref().unwrap_or_default()
+    }
+}
+
+/// How Exchange Online lets the app send as the mailbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// RBAC for Applications: the role `Application SMTP.SendAsApp` for a management scope.
+    #[default]
+    Rbac,
+    /// The Entra permission SMTP.SendAsApp with admin consent, FullAccess and SendAs.
+    PerMailbox,
+}
+
+/// Azure Communication Services: where the resource is and the SMTP Username to create. Each
+/// left out is asked for when the script runs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AcsIds {
+    /// Subscription ID (GUID).
+    pub(crate) subscription: Option<String>,
+    /// Resource group of the Communication Services resource.
+    pub(crate) resource_group: Option<String>,
+    /// Name of the Communication Services resource.
+    pub(crate) resource: Option<String>,
+    /// The SMTP Username's user name (what SMTP AUTH LOGIN sends).
+    pub(crate) smtp_username: Option<String>,
+}
+
+impl AcsIds {
+    /// Whether any was given.
+    fn any(&self) -> Option<&'static str> {
+        [
+            (self.subscription.is_some(), "subscription"),
+            (self.resource_group.is_some(), "resource-group"),
+            (self.resource.is_some(), "acs-resource"),
+            (self.smtp_username.is_some(), "smtp-username"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+}
+
+/// A value that cannot go into the script, or flags that do not fit together.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SetupError {
     /// Not a GUID where one is needed.
@@ -49,6 +115,34 @@ pub(crate) enum SetupError {
         /// The value, escaped.
         value: String,
     },
+    /// A name outside the characters this tool accepts for it.
+    #[error("--{flag} `{value}` is not {rule}")]
+    BadName {
+        /// The flag.
+        flag: &'static str,
+        /// The value, escaped.
+        value: String,
+        /// What it must be.
+        rule: &'static str,
+    },
+    /// The service needs the sending address.
+    #[error("--service {service} needs --mailbox: {what}")]
+    MissingMailbox {
+        /// The service.
+        service: Service,
+        /// What the address is for it.
+        what: &'static str,
+    },
+    /// A flag of another service.
+    #[error("--{flag} applies to --service {applies}, not to --service {service}")]
+    NotForService {
+        /// The flag.
+        flag: &'static str,
+        /// The services it applies to.
+        applies: &'static str,
+        /// The service asked for.
+        service: Service,
+    },
     /// A value with a line break or control character.
     #[error(transparent)]
     Unquotable(#[from] Unquotable),
@@ -56,116 +150,22 @@ pub(crate) enum SetupError {
     #[error("cannot read the certificate {path}: {detail}")]
     Certificate {
         /// The file.
-        path: std::path::PathBuf,
+        path: PathBuf,
         /// What failed.
         detail: String,
     },
 }
 
-fn guid(flag: &'static str, value: &str) -> Result<(), SetupError> {
-    uuid::Uuid::try_parse(value).map(drop).map_err(|_| SetupError::NotGuid {
-        flag,
-        value: value.escape_debug().to_string(),
-    })
-}
-
-fn address(flag: &'static str, value: &str) -> Result<(), SetupError> {
-    powershell::quote(value)?;
-    crate::message::check_address(value).map_err(|_| SetupError::BadAddress {
-        flag,
-        value: value.escape_debug().to_string(),
-    })
-}
-
-/// Checks the spec; returns the certificate's SHA-1 thumbprint when one is given.
-fn check(spec: &Spec) -> Result<Option<String>, SetupError> {
-    if uuid::Uuid::try_parse(&spec.tenant).is_err() && !crate::message::is_domain(&spec.tenant) {
-        return Err(SetupError::BadTenant(spec.tenant.escape_debug().to_string()));
-    }
-    guid("client-id", &spec.client_id)?;
-    if let Some(sp) = &spec.sp_id {
-        guid("sp-id", sp)?;
-    }
-    address("mailbox", &spec.mailbox)?;
-    for a in &spec.send_as {
-        address("send-as", a)?;
-    }
-    powershell::quote(&spec.display_name)?;
-    match &spec.certificate {
-        Some(path) => {
-            // The path is written into the script's comments and an `az` command: a line break
-            // in it would start a line of its own.
-            powershell::quote(&path.to_string_lossy())?;
-            certificate_thumbprint(path).map(Some)
-        }
-        None => Ok(None),
-    }
-}
-
-fn certificate_thumbprint(path: &Path) -> Result<String, SetupError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    use sha1::Digest as _;
-    let error = |detail: String| SetupError::Certificate {
-        path: path.to_owned(),
-        detail,
-    };
-    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
-    let der = CertificateDer::from_pem_slice(&bytes).map_or(bytes, |c| c.to_vec());
-    x509_parser::parse_x509_certificate(&der).map_err(|e| error(format!("not a certificate: {e}")))?;
-    Ok(sha1::Sha1::digest(&der).iter().map(|b| format!("{b:02X}")).collect())
-}
-
-/// POSIX shell quoting for the `az` lines (file paths).
-fn sh(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "'\\''"))
-}
-
 /// The script.
 pub(crate) fn script(spec: &Spec) -> Result<String, SetupError> {
-    let thumbprint = check(spec)?;
-    let quoted = Quoted::new(spec);
+    let thumbprint = check::check(spec)?;
     let mut s = Script::default();
-    header(&mut s, spec);
-    entra_steps(&mut s, spec, thumbprint.as_deref());
-    register_service_principal(&mut s, spec, &quoted);
-    if spec.rbac {
-        management_scope(&mut s, spec, &quoted);
-    } else {
-        mailbox_permissions(&mut s, &quoted);
+    match spec.service {
+        Service::Exchange => exchange::script(&mut s, spec, thumbprint.as_deref()),
+        Service::Hve => hve::script(&mut s, spec, thumbprint.as_deref()),
+        Service::Acs => acs::script(&mut s, spec, thumbprint.as_deref()),
     }
-    send_as_permissions(&mut s, spec, &quoted);
-    enable_smtp_auth(&mut s, &quoted);
-    verification(&mut s, spec, &quoted);
-    closing(&mut s);
     Ok(s.0)
-}
-
-/// The spec's values as PowerShell literals; `sp` is `$sp` when the script asks for the Object ID.
-struct Quoted {
-    tenant: String,
-    client: String,
-    mailbox: String,
-    sp: String,
-    name: String,
-}
-
-impl Quoted {
-    /// Quotes the values of a spec that passed `check`.
-    fn new(spec: &Spec) -> Self {
-        Self {
-            tenant: ps(&spec.tenant),
-            client: ps(&spec.client_id),
-            mailbox: ps(&spec.mailbox),
-            sp: spec.sp_id.as_deref().map_or_else(|| "$sp".to_owned(), ps),
-            name: ps(&spec.display_name),
-        }
-    }
-}
-
-/// Quotes a value for PowerShell that `check` has already accepted.
-fn ps(value: &str) -> String {
-    powershell::quote(value).expect("checked")
 }
 
 /// The script's text, written line by line.
@@ -178,46 +178,44 @@ impl Script {
         self.0.push_str(text);
         self.0.push('\n');
     }
+
+    /// Appends comment lines, each prefixed with `# `.
+    fn comments(&mut self, lines: &[&str]) {
+        for l in lines {
+            let text = format!("# {l}");
+            self.line(text.trim_end());
+        }
+    }
 }
 
-/// The opening comment: who sends as what, in which tenant.
-fn header(s: &mut Script, spec: &Spec) {
-    s.line(&format!(
-        "# m365-mailer setup: {} sends through Exchange Online as app {}",
-        spec.mailbox, spec.client_id
-    ));
-    s.line(&format!(
-        "# in tenant {}{}.",
-        spec.tenant,
-        if spec.rbac { ", with RBAC for Applications" } else { "" }
-    ));
-    s.line("#");
+/// Quotes a value for PowerShell that `check` has already accepted.
+fn ps(value: &str) -> String {
+    powershell::quote(value).expect("checked")
 }
 
-/// Part 1, the Entra admin center: app registration, credential, permission, Object ID.
-fn entra_steps(s: &mut Script, spec: &Spec, thumbprint: Option<&str>) {
-    s.line("# Part 1: Entra admin center (https://entra.microsoft.com), as a Global or Application Administrator.");
+/// POSIX shell quoting for the `az` lines in comments (file paths).
+fn sh(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// An OPATH string literal (inside a filter): single quotes doubled.
+fn opath(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// A TOML basic string, for the config lines the script shows.
+fn toml(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Part 1 a–b, the same for every service: the app registration and its credential.
+fn app_registration(s: &mut Script, spec: &Spec, thumbprint: Option<&str>) {
     s.line(
         "#   a. App registrations → New registration: any name, \"Accounts in this organizational directory only\",",
     );
     s.line(
         "#      no redirect URI. The Overview page shows the Application (client) ID and the Directory (tenant) ID.",
     );
-    credential_step(s, spec, thumbprint);
-    api_permission_step(s, spec);
-    s.line(
-        "#   d. Enterprise applications → the app → Overview → Object ID. This is the service principal's object id",
-    );
-    s.line("#      that Exchange needs. It is NOT the Object ID shown under App registrations.");
-    s.line(&format!(
-        "#      az ad sp show --id {} --query id -o tsv",
-        spec.client_id
-    ));
-    s.line("#");
-}
-
-/// Step 1b: upload the certificate, or create a client secret.
-fn credential_step(s: &mut Script, spec: &Spec, thumbprint: Option<&str>) {
     match (&spec.certificate, thumbprint) {
         (Some(path), Some(thumb)) => {
             s.line("#   b. Certificates & secrets → Certificates → Upload certificate: the public part of");
@@ -244,221 +242,48 @@ fn credential_step(s: &mut Script, spec: &Spec, thumbprint: Option<&str>) {
     }
 }
 
-/// Step 1c: the SMTP.SendAsApp permission with admin consent, or why RBAC goes without it.
-fn api_permission_step(s: &mut Script, spec: &Spec) {
-    if spec.rbac {
-        s.line(
-            "#   c. API permissions: do NOT add SMTP.SendAsApp. With RBAC for Applications the permission is granted",
-        );
-        s.line("#      in Exchange below, limited to the mailboxes of a management scope; the Entra permission would");
-        s.line("#      trigger the FullAccess check instead.");
-    } else {
-        s.line("#   c. API permissions → Add a permission → APIs my organization uses → Office 365 Exchange Online →");
-        s.line("#      Application permissions → SMTP.SendAsApp → Add permissions, then \"Grant admin consent\".");
-        s.line(&format!(
-            "#      az ad app permission admin-consent --id {}",
-            spec.client_id
-        ));
+/// The step that finds the Enterprise application's Object ID.
+fn object_id_step(s: &mut Script, spec: &Spec, letter: char, used_by: &str, also: Option<&str>) {
+    s.line(&format!(
+        "#   {letter}. Enterprise applications → the app → Overview → Object ID. This is the service principal's object id"
+    ));
+    s.line(&format!(
+        "#      that {used_by} needs. It is NOT the Object ID shown under App registrations."
+    ));
+    if let Some(also) = also {
+        s.line(&format!("#      {also}"));
     }
+    s.line(&format!(
+        "#      az ad sp show --id {} --query id -o tsv",
+        spec.client_id
+    ));
 }
 
-/// Part 2 up to `New-ServicePrincipal`: connect to Exchange Online and register the app there.
-fn register_service_principal(s: &mut Script, spec: &Spec, q: &Quoted) {
+/// Connects to Exchange Online and, without `--sp-id`, asks for the Object ID; returns how the
+/// script names it (a literal, or `$sp`).
+fn connect_exchange(s: &mut Script, spec: &Spec, letter: char) -> String {
     s.line("# Part 2: Exchange Online PowerShell (Azure Cloud Shell has the module; elsewhere:");
     s.line("#   Install-Module -Name ExchangeOnlineManagement -Scope CurrentUser).");
-    let Quoted {
-        tenant,
-        client,
-        sp,
-        name,
-        ..
-    } = q;
     s.line("");
-    s.line(&format!("Connect-ExchangeOnline -Organization {tenant}"));
-    if spec.sp_id.is_none() {
-        s.line("");
-        s.line("# Paste the Enterprise application's Object ID (step 1d):");
-        s.line("$sp = Read-Host 'Enterprise application Object ID'");
-    }
-    s.line("");
-    s.line("# Register the app's service principal in Exchange. -ObjectId is the Enterprise application's Object ID;");
-    s.line("# the App registration's Object ID here is the most common cause of 535 5.7.3.");
-    s.line(&format!(
-        "New-ServicePrincipal -AppId {client} -ObjectId {sp} -DisplayName {name}"
-    ));
-    s.line("");
-}
-
-/// RBAC for Applications: a management scope of this mailbox and the SMTP role for it.
-fn management_scope(s: &mut Script, spec: &Spec, q: &Quoted) {
-    let sp = &q.sp;
-    let filter = format!("PrimarySmtpAddress -eq {}", opath(&spec.mailbox));
-    s.line("# Limit the app to this mailbox with a management scope, and give it the SMTP role for that scope.");
-    s.line(&format!(
-        "New-ManagementScope -Name {} -RecipientRestrictionFilter {}",
-        ps("m365-mailer scope"),
-        ps(&filter)
-    ));
-    s.line(&format!(
-        "New-ManagementRoleAssignment -Name {} -Role 'Application SMTP.SendAsApp' -App {sp} -CustomResourceScope {}",
-        ps("m365-mailer SMTP"),
-        ps("m365-mailer scope")
-    ));
-}
-
-/// Without RBAC: FullAccess and SendAs on the mailbox for the service principal.
-fn mailbox_permissions(s: &mut Script, q: &Quoted) {
-    let Quoted { mailbox, sp, .. } = q;
-    s.line("# Let the service principal open the mailbox it authenticates as, and send as it (the guides grant");
-    s.line("# both; FullAccess is what SMTP checks, SendAs keeps Send-As checks quiet).");
-    s.line(&format!(
-        "Add-MailboxPermission -Identity {mailbox} -User {sp} -AccessRights FullAccess -AutoMapping $false"
-    ));
-    s.line(&format!(
-        "Add-RecipientPermission -Identity {mailbox} -Trustee {sp} -AccessRights SendAs -Confirm:$false"
-    ));
-}
-
-/// SendAs on each other address the app sends as.
-fn send_as_permissions(s: &mut Script, spec: &Spec, q: &Quoted) {
-    let sp = &q.sp;
-    for other in &spec.send_as {
-        s.line(&format!("# Send as {other} too (list it in allowed_senders as well)."));
-        s.line(&format!(
-            "Add-RecipientPermission -Identity {} -Trustee {sp} -AccessRights SendAs -Confirm:$false",
-            ps(other)
-        ));
-    }
-}
-
-/// SMTP AUTH on for the mailbox (or the organisation).
-fn enable_smtp_auth(s: &mut Script, q: &Quoted) {
-    let mailbox = &q.mailbox;
-    s.line("");
-    s.line("# Turn SMTP AUTH on for this mailbox ($false means enabled). Security defaults in Entra ID must be off.");
-    s.line(&format!(
-        "Set-CASMailbox -Identity {mailbox} -SmtpClientAuthenticationDisabled $false"
-    ));
-    s.line("# Or for the whole organisation: Set-TransportConfig -SmtpClientAuthenticationDisabled $false");
-    s.line("");
-}
-
-/// The commands that show what was set up.
-fn verification(s: &mut Script, spec: &Spec, q: &Quoted) {
-    let Quoted {
-        client, mailbox, sp, ..
-    } = q;
-    s.line("# Check:");
-    s.line(&format!(
-        "Get-ServicePrincipal | Where-Object AppId -eq {client} | Format-List DisplayName, AppId, ObjectId"
-    ));
-    if spec.rbac {
-        s.line(&format!(
-            "Get-ManagementRoleAssignment -RoleAssignee {sp} | Format-List Name, Role, CustomResourceScope"
-        ));
-    } else {
-        s.line(&format!(
-            "Get-MailboxPermission -Identity {mailbox} | Where-Object AccessRights -like '*FullAccess*'"
-        ));
-    }
-    s.line(&format!("Get-RecipientPermission -Identity {mailbox}"));
-    s.line(&format!(
-        "Get-CASMailbox -Identity {mailbox} | Format-List SmtpClientAuthenticationDisabled"
-    ));
-}
-
-/// Part 3: wait for the changes to spread, then test with `doctor`.
-fn closing(s: &mut Script) {
-    s.line("");
-    s.line("# Part 3: changes take 5 to 15 minutes (RBAC up to an hour) to reach every server. Then:");
-    s.line("#   m365-mailer doctor --send-test <your address>");
-}
-
-/// An OPATH string literal (inside a filter): single quotes doubled.
-fn opath(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec() -> Spec {
-        Spec {
-            tenant: "contoso.onmicrosoft.com".into(),
-            client_id: "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e".into(),
-            mailbox: "mailer@contoso.com".into(),
-            sp_id: Some("6d5c4b3a-2f1e-4d0c-9b8a-7f6e5d4c3b2a".into()),
-            display_name: "m365-mailer".into(),
-            ..Spec::default()
+    s.line(&format!("Connect-ExchangeOnline -Organization {}", ps(&spec.tenant)));
+    match &spec.sp_id {
+        Some(sp) => ps(sp),
+        None => {
+            s.line("");
+            s.line(&format!(
+                "# Paste the Enterprise application's Object ID (step 1{letter}; or give it as --sp-id):"
+            ));
+            s.line("$sp = Read-Host 'Enterprise application Object ID'");
+            "$sp".to_owned()
         }
     }
+}
 
-    #[test]
-    fn the_script_names_the_right_object_id() {
-        let text = script(&spec()).unwrap();
-        assert!(text.contains("New-ServicePrincipal -AppId '0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e' -ObjectId '6d5c4b3a-2f1e-4d0c-9b8a-7f6e5d4c3b2a'"));
-        assert!(text.contains("NOT the Object ID shown under App registrations"));
-        let rbac = script(&Spec { rbac: true, ..spec() }).unwrap();
-        assert!(
-            rbac.contains("-RecipientRestrictionFilter 'PrimarySmtpAddress -eq ''mailer@contoso.com'''"),
-            "{rbac}"
-        );
-        assert!(!rbac.contains("Add-MailboxPermission"));
-    }
-
-    #[test]
-    fn hostile_values_are_quoted_or_refused() {
-        let quoted = Spec {
-            mailbox: "o'brien$home`x@contoso.com".into(),
-            send_as: vec!["o\u{2019}neil\u{2018}$x@contoso.com".into()],
-            display_name: "a'; Remove-Mailbox -Identity *; $(Stop-Computer) '".into(),
-            ..spec()
-        };
-        let text = script(&quoted).unwrap();
-        assert!(text.contains("-Identity 'o''brien$home`x@contoso.com'"), "{text}");
-        assert!(
-            text.contains("-DisplayName 'a''; Remove-Mailbox -Identity *; $(Stop-Computer) '''"),
-            "{text}"
-        );
-        assert!(
-            text.contains("'o\u{2019}\u{2019}neil\u{2018}\u{2018}$x@contoso.com'"),
-            "{text}"
-        );
-        assert!(
-            !text
-                .lines()
-                .any(|l| l.starts_with("Stop-Computer") || l.starts_with("Remove-Mailbox"))
-        );
-
-        let refused = [
-            Spec {
-                tenant: "contoso.com'; Stop-Computer; '".into(),
-                ..spec()
-            },
-            Spec {
-                client_id: "$(Stop-Computer)".into(),
-                ..spec()
-            },
-            Spec {
-                mailbox: "x$(Stop-Computer)@contoso.com".into(),
-                ..spec()
-            },
-            Spec {
-                mailbox: "a@contoso.com\nStop-Computer".into(),
-                ..spec()
-            },
-            Spec {
-                display_name: "x\r\nStop-Computer".into(),
-                ..spec()
-            },
-            Spec {
-                sp_id: Some("`whoami`".into()),
-                ..spec()
-            },
-        ];
-        for spec in refused {
-            assert!(script(&spec).is_err(), "{spec:?}");
-        }
+/// The credential line of the config file.
+fn credential_config(spec: &Spec) -> String {
+    match &spec.certificate {
+        Some(path) => format!("certificate = {}", toml(&path.display().to_string())),
+        None => "client_secret_file = \"/etc/m365-mailer/secret\"   # the secret's Value, readable by the service only"
+            .to_owned(),
     }
 }

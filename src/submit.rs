@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::account::{Account, AccountAuth, Transport};
+use crate::account::{Account, Transport};
 use crate::graph::GraphSendError;
 use crate::message::Outgoing;
 use crate::oauth::{DiskCache, RetryPolicy, TokenError, TokenProvider};
@@ -31,6 +31,18 @@ pub(crate) enum SubmitError {
         "the Graph transport needs an OAuth credential (a secret, a certificate or a federated token), not a password"
     )]
     GraphWithoutOAuth,
+    /// HVE delivers inside the tenant only: these recipients are outside its accepted domains
+    /// (`internal_domains`). Nothing was sent.
+    #[error(
+        "High Volume Email delivers to the tenant's own domains only ({domains}); refused before sending: {}",
+        recipients.join(", ")
+    )]
+    ExternalRecipients {
+        /// The recipients outside the domains.
+        recipients: Vec<String>,
+        /// The account's `internal_domains`, joined.
+        domains: String,
+    },
     /// Microsoft Graph did not take the message.
     #[error(transparent)]
     Graph(#[from] GraphSendError),
@@ -78,7 +90,8 @@ impl Submitter {
     pub(crate) fn new(account: Account, options: &Options) -> Result<Self, SubmitError> {
         let tls = crate::tls::client_config(account.ca_file.as_deref())?;
         let http = http_client(&tls)?;
-        let provider = account.token_source().map(|source| {
+        let source = account.token_source().filter(|_| account.needs_token());
+        let provider = source.map(|source| {
             Arc::new(TokenProvider::new(
                 http.clone(),
                 source,
@@ -110,19 +123,32 @@ impl Submitter {
         self.provider.as_ref()
     }
 
-    /// What to authenticate with: a current token, or the password.
+    /// What to authenticate with: a current token, or the password (ACS: the client secret).
     pub(crate) async fn credentials(&self) -> Result<Credentials, SubmitError> {
-        match (&self.account.auth, &self.provider) {
-            (AccountAuth::OAuth { .. }, Some(provider)) => Ok(Credentials::XOAuth2 {
-                user: self.account.mailbox.value.clone(),
-                token: provider.token().await?.token,
-            }),
-            (AccountAuth::Password { user, password }, _) => Ok(Credentials::Password {
-                user: user.clone(),
-                password: password.clone(),
-            }),
-            (AccountAuth::OAuth { .. }, None) => unreachable!("OAuth accounts have a provider"),
-        }
+        let token = match &self.provider {
+            Some(provider) => Some(provider.token().await?.token),
+            None => None,
+        };
+        Ok(self
+            .account
+            .smtp_credentials(token.as_ref())
+            .expect("an account that needs a token has a provider"))
+    }
+
+    /// Authenticates `connection` with `credentials`. HVE refuses a token it finds too close to
+    /// its expiry (`501 5.5.127 … Token will expire soon`) even when ours thought it fresh (the
+    /// clocks differ): then a new token at once, and AUTH once more.
+    async fn authenticate(&self, connection: &mut Connection, credentials: Credentials) -> Result<(), SubmitError> {
+        let Err(e) = connection.authenticate(&credentials).await else {
+            return Ok(());
+        };
+        let Some(provider) = self.provider.as_ref().filter(|_| token_expires_soon(&e)) else {
+            return Err(e.into());
+        };
+        tracing::info!(account = %self.account.name, "the server finds the token too close to its expiry; fetching a new one");
+        let token = provider.refresh().await?.token;
+        let credentials = self.account.smtp_credentials(Some(&token)).expect("a token was given");
+        Ok(connection.authenticate(&credentials).await?)
     }
 
     /// Opens an authenticated connection.
@@ -130,12 +156,30 @@ impl Submitter {
         // The token first: a configuration error there should not cost an SMTP connection.
         let credentials = self.credentials().await?;
         let mut connection = Connection::open(&self.account.smtp, &self.settings).await?;
-        connection.authenticate(&credentials).await?;
+        self.authenticate(&mut connection, credentials).await?;
         Ok(connection)
+    }
+
+    /// HVE's refusal of recipients outside the tenant, before anything is sent.
+    pub(crate) fn check_recipients(&self, outgoing: &Outgoing) -> Result<(), SubmitError> {
+        let external = self.account.external_recipients(&outgoing.envelope.to);
+        if external.is_empty() {
+            return Ok(());
+        }
+        Err(SubmitError::ExternalRecipients {
+            recipients: external.into_iter().map(str::to_owned).collect(),
+            domains: self.account.internal_domains.join(", "),
+        })
     }
 
     /// Sends one message on a new connection (SMTP) or request (Graph).
     pub(crate) async fn submit(&self, outgoing: &Outgoing) -> Attempt {
+        if let Err(e) = self.check_recipients(outgoing) {
+            return Attempt {
+                outcome: Err(e),
+                transcript: Vec::new(),
+            };
+        }
         if self.account.transport == Transport::Graph {
             return Attempt {
                 outcome: self.submit_graph(outgoing).await,
@@ -160,14 +204,17 @@ impl Submitter {
                 };
             }
         };
-        let result = match connection.authenticate(&credentials).await {
-            Ok(()) => connection.send_mail(&outgoing.envelope, &outgoing.content).await,
+        let result = match self.authenticate(&mut connection, credentials).await {
+            Ok(()) => connection
+                .send_mail(&outgoing.envelope, &outgoing.content)
+                .await
+                .map_err(SubmitError::from),
             Err(e) => Err(e),
         };
         let transcript = connection.take_transcript();
         connection.quit().await;
         Attempt {
-            outcome: result.map_err(SubmitError::from),
+            outcome: result,
             transcript,
         }
     }
@@ -217,6 +264,12 @@ impl Submitter {
             rejected: Vec::new(),
         })
     }
+}
+
+/// HVE's `501 5.5.127 Invalid XOAUTH2 auth data - Token will expire soon` (tarickb/sasl-xoauth2#98).
+pub(crate) fn token_expires_soon(error: &SmtpError) -> bool {
+    matches!(error, SmtpError::Rejected { reply, .. }
+        if reply.enhanced().is_some_and(|e| e.to_string() == "5.5.127"))
 }
 
 /// An HTTPS client with the same trust anchors as SMTP.

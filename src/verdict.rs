@@ -75,6 +75,10 @@ impl Verdict {
             SubmitError::Tls(_) => Self::new(Retry::Permanent, Blame::Configuration),
             SubmitError::Http(_) => Self::new(Retry::Permanent, Blame::Software),
             SubmitError::GraphWithoutOAuth => Self::new(Retry::Permanent, Blame::Configuration),
+            SubmitError::ExternalRecipients { .. } => Self {
+                local: true,
+                ..Self::of_symptom(Symptom::HveExternalRecipients)
+            },
         }
     }
 

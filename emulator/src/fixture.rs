@@ -2,7 +2,10 @@
 //! benchmarks. Its ids are those of `emulator/examples/contoso.toml`; change the returned
 //! [`Scenario`] to break one thing at a time.
 
-use crate::model::{Api, App, Mailbox, Scenario, Tenant};
+use crate::model::{
+    AcsResource, Api, App, HveAccount, Mailbox, ManagementRoleAssignment, SMTP_SEND_AS_APP_ROLE, Scenario,
+    SmtpUsername, Tenant,
+};
 
 /// Directory (tenant) id.
 pub const TENANT: &str = "6f1d3c2a-9b4e-4d7a-8c1f-2e5b7a9d0c13";
@@ -22,13 +25,25 @@ pub const MAILBOX: &str = "mailer@contoso.com";
 pub const SHARED_MAILBOX: &str = "alerts@contoso.com";
 /// A mailbox the app has no rights on.
 pub const OTHER_MAILBOX: &str = "ceo@contoso.com";
+/// The High Volume Email account, with `Add-HVEAppAccess` for the app.
+pub const HVE_ACCOUNT: &str = "hve@contoso.com";
+/// The Azure Communication Services resource.
+pub const ACS_RESOURCE: &str = "contoso-acs";
+/// The SMTP username of the ACS resource (linking the app; the password is its client secret).
+pub const ACS_USERNAME: &str = "contoso-smtp";
+/// The email domain connected to the ACS resource.
+pub const ACS_DOMAIN: &str = "notify.contoso.com";
+/// The MailFrom address of the connected domain.
+pub const ACS_SENDER: &str = "donotreply@notify.contoso.com";
 
 /// The tenant with `secret` (and `certificate_pem`, when given) registered on the app.
 pub fn contoso(secret: &str, certificate_pem: Option<&str>) -> Scenario {
     let mut app = App::new(CLIENT, APP_OBJECT, SERVICE_PRINCIPAL)
         .secret(SECRET_ID, secret, None)
         .permission(Api::Exchange, "SMTP.SendAsApp", true)
-        .permission(Api::Graph, "Mail.Send", true);
+        .permission(Api::Graph, "Mail.Send", true)
+        // Office 365 Exchange Online Mail.Send: what High Volume Email wants.
+        .permission(Api::Exchange, "Mail.Send", true);
     app.display_name = "Contoso Mailer".to_owned();
     if let Some(pem) = certificate_pem {
         app = app.certificate_pem(pem);
@@ -41,6 +56,40 @@ pub fn contoso(secret: &str, certificate_pem: Option<&str>) -> Scenario {
         .exchange_service_principal(CLIENT, SERVICE_PRINCIPAL)
         .mailbox(Mailbox::new(MAILBOX).full_access(SERVICE_PRINCIPAL))
         .mailbox(shared)
-        .mailbox(Mailbox::new(OTHER_MAILBOX));
+        .mailbox(Mailbox::new(OTHER_MAILBOX))
+        .hve_account(HveAccount::new(HVE_ACCOUNT).app(CLIENT))
+        .acs_resource(
+            AcsResource::new(ACS_RESOURCE)
+                .domain(ACS_DOMAIN)
+                .sender(ACS_SENDER)
+                .role_assignment(CLIENT)
+                .smtp_username(SmtpUsername::new(ACS_USERNAME, ACS_USERNAME, CLIENT)),
+        );
     Scenario::new(vec![tenant])
+}
+
+/// The same tenant set up for RBAC for Applications instead (Microsoft's SMTP onboarding to App
+/// RBAC): the app has no Office 365 Exchange Online permission (its Exchange tokens carry no
+/// roles; Graph `Mail.Send` stays), no mailbox holds FullAccess or SendAs for it, and its
+/// registered service principal holds `Application SMTP.SendAsApp` over a management scope of
+/// [`MAILBOX`] and [`SHARED_MAILBOX`]. [`OTHER_MAILBOX`] is outside the scope. Sending as
+/// [`SHARED_MAILBOX`] while authenticated as [`MAILBOX`] rests on the emulator's assumption that
+/// the scope grants Send-As. HVE, which wants the Exchange `Mail.Send` permission, refuses this
+/// app.
+pub fn contoso_rbac(secret: &str, certificate_pem: Option<&str>) -> Scenario {
+    let mut scenario = contoso(secret, certificate_pem);
+    let tenant = &mut scenario.tenants[0];
+    for app in &mut tenant.apps {
+        app.permissions.retain(|p| p.api != Api::Exchange);
+    }
+    for mailbox in &mut tenant.mailboxes {
+        mailbox.full_access.clear();
+        mailbox.send_as.clear();
+    }
+    tenant.management_role_assignments.push(ManagementRoleAssignment::new(
+        SERVICE_PRINCIPAL,
+        SMTP_SEND_AS_APP_ROLE,
+        &[MAILBOX, SHARED_MAILBOX],
+    ));
+    scenario
 }

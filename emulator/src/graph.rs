@@ -355,6 +355,7 @@ fn deliver(shared: &Shared, caller: &Caller, mime: Vec<u8>, saved: bool) -> Resu
             client_id: claims.appid.clone(),
             service_principal_id: claims.oid.clone(),
         },
+        endpoint: crate::Endpoint::Exchange,
         mail_from: from,
         rcpt_to: recipients,
         chunked: false,

@@ -1,5 +1,7 @@
 //! An offline emulator of Entra ID's token endpoint and Exchange Online's SMTP submission
-//! endpoint, faithful to how they answer and how they fail.
+//! endpoint, faithful to how they answer and how they fail; beside it, Microsoft's two other
+//! SMTP submission services, Exchange Online High Volume Email and Azure Communication Services
+//! Email, each on its own port with its own rules ([`Endpoint`]).
 //!
 //! It runs in-process for tests ([`Emulator::start`]) or as the `m365-emulator` program. It never
 //! uses the product's SMTP or OAuth code: a bug written twice the same way must not pass.
@@ -11,6 +13,7 @@
 //! let emulator = Emulator::start(Options::new(scenario)).await?;
 //! println!("token endpoint: {}", emulator.token_endpoint("contoso.com"));
 //! println!("SMTP: {}", emulator.smtp_addr());
+//! println!("HVE: {}, ACS: {}", emulator.hve_addr(), emulator.acs_addr());
 //! # Ok(()) }
 //! ```
 //!
@@ -18,7 +21,7 @@
 //! - `model/`: the tenant model (tenants, apps, mailboxes, knobs) and the tenant file.
 //! - `entra/`: the token endpoint: request parsing, the grant decision, errors, tokens, discovery.
 //! - `exchange/`: SMTP: command parser, replies, AUTH checks, limits, the session state machine
-//!   and its I/O loop.
+//!   and its I/O loop; `hve.rs` and `acs.rs` hold the rules of the other two services.
 //! - `faults`: faults injected at named stages. `fixture`: a working tenant to start from.
 //! - `pki`: the emulator's CA, the token-signing key, app certificates.
 //! - `store`: accepted messages. `stats`: counters. `clock`: the one clock.
@@ -48,8 +51,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use clock::Clock;
+pub use exchange::Endpoint;
 pub use faults::{Fault, FaultSet, Stage};
-pub use model::{Api, App, Mailbox, Scenario, ScenarioError, Tenant};
+pub use model::{AcsResource, Api, App, HveAccount, Mailbox, Scenario, ScenarioError, SmtpUsername, Tenant};
 pub use pki::ClientCertificate;
 pub use stats::Counters;
 pub use store::{Delivered, Identity, Store};
@@ -125,6 +129,12 @@ pub struct Options {
     pub smtp_port: u16,
     /// Port of SMTP with implicit TLS, the role of 465; off when `None`.
     pub smtps_port: Option<u16>,
+    /// Port of High Volume Email's SMTP with STARTTLS, the role of
+    /// `smtp-hve.office365.com:587` (0: any free port).
+    pub hve_port: u16,
+    /// Port of Azure Communication Services' SMTP with STARTTLS, the role of
+    /// `smtp.azurecomm.net:587` (0: any free port).
+    pub acs_port: u16,
     /// Serve the token endpoint over plain HTTP instead of HTTPS.
     pub plain_http: bool,
     /// Where the CA, the token-signing key, generated client certificates and delivered
@@ -144,6 +154,8 @@ impl Options {
             http_port: 0,
             smtp_port: 0,
             smtps_port: None,
+            hve_port: 0,
+            acs_port: 0,
             plain_http: false,
             state_dir: None,
             hostnames: Vec::new(),
@@ -179,6 +191,8 @@ pub struct Emulator {
     http_addr: SocketAddr,
     smtp_addr: SocketAddr,
     smtps_addr: Option<SocketAddr>,
+    hve_addr: SocketAddr,
+    acs_addr: SocketAddr,
     ca_pem: String,
     ca_path: PathBuf,
     credentials: Vec<model::Generated>,
@@ -192,6 +206,8 @@ impl std::fmt::Debug for Emulator {
             .field("http_addr", &self.http_addr)
             .field("smtp_addr", &self.smtp_addr)
             .field("smtps_addr", &self.smtps_addr)
+            .field("hve_addr", &self.hve_addr)
+            .field("acs_addr", &self.acs_addr)
             .field("ca_path", &self.ca_path)
             .finish_non_exhaustive()
     }
@@ -206,6 +222,8 @@ impl Emulator {
             http_port,
             smtp_port,
             smtps_port,
+            hve_port,
+            acs_port,
             plain_http,
             state_dir,
             hostnames,
@@ -258,9 +276,13 @@ impl Emulator {
             Some(port) => Some(bind(SocketAddr::new(listen, port)).await?),
             None => None,
         };
+        let hve = bind(SocketAddr::new(listen, hve_port)).await?;
+        let acs = bind(SocketAddr::new(listen, acs_port)).await?;
         let http_addr = http.local_addr()?;
         let smtp_addr = smtp.local_addr()?;
         let smtps_addr = smtps.as_ref().map(TcpListener::local_addr).transpose()?;
+        let hve_addr = hve.local_addr()?;
+        let acs_addr = acs.local_addr()?;
 
         let router = entra::router()
             .merge(graph::router())
@@ -269,15 +291,22 @@ impl Emulator {
         let mut tasks = JoinSet::new();
         let http_tls = (!plain_http).then(|| Arc::clone(&tls));
         tasks.spawn(http::serve(http, http_tls, router, Arc::clone(&shared)));
-        tasks.spawn(exchange::serve(smtp, Arc::clone(&tls), false, Arc::clone(&shared)));
+        let serve = |listener, implicit_tls, endpoint| {
+            exchange::serve(listener, Arc::clone(&tls), implicit_tls, endpoint, Arc::clone(&shared))
+        };
+        tasks.spawn(serve(smtp, false, Endpoint::Exchange));
+        tasks.spawn(serve(hve, false, Endpoint::Hve));
+        tasks.spawn(serve(acs, false, Endpoint::Acs));
         if let Some(smtps) = smtps {
-            tasks.spawn(exchange::serve(smtps, tls, true, Arc::clone(&shared)));
+            tasks.spawn(serve(smtps, true, Endpoint::Exchange));
         }
         Ok(Self {
             shared,
             http_addr,
             smtp_addr,
             smtps_addr,
+            hve_addr,
+            acs_addr,
             ca_pem: authority.ca_pem().to_owned(),
             ca_path,
             credentials,
@@ -315,6 +344,25 @@ impl Emulator {
     /// SMTP with implicit TLS, if enabled.
     pub fn smtps_addr(&self) -> Option<SocketAddr> {
         self.smtps_addr
+    }
+
+    /// Exchange Online High Volume Email's SMTP with STARTTLS.
+    pub fn hve_addr(&self) -> SocketAddr {
+        self.hve_addr
+    }
+
+    /// Azure Communication Services Email's SMTP with STARTTLS.
+    pub fn acs_addr(&self) -> SocketAddr {
+        self.acs_addr
+    }
+
+    /// The STARTTLS address of an endpoint.
+    pub fn endpoint_addr(&self, endpoint: Endpoint) -> SocketAddr {
+        match endpoint {
+            Endpoint::Exchange => self.smtp_addr,
+            Endpoint::Hve => self.hve_addr,
+            Endpoint::Acs => self.acs_addr,
+        }
     }
 
     /// The CA certificate (PEM) that signs the servers' certificates.

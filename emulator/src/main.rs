@@ -27,6 +27,14 @@ struct Args {
     /// Also serve SMTP with implicit TLS on this port (the role of 465).
     #[arg(long)]
     smtps_port: Option<u16>,
+    /// Port of High Volume Email's SMTP with STARTTLS, the role of smtp-hve.office365.com:587
+    /// (0 picks a free port).
+    #[arg(long, default_value_t = 2588)]
+    hve_port: u16,
+    /// Port of Azure Communication Services Email's SMTP with STARTTLS, the role of
+    /// smtp.azurecomm.net:587 (0 picks a free port).
+    #[arg(long, default_value_t = 2589)]
+    acs_port: u16,
     /// Serve the token endpoint over plain HTTP instead of HTTPS.
     #[arg(long)]
     plain_http: bool,
@@ -74,14 +82,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         http_port: args.http_port,
         smtp_port: args.smtp_port,
         smtps_port: args.smtps_port,
+        hve_port: args.hve_port,
+        acs_port: args.acs_port,
         plain_http: args.plain_http,
         state_dir: Some(state_dir.clone()),
         hostnames: args.hostnames,
         ..Options::new(scenario)
     };
-    let emulator = Emulator::start(options)
-        .await
-        .context("starting the emulator (use --http-port 0 --smtp-port 0 to pick free ports)")?;
+    let emulator = Emulator::start(options).await.context(
+        "starting the emulator (use --http-port 0 --smtp-port 0 --hve-port 0 --acs-port 0 to pick free ports)",
+    )?;
     let summary = summary(&emulator, &state_dir);
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
@@ -143,6 +153,12 @@ fn summary(emulator: &Emulator, state_dir: &std::path::Path) -> serde_json::Valu
                 "token_endpoint": emulator.token_endpoint(&t.id),
                 "apps": apps,
                 "mailboxes": t.mailboxes.iter().map(|m| &m.address).collect::<Vec<_>>(),
+                "hve_accounts": t.hve_accounts.iter().map(|a| &a.address).collect::<Vec<_>>(),
+                "acs_smtp_usernames": t
+                    .acs_resources
+                    .iter()
+                    .flat_map(|r| r.smtp_usernames.iter().map(|u| &u.username))
+                    .collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -151,6 +167,9 @@ fn summary(emulator: &Emulator, state_dir: &std::path::Path) -> serde_json::Valu
         "scope": "https://outlook.office365.com/.default",
         "smtp": emulator.smtp_addr().to_string(),
         "smtps": emulator.smtps_addr().map(|a| a.to_string()),
+        "hve": emulator.hve_addr().to_string(),
+        "acs": emulator.acs_addr().to_string(),
+        "acs_scope": "https://communication.azure.com/.default",
         "ca_file": emulator.ca_path().display().to_string(),
         "state_dir": state_dir.display().to_string(),
         "mail_dir": state_dir.join("mailboxes").display().to_string(),
@@ -170,6 +189,8 @@ fn print_human(emulator: &Emulator, summary: &serde_json::Value) {
     if let Some(addr) = emulator.smtps_addr() {
         println!("  SMTP (TLS)       {addr}");
     }
+    println!("  HVE SMTP         {} (STARTTLS)", emulator.hve_addr());
+    println!("  ACS SMTP         {} (STARTTLS)", emulator.acs_addr());
     println!("  CA certificate   {}", text(&summary["ca_file"]));
     println!("  delivered mail   {}", text(&summary["mail_dir"]));
     println!("  counters         {}", text(&summary["stats_url"]));
@@ -196,8 +217,20 @@ fn print_human(emulator: &Emulator, summary: &serde_json::Value) {
                 println!("    private key    {}", text(&cert["key_file"]));
             }
         }
-        let mailboxes: Vec<String> = tenant["mailboxes"].as_array().into_iter().flatten().map(text).collect();
-        println!("  mailboxes        {}", mailboxes.join(", "));
+        let list = |key: &str| -> String {
+            let items: Vec<String> = tenant[key].as_array().into_iter().flatten().map(text).collect();
+            items.join(", ")
+        };
+        println!("  mailboxes        {}", list("mailboxes"));
+        if tenant["hve_accounts"].as_array().is_some_and(|a| !a.is_empty()) {
+            println!("  HVE accounts     {}", list("hve_accounts"));
+        }
+        if tenant["acs_smtp_usernames"].as_array().is_some_and(|a| !a.is_empty()) {
+            println!(
+                "  ACS usernames    {} (password: the app's client secret)",
+                list("acs_smtp_usernames")
+            );
+        }
     }
     if let Some((tenant, app)) = summary["tenants"]
         .as_array()

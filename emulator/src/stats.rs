@@ -23,9 +23,15 @@ pub struct Counters {
     pub round_trips: u64,
     /// AUTH outcomes and shapes.
     pub auth: AuthCounts,
-    /// Messages accepted, by authenticated mailbox.
+    /// Messages accepted, by authenticated mailbox (the HVE account on HVE, the SMTP username
+    /// on ACS).
     pub messages: BTreeMap<String, u64>,
-    /// Highest number of simultaneous authenticated connections seen, by mailbox.
+    /// Messages accepted over SMTP, by endpoint (`exchange`, `hve`, `acs`).
+    pub messages_by_endpoint: BTreeMap<String, u64>,
+    /// Refusals of HVE's and ACS's own rules at MAIL FROM, RCPT TO and the end of the data, by
+    /// cause (`external recipient on HVE`, `sender domain not linked`, …).
+    pub submission_refusals: BTreeMap<String, u64>,
+    /// Highest number of simultaneous authenticated Exchange connections seen, by mailbox.
     pub peak_connections: BTreeMap<String, u64>,
     /// Exchange's limits at work.
     pub throttle: ThrottleCounts,
@@ -72,8 +78,11 @@ pub struct ThrottleCounts {
     pub rate_delay_ms: u64,
     /// `432 4.3.2` replies (too many concurrent connections for a mailbox).
     pub thread_limit: u64,
-    /// `554 5.2.0` replies (recipient quota for 24 hours exhausted).
+    /// `554 5.2.0` replies (recipient quota for 24 hours exhausted, of an Exchange mailbox or
+    /// of an HVE tenant).
     pub quota: u64,
+    /// `451 4.7.500` replies (a Communication Services resource's quota per minute or hour).
+    pub acs_quota: u64,
     /// `452 4.5.3` replies (too many recipients in one message).
     pub too_many_recipients: u64,
 }

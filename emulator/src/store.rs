@@ -1,4 +1,4 @@
-//! Where accepted messages land: in memory for the library, and also in a folder when the
+//! Where accepted messages land (from every endpoint): in memory for the library, and also in a folder when the
 //! emulator runs as a program (`<state>/mailboxes/<mailbox>/<id>.eml` with `<id>.json` beside it).
 //! Each message keeps its envelope, the identity that authenticated, and the exact bytes received.
 
@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use time::OffsetDateTime;
+
+use crate::Endpoint;
 
 /// How the client authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,8 +22,16 @@ pub enum Identity {
         /// `oid` of the token (the service principal).
         service_principal_id: String,
     },
-    /// A mailbox password (`AUTH LOGIN`).
+    /// A mailbox (or HVE account) password (`AUTH LOGIN`).
     Basic,
+    /// `AUTH LOGIN` on Azure Communication Services: an SMTP username and a client secret of
+    /// the app it links.
+    AcsLogin {
+        /// The SMTP username the client logged in with.
+        smtp_username: String,
+        /// Client id of the linked app.
+        client_id: String,
+    },
 }
 
 /// A message Exchange accepted.
@@ -34,10 +44,13 @@ pub struct Delivered {
     pub received_at: OffsetDateTime,
     /// Tenant of the mailbox.
     pub tenant_id: String,
-    /// The mailbox named in `user=` (or the basic-auth login).
+    /// The mailbox named in `user=` (or the basic-auth login); the HVE account on HVE, the SMTP
+    /// username on ACS.
     pub mailbox: String,
     /// Who authenticated.
     pub identity: Identity,
+    /// The service that took the message (`exchange` for Graph too).
+    pub endpoint: Endpoint,
     /// `MAIL FROM` address (empty for the null sender).
     pub mail_from: String,
     /// `RCPT TO` addresses, in order.

@@ -6,6 +6,7 @@ use super::{Cause, Entry, Retry, Signal};
 use crate::account::{Account, AccountAuth};
 use crate::oauth::ClientCredential;
 use crate::powershell;
+use crate::service::Service;
 
 /// The user's identifiers, for filling in fixes.
 #[derive(Debug, Clone, Default)]
@@ -101,6 +102,8 @@ pub(crate) struct Evidence {
     pub(crate) claims: Option<serde_json::Value>,
     /// The configured client secret is a GUID: a Secret ID pasted in place of the value.
     pub(crate) secret_looks_like_id: bool,
+    /// The service the account submits to: HVE's and ACS's `535` have causes of their own.
+    pub(crate) service: Service,
 }
 
 impl Evidence {
@@ -111,6 +114,7 @@ impl Evidence {
         Self {
             claims: None,
             secret_looks_like_id,
+            service: account.service.value,
         }
     }
 }
@@ -137,7 +141,21 @@ pub(crate) fn explain(entry: &'static Entry, evidence: &Evidence) -> Diagnosis {
         notes: Vec::new(),
     };
     match entry.signal {
-        Signal::Smtp { enhanced: "5.7.3", .. } => narrow_535(&mut diagnosis, evidence),
+        Signal::Smtp { enhanced: "5.7.3", .. } => match evidence.service {
+            Service::Exchange => narrow_535(&mut diagnosis, evidence),
+            Service::Hve => narrow_535_hve(&mut diagnosis, evidence),
+            Service::Acs => {
+                diagnosis.causes = super::services::ACS_535.iter().collect();
+                diagnosis.notes.push(
+                    "Azure Communication Services answers 535 for a wrong SMTP Username, a wrong or expired secret and a missing role alike; they are in the order they are most often the cause."
+                        .to_owned(),
+                );
+            }
+        },
+        Signal::Smtp { enhanced: "5.7.30", .. } if evidence.service == Service::Acs => {
+            diagnosis.causes = vec![&super::services::ACS_MAILBOX_PASSWORD];
+            diagnosis.confirmed = true;
+        }
         Signal::Aadsts(7000215) if evidence.secret_looks_like_id => {
             diagnosis.confirmed = true;
             diagnosis.notes.push(
@@ -186,6 +204,12 @@ fn narrow_535(diagnosis: &mut Diagnosis, evidence: &Evidence) {
         diagnosis
             .causes
             .retain(|c| c.id == "no-admin-consent" || c.id == "propagation");
+        if roles.is_empty() {
+            // Tokens carry no roles with RBAC for Applications: then Exchange's own role
+            // assignment is what is missing.
+            let after_consent = diagnosis.causes.len().min(1);
+            diagnosis.causes.insert(after_consent, &NO_RBAC_ASSIGNMENT);
+        }
         diagnosis.confirmed = true;
         return;
     }
@@ -201,6 +225,36 @@ fn narrow_535(diagnosis: &mut Diagnosis, evidence: &Evidence) {
             .to_owned(),
     );
 }
+
+/// HVE's `535 5.7.3`: its own causes, and its role is Mail.Send.
+fn narrow_535_hve(diagnosis: &mut Diagnosis, evidence: &Evidence) {
+    diagnosis.causes = super::services::HVE_535.iter().collect();
+    let Some(claims) = &evidence.claims else { return };
+    let has_mail_send = claims["roles"]
+        .as_array()
+        .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some("Mail.Send")));
+    if has_mail_send {
+        diagnosis.causes.retain(|c| c.id != "hve-no-mail-send");
+        diagnosis
+            .notes
+            .push("The token carries Mail.Send: what remains is on Exchange's side.".to_owned());
+    } else {
+        diagnosis
+            .causes
+            .retain(|c| c.id == "hve-no-mail-send" || c.id == "propagation");
+        diagnosis.confirmed = true;
+        diagnosis
+            .notes
+            .push("The token carries no Mail.Send role of Office 365 Exchange Online.".to_owned());
+    }
+}
+
+const NO_RBAC_ASSIGNMENT: Cause = Cause {
+    id: "no-rbac-assignment",
+    why: "with RBAC for Applications (no API permission, so no roles in the token) Exchange needs the role Application SMTP.SendAsApp assigned to the service principal with a scope that holds the mailbox; it takes up to 2 hours to apply",
+    fix: "Assign the role with a management scope for the mailbox (`m365-mailer setup` prints the commands), check it with Test-ServicePrincipalAuthorization, and wait; or grant SMTP.SendAsApp with admin consent (`setup --per-mailbox`).",
+    commands: &["Test-ServicePrincipalAuthorization -Identity {sp_id} -Resource {mailbox}"],
+};
 
 const WRONG_AUDIENCE: Cause = Cause {
     id: "wrong-audience",

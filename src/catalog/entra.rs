@@ -7,6 +7,22 @@ use super::{Blame, Cause, Entry, Retry, Signal};
 /// The entries of this family.
 pub(super) static ENTRIES: &[Entry] = &[
     aadsts(
+        7000229,
+        "the app has no service principal in this tenant",
+        &[
+            Cause {
+                id: "multitenant-no-service-principal",
+                why: "the app is registered in another tenant (multitenant) and has no Enterprise application (service principal) in {tenant}; since 2026-03-31 Entra refuses such sign-ins",
+                fix: "An administrator of {tenant} creates the service principal by consenting to the app: https://login.microsoftonline.com/{tenant}/adminconsent?client_id={client_id}, or the command below; then grant its permissions.",
+                commands: &["az ad sp create --id {client_id}"],
+            },
+            PROPAGATION,
+        ],
+        Retry::Permanent,
+        Blame::Credential,
+        true,
+    ),
+    aadsts(
         90002,
         "the tenant was not found",
         &[

@@ -147,15 +147,23 @@ pub(super) static ENTRIES: &[Entry] = &[
             text: None,
         },
         summary: "Exchange attributed the message to a tenant through an inbound connector, and that tenant refuses it (TenantInboundAttribution)",
-        causes: &[Cause {
-            id: "inbound-connector-attribution",
-            why: "an inbound connector (partner or on-premises) of a tenant matches the submitting IP or certificate, so Exchange treats the submission as that tenant's relayed mail instead of an authenticated client's",
-            fix: "Check the tenant's inbound connectors: narrow the sender IP addresses or the TLS certificate name of the one that matches this host, or submit from another address.",
-            commands: &[
-                CONNECT,
-                "Get-InboundConnector | Format-List Name, ConnectorType, SenderIPAddresses, TlsSenderCertificateName, RestrictDomainsToIPAddresses",
-            ],
-        }],
+        causes: &[
+            Cause {
+                id: "inbound-connector-attribution",
+                why: "an inbound connector (partner or on-premises) of a tenant matches the submitting IP or certificate, so Exchange treats the submission as that tenant's relayed mail instead of an authenticated client's",
+                fix: "Check the tenant's inbound connectors: narrow the sender IP addresses or the TLS certificate name of the one that matches this host, or submit from another address.",
+                commands: &[
+                    CONNECT,
+                    "Get-InboundConnector | Format-List Name, ConnectorType, SenderIPAddresses, TlsSenderCertificateName, RestrictDomainsToIPAddresses",
+                ],
+            },
+            Cause {
+                id: "reject-direct-send",
+                why: "the tenant refuses Direct Send (Set-OrganizationConfig -RejectDirectSend $true, since September 2025): a device or application that sends without authenticating to the tenant's MX host is refused",
+                fix: "Point the device at m365-mailer's relay (it authenticates to Exchange with OAuth), or give the device's IP a partner inbound connector.",
+                commands: &[CONNECT, "Get-OrganizationConfig | Format-List RejectDirectSend"],
+            },
+        ],
         retry: Retry::AfterAccountFix,
         blame: Blame::Account,
         propagation: true,

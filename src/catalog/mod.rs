@@ -19,6 +19,7 @@ mod exchange_auth;
 mod exchange_limits;
 mod exchange_policy;
 mod graph;
+mod services;
 mod symptoms;
 
 pub(crate) use diagnosis::{Diagnosis, Evidence, Ids, Rendered, explain};
@@ -108,6 +109,8 @@ pub(crate) enum Symptom {
     ExchangeModule,
     /// OAuth is configured but nothing is sent.
     NotSending,
+    /// HVE would refuse recipients outside the tenant's accepted domains.
+    HveExternalRecipients,
 }
 
 /// One possible cause and how to fix it.
@@ -178,6 +181,7 @@ pub(crate) fn entries() -> impl Iterator<Item = &'static Entry> {
         entra::ENTRIES,
         symptoms::ENTRIES,
         graph::ENTRIES,
+        services::ENTRIES,
     ]
     .into_iter()
     .flatten()

@@ -38,7 +38,8 @@ pub(crate) enum Command {
     /// Get a token and show its header and claims with the checks Exchange needs (the token
     /// itself only with --raw).
     Token(Box<TokenArgs>),
-    /// Print the Entra ID and Exchange Online steps (a commented PowerShell script) for your ids.
+    /// Print the Entra ID and Exchange Online (or Azure Communication Services) steps, a
+    /// commented PowerShell script, for your ids.
     Setup(Box<SetupArgs>),
     /// Run the local SMTP relay for devices and applications that cannot do OAuth: accept their
     /// mail, queue it durably, deliver it to Exchange Online.
@@ -301,30 +302,56 @@ pub(crate) struct TokenArgs {
 /// `setup`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct SetupArgs {
+    /// The Microsoft service: exchange (a mailbox on Exchange Online), hve (High Volume Email,
+    /// internal recipients only) or acs (Azure Communication Services Email).
+    #[arg(long, value_name = "SERVICE", default_value = "exchange")]
+    pub(crate) service: crate::service::Service,
     /// Directory (tenant) ID or verified domain.
     #[arg(long, value_name = "TENANT")]
     pub(crate) tenant: String,
     /// Application (client) ID.
     #[arg(long, value_name = "GUID")]
     pub(crate) client_id: String,
-    /// The mailbox the app sends as.
-    #[arg(long, value_name = "ADDRESS")]
-    pub(crate) mailbox: String,
-    /// Enterprise application Object ID (Enterprise applications → the app → Object ID).
+    /// The address that sends: the mailbox (exchange), the HVE account (hve), the MailFrom
+    /// sender address on the verified domain (acs, where it may be left out).
+    #[arg(long, visible_alias = "sender", value_name = "ADDRESS")]
+    pub(crate) mailbox: Option<String>,
+    /// Enterprise application Object ID (Enterprise applications → the app → Object ID);
+    /// exchange and hve.
     #[arg(long, value_name = "GUID")]
     pub(crate) sp_id: Option<String>,
-    /// Another address to send as (repeatable).
+    /// Another address to send as (repeatable; exchange).
     #[arg(long, value_name = "ADDRESS")]
     pub(crate) send_as: Vec<String>,
     /// Upload this certificate (PEM or DER) instead of creating a client secret.
     #[arg(long, value_name = "FILE")]
     pub(crate) certificate: Option<PathBuf>,
-    /// Display name of the service principal in Exchange.
+    /// Display name of the service principal in Exchange (exchange); the name of the SMTP
+    /// Username resource (acs: letters, digits and hyphens).
     #[arg(long, value_name = "NAME", default_value = "m365-mailer")]
     pub(crate) display_name: String,
-    /// RBAC for Applications: a management scope instead of SMTP.SendAsApp and FullAccess.
+    /// exchange: the SMTP.SendAsApp permission with admin consent and FullAccess on the mailbox,
+    /// instead of RBAC for Applications (the default: a management scope and the role
+    /// Application SMTP.SendAsApp).
     #[arg(long)]
+    pub(crate) per_mailbox: bool,
+    /// RBAC for Applications: the default now, kept for older command lines.
+    #[arg(long, hide = true, conflicts_with = "per_mailbox")]
     pub(crate) rbac: bool,
+    /// acs: the Azure subscription ID of the Communication Services resource [default: asked
+    /// for when the script runs].
+    #[arg(long, value_name = "GUID")]
+    pub(crate) subscription: Option<String>,
+    /// acs: the resource group of the Communication Services resource [default: asked for].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) resource_group: Option<String>,
+    /// acs: the name of the Communication Services resource [default: asked for].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) acs_resource: Option<String>,
+    /// acs: the user name of the SMTP Username to create, what SMTP AUTH sends (free-form
+    /// letters, digits, '.', '_', '-', or an address) [default: asked for].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) smtp_username: Option<String>,
 }
 
 /// `send`.

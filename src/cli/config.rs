@@ -87,6 +87,9 @@ fn identity(out: &mut String, a: &Account) {
     line(out, "cloud", &a.cloud.to_string(), None);
     let (v, o) = setting(&a.service);
     line(out, "service", &v, o);
+    if !a.internal_domains.is_empty() {
+        line(out, "internal domains", &a.internal_domains.join(", "), None);
+    }
 }
 
 /// The SMTP server, its security, and any extra CA file.
@@ -102,6 +105,19 @@ fn smtp(out: &mut String, a: &Account) {
         &format!("{}:{} ({security})", a.smtp.host, a.smtp.port),
         None,
     );
+    if let Some(user) = &a.smtp_username {
+        let how = if a.needs_token() {
+            "AUTH XOAUTH2"
+        } else {
+            "AUTH LOGIN with the client secret"
+        };
+        line(
+            out,
+            "smtp username",
+            &format!("{} ({how})", user.value),
+            Some(user.origin.to_string()),
+        );
+    }
     if let Some(ca) = &a.ca_file {
         line(out, "extra CA file", &ca.display().to_string(), None);
     }

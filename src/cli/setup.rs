@@ -2,10 +2,25 @@
 
 use super::args::SetupArgs;
 use super::exit::{Code, Failure};
-use crate::setup::{self, Spec};
+use crate::setup::{self, Access, AcsIds, Spec};
 
 pub(super) fn run(args: &SetupArgs) -> Result<(), Failure> {
-    let spec = Spec {
+    let spec = spec(args);
+    let script = setup::script(&spec).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
+    print!("{script}");
+    Ok(())
+}
+
+/// The flags as a spec. `--rbac` (hidden: RBAC is the default now) and `--per-mailbox` exclude
+/// each other in clap; either one given is kept, so another service than exchange refuses it.
+fn spec(args: &SetupArgs) -> Spec {
+    let access = if args.per_mailbox {
+        Some(Access::PerMailbox)
+    } else {
+        args.rbac.then_some(Access::Rbac)
+    };
+    Spec {
+        service: args.service,
         tenant: args.tenant.clone(),
         client_id: args.client_id.clone(),
         mailbox: args.mailbox.clone(),
@@ -13,9 +28,12 @@ pub(super) fn run(args: &SetupArgs) -> Result<(), Failure> {
         send_as: args.send_as.clone(),
         certificate: args.certificate.clone(),
         display_name: args.display_name.clone(),
-        rbac: args.rbac,
-    };
-    let script = setup::script(&spec).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
-    print!("{script}");
-    Ok(())
+        access,
+        acs: AcsIds {
+            subscription: args.subscription.clone(),
+            resource_group: args.resource_group.clone(),
+            resource: args.acs_resource.clone(),
+            smtp_username: args.smtp_username.clone(),
+        },
+    }
 }

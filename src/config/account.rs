@@ -31,10 +31,12 @@ pub(super) fn build(
     let service = service(layers, cloud)?;
     let senders = senders(layers)?;
     let smtp = smtp_target(layers, cloud, service.value, warnings)?;
-    let auth = auth(layers, &senders.mailbox, cloud, env, warnings)?;
+    let auth = auth(layers, &senders.mailbox, cloud, service.value, env, warnings)?;
     let oauth = matches!(auth, AccountAuth::OAuth { .. });
     let identity = identity(layers, cloud, oauth)?;
     let route = route(layers, cloud, &service, oauth, warnings)?;
+    let smtp_username = smtp_username(layers, &service, &auth)?;
+    let internal_domains = internal_domains(layers, &service)?;
     let account = Account {
         name: name.to_owned(),
         tenant: identity.tenant,
@@ -44,6 +46,8 @@ pub(super) fn build(
         allowed_senders: senders.allowed,
         cloud,
         service,
+        smtp_username,
+        internal_domains,
         token_endpoint: identity.token_endpoint,
         scope: route.scope,
         smtp,
@@ -150,6 +154,63 @@ fn service(layers: &Layers, cloud: Cloud) -> Result<Setting<Service>, ConfigErro
         value: service,
         origin: s.origin,
     })
+}
+
+/// ACS authenticates with its SMTP Username resource's user name, never the mailbox's address:
+/// required there, and only there beside an OAuth credential.
+fn smtp_username(
+    layers: &Layers,
+    service: &Setting<Service>,
+    auth: &AccountAuth,
+) -> Result<Option<Setting<String>>, ConfigError> {
+    if service.value != Service::Acs || !matches!(auth, AccountAuth::OAuth { .. }) {
+        return Ok(None);
+    }
+    let Some(username) = layers.get(Field::SmtpUsername) else {
+        return Err(ConfigError::invalid(
+            &Origin::Missing("smtp_username"),
+            "service `acs` needs `smtp_username` (M365_MAILER_SMTP_USERNAME): the user name of the SMTP Username resource that links the app to the Communication Services resource",
+        ));
+    };
+    let value = username.value.trim();
+    if value.is_empty() || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ConfigError::invalid(
+            &username.origin,
+            "smtp_username must be one word: the SMTP Username resource's user name (free-form or an address)",
+        ));
+    }
+    Ok(Some(Setting {
+        value: value.to_owned(),
+        origin: username.origin,
+    }))
+}
+
+/// HVE's accepted domains: recipients elsewhere are refused before anything is sent.
+fn internal_domains(layers: &Layers, service: &Setting<Service>) -> Result<Vec<String>, ConfigError> {
+    let Some(list) = layers.list(Field::InternalDomains) else {
+        return Ok(Vec::new());
+    };
+    if service.value != Service::Hve {
+        return Err(ConfigError::invalid(
+            &list.origin,
+            format!(
+                "internal_domains applies to service `hve`, which delivers inside the tenant only; this account's service is `{}`",
+                service.value
+            ),
+        ));
+    }
+    let mut domains = Vec::with_capacity(list.value.len());
+    for domain in &list.value {
+        let domain = domain.trim().trim_start_matches('@').to_ascii_lowercase();
+        if !crate::message::is_domain(&domain) {
+            return Err(ConfigError::invalid(
+                &list.origin,
+                format!("`{domain}` in internal_domains is not a domain (write contoso.com, not an address)"),
+            ));
+        }
+        domains.push(domain);
+    }
+    Ok(domains)
 }
 
 /// Host, port and security; plaintext only to a test server, never to Microsoft.

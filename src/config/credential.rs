@@ -10,6 +10,7 @@ use super::{ConfigError, Env, Warning, WarningKind};
 use crate::account::AccountAuth;
 use crate::oauth::{Certificate, ClientCredential, Cloud};
 use crate::secret::Secret;
+use crate::service::Service;
 use crate::setting::{Origin, Setting};
 
 const SECRET_FIELDS: [Field; 3] = [Field::ClientSecret, Field::ClientSecretEnv, Field::ClientSecretFile];
@@ -26,6 +27,7 @@ pub(super) fn auth(
     layers: &Layers,
     mailbox: &Setting<String>,
     cloud: Cloud,
+    service: Service,
     env: Env<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Result<AccountAuth, ConfigError> {
@@ -37,7 +39,13 @@ pub(super) fn auth(
         .copied()
         .collect();
     let oauth_layer = layers.highest_with(&oauth_fields);
-    let password_fields = [&[Field::SmtpUsername][..], &PASSWORD_FIELDS].concat();
+    // ACS's SMTP Username goes with the app's credential, not with a password.
+    let username: &[Field] = if service == Service::Acs {
+        &[]
+    } else {
+        &[Field::SmtpUsername]
+    };
+    let password_fields = [username, &PASSWORD_FIELDS].concat();
     let password_layer = layers.highest_with(&password_fields);
     let layer = match (oauth_layer, password_layer) {
         (Some(o), Some(p)) if o.rank() <= p.rank() => o,

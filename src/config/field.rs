@@ -83,6 +83,7 @@ fields! {
     AllowedSenders => Spec::new("allowed_senders").list(),
     Cloud => Spec::new("cloud").env("M365_MAILER_CLOUD"),
     Service => Spec::new("service").env("M365_MAILER_SERVICE"),
+    InternalDomains => Spec::new("internal_domains").list(),
     AuthorityHost => Spec::new("authority_host").env("AZURE_AUTHORITY_HOST"),
     TokenEndpoint => Spec::new("token_endpoint").env("M365_MAILER_TOKEN_ENDPOINT"),
     Scope => Spec::new("scope").env("M365_MAILER_SCOPE"),

@@ -314,7 +314,7 @@ fn a_service_brings_its_host_and_scope() {
             "https://outlook.office365.com/.default",
         ),
         (
-            "service = \"acs\"\n",
+            "service = \"acs\"\nsmtp_username = \"contoso-smtp\"\n",
             "acs",
             "smtp.azurecomm.net",
             "https://communication.azure.com/.default",
@@ -375,4 +375,69 @@ fn an_unknown_or_misplaced_field_is_named_with_its_line() {
         error.contains("accounts.main.from: expected one value, not a list"),
         "{error}"
     );
+}
+
+#[test]
+fn acs_logs_in_with_its_smtp_username_and_hve_knows_its_domains() {
+    use crate::smtp::Credentials;
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!(
+        "[accounts.main]\nmailbox = \"donotreply@notify.contoso.com\"\ntenant = \"contoso.com\"\nclient_id = \"{CLIENT}\"\nclient_secret = \"s3cret\"\n"
+    );
+    let missing = resolve(dir.path(), &format!("{base}service = \"acs\"\n"), &[]).unwrap_err();
+    assert!(missing.to_string().contains("needs `smtp_username`"), "{missing}");
+
+    // The username from the environment stays with the file's client secret.
+    let acs = resolve(
+        dir.path(),
+        &format!("{base}service = \"acs\"\n"),
+        &[("M365_MAILER_SMTP_USERNAME", "contoso-smtp")],
+    )
+    .unwrap()
+    .account;
+    assert!(!acs.needs_token(), "ACS takes the secret itself");
+    match acs.smtp_credentials(None) {
+        Some(Credentials::Password { user, password }) => {
+            assert_eq!((user.as_str(), password.expose()), ("contoso-smtp", "s3cret"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(format!("{acs:?}").contains("[redacted]") && !format!("{acs:?}").contains("s3cret"));
+
+    let hve = resolve(
+        dir.path(),
+        &format!("{base}service = \"hve\"\ninternal_domains = [\"Contoso.com\", \"@fabrikam.com\"]\n"),
+        &[],
+    )
+    .unwrap()
+    .account;
+    assert!(hve.needs_token());
+    let recipients = [
+        "ops@contoso.com".to_owned(),
+        "a@fabrikam.com".to_owned(),
+        "x@gmail.com".to_owned(),
+        "y@sub.contoso.com".to_owned(),
+    ];
+    assert_eq!(
+        hve.external_recipients(&recipients),
+        ["x@gmail.com", "y@sub.contoso.com"]
+    );
+
+    let elsewhere = resolve(
+        dir.path(),
+        &format!("{base}internal_domains = [\"contoso.com\"]\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        elsewhere.to_string().contains("applies to service `hve`"),
+        "{elsewhere}"
+    );
+    let address = resolve(
+        dir.path(),
+        &format!("{base}service = \"hve\"\ninternal_domains = [\"ops@contoso.com\"]\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert!(address.to_string().contains("is not a domain"), "{address}");
 }

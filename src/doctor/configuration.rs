@@ -27,6 +27,14 @@ pub(super) fn check(config: &Config) -> Check {
         check = check.evidence(format!("client id {}", c.value));
     }
     check = check.evidence(format!("mailbox {}", a.mailbox.value));
+    let service = a.service.value;
+    check = check.evidence(format!("service {service} ({})", service.title()));
+    if let Some(user) = &a.smtp_username {
+        check = check.evidence(format!("SMTP username {}", user.value));
+    }
+    if !a.internal_domains.is_empty() {
+        check = check.evidence(format!("internal domains {}", a.internal_domains.join(", ")));
+    }
     if !a.token_endpoint.value.is_empty() {
         // With the tenant shown above, the endpoint fits the report's width.
         let endpoint = match &a.tenant {

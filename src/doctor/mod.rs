@@ -4,12 +4,11 @@
 
 use serde::Serialize;
 
-use crate::account::{Account, AccountAuth, Transport};
+use crate::account::{Account, Transport};
 use crate::catalog::{self, Entry, Evidence, Ids, Rendered, Symptom};
 use crate::config::{Config, ConfigError};
 use crate::message;
 use crate::oauth::inspect;
-use crate::smtp::Credentials;
 use crate::submit::SubmitError;
 use crate::sysexits::Code;
 use crate::verdict::Verdict;
@@ -229,17 +228,7 @@ pub(crate) async fn run(config: Result<Config, ConfigError>, options: &Options) 
         );
         return Report::of(account, checks);
     };
-    let credentials = match (&account.auth, &token) {
-        (AccountAuth::OAuth { .. }, Some(t)) => Some(Credentials::XOAuth2 {
-            user: account.mailbox.value.clone(),
-            token: t.token.clone(),
-        }),
-        (AccountAuth::Password { user, password }, _) => Some(Credentials::Password {
-            user: user.clone(),
-            password: password.clone(),
-        }),
-        (AccountAuth::OAuth { .. }, None) => None,
-    };
+    let credentials = account.smtp_credentials(token.as_ref().map(|t| &t.token));
     smtp::checks(
         &mut checks,
         account,

@@ -20,7 +20,8 @@ pub(super) async fn checks(
     ids: &mut Ids,
 ) {
     let offered = connection.capabilities().auth.join(" ");
-    let oauth = matches!(account.auth, AccountAuth::OAuth { .. });
+    let oauth = matches!(credentials, Some(Credentials::XOAuth2 { .. }))
+        || (credentials.is_none() && matches!(account.auth, AccountAuth::OAuth { .. }));
     let mechanism = if oauth { "XOAUTH2" } else { "PLAIN or LOGIN" };
     let offers = if oauth {
         connection.capabilities().offers_auth("XOAUTH2")
@@ -60,7 +61,7 @@ pub(super) async fn checks(
     checks.push(Check::new(
         CheckId::Auth,
         Status::Pass,
-        format!("AUTH accepted for {}", account.mailbox.value),
+        format!("AUTH accepted for {}", account.sasl_user()),
     ));
     checks.push(send_test(account, &mut connection, options, evidence, ids).await);
     connection.quit().await;

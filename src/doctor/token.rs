@@ -7,6 +7,7 @@ use super::{Check, CheckId, Status, failure, symptom};
 use crate::account::{Account, Transport};
 use crate::catalog::{self, Evidence, Ids, Symptom};
 use crate::oauth::{AccessToken, RetryPolicy, TokenProvider, inspect};
+use crate::service::Service;
 use crate::submit::{self, SubmitError};
 use crate::sysexits::Code;
 
@@ -89,9 +90,14 @@ async fn token(account: &Account, evidence: &Evidence, ids: &Ids) -> (Check, Opt
 pub(crate) fn claim_checks(account: &Account, claims: &serde_json::Value) -> Vec<(bool, String)> {
     let text = |k: &str| claims[k].as_str().unwrap_or("(absent)").to_owned();
     let resource = account.scope.value.trim_end_matches("/.default").trim_end_matches('/');
-    let role = match account.transport {
-        Transport::Smtp => "SMTP.SendAsApp",
-        Transport::Graph => "Mail.Send",
+    // HVE takes Exchange's Mail.Send, not SMTP.SendAsApp; ACS authorises with Azure roles on
+    // its resource, which no token carries; so does Exchange with RBAC for Applications
+    // (`Application SMTP.SendAsApp` assigned in Exchange), whose tokens carry no roles at all.
+    let role = match (account.service.value, account.transport) {
+        (Service::Acs, _) => None,
+        (Service::Hve, _) | (Service::Exchange, Transport::Graph) => Some("Mail.Send"),
+        (Service::Exchange, Transport::Smtp) if claims["roles"].is_null() => None,
+        (Service::Exchange, Transport::Smtp) => Some("SMTP.SendAsApp"),
     };
     let tid = text("tid");
     let tenant_matches = match account.tenant.as_ref().map(|t| t.value.as_str()) {
@@ -111,7 +117,9 @@ pub(crate) fn claim_checks(account: &Account, claims: &serde_json::Value) -> Vec
         };
         (ok, message)
     };
-    let roles_text = if roles.is_empty() {
+    let roles_text = if roles.is_empty() && role.is_none() && account.service.value == Service::Exchange {
+        "absent (as with RBAC for Applications; without it, SMTP.SendAsApp needs admin consent)".to_owned()
+    } else if roles.is_empty() {
         "absent".to_owned()
     } else {
         roles.join(", ")
@@ -136,7 +144,12 @@ pub(crate) fn claim_checks(account: &Account, claims: &serde_json::Value) -> Vec
             &client,
         ),
         check(text("idtyp") == "app", "idtyp", text("idtyp"), "app"),
-        check(roles.iter().any(|r| r == role), "roles", roles_text, role),
+        check(
+            role.is_none_or(|role| roles.iter().any(|r| r == role)),
+            "roles",
+            roles_text,
+            role.unwrap_or("none"),
+        ),
     ]
 }
 
@@ -147,7 +160,10 @@ fn claims_check(account: &Account, claims: &serde_json::Value, ids: &Ids) -> Che
         Check::new(
             CheckId::Claims,
             Status::Pass,
-            "aud, iss, appid, idtyp and roles are as Exchange needs them",
+            format!(
+                "aud, iss, appid, idtyp and roles are as {} needs them",
+                account.service.value.title()
+            ),
         )
     } else {
         Check::new(
@@ -179,6 +195,9 @@ fn claims_check(account: &Account, claims: &serde_json::Value, ids: &Ids) -> Che
         diagnosis.confirmed = true;
         if wrong.contains(&"no-admin-consent") {
             let note = match account.transport {
+                Transport::Smtp if account.service.value == Service::Hve => {
+                    "Entra issued the token without the Mail.Send role: HVE needs the Office 365 Exchange Online application permission Mail.Send, with admin consent."
+                }
                 Transport::Smtp => {
                     "Entra issued the token without the SMTP.SendAsApp role: the permission has no admin consent."
                 }

@@ -18,6 +18,10 @@ pub(crate) struct SendLimits {
     pub(crate) messages: u32,
     /// The messages window (one minute).
     pub(crate) window: Duration,
+    /// Messages per longer window (ACS: 100 an hour); `u32::MAX` when there is none.
+    pub(crate) hourly: u32,
+    /// The longer window (one hour).
+    pub(crate) hour: Duration,
     /// Recipients per day (Exchange: 10,000 per rolling 24 hours).
     pub(crate) recipients: u32,
     /// The recipients window (24 hours).
@@ -29,6 +33,8 @@ impl Default for SendLimits {
         Self {
             messages: 30,
             window: Duration::from_secs(60),
+            hourly: u32::MAX,
+            hour: Duration::from_secs(3600),
             recipients: 10_000,
             day: Duration::from_secs(24 * 3600),
         }
@@ -115,14 +121,9 @@ impl Limiter {
             self.paused_until = None;
         }
         self.expire(now);
-        let busy = self.finished.len() + self.in_flight.len();
-        if busy >= self.limits.messages.max(1) as usize {
-            // The oldest finished message leaves the window first; if every slot is in flight,
-            // one has to finish before the wait is known.
-            return Err(self
-                .finished
-                .front()
-                .map_or(Wait::InFlight, |t| Wait::Until(*t + self.limits.window)));
+        self.window_wait(self.limits.messages, self.limits.window, now)?;
+        if self.limits.hourly != u32::MAX {
+            self.window_wait(self.limits.hourly, self.limits.hour, now)?;
         }
         let used: u64 = self.recipients.iter().map(|(_, n)| u64::from(*n)).sum::<u64>()
             + self.in_flight.iter().map(|(_, n)| u64::from(*n)).sum::<u64>();
@@ -167,8 +168,33 @@ impl Limiter {
         self.pauses = 0;
     }
 
+    /// Whether `limit` messages are already in `window` (finished in it, or in flight): then
+    /// the wait until the oldest leaves it. If every slot is in flight, one has to finish
+    /// before the wait is known.
+    fn window_wait(&self, limit: u32, window: Duration, now: Instant) -> Result<(), Wait> {
+        let first = self.finished.partition_point(|t| now >= *t + window);
+        let busy = self.finished.len() - first + self.in_flight.len();
+        if busy < limit.max(1) as usize {
+            return Ok(());
+        }
+        Err(self
+            .finished
+            .get(first)
+            .map_or(Wait::InFlight, |t| Wait::Until(*t + window)))
+    }
+
+    /// The longest window a finished message counts in.
+    fn longest_window(&self) -> Duration {
+        if self.limits.hourly == u32::MAX {
+            self.limits.window
+        } else {
+            self.limits.window.max(self.limits.hour)
+        }
+    }
+
     fn expire(&mut self, now: Instant) {
-        while self.finished.front().is_some_and(|t| now >= *t + self.limits.window) {
+        let longest = self.longest_window();
+        while self.finished.front().is_some_and(|t| now >= *t + longest) {
             self.finished.pop_front();
         }
         while self
@@ -188,10 +214,42 @@ mod tests {
     fn limits(messages: u32, recipients: u32) -> SendLimits {
         SendLimits {
             messages,
-            window: Duration::from_secs(60),
             recipients,
-            day: Duration::from_secs(86_400),
+            ..SendLimits::default()
         }
+    }
+
+    #[test]
+    fn an_hourly_window_beside_the_minute_one() {
+        // ACS's default quota: 30 a minute, 100 an hour.
+        let t0 = crate::clock::instant();
+        let minute = Duration::from_secs(60);
+        let mut l = Limiter::new(SendLimits {
+            hourly: 100,
+            ..limits(30, 10_000)
+        });
+        let mut now = t0;
+        let mut sent = 0;
+        while sent < 100 {
+            match l.try_start(1, now) {
+                Ok(ticket) => {
+                    l.finish(ticket, true, now);
+                    sent += 1;
+                }
+                Err(Wait::Until(until)) => {
+                    assert!(until - now <= minute, "only the minute window holds before 100");
+                    now = until;
+                }
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert!(now - t0 >= 3 * minute, "30 a minute: the 100th is in the fourth minute");
+        // The 101st waits for the first of the hour to leave it, not for a minute.
+        assert_eq!(
+            l.try_start(1, now + minute),
+            Err(Wait::Until(t0 + Duration::from_secs(3600)))
+        );
+        assert!(l.try_start(1, t0 + Duration::from_secs(3600)).is_ok());
     }
 
     #[test]

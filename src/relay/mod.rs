@@ -360,7 +360,7 @@ async fn start_accounts(
         let delivery = AccountDelivery::new(
             account.clone(),
             queue.clone(),
-            config.delivery.clone(),
+            config.delivery.for_account(&account.name),
             config.session.hostname.clone(),
             Arc::clone(metrics),
             stopped,

@@ -42,13 +42,32 @@ impl std::fmt::Debug for User {
     }
 }
 
-/// The addresses an account may send as.
+/// What an account may send: as whom, to whom, and how much at once (its service's limits).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Senders {
     /// The mailbox that authenticates.
     pub(crate) mailbox: String,
     /// Addresses it has SendAs on.
     pub(crate) allowed: Vec<String>,
+    /// HVE: the only domains it delivers to (empty: any).
+    pub(crate) internal_domains: Vec<String>,
+    /// Recipients per message its service takes.
+    pub(crate) max_recipients: usize,
+    /// The largest message its service takes.
+    pub(crate) max_message_size: usize,
+}
+
+impl Senders {
+    /// An account that may send as `mailbox` and `allowed`, under Exchange's limits.
+    pub(crate) fn new(mailbox: impl Into<String>, allowed: Vec<String>) -> Self {
+        Self {
+            mailbox: mailbox.into(),
+            allowed,
+            internal_domains: Vec::new(),
+            max_recipients: usize::MAX,
+            max_message_size: usize::MAX,
+        }
+    }
 }
 
 impl Senders {
@@ -366,10 +385,7 @@ mod tests {
 
     #[test]
     fn senders() {
-        let s = Senders {
-            mailbox: "relay@contoso.com".into(),
-            allowed: vec!["alerts@contoso.com".into()],
-        };
+        let s = Senders::new("relay@contoso.com", vec!["alerts@contoso.com".into()]);
         assert!(s.allows("Relay@Contoso.com") && s.allows("alerts@contoso.com"));
         assert!(!s.allows("ceo@contoso.com"));
     }

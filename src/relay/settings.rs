@@ -71,8 +71,11 @@ pub(crate) struct Inbound {
 pub(crate) struct DeliverySettings {
     /// Upstream connections per account.
     pub(crate) connections_per_account: usize,
-    /// Exchange's per-mailbox limits.
+    /// The mailbox's limits: its service's (`Service::rates`) under the configured ones. Those
+    /// of the account this copy is for (`for_account`); the default account's until then.
     pub(crate) limits: SendLimits,
+    /// Every account's limits, by name.
+    pub(crate) per_account: Vec<(String, SendLimits)>,
     /// Retries.
     pub(crate) backoff: Backoff,
     /// An unused upstream connection is closed after this.
@@ -82,6 +85,18 @@ pub(crate) struct DeliverySettings {
     pub(crate) lease: Duration,
     /// Where a delivery status notification goes when a message is given up on.
     pub(crate) dsn_to: Option<String>,
+}
+
+impl DeliverySettings {
+    /// The settings with `account`'s limits.
+    pub(crate) fn for_account(&self, account: &str) -> Self {
+        let limits = self
+            .per_account
+            .iter()
+            .find(|(name, _)| name == account)
+            .map_or(self.limits, |(_, limits)| *limits);
+        Self { limits, ..self.clone() }
+    }
 }
 
 /// The validated relay configuration.

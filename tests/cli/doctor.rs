@@ -53,6 +53,19 @@ impl Case {
         self.first = false;
         self
     }
+
+    /// The account of `service` (`hve`, `acs`), as `services::use_service` sets it.
+    fn service(self, service: &'static str) -> Self {
+        use m365_emulator::fixture::{ACS_SENDER, ACS_USERNAME, HVE_ACCOUNT};
+        let (mailbox, username, port) = match service {
+            "hve" => (HVE_ACCOUNT, "", "HVE_PORT"),
+            _ => (ACS_SENDER, ACS_USERNAME, "ACS_PORT"),
+        };
+        self.env("M365_MAILER_SERVICE", service)
+            .env("M365_MAILER_MAILBOX", mailbox)
+            .env("M365_MAILER_SMTP_USERNAME", username)
+            .env("M365_MAILER_SMTP_PORT", port)
+    }
 }
 
 fn cases() -> Vec<Case> {
@@ -69,8 +82,13 @@ fn cases() -> Vec<Case> {
         case("certificate not registered", "token", "certificate-not-registered")
             .env("AZURE_CLIENT_SECRET", "")
             .env("AZURE_CLIENT_CERTIFICATE_PATH", "STRANGER"),
-        case("no admin consent", "claims", "no-admin-consent")
-            .scenario(|s| s.tenants[0].apps[0].permissions[0].admin_consent = false),
+        // No consent for any of Exchange's permissions: a token without roles, as with RBAC for
+        // Applications, which Exchange refuses when no role is assigned there either.
+        case("no admin consent", "auth", "no-admin-consent").scenario(|s| {
+            for p in &mut s.tenants[0].apps[0].permissions {
+                p.admin_consent &= p.api != m365_emulator::Api::Exchange;
+            }
+        }),
         case("service principal not registered", "auth", "sp-not-registered")
             .scenario(|s| s.tenants[0].exchange_service_principals.clear())
             .among_causes(),
@@ -105,6 +123,67 @@ fn cases() -> Vec<Case> {
         case("TLS certificate not trusted", "tls", "tls-untrusted").env("M365_MAILER_CA_FILE", ""),
         case("more than 3 concurrent connections", "send", "too-many-connections")
             .args(&["--send-test", "bob@fabrikam.com"]),
+        case("HVE app not added", "auth", "hve-no-app-access")
+            .service("hve")
+            .scenario(|s| s.tenants[0].hve_accounts[0].apps.clear()),
+        case("HVE token without Mail.Send", "claims", "no-admin-consent")
+            .service("hve")
+            .scenario(|s| {
+                s.tenants[0].apps[0]
+                    .permissions
+                    .retain(|p| !(p.api == m365_emulator::Api::Exchange && p.name == "Mail.Send"));
+            }),
+        case("HVE token close to its expiry", "auth", "token-near-expiry")
+            .service("hve")
+            .scenario(|s| {
+                s.faults.push(m365_emulator::Fault::reply(
+                    m365_emulator::Stage::Auth,
+                    "501 5.5.127 Invalid XOAUTH2 auth data - Token will expire soon",
+                ));
+            }),
+        case("HVE external recipient", "send", "hve-internal-only")
+            .service("hve")
+            .args(&["--send-test", "someone@fabrikam.com"]),
+        case("ACS wrong secret", "token", "wrong-secret")
+            .service("acs")
+            .env("AZURE_CLIENT_SECRET", "Xq58Q~not-the-right-value"),
+        case("ACS unknown SMTP username", "auth", "acs-smtp-username")
+            .service("acs")
+            .env("M365_MAILER_SMTP_USERNAME", "contoso-smpt"),
+        case("ACS sender not a MailFrom address", "send", "acs-sender-not-configured")
+            .service("acs")
+            .env("M365_MAILER_MAILBOX", "info@notify.contoso.com")
+            .args(&["--send-test", "customer@fabrikam.com"]),
+        case("ACS with a mailbox password", "auth", "acs-mailbox-password")
+            .service("acs")
+            .env("AZURE_CLIENT_SECRET", "")
+            .env("M365_MAILER_SMTP_USERNAME", MAILBOX)
+            .env("M365_MAILER_SMTP_PASSWORD", "a mailbox password"),
+        case("HVE password after Basic's retirement", "auth", "basic-auth-retired")
+            .service("hve")
+            .env("AZURE_CLIENT_SECRET", "")
+            .env("M365_MAILER_SMTP_USERNAME", m365_emulator::fixture::HVE_ACCOUNT)
+            .env("M365_MAILER_SMTP_PASSWORD", "an HVE password")
+            .scenario(|s| s.tenants[0].basic_auth = m365_emulator::model::BasicAuth::Retired),
+        case("ACS app without a role", "auth", "acs-no-role")
+            .service("acs")
+            .scenario(|s| s.tenants[0].acs_resources[0].role_assignments.clear())
+            .among_causes(),
+        case("ACS sender domain not linked", "send", "acs-domain-not-linked")
+            .service("acs")
+            .env("M365_MAILER_MAILBOX", "donotreply@contoso.com")
+            .args(&["--send-test", "customer@fabrikam.com"]),
+        case(
+            "multitenant app without a service principal",
+            "token",
+            "multitenant-no-service-principal",
+        )
+        .scenario(|s| {
+            let mut app = s.tenants[0].apps.remove(0);
+            app.multitenant = true;
+            s.tenants
+                .push(m365_emulator::Tenant::new("7a2e9c41-3b5d-4f6e-8a1c-9d0b2e4f6a8c", "fabrikam.com").app(app));
+        }),
     ]
 }
 
@@ -169,6 +248,8 @@ async fn every_fault_of_the_guides_is_named_with_its_fix() {
                         .display()
                         .to_string()
                 }
+                "HVE_PORT" => world.emulator.hve_addr().port().to_string(),
+                "ACS_PORT" => world.emulator.acs_addr().port().to_string(),
                 "CLOSED" => std::net::TcpListener::bind("127.0.0.1:0")
                     .unwrap()
                     .local_addr()
@@ -310,4 +391,19 @@ async fn plaintext_smtp_is_never_reported_as_tls() {
         .unwrap();
     assert_eq!(tls["status"], "warn", "{tls}");
     assert!(tls["summary"].as_str().unwrap().contains("in the clear"), "{tls}");
+}
+
+#[tokio::test]
+async fn rbac_for_applications_passes_without_any_role_in_the_token() {
+    // What `setup` does by default: no API permission, no FullAccess; Exchange's role
+    // assignment `Application SMTP.SendAsApp` scoped to the mailbox.
+    let world = World::start_with(|s| {
+        *s = m365_emulator::fixture::contoso_rbac(SECRET, Some(&client_cert().cert_pem));
+    })
+    .await;
+    let output = world.run(&["doctor", "--send-test", "bob@fabrikam.com"], b"").await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("roles absent (as with RBAC for Applications"), "{text}");
+    assert_eq!(world.emulator.store().len(), 1, "the test message arrived");
 }

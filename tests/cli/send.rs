@@ -263,7 +263,7 @@ async fn demo_runs_end_to_end() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     for expected in [
-        "roles     [\"SMTP.SendAsApp\"]",
+        "roles     [\"SMTP.SendAsApp\",\"Mail.Send\"]",
         "appidacr  \"2\"",
         "S: 235 2.7.0 Authentication successful",
         "identical to what was sent: true",

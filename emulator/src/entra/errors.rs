@@ -99,6 +99,22 @@ impl EntraError {
         )
     }
 
+    /// 7000229: a multitenant app registered in another tenant has no service principal in this
+    /// one. Entra enforces it since 2026-03-31
+    /// (learn.microsoft.com/entra/identity-platform/retire-service-principal-less-authentication).
+    /// Text and status 401 as in the token-endpoint answer Microsoft's Teams SDK troubleshooting
+    /// page shows (learn.microsoft.com/microsoftteams/platform/teams-sdk/teams/app-authentication/troubleshooting).
+    pub fn missing_service_principal(client_id: &str, tenant_id: &str) -> Self {
+        Self::new(
+            7000229,
+            "invalid_client",
+            401,
+            format!(
+                "The client application {client_id} is missing service principal in the tenant {tenant_id}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119"
+            ),
+        )
+    }
+
     /// 7000112: the enterprise application is disabled.
     pub fn app_disabled(client_id: &str, name: &str) -> Self {
         Self::new(

@@ -73,7 +73,7 @@ pub fn authorize<'k>(
         .ok_or_else(|| EntraError::missing_parameter("scope"))?;
     let app = tenant
         .app_by_client_id(&client_id)
-        .ok_or_else(|| EntraError::unknown_client(&client_id, &tenant.name))?;
+        .ok_or_else(|| unknown_client(scenario, tenant, &client_id))?;
     if !app.enabled {
         return Err(EntraError::app_disabled(&app.client_id, &app.display_name));
     }
@@ -131,6 +131,22 @@ pub(crate) fn find_tenant<'a>(scenario: &'a Scenario, segment: &str) -> Result<&
     scenario
         .tenant(segment)
         .ok_or_else(|| EntraError::tenant_not_found(segment))
+}
+
+/// An app that is not in the tenant: AADSTS7000229 when it is a multitenant app of another
+/// tenant (its service principal was never created here), else AADSTS700016.
+fn unknown_client(scenario: &Scenario, tenant: &Tenant, client_id: &str) -> EntraError {
+    let foreign_multitenant = scenario
+        .tenants
+        .iter()
+        .filter(|t| !t.id.eq_ignore_ascii_case(&tenant.id))
+        .filter_map(|t| t.app_by_client_id(client_id))
+        .any(|app| app.multitenant);
+    if foreign_multitenant {
+        EntraError::missing_service_principal(client_id, &tenant.id.to_ascii_lowercase())
+    } else {
+        EntraError::unknown_client(client_id, &tenant.name)
+    }
 }
 
 fn check_secret(app: &App, secret: &str, now: OffsetDateTime) -> Result<(), EntraError> {
@@ -281,6 +297,11 @@ const RESOURCES: &[(&str, Api, &str)] = &[
         "https://outlook.office.com",
     ),
     ("https://graph.microsoft.com", Api::Graph, "https://graph.microsoft.com"),
+    (
+        "https://communication.azure.com",
+        Api::Communication,
+        "https://communication.azure.com",
+    ),
     (
         "00000003-0000-0000-c000-000000000000",
         Api::Graph,

@@ -1,5 +1,6 @@
 //! Exchange Online's per-mailbox sending limits (fact sheet §5.1): concurrent connections,
-//! messages per minute (delayed, not refused) and recipients per rolling day.
+//! messages per minute (delayed, not refused) and recipients per rolling day. The usage HVE
+//! (per tenant) and ACS (per resource) count lives here too, in their modules' types.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -9,10 +10,14 @@ use time::OffsetDateTime;
 
 use crate::model::ExchangeSettings;
 
-/// Usage of every mailbox.
+/// Usage of every mailbox, HVE tenant and ACS resource.
 #[derive(Debug, Default)]
 pub(crate) struct Limits {
     mailboxes: Mutex<HashMap<String, Usage>>,
+    /// High Volume Email recipients per tenant.
+    pub(super) hve: super::hve::TenantQuota,
+    /// Communication Services messages per resource.
+    pub(super) acs: super::acs::ResourceQuota,
 }
 
 #[derive(Debug, Default)]
@@ -99,7 +104,7 @@ impl Limits {
     }
 }
 
-fn elapsed(from: OffsetDateTime, to: OffsetDateTime) -> Duration {
+pub(super) fn elapsed(from: OffsetDateTime, to: OffsetDateTime) -> Duration {
     (to - from).try_into().unwrap_or(Duration::ZERO)
 }
 

@@ -8,7 +8,7 @@ use crate::model::ExchangeSettings;
 /// A wire reply: one or more CRLF-terminated lines.
 pub(crate) type Wire = String;
 
-fn line(code: u16, text: &str) -> Wire {
+pub(super) fn line(code: u16, text: &str) -> Wire {
     format!("{code} {text}\r\n")
 }
 

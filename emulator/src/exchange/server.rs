@@ -12,15 +12,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use super::endpoint::Endpoint;
 use super::reply;
 use super::session::{Output, Session};
 use crate::Shared;
 
-/// Serves SMTP on `listener` until the task is aborted; `implicit_tls` selects the port-465 role.
+/// Serves SMTP as `endpoint` on `listener` until the task is aborted; `implicit_tls` selects
+/// the port-465 role.
 pub(crate) async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     implicit_tls: bool,
+    endpoint: Endpoint,
     shared: Arc<Shared>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -42,7 +45,7 @@ pub(crate) async fn serve(
                 c.smtp_connections += 1;
                 c.smtp_connections_open += 1;
             });
-            if let Err(e) = connection(tcp, peer, acceptor, implicit_tls, &shared).await {
+            if let Err(e) = connection(tcp, peer, acceptor, implicit_tls, endpoint, &shared).await {
                 tracing::debug!(%peer, error = %e, "SMTP connection ended with an error");
             }
             shared.stats.update(|c| c.smtp_connections_open -= 1);
@@ -56,10 +59,11 @@ async fn connection(
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     implicit_tls: bool,
+    endpoint: Endpoint,
     shared: &Arc<Shared>,
 ) -> std::io::Result<()> {
     let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
-    let mut session = Session::new(Arc::clone(shared), id, peer.ip().to_string(), implicit_tls);
+    let mut session = Session::new(Arc::clone(shared), endpoint, id, peer.ip().to_string(), implicit_tls);
     if implicit_tls {
         let tls = acceptor.accept(tcp).await?;
         let greeting = session.start();
@@ -124,7 +128,8 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         let n = match read {
             Ok(result) => result?,
             Err(_) => {
-                pending.extend_from_slice(reply::timeout(&settings.exchange).as_bytes());
+                let knobs = session.endpoint().settings(&settings);
+                pending.extend_from_slice(reply::timeout(&knobs).as_bytes());
                 flush(&mut stream, &mut pending).await?;
                 return Ok(None);
             }

@@ -1,8 +1,9 @@
-//! One SMTP session with Exchange Online, as a state machine over bytes.
+//! One SMTP session with Exchange Online (or HVE, or ACS), as a state machine over bytes.
 //!
 //! [`Session::feed`] consumes what it can of the input buffer and returns what the connection
 //! must do: send replies, wait, upgrade to TLS, close. The I/O loop in `server.rs` only reads,
-//! feeds and writes, so everything here is tested without sockets.
+//! feeds and writes, so everything here is tested without sockets. The session knows its
+//! [`Endpoint`]; where HVE's or ACS's rules differ from Exchange's it asks `endpoint.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +11,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::auth::{self, Authenticated, Verdict};
+use super::auth::{Authenticated, Verdict};
 use super::command::{self, Command, Param, Syntax};
+use super::endpoint::{Credentials, Endpoint, Refusal};
 use super::reply::{self, Wire};
 use crate::Shared;
 use crate::faults::{Effect, Stage, Subject};
@@ -71,6 +73,7 @@ enum Mode {
 /// The state of one connection.
 pub(crate) struct Session {
     shared: Arc<Shared>,
+    endpoint: Endpoint,
     id: u64,
     peer: String,
     tls: bool,
@@ -83,10 +86,11 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// A new session; `tls` is true on the implicit-TLS port.
-    pub(crate) fn new(shared: Arc<Shared>, id: u64, peer: String, tls: bool) -> Self {
+    /// A new session with `endpoint`; `tls` is true on the implicit-TLS port.
+    pub(crate) fn new(shared: Arc<Shared>, endpoint: Endpoint, id: u64, peer: String, tls: bool) -> Self {
         Self {
             shared,
+            endpoint,
             id,
             peer,
             tls,
@@ -107,10 +111,15 @@ impl Session {
         }
         let scenario = self.shared.scenario();
         out.push(Output::Reply(reply::greeting(
-            &scenario.exchange,
+            &self.endpoint.settings(&scenario),
             self.shared.clock.now(),
         )));
         out
+    }
+
+    /// The service this session plays.
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        self.endpoint
     }
 
     /// TLS is up (after STARTTLS): the client starts over with EHLO (RFC 3207 §4.2).
@@ -188,7 +197,7 @@ impl Session {
             Err(Syntax::Arguments) => return out.push(Output::Reply(reply::bad_arguments())),
         };
         let scenario = self.shared.scenario();
-        let settings = &scenario.exchange;
+        let settings = &*self.endpoint.settings(&scenario);
         let reply = match command {
             Command::Ehlo(_) | Command::Helo(_) => {
                 if self.intercept(Stage::Ehlo, out) {
@@ -286,11 +295,10 @@ impl Session {
     fn sasl_response(&mut self, sasl: Sasl, line: &str, out: &mut Vec<Output>) {
         if line.trim() == "*" {
             // RFC 4954 says 501 for a cancelled exchange; Exchange Online answers 535.
-            return self.refuse_auth(
-                reply::auth_failed(&self.shared.scenario().exchange, self.shared.clock.now()),
-                "cancelled",
-                out,
-            );
+            let failed = self
+                .endpoint
+                .auth_failed(&self.shared.scenario(), self.shared.clock.now());
+            return self.refuse_auth(failed, "cancelled", out);
         }
         match sasl {
             Sasl::LoginUser => {
@@ -305,22 +313,40 @@ impl Session {
     fn finish_auth(&mut self, sasl: Sasl, response: &str, out: &mut Vec<Output>) {
         let scenario = self.shared.scenario();
         let now = self.shared.clock.now();
-        let verdict = match sasl {
-            Sasl::Xoauth2 => auth::xoauth2(&scenario, &self.shared.signing, now, response),
-            Sasl::LoginPassword { user } => auth::basic(&scenario, now, &user, &decode_text(response)),
+        let (user, password);
+        let credentials = match sasl {
+            Sasl::Xoauth2 => Credentials::Xoauth2(response),
+            Sasl::LoginPassword { user: login } => {
+                (user, password) = (login, decode_text(response));
+                Credentials::Login {
+                    user: &user,
+                    password: &password,
+                }
+            }
             Sasl::LoginUser => unreachable!("a user name is answered with a password prompt"),
         };
+        let verdict = self
+            .endpoint
+            .authenticate(&scenario, &self.shared.signing, now, credentials);
         match verdict {
             Verdict::Accept(authenticated) => {
                 let mailbox = authenticated.mailbox.clone();
                 if self.intercept_for(Stage::Auth, Some(&mailbox), out) {
                     return;
                 }
-                let open = self.shared.limits.connect(&mailbox, self.id) as u64;
+                // Concurrent connections are an Exchange mailbox limit.
+                let exchange = self.endpoint == Endpoint::Exchange;
+                let open = if exchange {
+                    self.shared.limits.connect(&mailbox, self.id) as u64
+                } else {
+                    0
+                };
                 self.shared.stats.update(|c| {
                     c.auth.succeeded += 1;
-                    let peak = c.peak_connections.entry(mailbox.to_ascii_lowercase()).or_default();
-                    *peak = (*peak).max(open);
+                    if exchange {
+                        let peak = c.peak_connections.entry(mailbox.to_ascii_lowercase()).or_default();
+                        *peak = (*peak).max(open);
+                    }
                 });
                 tracing::debug!(mailbox = %mailbox, "AUTH accepted");
                 self.auth = Some(authenticated);
@@ -346,13 +372,13 @@ impl Session {
 
     fn mail(&mut self, from: String, params: &[Param], out: &mut Vec<Output>) -> Option<Wire> {
         let scenario = self.shared.scenario();
-        let settings = &scenario.exchange;
+        let settings = &*self.endpoint.settings(&scenario);
         if !self.greeted {
             return Some(reply::hello_first());
         }
-        if self.auth.is_none() {
+        let Some(auth) = &self.auth else {
             return Some(reply::not_authenticated(settings, self.shared.clock.now()));
-        }
+        };
         if self.transaction.is_some() {
             return Some(reply::sender_already());
         }
@@ -373,6 +399,9 @@ impl Session {
                 _ => return Some(reply::bad_arguments()),
             }
         }
+        if let Some(refusal) = self.endpoint.sender_refusal(&scenario, auth, &from) {
+            return Some(self.refused(refusal));
+        }
         self.transaction = Some(Transaction {
             from,
             recipients: Vec::new(),
@@ -389,7 +418,8 @@ impl Session {
     }
 
     fn rcpt(&mut self, to: String, params: &[Param], out: &mut Vec<Output>) -> Option<Wire> {
-        let max = self.shared.scenario().exchange.max_recipients_per_message as usize;
+        let scenario = self.shared.scenario();
+        let max = self.endpoint.settings(&scenario).max_recipients_per_message as usize;
         let Some(count) = self.transaction.as_ref().map(|t| t.recipients.len()) else {
             return Some(reply::need_mail());
         };
@@ -401,6 +431,11 @@ impl Session {
             .any(|p| !matches!((p.key.as_str(), &p.value), ("NOTIFY" | "ORCPT", Some(_))))
         {
             return Some(reply::bad_arguments());
+        }
+        if let Some(auth) = &self.auth
+            && let Some(refusal) = self.endpoint.recipient_refusal(&scenario, auth, &to)
+        {
+            return Some(self.refused(refusal));
         }
         if count >= max {
             self.shared.stats.update(|c| c.throttle.too_many_recipients += 1);
@@ -468,7 +503,7 @@ impl Session {
         let Mode::Data { mut line_start } = self.mode else {
             return None;
         };
-        let max = self.shared.scenario().exchange.max_message_size;
+        let max = self.endpoint.max_message_size(&self.shared.scenario());
         let mut consumed = 0;
         let mut finished = false;
         {
@@ -520,7 +555,7 @@ impl Session {
         if take == 0 && *remaining > 0 {
             return None;
         }
-        let max = self.shared.scenario().exchange.max_message_size;
+        let max = self.endpoint.max_message_size(&self.shared.scenario());
         if refusal.is_none()
             && let Some(t) = self.transaction.as_mut()
         {
@@ -562,11 +597,15 @@ impl Session {
             _ => {}
         }
         let scenario = self.shared.scenario();
-        let settings = &scenario.exchange;
+        let settings = &*self.endpoint.settings(&scenario);
         let refusal = if t.too_big {
             Some(reply::too_big())
         } else if t.bare_lf && !t.chunked {
             Some(reply::bare_line_feed())
+        } else if self.endpoint != Endpoint::Exchange {
+            self.endpoint
+                .content_refusal(&scenario, &auth, &senders(&t))
+                .map(|r| self.refused(r))
         } else if !self
             .shared
             .limits
@@ -587,9 +626,28 @@ impl Session {
         }
         let now = self.shared.clock.now();
         let recipients = t.recipients.len() as u32;
-        let Ok(delay) = self.shared.limits.admit(settings, &auth.mailbox, recipients, now) else {
-            self.shared.stats.update(|c| c.throttle.quota += 1);
-            return out.push(Output::Reply(reply::quota_exceeded(settings)));
+        if let Err(refusal) = self
+            .endpoint
+            .admit(&scenario, &self.shared.limits, &auth, recipients, now)
+        {
+            let acs = self.endpoint == Endpoint::Acs;
+            self.shared.stats.update(|c| {
+                if acs {
+                    c.throttle.acs_quota += 1;
+                } else {
+                    c.throttle.quota += 1;
+                }
+            });
+            return out.push(Output::Reply(self.refused(refusal)));
+        }
+        let delay = if self.endpoint == Endpoint::Exchange {
+            let Ok(delay) = self.shared.limits.admit(settings, &auth.mailbox, recipients, now) else {
+                self.shared.stats.update(|c| c.throttle.quota += 1);
+                return out.push(Output::Reply(reply::quota_exceeded(settings)));
+            };
+            delay
+        } else {
+            Duration::ZERO
         };
         if !delay.is_zero() {
             self.shared.stats.update(|c| {
@@ -606,6 +664,7 @@ impl Session {
             tenant_id: auth.tenant_id.clone(),
             mailbox: auth.mailbox.clone(),
             identity: auth.identity.clone(),
+            endpoint: self.endpoint,
             mail_from: t.from,
             rcpt_to: t.recipients,
             chunked: t.chunked,
@@ -613,10 +672,13 @@ impl Session {
             saved_to_sent_items: None,
             data: t.content,
         });
-        self.shared
-            .stats
-            .update(|c| *c.messages.entry(auth.mailbox.to_ascii_lowercase()).or_default() += 1);
-        tracing::info!(id = %delivered.id, mailbox = %auth.mailbox, recipients = delivered.rcpt_to.len(), "message accepted");
+        self.shared.stats.update(|c| {
+            *c.messages.entry(auth.mailbox.to_ascii_lowercase()).or_default() += 1;
+            *c.messages_by_endpoint
+                .entry(self.endpoint.name().to_owned())
+                .or_default() += 1;
+        });
+        tracing::info!(id = %delivered.id, endpoint = self.endpoint.name(), mailbox = %auth.mailbox, recipients = delivered.rcpt_to.len(), "message accepted");
         if accept_then_drop {
             out.push(Output::Close);
         } else {
@@ -624,20 +686,28 @@ impl Session {
         }
     }
 
+    /// Counts a refusal of HVE's or ACS's rules and gives its reply.
+    fn refused(&self, refusal: Refusal) -> Wire {
+        tracing::info!(peer = %self.peer, endpoint = self.endpoint.name(), reason = refusal.reason, "refused");
+        self.shared
+            .stats
+            .update(|c| *c.submission_refusals.entry(refusal.reason.to_owned()).or_default() += 1);
+        refusal.reply
+    }
+
     /// Send-As is checked after the content, against the From header and the envelope sender.
+    /// Under RBAC for Applications a mailbox of the assignment's scope may be sent as without a
+    /// SendAs grant (assumed: Microsoft does not document whether the scope alone grants it).
     fn send_as_refusal(&self, t: &Transaction, auth: &Authenticated) -> Option<Wire> {
         let scenario = self.shared.scenario();
         let tenant = scenario.tenants.iter().find(|x| x.id == auth.tenant_id)?;
         let trustees: Vec<&str> = auth.trustees.iter().map(String::as_str).collect();
-        let mut senders = header_from(&t.content);
-        if !t.from.is_empty() {
-            senders.push(t.from.clone());
-        }
-        let denied = senders.into_iter().find(|sender| {
+        let denied = senders(t).into_iter().find(|sender| {
             !sender.eq_ignore_ascii_case(&auth.mailbox)
-                && !tenant
-                    .mailbox_by_address(sender)
-                    .is_some_and(|m| Mailbox::grants(&m.send_as, &trustees))
+                && !tenant.mailbox_by_address(sender).is_some_and(|m| {
+                    auth.rbac_scope.iter().any(|s| s.eq_ignore_ascii_case(&m.address))
+                        || Mailbox::grants(&m.send_as, &trustees)
+                })
         })?;
         Some(reply::send_as_denied(&scenario.exchange, &auth.mailbox, &denied))
     }
@@ -706,6 +776,15 @@ fn decode_text(b64: &str) -> String {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default()
+}
+
+/// The From header addresses, then the envelope sender unless it is the null sender.
+fn senders(t: &Transaction) -> Vec<String> {
+    let mut senders = header_from(&t.content);
+    if !t.from.is_empty() {
+        senders.push(t.from.clone());
+    }
+    senders
 }
 
 fn header_message_id(content: &[u8]) -> Option<String> {
@@ -790,7 +869,7 @@ mod tests {
         dialogue.extend_from_slice(chunk);
         dialogue.extend_from_slice(b"QUIT\r\n");
 
-        let mut whole = Session::new(Arc::clone(&shared), 1, "192.0.2.1".into(), true);
+        let mut whole = Session::new(Arc::clone(&shared), Endpoint::Exchange, 1, "192.0.2.1".into(), true);
         let mut input = dialogue.clone();
         let expected = replies(&whole.feed(&mut input));
         assert!(input.is_empty());
@@ -802,7 +881,13 @@ mod tests {
 
         for split in [1, 2, 3, 7, 64] {
             drop(whole);
-            whole = Session::new(Arc::clone(&shared), 1 + split as u64, "192.0.2.1".into(), true);
+            whole = Session::new(
+                Arc::clone(&shared),
+                Endpoint::Exchange,
+                1 + split as u64,
+                "192.0.2.1".into(),
+                true,
+            );
             let mut got = Vec::new();
             let mut buffer = Vec::new();
             for piece in dialogue.chunks(split) {
@@ -821,7 +906,7 @@ mod tests {
 
     #[test]
     fn starttls_stops_at_the_command_and_leaves_the_rest_unread() {
-        let mut session = Session::new(shared(), 1, "192.0.2.1".into(), false);
+        let mut session = Session::new(shared(), Endpoint::Exchange, 1, "192.0.2.1".into(), false);
         let mut input = b"EHLO x\r\nSTARTTLS\r\nMAIL FROM:<a@contoso.com>\r\n".to_vec();
         let out = session.feed(&mut input);
         assert_eq!(out.last(), Some(&Output::StartTls));
@@ -835,7 +920,7 @@ mod tests {
     #[test]
     fn a_dot_after_a_bare_line_feed_does_not_end_the_data() {
         let shared = shared();
-        let mut session = Session::new(Arc::clone(&shared), 1, "192.0.2.1".into(), true);
+        let mut session = Session::new(Arc::clone(&shared), Endpoint::Exchange, 1, "192.0.2.1".into(), true);
         let mut input = format!(
             "EHLO x\r\n{}MAIL FROM:<mailer@contoso.com>\r\nRCPT TO:<b@fabrikam.com>\r\nDATA\r\n",
             auth_line(&shared)
@@ -852,9 +937,53 @@ mod tests {
         assert!(end[0].starts_with("554 5.6.11"), "{end:?}");
     }
 
+    /// Under RBAC for Applications the scope's mailboxes may be sent as (assumed), others not.
+    #[test]
+    fn send_as_under_rbac_follows_the_scope() {
+        let shared = Shared::for_tests(crate::fixture::contoso_rbac("secret", None));
+        let grant = Grant {
+            tenant_id: TENANT.into(),
+            client_id: CLIENT.into(),
+            app_name: "Contoso Mailer".into(),
+            service_principal_id: SP.into(),
+            api: Api::Exchange,
+            audience: "https://outlook.office365.com".into(),
+            roles: Vec::new(),
+            appidacr: "1",
+        };
+        let access = token::mint(&grant, &shared.signing, shared.clock.unix(), 3599);
+        let sasl = STANDARD.encode(format!("user=mailer@contoso.com\x01auth=Bearer {access}\x01\x01"));
+        let mut session = Session::new(Arc::clone(&shared), Endpoint::Exchange, 1, "192.0.2.1".into(), true);
+        let mut input = format!("EHLO x\r\nAUTH XOAUTH2 {sasl}\r\n").into_bytes();
+        for from in ["alerts@contoso.com", "ceo@contoso.com"] {
+            input.extend_from_slice(
+                format!("MAIL FROM:<mailer@contoso.com>\r\nRCPT TO:<b@fabrikam.com>\r\nDATA\r\nFrom: {from}\r\n\r\nx\r\n.\r\n")
+                    .as_bytes(),
+            );
+        }
+        let codes: Vec<String> = replies(&session.feed(&mut input))
+            .iter()
+            .map(|r| r[..9].to_owned())
+            .collect();
+        assert_eq!(
+            codes[1..],
+            [
+                "235 2.7.0",
+                "250 2.1.0",
+                "250 2.1.5",
+                "354 Start",
+                "250 2.0.0",
+                "250 2.1.0",
+                "250 2.1.5",
+                "354 Start",
+                "554 5.2.2"
+            ]
+        );
+    }
+
     #[test]
     fn an_over_long_line_is_refused_once_and_skipped() {
-        let mut session = Session::new(shared(), 1, "192.0.2.1".into(), true);
+        let mut session = Session::new(shared(), Endpoint::Exchange, 1, "192.0.2.1".into(), true);
         let mut input = vec![b'A'; 40_000];
         let first = replies(&session.feed(&mut input));
         assert_eq!(first, ["500 5.5.2 Line too long\r\n"]);

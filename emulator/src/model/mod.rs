@@ -4,6 +4,7 @@
 //! the same types. [`Scenario::load`] resolves certificate files and validates everything, naming
 //! the offending field, before a server starts.
 
+mod services;
 mod settings;
 mod tenant;
 mod validate;
@@ -13,10 +14,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-pub use settings::{EntraSettings, ExchangeSettings, Latency};
+pub use services::{AcsResource, HveAccount, MAX_HVE_APPS, SmtpUsername};
+pub use settings::{AcsSettings, EntraSettings, ExchangeSettings, HveSettings, Latency};
 pub use tenant::{
-    AccessRight, Api, App, AppCertificate, ApplicationAccessPolicy, BasicAuth, ClientSecret, ExchangeServicePrincipal,
-    FederatedCredential, Mailbox, ManagedIdentity, Permission, Tenant,
+    APPLICATION_ROLES, AccessRight, Api, App, AppCertificate, ApplicationAccessPolicy, BasicAuth, ClientSecret,
+    ExchangeServicePrincipal, FederatedCredential, Mailbox, ManagedIdentity, ManagementRoleAssignment, Permission,
+    SMTP_SEND_AS_APP_ROLE, Tenant,
 };
 pub(crate) use validate::is_dns_name;
 pub use validate::{Generated, ScenarioError};
@@ -33,6 +36,12 @@ pub struct Scenario {
     /// SMTP behaviour and Exchange Online's limits.
     #[serde(default)]
     pub exchange: ExchangeSettings,
+    /// Limits of Exchange Online High Volume Email.
+    #[serde(default)]
+    pub hve: HveSettings,
+    /// Azure Communication Services Email SMTP knobs.
+    #[serde(default)]
+    pub acs: AcsSettings,
     /// Injected latency.
     #[serde(default)]
     pub latency: Latency,
@@ -91,6 +100,23 @@ impl Scenario {
         self.tenants
             .iter()
             .find_map(|t| t.mailbox_by_address(address).map(|m| (t, m)))
+    }
+
+    /// The tenant and HVE account for an address, searching every tenant.
+    pub fn hve_account(&self, address: &str) -> Option<(&Tenant, &HveAccount)> {
+        self.tenants
+            .iter()
+            .find_map(|t| t.hve_account_by_address(address).map(|a| (t, a)))
+    }
+
+    /// The SMTP username clients log in with (any case), with its Communication Services
+    /// resource and the tenant holding the resource, searching every tenant.
+    pub fn smtp_username(&self, username: &str) -> Option<(&Tenant, &AcsResource, &SmtpUsername)> {
+        self.tenants.iter().find_map(|t| {
+            t.acs_resources
+                .iter()
+                .find_map(|r| r.smtp_username_by_login(username).map(|u| (t, r, u)))
+        })
     }
 }
 

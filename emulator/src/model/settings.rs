@@ -1,5 +1,5 @@
-//! Knobs of the emulated services: the `[entra]`, `[exchange]` and `[latency]` tables of the
-//! tenant file. Defaults are Microsoft's documented values (fact sheet §5.1).
+//! Knobs of the emulated services: the `[entra]`, `[exchange]`, `[hve]`, `[acs]` and `[latency]`
+//! tables of the tenant file. Defaults are Microsoft's documented values (fact sheet §5.1, §8).
 
 use std::time::Duration;
 
@@ -76,6 +76,11 @@ impl ExchangeSettings {
         self.scaled(60.0)
     }
 
+    /// Length of an hour after scaling (the hourly quota of Communication Services).
+    pub fn hour(&self) -> Duration {
+        self.scaled(3_600.0)
+    }
+
     /// Length of the recipient-rate window after scaling.
     pub fn day(&self) -> Duration {
         self.scaled(86_400.0)
@@ -84,6 +89,57 @@ impl ExchangeSettings {
     fn scaled(&self, secs: f64) -> Duration {
         let scale = if self.time_scale > 0.0 { self.time_scale } else { 1.0 };
         Duration::from_secs_f64(secs / scale)
+    }
+}
+
+/// Exchange Online High Volume Email knobs (the preview limits Microsoft published). Its rate
+/// windows follow `[exchange] time_scale`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HveSettings {
+    /// Recipients per message before `452 4.5.3`.
+    pub max_recipients_per_message: u32,
+    /// Largest message, in octets, before `552 5.3.4`.
+    pub max_message_size: u64,
+    /// Recipients per rolling (scaled) day for the whole tenant before `554 5.2.0`.
+    pub recipients_per_day: u32,
+    /// A token with less than this many seconds left is refused with `501 5.5.127 … Token will
+    /// expire soon` (about ten minutes, as reported).
+    pub token_refused_within_secs: u32,
+}
+
+impl Default for HveSettings {
+    fn default() -> Self {
+        Self {
+            max_recipients_per_message: 50,
+            max_message_size: 10 * 1024 * 1024,
+            recipients_per_day: 100_000,
+            token_refused_within_secs: 600,
+        }
+    }
+}
+
+/// Azure Communication Services Email SMTP knobs. The per-resource message quotas are fields of
+/// each resource; their windows follow `[exchange] time_scale`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AcsSettings {
+    /// Server name in the banner, the EHLO reply and `[Hostname=…]` (the real one is not
+    /// recorded; assumed).
+    pub frontend_host: String,
+    /// Recipients per message before `452 4.5.3`.
+    pub max_recipients_per_message: u32,
+    /// Largest message, in octets, before `552 5.3.4`.
+    pub max_message_size: u64,
+}
+
+impl Default for AcsSettings {
+    fn default() -> Self {
+        Self {
+            frontend_host: "smtp.azurecomm.net".to_owned(),
+            max_recipients_per_message: 50,
+            max_message_size: 10 * 1024 * 1024,
+        }
     }
 }
 

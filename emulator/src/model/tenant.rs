@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::Timestamp;
+use super::services::{AcsResource, HveAccount};
 use crate::pki::RegisteredCertificate;
 
 /// One Entra ID tenant with its Exchange Online organisation.
@@ -51,6 +52,18 @@ pub struct Tenant {
     /// use through Microsoft Graph.
     #[serde(default)]
     pub application_access_policies: Vec<ApplicationAccessPolicy>,
+    /// RBAC for Applications (`New-ManagementRoleAssignment -App … -Role … -CustomResourceScope
+    /// …`): application roles held by service principals registered in Exchange, each over the
+    /// mailboxes of a management scope. SMTP honours `Application SMTP.SendAsApp`.
+    #[serde(default)]
+    pub management_role_assignments: Vec<ManagementRoleAssignment>,
+    /// Exchange Online High Volume Email accounts.
+    #[serde(default)]
+    pub hve_accounts: Vec<HveAccount>,
+    /// Azure Communication Services resources with Email, billed to this tenant's subscription;
+    /// their SMTP endpoint is the emulator's ACS port.
+    #[serde(default)]
+    pub acs_resources: Vec<AcsResource>,
 }
 
 fn default_tenant_name() -> String {
@@ -104,6 +117,10 @@ pub struct App {
     /// client assertions (workload identity federation).
     #[serde(default)]
     pub federated_credentials: Vec<FederatedCredential>,
+    /// "Accounts in any organizational directory": other tenants may sign it in, once it has a
+    /// service principal there (without one Entra answers AADSTS7000229).
+    #[serde(default)]
+    pub multitenant: bool,
 }
 
 /// An application access policy. Exchange scopes it with a mail-enabled security group; the
@@ -127,6 +144,67 @@ pub enum AccessRight {
     RestrictAccess,
     /// `-AccessRight DenyAccess`.
     DenyAccess,
+}
+
+/// The application role SMTP client submission honours in RBAC for Applications.
+pub const SMTP_SEND_AS_APP_ROLE: &str = "Application SMTP.SendAsApp";
+
+/// The application roles of RBAC for Applications in Exchange Online (`Get-ManagementRole |
+/// ? Name -like 'Application *'`). Only [`SMTP_SEND_AS_APP_ROLE`] means anything to SMTP; the
+/// others are accepted in the tenant file and change nothing here.
+pub const APPLICATION_ROLES: &[&str] = &[
+    SMTP_SEND_AS_APP_ROLE,
+    "Application Mail.Read",
+    "Application Mail.ReadBasic",
+    "Application Mail.ReadWrite",
+    "Application Mail.Send",
+    "Application MailboxSettings.Read",
+    "Application MailboxSettings.ReadWrite",
+    "Application Calendars.Read",
+    "Application Calendars.ReadWrite",
+    "Application Contacts.Read",
+    "Application Contacts.ReadWrite",
+    "Application Mail Full Access",
+    "Application Exchange Full Access",
+    "Application EWS.AccessAsApp",
+];
+
+/// A management role assignment of RBAC for Applications: `New-ManagementRoleAssignment -App
+/// <service principal> -Role <role> -CustomResourceScope <scope>`. Exchange scopes it with a
+/// management scope's recipient filter (`New-ManagementScope -RecipientRestrictionFilter
+/// "PrimarySmtpAddress -eq '…' -or …"`); the emulator lists the addresses the filter matches
+/// instead of evaluating OPATH.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementRoleAssignment {
+    /// `-App`: the service principal as Exchange knows it (`exchange_service_principals`), by
+    /// object id, app id or display name.
+    pub app: String,
+    /// `-Role`: an application role, e.g. `Application SMTP.SendAsApp`.
+    pub role: String,
+    /// The primary SMTP addresses of the management scope's recipients.
+    pub mailboxes: Vec<String>,
+}
+
+impl ManagementRoleAssignment {
+    /// An assignment of `role` to `app` over `mailboxes`.
+    pub fn new(app: &str, role: &str, mailboxes: &[&str]) -> Self {
+        Self {
+            app: app.to_owned(),
+            role: role.to_owned(),
+            mailboxes: mailboxes.iter().map(|m| (*m).to_owned()).collect(),
+        }
+    }
+
+    /// Whether the role is `Application SMTP.SendAsApp` (any case, as Exchange's role names).
+    pub fn is_smtp_send_as_app(&self) -> bool {
+        self.role.eq_ignore_ascii_case(SMTP_SEND_AS_APP_ROLE)
+    }
+
+    /// Whether the scope holds `address` (any case).
+    pub fn scope_contains(&self, address: &str) -> bool {
+        self.mailboxes.iter().any(|m| m.eq_ignore_ascii_case(address))
+    }
 }
 
 impl Tenant {
@@ -266,6 +344,10 @@ pub enum Api {
     /// "Microsoft Graph", app id `00000003-0000-0000-c000-000000000000`.
     #[serde(rename = "graph", alias = "Microsoft Graph")]
     Graph,
+    /// Azure Communication Services (`https://communication.azure.com`). It authorises with Azure
+    /// RBAC on the resource, not app roles: its tokens carry no `roles`.
+    #[serde(rename = "communication", alias = "Azure Communication Services")]
+    Communication,
 }
 
 /// A service principal registered in Exchange Online with `New-ServicePrincipal`.
@@ -280,6 +362,18 @@ pub struct ExchangeServicePrincipal {
     /// `-DisplayName`; `Add-RecipientPermission -Trustee` may name it.
     #[serde(default)]
     pub display_name: Option<String>,
+}
+
+impl ExchangeServicePrincipal {
+    /// Whether `name` (any case) is its object id, app id or display name.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.object_id.eq_ignore_ascii_case(name)
+            || self.app_id.eq_ignore_ascii_case(name)
+            || self
+                .display_name
+                .as_deref()
+                .is_some_and(|d| d.eq_ignore_ascii_case(name))
+    }
 }
 
 /// A mailbox of the organisation.
@@ -327,6 +421,9 @@ impl Tenant {
             mailboxes: Vec::new(),
             managed_identities: Vec::new(),
             application_access_policies: Vec::new(),
+            management_role_assignments: Vec::new(),
+            hve_accounts: Vec::new(),
+            acs_resources: Vec::new(),
         }
     }
 
@@ -352,10 +449,39 @@ impl Tenant {
         self
     }
 
+    /// Assigns an application role to a registered service principal over a management scope's
+    /// mailboxes (`New-ManagementScope`, then `New-ManagementRoleAssignment -App <app> -Role <role>
+    /// -CustomResourceScope <scope>`). `app` names the service principal by object id, app id or
+    /// display name.
+    pub fn management_role_assignment(mut self, app: &str, role: &str, mailboxes: &[&str]) -> Self {
+        self.management_role_assignments
+            .push(ManagementRoleAssignment::new(app, role, mailboxes));
+        self
+    }
+
     /// Adds a mailbox.
     pub fn mailbox(mut self, mailbox: Mailbox) -> Self {
         self.mailboxes.push(mailbox);
         self
+    }
+
+    /// Adds a High Volume Email account.
+    pub fn hve_account(mut self, account: HveAccount) -> Self {
+        self.hve_accounts.push(account);
+        self
+    }
+
+    /// Adds an Azure Communication Services resource.
+    pub fn acs_resource(mut self, resource: AcsResource) -> Self {
+        self.acs_resources.push(resource);
+        self
+    }
+
+    /// The HVE account with this address.
+    pub fn hve_account_by_address(&self, address: &str) -> Option<&HveAccount> {
+        self.hve_accounts
+            .iter()
+            .find(|a| a.address.eq_ignore_ascii_case(address))
     }
 
     /// Whether `name` (a GUID or a domain, any case) names this tenant.
@@ -376,6 +502,22 @@ impl Tenant {
     /// Whether `domain` is one of the tenant's verified domains.
     pub fn has_domain(&self, domain: &str) -> bool {
         self.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// The service principal registered in Exchange that `name` (an object id, app id or display
+    /// name, any case) identifies, as `-App` and trustee parameters resolve it.
+    pub fn exchange_service_principal_named(&self, name: &str) -> Option<&ExchangeServicePrincipal> {
+        self.exchange_service_principals.iter().find(|sp| sp.answers_to(name))
+    }
+
+    /// The `Application SMTP.SendAsApp` assignments held by `registration`.
+    pub fn smtp_send_as_app_assignments<'a>(
+        &'a self,
+        registration: &'a ExchangeServicePrincipal,
+    ) -> impl Iterator<Item = &'a ManagementRoleAssignment> + 'a {
+        self.management_role_assignments
+            .iter()
+            .filter(move |a| a.is_smtp_send_as_app() && registration.answers_to(&a.app))
     }
 
     /// The Exchange registration whose object id matches a token's `oid` and `appid`.
@@ -399,7 +541,14 @@ impl App {
             certificates: Vec::new(),
             permissions: Vec::new(),
             federated_credentials: Vec::new(),
+            multitenant: false,
         }
+    }
+
+    /// Makes the app multitenant (or single-tenant again).
+    pub fn multitenant(mut self, multitenant: bool) -> Self {
+        self.multitenant = multitenant;
+        self
     }
 
     /// Adds a client secret.
@@ -431,8 +580,12 @@ impl App {
         self
     }
 
-    /// Roles a token for `api` carries: the consented permissions of that API.
+    /// Roles a token for `api` carries: the consented permissions of that API (none for
+    /// Communication Services, which uses Azure role assignments instead).
     pub fn roles_for(&self, api: Api) -> Vec<String> {
+        if api == Api::Communication {
+            return Vec::new();
+        }
         self.permissions
             .iter()
             .filter(|p| p.api == api && p.admin_consent)

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::{Scenario, Tenant};
+use super::{APPLICATION_ROLES, AcsResource, MAX_HVE_APPS, ManagementRoleAssignment, Scenario, Tenant};
 use crate::pki::{ClientCertificate, RegisteredCertificate};
 
 /// A tenant file that cannot be used.
@@ -139,12 +139,34 @@ impl Scenario {
             }
             validate_tenant(&at, tenant)?;
         }
+        self.validate_smtp_usernames()?;
         let e = &self.exchange;
         if e.time_scale.is_nan() || e.time_scale <= 0.0 {
             return Err(invalid("exchange.time_scale", "must be a positive number"));
         }
         if e.max_line_length < 512 {
             return Err(invalid("exchange.max_line_length", "must be at least 512 (RFC 5321)"));
+        }
+        let (hve, acs) = (&self.hve, &self.acs);
+        for (field, value) in [
+            (
+                "hve.max_recipients_per_message",
+                u64::from(hve.max_recipients_per_message),
+            ),
+            ("hve.max_message_size", hve.max_message_size),
+            ("hve.recipients_per_day", u64::from(hve.recipients_per_day)),
+            (
+                "acs.max_recipients_per_message",
+                u64::from(acs.max_recipients_per_message),
+            ),
+            ("acs.max_message_size", acs.max_message_size),
+        ] {
+            if value == 0 {
+                return Err(invalid(field, "must be positive"));
+            }
+        }
+        if acs.frontend_host.trim().is_empty() {
+            return Err(invalid("acs.frontend_host", "must not be empty"));
         }
         if self.entra.token_lifetime_secs == 0 {
             return Err(invalid("entra.token_lifetime_secs", "must be positive"));
@@ -203,24 +225,13 @@ fn validate_tenant(at: &str, tenant: &Tenant) -> Result<(), ScenarioError> {
             &sp.object_id,
         )?;
     }
+    for (r, assignment) in tenant.management_role_assignments.iter().enumerate() {
+        validate_role_assignment(&format!("{at}.management_role_assignments[{r}]"), tenant, assignment)?;
+    }
     let mut addresses = HashSet::new();
     for (m, mailbox) in tenant.mailboxes.iter().enumerate() {
         let field = format!("{at}.mailboxes[{m}].address");
-        let Some((local, domain)) = mailbox.address.rsplit_once('@') else {
-            return Err(invalid(field, format!("`{}` is not an email address", mailbox.address)));
-        };
-        if local.is_empty() || !is_dns_name(domain) {
-            return Err(invalid(field, format!("`{}` is not an email address", mailbox.address)));
-        }
-        if !tenant.has_domain(domain) {
-            return Err(invalid(
-                field,
-                format!(
-                    "`{domain}` is not one of the tenant's verified domains ({})",
-                    tenant.domains.join(", ")
-                ),
-            ));
-        }
+        on_tenant_domain(tenant, &field, &mailbox.address)?;
         if !addresses.insert(mailbox.address.to_ascii_lowercase()) {
             return Err(invalid(
                 field,
@@ -228,7 +239,209 @@ fn validate_tenant(at: &str, tenant: &Tenant) -> Result<(), ScenarioError> {
             ));
         }
     }
+    for (h, account) in tenant.hve_accounts.iter().enumerate() {
+        let at = format!("{at}.hve_accounts[{h}]");
+        let field = format!("{at}.address");
+        on_tenant_domain(tenant, &field, &account.address)?;
+        if !addresses.insert(account.address.to_ascii_lowercase()) {
+            return Err(invalid(
+                field,
+                format!("`{}` is already a mailbox or an HVE account", account.address),
+            ));
+        }
+        if account.apps.len() > MAX_HVE_APPS {
+            return Err(invalid(
+                format!("{at}.apps"),
+                format!("Add-HVEAppAccess allows at most {MAX_HVE_APPS} apps per HVE account"),
+            ));
+        }
+        for (a, app) in account.apps.iter().enumerate() {
+            guid(&format!("{at}.apps[{a}]"), app)?;
+        }
+        if account.password.as_deref() == Some("") {
+            return Err(invalid(format!("{at}.password"), "must not be empty"));
+        }
+    }
+    let mut names = HashSet::new();
+    for (r, resource) in tenant.acs_resources.iter().enumerate() {
+        let at = format!("{at}.acs_resources[{r}]");
+        if resource.name.trim().is_empty() {
+            return Err(invalid(format!("{at}.name"), "must not be empty"));
+        }
+        if !names.insert(resource.name.to_ascii_lowercase()) {
+            return Err(invalid(
+                format!("{at}.name"),
+                format!("resource `{}` is defined twice", resource.name),
+            ));
+        }
+        validate_acs_resource(&at, resource)?;
+    }
     Ok(())
+}
+
+/// An RBAC for Applications assignment: a known application role, held by a service principal
+/// registered in Exchange (`New-ManagementRoleAssignment -App` resolves it among them and fails
+/// for anything else), over a scope of addresses.
+fn validate_role_assignment(
+    at: &str,
+    tenant: &Tenant,
+    assignment: &ManagementRoleAssignment,
+) -> Result<(), ScenarioError> {
+    if !APPLICATION_ROLES
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(&assignment.role))
+    {
+        let hint = APPLICATION_ROLES
+            .iter()
+            .find(|r| {
+                r.strip_prefix("Application ")
+                    .is_some_and(|bare| bare.eq_ignore_ascii_case(&assignment.role))
+            })
+            .map(|r| format!("; did you mean `{r}`?"))
+            .unwrap_or_default();
+        return Err(invalid(
+            format!("{at}.role"),
+            format!(
+                "`{}` is not an application role of Exchange Online (known: {}){hint}",
+                assignment.role,
+                APPLICATION_ROLES.join(", ")
+            ),
+        ));
+    }
+    if tenant.exchange_service_principal_named(&assignment.app).is_none() {
+        return Err(invalid(
+            format!("{at}.app"),
+            format!(
+                "`{}` names no service principal registered in Exchange (`exchange_service_principals`, by object id, app id or display name); New-ManagementRoleAssignment -App needs New-ServicePrincipal first",
+                assignment.app
+            ),
+        ));
+    }
+    if assignment.mailboxes.is_empty() {
+        return Err(invalid(
+            format!("{at}.mailboxes"),
+            "a management scope needs at least one recipient (organisation-wide assignments are not modelled)",
+        ));
+    }
+    for (m, mailbox) in assignment.mailboxes.iter().enumerate() {
+        address_domain(&format!("{at}.mailboxes[{m}]"), mailbox)?;
+    }
+    Ok(())
+}
+
+fn validate_acs_resource(at: &str, resource: &AcsResource) -> Result<(), ScenarioError> {
+    let mut domains = HashSet::new();
+    for (d, domain) in resource.domains.iter().enumerate() {
+        if !is_dns_name(domain) {
+            return Err(invalid(
+                format!("{at}.domains[{d}]"),
+                format!("`{domain}` is not a domain name"),
+            ));
+        }
+        if !domains.insert(domain.to_ascii_lowercase()) {
+            return Err(invalid(
+                format!("{at}.domains[{d}]"),
+                format!("domain `{domain}` is connected twice"),
+            ));
+        }
+    }
+    let linked = |field: String, address: &str| -> Result<(), ScenarioError> {
+        let domain = address_domain(&field, address)?;
+        if resource.has_domain(domain) {
+            return Ok(());
+        }
+        Err(invalid(
+            field,
+            format!(
+                "`{domain}` is not one of the resource's connected domains ({})",
+                resource.domains.join(", ")
+            ),
+        ))
+    };
+    for (s, sender) in resource.senders.iter().enumerate() {
+        linked(format!("{at}.senders[{s}]"), sender)?;
+    }
+    for (a, app) in resource.role_assignments.iter().enumerate() {
+        guid(&format!("{at}.role_assignments[{a}]"), app)?;
+    }
+    for (u, user) in resource.smtp_usernames.iter().enumerate() {
+        let at = format!("{at}.smtp_usernames[{u}]");
+        if user.name.trim().is_empty() {
+            return Err(invalid(format!("{at}.name"), "must not be empty"));
+        }
+        if user.username.trim().is_empty() {
+            return Err(invalid(format!("{at}.username"), "must not be empty"));
+        }
+        if user.username.contains('@') {
+            linked(format!("{at}.username"), &user.username)?;
+        }
+        guid(&format!("{at}.app_id"), &user.app_id)?;
+        if let Some(tenant_id) = &user.tenant_id {
+            guid(&format!("{at}.tenant_id"), tenant_id)?;
+        }
+    }
+    for (field, limit) in [
+        ("messages_per_minute", resource.messages_per_minute),
+        ("messages_per_hour", resource.messages_per_hour),
+    ] {
+        if limit == 0 {
+            return Err(invalid(format!("{at}.{field}"), "must be positive"));
+        }
+    }
+    Ok(())
+}
+
+impl Scenario {
+    /// SMTP usernames are looked up across every tenant at `AUTH LOGIN`: they must be unique, and
+    /// the tenant of their linked app must exist.
+    fn validate_smtp_usernames(&self) -> Result<(), ScenarioError> {
+        let mut seen = HashSet::new();
+        for (t, tenant) in self.tenants.iter().enumerate() {
+            for (r, resource) in tenant.acs_resources.iter().enumerate() {
+                for (u, user) in resource.smtp_usernames.iter().enumerate() {
+                    let at = format!("tenants[{t}].acs_resources[{r}].smtp_usernames[{u}]");
+                    if !seen.insert(user.username.to_ascii_lowercase()) {
+                        return Err(invalid(
+                            format!("{at}.username"),
+                            format!("SMTP username `{}` is defined twice", user.username),
+                        ));
+                    }
+                    if let Some(tenant_id) = &user.tenant_id
+                        && !self.tenants.iter().any(|x| x.id.eq_ignore_ascii_case(tenant_id))
+                    {
+                        return Err(invalid(
+                            format!("{at}.tenant_id"),
+                            format!("tenant `{tenant_id}` is not in the scenario"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The domain of an email address, or an error naming `field`.
+/// An address on one of the tenant's verified domains.
+fn on_tenant_domain(tenant: &Tenant, field: &str, address: &str) -> Result<(), ScenarioError> {
+    let domain = address_domain(field, address)?;
+    if tenant.has_domain(domain) {
+        return Ok(());
+    }
+    Err(invalid(
+        field,
+        format!(
+            "`{domain}` is not one of the tenant's verified domains ({})",
+            tenant.domains.join(", ")
+        ),
+    ))
+}
+
+fn address_domain<'a>(field: &str, address: &'a str) -> Result<&'a str, ScenarioError> {
+    match address.rsplit_once('@') {
+        Some((local, domain)) if !local.is_empty() && is_dns_name(domain) => Ok(domain),
+        _ => Err(invalid(field, format!("`{address}` is not an email address"))),
+    }
 }
 
 fn guid(field: &str, value: &str) -> Result<(), ScenarioError> {

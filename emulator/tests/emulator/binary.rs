@@ -33,6 +33,10 @@ async fn json_summary_then_serves_the_example_tenant() {
             "0",
             "--smtp-port",
             "0",
+            "--hve-port",
+            "0",
+            "--acs-port",
+            "0",
             "--json",
         ])
         .arg("--state-dir")
@@ -109,6 +113,24 @@ async fn json_summary_then_serves_the_example_tenant() {
         greeting.starts_with("220 ") && greeting.contains("Microsoft ESMTP MAIL Service ready"),
         "{greeting}"
     );
+
+    // The other two SMTP services, and who may use them.
+    assert_eq!(tenant["hve_accounts"], serde_json::json!(["hve@contoso.com"]));
+    assert_eq!(tenant["acs_smtp_usernames"], serde_json::json!(["contoso-smtp"]));
+    for (key, host) in [("hve", ".outlook.com "), ("acs", "smtp.azurecomm.net ")] {
+        let tcp = tokio::net::TcpStream::connect(summary[key].as_str().unwrap())
+            .await
+            .unwrap();
+        let mut reader = tokio::io::BufReader::new(tcp);
+        let mut greeting = String::new();
+        tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut greeting)
+            .await
+            .unwrap();
+        assert!(
+            greeting.starts_with("220 ") && greeting.contains(host),
+            "{key}: {greeting}"
+        );
+    }
 }
 
 #[test]
@@ -127,6 +149,10 @@ fn a_broken_tenant_file_names_the_field() {
             "--http-port",
             "0",
             "--smtp-port",
+            "0",
+            "--hve-port",
+            "0",
+            "--acs-port",
             "0",
         ])
         .arg("--state-dir")

@@ -1,5 +1,5 @@
-//! The emulator against clients nobody here wrote: Python's smtplib, curl, and Microsoft's MSAL
-//! for Python. `.ci/run` installs them (MSAL into `.venv`); on a developer machine without them
+//! The emulator against clients nobody here wrote: Python's smtplib (on Exchange and on ACS),
+//! curl, and Microsoft's MSAL for Python. `.ci/run` installs them (MSAL into `.venv`); on a developer machine without them
 //! these tests say so and pass, under CI (`CI` set) a missing client is a failure.
 
 use std::path::{Path, PathBuf};
@@ -149,6 +149,51 @@ async fn python_smtplib_starttls_xoauth2_both_forms_and_pipelining() {
     );
 }
 
+/// Azure Communication Services through smtplib's own `login()`: AUTH LOGIN with the SMTP
+/// username and the app's client secret.
+#[tokio::test]
+async fn python_smtplib_logs_in_to_acs_with_the_smtp_username_and_the_client_secret() {
+    use m365_emulator::fixture::{ACS_SENDER, ACS_USERNAME};
+    let Some(python) = python() else { return };
+    let emulator = start(contoso()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let content = message(ACS_SENDER, "bob@fabrikam.com", "From smtplib through ACS");
+    let message_file = dir.path().join("message.eml");
+    std::fs::write(&message_file, &content).unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, emulator.ca_pem()).unwrap();
+    let input = serde_json::json!({
+        "smtp": emulator.acs_addr().to_string(),
+        "ca_file": ca_file,
+        "username": ACS_USERNAME,
+        "password": SECRET,
+        "sender": ACS_SENDER,
+        "to": "bob@fabrikam.com",
+        "message_file": message_file,
+    });
+    let out = tokio::task::spawn_blocking(move || run_json(&python, "smtplib_login_client.py", &input))
+        .await
+        .unwrap();
+    assert_eq!(out["starttls_offered"], true);
+    assert_eq!(out["auth_offered"].as_str().map(str::trim), Some("LOGIN XOAUTH2"));
+    assert_eq!(
+        out["wrong"],
+        serde_json::json!([535, "5.7.3 Authentication unsuccessful"])
+    );
+    assert_eq!(out["login"][0], 235);
+    assert_eq!(out["refused"], serde_json::json!({}));
+    let stored = emulator.store().messages();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].endpoint, m365_emulator::Endpoint::Acs);
+    assert_eq!(stored[0].mailbox, ACS_USERNAME);
+    assert_eq!(stored[0].data, content, "byte for byte");
+    let auth = emulator.stats().auth;
+    assert_eq!(
+        (auth.succeeded, auth.refusals.get("wrong client secret")),
+        (1, Some(&1))
+    );
+}
+
 #[tokio::test]
 async fn curl_gets_a_token_and_sends_with_oauth2_bearer() {
     let Some(curl) = curl() else { return };
@@ -249,7 +294,7 @@ async fn msal_for_python_gets_tokens_with_a_secret_and_with_certificates() {
     for case in ["secret", "pem_thumbprint", "pfx"] {
         assert_eq!(out[case]["ok"], true, "{case}: {}", out[case]);
         let c = claims(out[case]["access_token"].as_str().unwrap());
-        assert_eq!(c["roles"], serde_json::json!(["SMTP.SendAsApp"]), "{case}");
+        assert_eq!(c["roles"], serde_json::json!(["SMTP.SendAsApp", "Mail.Send"]), "{case}");
         assert_eq!(c["appidacr"], if case == "secret" { "1" } else { "2" }, "{case}");
     }
     assert_eq!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use m365_emulator::{ClientCertificate, Emulator, Options, Scenario};
+use m365_emulator::{ClientCertificate, Emulator, Endpoint, Options, Scenario};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use sha1::Digest as _;
@@ -54,6 +54,12 @@ pub(crate) fn client_cert() -> &'static ClientCertificate {
 /// A tenant set up as the guides say: everything works.
 pub(crate) fn contoso() -> Scenario {
     m365_emulator::fixture::contoso(SECRET, Some(&client_cert().cert_pem))
+}
+
+/// The same tenant set up for RBAC for Applications: no Exchange permission, no mailbox
+/// permissions, an `Application SMTP.SendAsApp` assignment over `MAILBOX` and `SHARED`.
+pub(crate) fn contoso_rbac() -> Scenario {
+    m365_emulator::fixture::contoso_rbac(SECRET, Some(&client_cert().cert_pem))
 }
 
 pub(crate) async fn start(scenario: Scenario) -> Emulator {
@@ -239,7 +245,12 @@ pub(crate) struct Smtp {
 
 impl Smtp {
     pub(crate) async fn connect(emulator: &Emulator) -> Self {
-        let tcp = TcpStream::connect(emulator.smtp_addr()).await.unwrap();
+        Self::connect_to(emulator, Endpoint::Exchange).await
+    }
+
+    /// Connects to one of the SMTP endpoints (Exchange, HVE, ACS).
+    pub(crate) async fn connect_to(emulator: &Emulator, endpoint: Endpoint) -> Self {
+        let tcp = TcpStream::connect(emulator.endpoint_addr(endpoint)).await.unwrap();
         let mut smtp = Self {
             stream: BufReader::new(Box::new(tcp)),
             ca: emulator.ca_pem().to_owned(),
@@ -251,7 +262,12 @@ impl Smtp {
 
     /// Connects, STARTTLS, EHLO again.
     pub(crate) async fn connect_tls(emulator: &Emulator) -> Self {
-        let mut smtp = Self::connect(emulator).await;
+        Self::connect_tls_to(emulator, Endpoint::Exchange).await
+    }
+
+    /// [`Smtp::connect_tls`] to one of the SMTP endpoints.
+    pub(crate) async fn connect_tls_to(emulator: &Emulator, endpoint: Endpoint) -> Self {
+        let mut smtp = Self::connect_to(emulator, endpoint).await;
         assert_eq!(smtp.cmd("EHLO client.example").await.code, 250);
         smtp.starttls().await;
         smtp.cmd("EHLO client.example").await;
@@ -334,6 +350,19 @@ impl Smtp {
         self.send(&dot_stuff(content)).await;
         self.send(b".\r\n").await;
         self.read().await
+    }
+}
+
+impl Smtp {
+    /// `AUTH LOGIN` with the user name on the AUTH line, then the password: the password's reply.
+    pub(crate) async fn login(&mut self, user: &str, password: &str) -> Reply {
+        let prompt = self.cmd(&format!("AUTH LOGIN {}", STANDARD.encode(user))).await;
+        assert_eq!(
+            (prompt.code, prompt.lines[0].as_str()),
+            (334, "UGFzc3dvcmQ6"),
+            "{prompt:?}"
+        );
+        self.cmd(&STANDARD.encode(password)).await
     }
 }
 

@@ -8,6 +8,8 @@ const EXPIRED_CLIENT: &str = "5e0c1b8a-2d4f-4a6b-9c8d-7e6f5a4b3c2d";
 const NO_CONSENT_CLIENT: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const FABRIKAM: &str = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d";
 const FABRIKAM_CLIENT: &str = "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e";
+/// A multitenant app registered in fabrikam, with no service principal in contoso.
+const MULTITENANT_CLIENT: &str = "c3d4e5f6-a7b8-4c9d-8e0f-2a3b4c5d6e7f";
 
 fn scenario() -> Scenario {
     let mut s = contoso();
@@ -42,6 +44,15 @@ fn scenario() -> Scenario {
             "b2c3d4e5-f6a7-4b8c-9d0e-000000000002",
         )
         .secret("b2c3d4e5-f6a7-4b8c-9d0e-000000000003", "fabrikam-secret", None),
+    );
+    fabrikam.apps.push(
+        App::new(
+            MULTITENANT_CLIENT,
+            "c3d4e5f6-a7b8-4c9d-8e0f-000000000001",
+            "c3d4e5f6-a7b8-4c9d-8e0f-000000000002",
+        )
+        .secret("c3d4e5f6-a7b8-4c9d-8e0f-000000000003", "multitenant-secret", None)
+        .multitenant(true),
     );
     fabrikam.exchange_online = false;
     s.tenants.push(fabrikam);
@@ -136,6 +147,13 @@ async fn every_token_error_in_entra_shape() {
             400,
             "unauthorized_client",
             700016,
+        ),
+        (
+            "multitenant app of another tenant, no service principal here",
+            secret_request(MULTITENANT_CLIENT, "multitenant-secret", EXCHANGE_SCOPE),
+            401,
+            "invalid_client",
+            7000229,
         ),
         (
             "wrong secret",
@@ -331,7 +349,7 @@ async fn secret_in_form_or_basic_header_and_tenant_by_domain() {
     assert_eq!(c["oid"], SP);
     assert_eq!(c["idtyp"], "app");
     assert_eq!(c["ver"], "1.0");
-    assert_eq!(c["roles"], serde_json::json!(["SMTP.SendAsApp"]));
+    assert_eq!(c["roles"], serde_json::json!(["SMTP.SendAsApp", "Mail.Send"]));
     assert!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap() == 3599);
 
     let response = http(&emulator)

@@ -4,11 +4,15 @@
 use std::time::Duration;
 
 use super::{RawRelay, Reader, system_hostname};
+use toml::Spanned;
+
+use crate::account::Account;
 use crate::config::{ConfigError, Origin};
 use crate::queue::Backoff;
 use crate::relay::limits::SendLimits;
 use crate::relay::session::{BareLf, Settings};
 use crate::relay::settings::{DeliverySettings, Inbound};
+use crate::service::Service;
 
 /// What every session is allowed: sizes, recipients, line length, bare LF, the host name.
 pub(super) fn session(r: &Reader<'_>, raw: &RawRelay) -> Result<Settings, ConfigError> {
@@ -73,32 +77,66 @@ pub(super) fn inbound(r: &Reader<'_>, raw: &RawRelay) -> Result<Inbound, ConfigE
     })
 }
 
-/// `[relay.delivery]`: connections, Exchange's limits, retries, leases, notifications.
-pub(super) fn delivery(r: &Reader<'_>, raw: &RawRelay) -> Result<DeliverySettings, ConfigError> {
+/// `[relay.delivery]`: connections, the services' limits, retries, leases, notifications.
+pub(super) fn delivery(r: &Reader<'_>, raw: &RawRelay, accounts: &[Account]) -> Result<DeliverySettings, ConfigError> {
     let d = &raw.delivery;
     let defaults = SendLimits::default();
+    let windows = SendLimits {
+        window: r.duration(d.rate_window.as_ref(), "delivery.rate_window", defaults.window)?,
+        hour: r.duration(d.hour_window.as_ref(), "delivery.hour_window", defaults.hour)?,
+        day: r.duration(d.day_window.as_ref(), "delivery.day_window", defaults.day)?,
+        ..defaults
+    };
+    let relay_wide = Rates {
+        per_minute: d.messages_per_minute.as_ref(),
+        per_hour: d.messages_per_hour.as_ref(),
+        recipients_per_day: d.recipients_per_day.as_ref(),
+        prefix: "delivery.".to_owned(),
+    };
+    for (name, own) in &d.accounts {
+        let first = [
+            &own.messages_per_minute,
+            &own.messages_per_hour,
+            &own.recipients_per_day,
+        ]
+        .into_iter()
+        .find_map(Option::as_ref);
+        if let Some(value) = first
+            && !accounts.iter().any(|a| &a.name == name)
+        {
+            return Err(r.invalid(
+                value,
+                &format!("delivery.accounts.{name}"),
+                format!(
+                    "no relay rule sends through an account `{name}` (accounts in use: {})",
+                    accounts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    let mut per_account = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        let service = account.service.value;
+        let mut limits = relay_wide.over(r, service_limits(service, windows))?;
+        if let Some(own) = d.accounts.get(&account.name) {
+            limits = Rates {
+                per_minute: own.messages_per_minute.as_ref(),
+                per_hour: own.messages_per_hour.as_ref(),
+                recipients_per_day: own.recipients_per_day.as_ref(),
+                prefix: format!("delivery.accounts.{}.", account.name),
+            }
+            .over(r, limits)?;
+        }
+        per_account.push((account.name.clone(), limits));
+    }
     Ok(DeliverySettings {
         connections_per_account: r.count(
             d.connections_per_account.as_ref(),
             "delivery.connections_per_account",
             3,
         )? as usize,
-        limits: SendLimits {
-            messages: u32::try_from(r.count(
-                d.messages_per_minute.as_ref(),
-                "delivery.messages_per_minute",
-                u64::from(defaults.messages),
-            )?)
-            .unwrap_or(u32::MAX),
-            window: r.duration(d.rate_window.as_ref(), "delivery.rate_window", defaults.window)?,
-            recipients: u32::try_from(r.count(
-                d.recipients_per_day.as_ref(),
-                "delivery.recipients_per_day",
-                u64::from(defaults.recipients),
-            )?)
-            .unwrap_or(u32::MAX),
-            day: r.duration(d.day_window.as_ref(), "delivery.day_window", defaults.day)?,
-        },
+        limits: per_account.first().map_or(windows, |(_, l)| *l),
+        per_account,
         backoff: {
             let b = Backoff::default();
             Backoff {
@@ -124,6 +162,41 @@ pub(super) fn delivery(r: &Reader<'_>, raw: &RawRelay) -> Result<DeliverySetting
     })
 }
 
+/// A service's published limits (`Service::rates`) in the relay's windows.
+fn service_limits(service: Service, windows: SendLimits) -> SendLimits {
+    let rates = service.rates();
+    SendLimits {
+        messages: rates.per_minute.unwrap_or(u32::MAX),
+        hourly: rates.per_hour.unwrap_or(u32::MAX),
+        recipients: rates.recipients_per_day.unwrap_or(u32::MAX),
+        ..windows
+    }
+}
+
+/// The rate keys of `[relay.delivery]` or of one account's table, each overriding a limit.
+struct Rates<'a> {
+    per_minute: Option<&'a Spanned<u64>>,
+    per_hour: Option<&'a Spanned<u64>>,
+    recipients_per_day: Option<&'a Spanned<u64>>,
+    prefix: String,
+}
+
+impl Rates<'_> {
+    /// `base` with the limits these keys set.
+    fn over(&self, r: &Reader<'_>, base: SendLimits) -> Result<SendLimits, ConfigError> {
+        let count = |value: Option<&Spanned<u64>>, key: &str, default: u32| -> Result<u32, ConfigError> {
+            let key = format!("{}{key}", self.prefix);
+            Ok(u32::try_from(r.count(value, &key, u64::from(default))?).unwrap_or(u32::MAX))
+        };
+        Ok(SendLimits {
+            messages: count(self.per_minute, "messages_per_minute", base.messages)?,
+            hourly: count(self.per_hour, "messages_per_hour", base.hourly)?,
+            recipients: count(self.recipients_per_day, "recipients_per_day", base.recipients)?,
+            ..base
+        })
+    }
+}
+
 /// A message the mailbox could never send in a day would wait forever.
 pub(super) fn check_recipients(
     r: &Reader<'_>,
@@ -132,7 +205,10 @@ pub(super) fn check_recipients(
     delivery: &DeliverySettings,
 ) -> Result<(), ConfigError> {
     let d = &raw.delivery;
-    if session.max_recipients > delivery.limits.recipients as usize {
+    let Some(day) = delivery.per_account.iter().map(|(_, l)| l.recipients).min() else {
+        return Ok(());
+    };
+    if session.max_recipients > day as usize {
         let origin = raw
             .max_recipients
             .as_ref()
@@ -147,7 +223,7 @@ pub(super) fn check_recipients(
             &origin,
             format!(
                 "max_recipients ({}) is more than delivery.recipients_per_day ({}): a message with that many recipients could never be sent; lower max_recipients",
-                session.max_recipients, delivery.limits.recipients
+                session.max_recipients, day
             ),
         ));
     }

@@ -97,15 +97,29 @@ struct RawAllow {
 struct RawDelivery {
     connections_per_account: Option<Spanned<u64>>,
     messages_per_minute: Option<Spanned<u64>>,
+    messages_per_hour: Option<Spanned<u64>>,
     recipients_per_day: Option<Spanned<u64>>,
     rate_window: Option<Spanned<String>>,
     day_window: Option<Spanned<String>>,
+    hour_window: Option<Spanned<String>>,
     retry_initial: Option<Spanned<String>>,
     retry_max: Option<Spanned<String>>,
     max_queue_lifetime: Option<Spanned<String>>,
     connection_idle: Option<Spanned<String>>,
     lease_time: Option<Spanned<String>>,
     dsn_to: Option<Spanned<String>>,
+    /// `[relay.delivery.accounts.NAME]`: one account's limits over its service's and the above.
+    #[serde(default)]
+    accounts: std::collections::BTreeMap<String, RawAccountLimits>,
+}
+
+/// One account's sending limits (`[relay.delivery.accounts.NAME]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccountLimits {
+    messages_per_minute: Option<Spanned<u64>>,
+    messages_per_hour: Option<Spanned<u64>>,
+    recipients_per_day: Option<Spanned<u64>>,
 }
 
 /// Command-line overrides of the relay section.
@@ -207,7 +221,7 @@ impl RelayConfig {
         let r = Reader { path: &path, text };
         let (policy, accounts) = policy_section::policy(&r, raw, &sources, &default)?;
         let session = limits::session(&r, raw)?;
-        let delivery = limits::delivery(&r, raw)?;
+        let delivery = limits::delivery(&r, raw, &accounts)?;
         limits::check_recipients(&r, raw, &session, &delivery)?;
         let admin = match (&overrides.admin, &raw.admin_listen) {
             (Some(flag), _) => {

@@ -41,9 +41,12 @@ pub(super) fn policy(
             .named
             .iter()
             .map(|a| {
+                let service = a.service.value;
                 let senders = Senders {
-                    mailbox: a.mailbox.value.clone(),
-                    allowed: a.allowed_senders.clone(),
+                    internal_domains: a.internal_domains.clone(),
+                    max_recipients: service.max_recipients_per_message(),
+                    max_message_size: service.max_message_size(),
+                    ..Senders::new(a.mailbox.value.clone(), a.allowed_senders.clone())
                 };
                 (a.name.clone(), senders)
             })

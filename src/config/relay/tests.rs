@@ -217,3 +217,93 @@ fn errors_name_the_line_and_key() {
     let err = resolve(dir.path(), "[relay]\nport = 25\n").unwrap_err().to_string();
     assert!(err.contains("unknown field `port`"), "{err}");
 }
+
+#[test]
+fn each_account_has_its_services_limits_under_the_configured_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let accounts = r#"
+default_account = "main"
+[accounts.main]
+tenant = "contoso.onmicrosoft.com"
+client_id = "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e"
+client_secret = "~secret"
+mailbox = "relay@contoso.com"
+
+[accounts.bulk]
+service = "hve"
+internal_domains = ["contoso.com"]
+tenant = "contoso.onmicrosoft.com"
+client_id = "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e"
+client_secret = "~secret"
+mailbox = "hve@contoso.com"
+
+[accounts.outside]
+service = "acs"
+smtp_username = "contoso-smtp"
+tenant = "contoso.onmicrosoft.com"
+client_id = "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e"
+client_secret = "~secret"
+mailbox = "donotreply@notify.contoso.com"
+"#;
+    let resolve = |relay: &str| {
+        std::fs::write(&path, format!("{accounts}\n{relay}")).unwrap();
+        RelayConfig::resolve_with(
+            &RelayOverrides {
+                config: Overrides {
+                    config: Some(path.clone()),
+                    ..Overrides::default()
+                },
+                ..RelayOverrides::default()
+            },
+            &|name| (name == "HOME").then(|| "/home/u".to_owned()),
+        )
+    };
+    let rules = r#"
+[relay]
+[[relay.allow]]
+networks = ["10.0.1.0/24"]
+[[relay.allow]]
+networks = ["10.0.2.0/24"]
+account = "bulk"
+[[relay.allow]]
+networks = ["10.0.3.0/24"]
+account = "outside"
+"#;
+    let c = resolve(rules).unwrap();
+    let limits = |name: &str| c.delivery.for_account(name).limits;
+    assert_eq!(limits("main"), SendLimits::default());
+    let hve = limits("bulk");
+    assert_eq!(
+        (hve.messages, hve.hourly, hve.recipients),
+        (u32::MAX, u32::MAX, 100_000)
+    );
+    let acs = limits("outside");
+    assert_eq!((acs.messages, acs.hourly, acs.recipients), (30, 100, u32::MAX));
+    let senders = c.policy.senders("bulk").unwrap();
+    assert_eq!(
+        (senders.max_recipients, senders.internal_domains.as_slice()),
+        (50, &["contoso.com".to_owned()][..])
+    );
+    assert_eq!(c.policy.senders("outside").unwrap().max_message_size, 10 * 1024 * 1024);
+
+    // Microsoft raised the ACS quota: the account's own table wins over the relay-wide keys.
+    let raised = resolve(&format!(
+        "{rules}\n[relay.delivery]\nmessages_per_minute = 20\n[relay.delivery.accounts.outside]\nmessages_per_minute = 60\nmessages_per_hour = 1000\n"
+    ))
+    .unwrap();
+    let acs = raised.delivery.for_account("outside").limits;
+    assert_eq!((acs.messages, acs.hourly), (60, 1000));
+    assert_eq!(raised.delivery.for_account("main").limits.messages, 20);
+
+    let unknown = resolve(&format!(
+        "{rules}\n[relay.delivery.accounts.typo]\nmessages_per_hour = 5\n"
+    ))
+    .unwrap_err();
+    assert!(
+        unknown
+            .to_string()
+            .contains("no relay rule sends through an account `typo`"),
+        "{unknown}"
+    );
+}

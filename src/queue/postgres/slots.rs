@@ -49,6 +49,10 @@ pub(crate) struct SlotLimits {
     pub(crate) messages: u32,
     /// The messages window.
     pub(crate) window: Duration,
+    /// Messages per longer window (ACS: an hour); `u32::MAX` for none.
+    pub(crate) hourly: u32,
+    /// The longer window.
+    pub(crate) hour: Duration,
     /// Recipients per day.
     pub(crate) recipients: u32,
     /// The recipients window.
@@ -120,6 +124,9 @@ struct Usage {
     messages: u32,
     /// When the oldest message sent within the window was sent.
     oldest: Option<Timestamp>,
+    /// Messages in the longer window, and when its oldest was sent.
+    hourly: u32,
+    oldest_in_hour: Option<Timestamp>,
     /// Recipients within the day.
     recipients: u64,
     /// The end of the latest pause.
@@ -144,10 +151,17 @@ fn decide(usage: &Usage, limits: &SlotLimits, recipients: u32) -> Verdict {
     if let Some(until) = usage.paused_until.filter(|until| *until > usage.now) {
         return Verdict::Wait(usage.now.until(until));
     }
-    if usage.messages >= limits.messages.max(1) {
-        return Verdict::Wait(usage.oldest.map_or(SOON, |oldest| {
-            usage.now.until(oldest + limits.window).max(Duration::from_millis(1))
-        }));
+    let full = |count: u32, limit: u32, oldest: Option<Timestamp>, window: Duration| {
+        (limit != u32::MAX && count >= limit.max(1)).then(|| {
+            Verdict::Wait(oldest.map_or(SOON, |oldest| {
+                usage.now.until(oldest + window).max(Duration::from_millis(1))
+            }))
+        })
+    };
+    if let Some(wait) = full(usage.messages, limits.messages, usage.oldest, limits.window)
+        .or_else(|| full(usage.hourly, limits.hourly, usage.oldest_in_hour, limits.hour))
+    {
+        return wait;
     }
     let wanted = usage.recipients + u64::from(recipients);
     if wanted > u64::from(limits.recipients) {
@@ -184,7 +198,7 @@ impl Slots {
                 let wait = match decide(&usage, limits, recipients) {
                     Verdict::Go => {
                         let id = self.insert(&tx, mailbox, "message", recipients).await?;
-                        let forgotten = usage.now - limits.day.max(limits.window);
+                        let forgotten = usage.now - limits.day.max(limits.window).max(limits.hour);
                         tx.execute(
                             "DELETE FROM mailbox_slots WHERE mailbox = $1 AND at_ms <= $2",
                             &[&mailbox, &forgotten.unix_millis()],
@@ -359,13 +373,23 @@ async fn usage(
                 count(s.id) FILTER (WHERE s.kind = 'message' AND s.at_ms > clock.now - $2),
                 min(s.at_ms) FILTER (WHERE s.kind = 'message' AND s.at_ms > clock.now - $2 AND s.at_ms <= clock.now),
                 coalesce(sum(s.recipients) FILTER (WHERE s.kind = 'message'), 0)::bigint,
-                max(s.at_ms) FILTER (WHERE s.kind = 'pause')
-         FROM clock LEFT JOIN mailbox_slots s ON s.mailbox = $1 AND s.at_ms > clock.now - $3
+                max(s.at_ms) FILTER (WHERE s.kind = 'pause'),
+                count(s.id) FILTER (WHERE s.kind = 'message' AND s.at_ms > clock.now - $4::bigint),
+                min(s.at_ms) FILTER (WHERE s.kind = 'message' AND s.at_ms > clock.now - $4::bigint AND s.at_ms <= clock.now)
+         FROM clock LEFT JOIN mailbox_slots s ON s.mailbox = $1 AND s.at_ms > clock.now - greatest($3::bigint, $4::bigint)
          GROUP BY clock.now"
     );
     let statement = tx.prepare_cached(sql).await?;
     let row = tx
-        .query_one(&statement, &[&mailbox, &millis(limits.window), &millis(limits.day)])
+        .query_one(
+            &statement,
+            &[
+                &mailbox,
+                &millis(limits.window),
+                &millis(limits.day),
+                &millis(limits.hour),
+            ],
+        )
         .await?;
     let at = |i: usize| row.get::<_, Option<i64>>(i).map(Timestamp::from_unix_millis);
     Ok(Usage {
@@ -374,6 +398,8 @@ async fn usage(
         oldest: at(2),
         recipients: row.get::<_, i64>(3).unsigned_abs(),
         paused_until: at(4),
+        hourly: u32::try_from(row.get::<_, i64>(5)).unwrap_or(u32::MAX),
+        oldest_in_hour: at(6),
     })
 }
 

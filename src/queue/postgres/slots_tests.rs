@@ -5,6 +5,8 @@ fn limits(messages: u32, recipients: u32) -> SlotLimits {
     SlotLimits {
         messages,
         window: Duration::from_secs(60),
+        hourly: u32::MAX,
+        hour: Duration::from_secs(3600),
         recipients,
         day: Duration::from_secs(86_400),
     }
@@ -17,7 +19,24 @@ fn usage(messages: u32, oldest: Option<i64>, recipients: u64) -> Usage {
         oldest: oldest.map(Timestamp::from_unix_millis),
         recipients,
         paused_until: None,
+        hourly: messages,
+        oldest_in_hour: oldest.map(Timestamp::from_unix_millis),
     }
+}
+
+#[test]
+fn a_full_hour_waits_for_the_oldest_of_the_hour() {
+    // ACS: 100 an hour. The minute has room; the hour's oldest was sent 40 minutes ago.
+    let acs = SlotLimits {
+        hourly: 100,
+        ..limits(30, u32::MAX)
+    };
+    let mut u = usage(1, Some(990_000), 0);
+    u.hourly = 100;
+    u.oldest_in_hour = Some(Timestamp::from_unix_millis(1_000_000 - 40 * 60_000));
+    assert_eq!(decide(&u, &acs, 1), Verdict::Wait(Duration::from_secs(20 * 60)));
+    u.hourly = 99;
+    assert_eq!(decide(&u, &acs, 1), Verdict::Go);
 }
 
 #[test]
@@ -100,6 +119,33 @@ async fn relays_share_the_messages_window() {
         c.is_ok(),
         "a message Exchange never received gives its slot back: {c:?}"
     );
+}
+
+/// ACS's hourly quota is held jointly too: with the minute clear, the third message of an
+/// hour that allows two waits for the first to leave the hour.
+#[tokio::test]
+async fn relays_share_the_hourly_window() {
+    let Some(first) = slots("relays_share_the_hourly_window").await else {
+        return;
+    };
+    let second = Slots::new(Arc::clone(&first.inner.store));
+    let l = SlotLimits {
+        window: Duration::from_millis(50),
+        hourly: 2,
+        ..limits(30, u32::MAX)
+    };
+    for slots in [&first, &second] {
+        let slot = slots.message("acs@contoso.com", &l, 1).await.unwrap().expect("room");
+        slots.sent(slot, true).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    match second.message("acs@contoso.com", &l, 1).await.unwrap() {
+        Err(SlotWait::For(wait)) => assert!(
+            wait > Duration::from_secs(3590) && wait <= Duration::from_secs(3600),
+            "the hour's first leaves it in about an hour: {wait:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// A mailbox's connections are shared, and one closed still counts for a moment.

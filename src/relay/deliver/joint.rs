@@ -32,6 +32,8 @@ impl Joint {
             limits: SlotLimits {
                 messages: limits.messages,
                 window: limits.window,
+                hourly: limits.hourly,
+                hour: limits.hour,
                 recipients: limits.recipients,
                 day: limits.day,
             },

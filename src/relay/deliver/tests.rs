@@ -177,6 +177,7 @@ async fn delivery_named(
     let settings = Settings {
         connections_per_account: 1,
         limits,
+        per_account: Vec::new(),
         backoff: Backoff {
             initial: Duration::from_millis(50),
             max: Duration::from_millis(100),

@@ -169,14 +169,12 @@ impl Session {
                 ),
             );
         };
-        if size > self.settings.max_message_size {
+        let max_size = self.max_message_size(&rule.account);
+        if size > max_size {
             return self.error(
                 552,
                 "5.3.4",
-                &format!(
-                    "Message size {size} exceeds the limit of {} bytes",
-                    self.settings.max_message_size
-                ),
+                &format!("Message size {size} exceeds the limit of {max_size} bytes"),
             );
         }
         if !from.is_ascii() && !smtputf8 {
@@ -204,10 +202,13 @@ impl Session {
     }
 
     pub(super) fn rcpt(&mut self, to: &str) {
-        let max = self.settings.max_recipients;
         let Some(tx) = &mut self.transaction else {
             return self.error(503, "5.5.1", "Need MAIL before RCPT");
         };
+        let senders = self.policy.senders(&tx.rule.account);
+        let max = senders
+            .map_or(usize::MAX, |s| s.max_recipients)
+            .min(self.settings.max_recipients);
         if to.is_empty() {
             return self.error(501, "5.1.3", "Bad recipient address syntax");
         }
@@ -223,6 +224,19 @@ impl Session {
                 "Recipient address not accepted: quoted local parts, spaces and brackets are not relayed",
             );
         }
+        if let Some(s) = senders
+            && !s.internal_domains.is_empty()
+            && !crate::account::is_internal(&s.internal_domains, to)
+        {
+            return self.error(
+                550,
+                "5.7.1",
+                &format!(
+                    "{to} is outside the tenant: High Volume Email delivers to {} only",
+                    s.internal_domains.join(", ")
+                ),
+            );
+        }
         if tx.recipients.len() >= max {
             return self.reply(452, "4.5.3", &format!("Too many recipients: at most {max} per message"));
         }
@@ -230,6 +244,14 @@ impl Session {
             tx.recipients.push(to.to_owned());
         }
         self.reply(250, "2.1.5", "Recipient OK");
+    }
+
+    /// The largest message `account`'s service takes, within the relay's own limit.
+    pub(super) fn max_message_size(&self, account: &str) -> usize {
+        self.policy
+            .senders(account)
+            .map_or(usize::MAX, |s| s.max_message_size)
+            .min(self.settings.max_message_size)
     }
 
     pub(super) fn starttls(&mut self) -> Option<Event> {

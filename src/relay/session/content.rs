@@ -48,23 +48,25 @@ impl Session {
         if !done {
             return None;
         }
-        let too_big = *too_big;
         let content = std::mem::take(content);
+        let too_big = *too_big;
+        let max = self.transaction.as_ref().map_or(self.settings.max_message_size, |tx| {
+            self.max_message_size(&tx.rule.account)
+        });
+        let too_big = too_big || content.len() > max;
         self.state = State::Command;
         if too_big {
             self.transaction = None;
-            self.reply(
-                552,
-                "5.3.4",
-                &format!("Message exceeds the limit of {} bytes", self.settings.max_message_size),
-            );
+            self.reply(552, "5.3.4", &format!("Message exceeds the limit of {max} bytes"));
             return None;
         }
         self.finish_message(content)
     }
 
     pub(super) fn bdat_command(&mut self, size: usize, last: bool) {
-        let max = self.settings.max_message_size;
+        let max = self.transaction.as_ref().map_or(self.settings.max_message_size, |tx| {
+            self.max_message_size(&tx.rule.account)
+        });
         let refusal = match &self.transaction {
             None => Some(Refusal(503, "5.5.1", "Need MAIL before BDAT".into())),
             Some(tx) if tx.failed.is_some() => tx.failed.clone(),

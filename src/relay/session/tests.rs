@@ -33,10 +33,7 @@ fn policy() -> Policy {
         plaintext_auth: loopback(),
         accounts: vec![(
             "main".into(),
-            Senders {
-                mailbox: "relay@contoso.com".into(),
-                allowed: vec!["alerts@contoso.com".into()],
-            },
+            Senders::new("relay@contoso.com", vec!["alerts@contoso.com".into()]),
         )],
     }
 }
