@@ -60,6 +60,19 @@ pub(crate) enum Wait {
     Never,
 }
 
+/// What a mailbox has used of its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// Messages in the current minute window.
+    pub(crate) minute: usize,
+    /// Messages in the hour window, when there is an hourly limit.
+    pub(crate) hour: Option<usize>,
+    /// Recipients in the day window.
+    pub(crate) recipients: u64,
+    /// Throttled: nothing is sent before this.
+    pub(crate) paused_until: Option<Instant>,
+}
+
 /// The usage of one mailbox.
 #[derive(Debug)]
 pub(crate) struct Limiter {
@@ -140,6 +153,27 @@ impl Limiter {
             return Err(Wait::InFlight);
         }
         Ok(())
+    }
+
+    /// What is used of the limits at `now`: messages in the minute and in the hour (finished or
+    /// in flight), recipients in the day.
+    pub(crate) fn usage(&mut self, now: Instant) -> Usage {
+        self.expire(now);
+        let within = |window: Duration| {
+            self.finished.len() - self.finished.partition_point(|t| now >= *t + window) + self.in_flight.len()
+        };
+        Usage {
+            minute: within(self.limits.window),
+            hour: (self.limits.hourly != u32::MAX).then(|| within(self.limits.hour)),
+            recipients: self.recipients.iter().map(|(_, n)| u64::from(*n)).sum::<u64>()
+                + self.in_flight.iter().map(|(_, n)| u64::from(*n)).sum::<u64>(),
+            paused_until: self.paused_until.filter(|until| *until > now),
+        }
+    }
+
+    /// The limits.
+    pub(crate) fn limits(&self) -> SendLimits {
+        self.limits
     }
 
     /// Ends a message started with `ticket`. `submitted`: Exchange received the content (it

@@ -7,7 +7,8 @@
 //! - `limits`: Exchange's per-mailbox limits enforced locally (pure).
 //! - `outcome`: what an attempt means for the queue (pure); `deliver`: the workers;
 //!   `dsn`: reports of messages given up on.
-//! - `metrics` and `admin`: Prometheus metrics, health and readiness over HTTP.
+//! - `metrics` and `admin`: Prometheus metrics, health and readiness over HTTP; `status`: the
+//!   status page the admin endpoint serves at `/`.
 
 pub(crate) mod admin;
 pub(crate) mod deliver;
@@ -19,6 +20,7 @@ pub(crate) mod outcome;
 pub(crate) mod policy;
 pub(crate) mod session;
 pub(crate) mod settings;
+pub(crate) mod status;
 pub(crate) mod verifier;
 
 use std::collections::HashMap;
@@ -215,9 +217,10 @@ impl Relay {
                 metrics: Arc::clone(&metrics),
                 accounts: Arc::clone(&accounts),
                 queue: queue.clone(),
+                hostname: config.session.hostname.clone(),
             };
             tasks.push(tokio::spawn(admin::serve(listener, state, shutdown_rx)));
-            tracing::info!(address = %address, "admin endpoint: /healthz /readyz /metrics");
+            tracing::info!(address = %address, "admin endpoint: / (status page) /healthz /readyz /metrics");
             address
         });
         Ok(Self {

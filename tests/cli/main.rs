@@ -18,6 +18,7 @@ mod relay_services;
 mod send;
 mod services;
 mod setup_token;
+mod status_page;
 mod support;
 mod tokens;
 mod transport;

@@ -32,6 +32,7 @@ use attempt::stale;
 mod attempt;
 mod joint;
 mod record;
+mod view;
 
 /// An idle worker looks at the queue at least this often, so `queue retry` and `queue dead
 /// retry` from another process take effect within seconds.
