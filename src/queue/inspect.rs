@@ -326,6 +326,11 @@ impl Inspector {
         Ok(rows.len())
     }
 
+    /// Removes one dead letter (its `seq`); returns how many (0 when it is gone already).
+    pub(crate) fn dead_delete(&self, seq: i64) -> Result<usize, QueueError> {
+        Ok(self.conn.execute("DELETE FROM dead WHERE seq = ?1", params![seq])?)
+    }
+
     /// Empties the dead-letter area, or removes what was given up on before `before`;
     /// returns how many.
     pub(crate) fn dead_purge(&self, before: Option<Timestamp>) -> Result<usize, QueueError> {

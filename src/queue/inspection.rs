@@ -84,6 +84,11 @@ impl Inspection {
         each!(self, q => q.dead_retry(prefix, now))
     }
 
+    /// Removes one dead letter, by its number.
+    pub(crate) async fn dead_delete(&self, seq: i64) -> Result<usize, QueueError> {
+        each!(self, q => q.dead_delete(seq))
+    }
+
     /// Empties the dead-letter area, or removes what was given up on before `before`.
     pub(crate) async fn dead_purge(&self, before: Option<Timestamp>) -> Result<usize, QueueError> {
         each!(self, q => q.dead_purge(before))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::sync::watch;
 
 use super::deliver::AccountDelivery;
@@ -26,6 +26,8 @@ pub(crate) struct Admin {
     pub(crate) queue: Queue,
     /// The relay's host name, for the status page.
     pub(crate) hostname: String,
+    /// Who may retry and delete from the status page.
+    pub(crate) access: status::Access,
 }
 
 /// Serves the endpoint on `listener` until `shutdown` becomes `true`.
@@ -42,6 +44,9 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, admin: Admin, mut s
 fn router(admin: Arc<Admin>) -> axum::Router {
     axum::Router::new()
         .route("/", get(status_page))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/{area}/{action}", post(change))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
@@ -62,29 +67,22 @@ fn accounts(admin: &Admin) -> Vec<Arc<AccountDelivery>> {
 /// The status page: read only; it never changes the queue.
 async fn status_page(
     State(admin): State<Arc<Admin>>,
+    headers: axum::http::HeaderMap,
     axum::extract::Query(request): axum::extract::Query<status::Request>,
 ) -> impl IntoResponse {
     let now = crate::clock::Timestamp::now();
     let mut views: Vec<status::AccountView> = accounts(&admin).iter().map(|a| a.status()).collect();
     views.sort_by(|a, b| a.name.cmp(&b.name));
-    // The SQLite inspector's connection may not be shared between threads, so the whole read
-    // runs on a blocking thread of its own.
-    let location = admin.queue.location().clone();
-    let runtime = tokio::runtime::Handle::current();
-    let read = tokio::task::spawn_blocking(move || {
-        runtime.block_on(async {
-            let inspection = Inspection::open(&location).await?;
-            let entries = inspection.list(now).await?;
-            let mut dead = inspection.dead().await?;
-            // The latest failures first.
-            dead.reverse();
-            Ok::<_, crate::queue::QueueError>((entries, dead, inspection.paused().await?))
-        })
+    let read = inspect(&admin, move |inspection| async move {
+        let entries = inspection.list(now).await?;
+        let mut dead = inspection.dead().await?;
+        // The latest failures first.
+        dead.reverse();
+        Ok((entries, dead, inspection.paused().await?))
     });
     let (entries, dead, paused, queue_error) = match read.await {
-        Ok(Ok((entries, dead, paused))) => (entries, dead, paused, None),
-        Ok(Err(e)) => (Vec::new(), Vec::new(), Vec::new(), Some(e.to_string())),
-        Err(e) => (Vec::new(), Vec::new(), Vec::new(), Some(e.to_string())),
+        Ok((entries, dead, paused)) => (entries, dead, paused, None),
+        Err(e) => (Vec::new(), Vec::new(), Vec::new(), Some(e)),
     };
     let q = request.q.trim().to_owned();
     let snapshot = status::Snapshot {
@@ -99,21 +97,155 @@ async fn status_page(
         dead: status::Paged::of(dead, |d| status::dead_matches(d, &q), request.dead),
         search: q,
         queue_error,
+        csrf: admin.access.csrf(&headers),
+        can_log_in: admin.access.enabled(),
+        notice: request.done.as_deref().and_then(status::notice),
     };
+    (page_headers(), status::render(&snapshot))
+}
+
+/// The headers every page of the endpoint carries.
+fn page_headers() -> [(header::HeaderName, &'static str); 5] {
+    [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        // Nothing but the page's own inline style: no script, no frame, no outside asset.
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ]
+}
+
+/// Runs `work` on the queue through `queue`'s inspection, on a blocking thread of its own:
+/// the SQLite inspector's connection may not be shared between threads.
+async fn inspect<T, F, Fut>(admin: &Admin, work: F) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: FnOnce(Inspection) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, crate::queue::QueueError>>,
+{
+    let location = admin.queue.location().clone();
+    let runtime = tokio::runtime::Handle::current();
+    let done = tokio::task::spawn_blocking(move || {
+        runtime.block_on(async {
+            let inspection = Inspection::open(&location).await?;
+            work(inspection).await
+        })
+    });
+    match done.await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn login_page(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
     (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            // Nothing but the page's own inline style: no script, no frame, no outside asset.
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        status::render(&snapshot),
+        page_headers(),
+        status::login_page(&admin.hostname, admin.access.enabled(), false),
     )
+}
+
+/// The login form's field.
+#[derive(Debug, serde::Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(State(admin): State<Arc<Admin>>, axum::Form(form): axum::Form<LoginForm>) -> axum::response::Response {
+    match admin.access.login(form.token.trim()) {
+        Some(id) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, "/".to_owned()),
+                (header::SET_COOKIE, status::Access::cookie(&id, false)),
+            ],
+        )
+            .into_response(),
+        None => {
+            tracing::warn!("status page: a login with a wrong admin token");
+            // Guessing is slow.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            (
+                StatusCode::UNAUTHORIZED,
+                page_headers(),
+                status::login_page(&admin.hostname, admin.access.enabled(), true),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn logout(State(admin): State<Arc<Admin>>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+    admin.access.logout(&headers);
+    (StatusCode::SEE_OTHER, [(header::LOCATION, "/")])
+}
+
+/// A change asked for by a form of the page: which message (`id`), which dead letter (`seq`),
+/// and the session's CSRF token.
+#[derive(Debug, serde::Deserialize)]
+struct ChangeForm {
+    #[serde(default)]
+    id: String,
+    seq: Option<i64>,
+    csrf: Option<String>,
+}
+
+/// `POST /queue/retry`, `/queue/delete`, `/dead/retry`, `/dead/delete`: with the token (bearer)
+/// or a session and its CSRF token; then back to the page with what happened.
+async fn change(
+    State(admin): State<Arc<Admin>>,
+    axum::extract::Path((area, action)): axum::extract::Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    axum::Form(form): axum::Form<ChangeForm>,
+) -> axum::response::Response {
+    if !admin.access.allows(&headers, form.csrf.as_deref()) {
+        let why = if admin.access.enabled() {
+            "log in on the status page (or send the admin token as a bearer token) first\n"
+        } else {
+            "the status page is read only: set admin_token_file in [relay] to retry and delete here\n"
+        };
+        return (StatusCode::FORBIDDEN, why).into_response();
+    }
+    let now = crate::clock::Timestamp::now();
+    let (id, seq) = (form.id.trim().to_owned(), form.seq);
+    let kind = (area.clone(), action.clone());
+    let outcome = inspect(&admin, move |mut inspection| async move {
+        use crate::queue::Lookup;
+        let looked_up = |r: Result<(), Lookup>| match r {
+            Ok(()) => "done",
+            Err(Lookup::Busy(_)) => "busy",
+            Err(_) => "gone",
+        };
+        Ok(match (kind.0.as_str(), kind.1.as_str()) {
+            ("queue", "retry") => looked_up(inspection.retry(&id, now).await?),
+            ("queue", "delete") => looked_up(inspection.delete(&id, now).await?),
+            ("dead", "retry") if !id.is_empty() => match inspection.dead_retry(Some(&id), now).await? {
+                0 => "gone",
+                _ => "done",
+            },
+            ("dead", "delete") => match seq {
+                Some(seq) if inspection.dead_delete(seq).await? > 0 => "done",
+                _ => "gone",
+            },
+            _ => "unknown",
+        })
+    })
+    .await;
+    let done = match outcome {
+        Ok("unknown") => return (StatusCode::NOT_FOUND, "no such action\n").into_response(),
+        Ok(done) => {
+            tracing::info!(area = %area, action = %action, message = %form.id.trim(), outcome = done, "status page: changed the queue");
+            format!("{area}-{action}-{done}")
+        }
+        Err(e) => {
+            tracing::warn!(area = %area, action = %action, error = %e, "status page: the change failed");
+            "failed".to_owned()
+        }
+    };
+    (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/?done={done}"))]).into_response()
 }
 
 async fn ready(State(admin): State<Arc<Admin>>) -> impl IntoResponse {

@@ -218,6 +218,7 @@ impl Relay {
                 accounts: Arc::clone(&accounts),
                 queue: queue.clone(),
                 hostname: config.session.hostname.clone(),
+                access: status::Access::new(config.admin_token.clone()),
             };
             tasks.push(tokio::spawn(admin::serve(listener, state, shutdown_rx)));
             tracing::info!(address = %address, "admin endpoint: / (status page) /healthz /readyz /metrics");

@@ -118,6 +118,9 @@ pub(crate) struct RelayConfig {
     pub(crate) accounts: Vec<Account>,
     /// Delivery settings.
     pub(crate) delivery: DeliverySettings,
-    /// The admin endpoint (`/healthz`, `/readyz`, `/metrics`), or none.
+    /// The admin endpoint (`/`, `/healthz`, `/readyz`, `/metrics`), or none.
     pub(crate) admin: Option<SocketAddr>,
+    /// The token that lets the status page retry and delete (bearer or login); without it the
+    /// page is read only, and the endpoint only on loopback.
+    pub(crate) admin_token: Option<crate::secret::Secret>,
 }

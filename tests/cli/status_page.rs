@@ -75,3 +75,137 @@ async fn the_status_page_shows_accounts_the_queue_and_dead_letters() {
     );
     relay.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_letter_is_retried_from_the_page_with_the_token_only() {
+    const TOKEN: &str = "status-page-token-0123456789";
+    let mut world = World::start().await;
+    world.set("STATUS_TOKEN", TOKEN);
+    world
+        .emulator
+        .faults()
+        .add(Fault::reply(Stage::DataEnd, "550 5.7.1 Refused once").times(1))
+        .unwrap();
+    let relay = world
+        .relay("[relay]\nadmin_token_env = \"STATUS_TOKEN\"\n[[relay.listen]]\naddress = \"127.0.0.1:0\"\n")
+        .await;
+    submit(
+        relay.addr().port(),
+        &["bob@fabrikam.com"],
+        &complete_message("retried from the page"),
+    );
+    relay.wait_for_log("dead-lettered", Duration::from_secs(20)).await;
+    let base = format!("http://{}", relay.admin.unwrap());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client.get(&base).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("href=\"/login\"") && !page.contains("/dead/retry"),
+        "{page}"
+    );
+    let id = page
+        .split("<td><code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap()
+        .to_owned();
+
+    // Without the token nothing changes; a wrong one is refused.
+    let anonymous = client
+        .post(format!("{base}/dead/retry"))
+        .form(&[("id", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 403);
+    let wrong = client
+        .post(format!("{base}/login"))
+        .form(&[("token", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+
+    // The token opens a session; the cookie alone is not enough, its CSRF token is needed too.
+    let login = client
+        .post(format!("{base}/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let forged = client
+        .post(format!("{base}/dead/retry"))
+        .header("cookie", &session)
+        .form(&[("id", id.as_str()), ("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let page = client
+        .get(&base)
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let retried = client
+        .post(format!("{base}/dead/retry"))
+        .header("cookie", &session)
+        .form(&[("id", id.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 303);
+    assert_eq!(retried.headers()["location"], "/?done=dead-retry-done");
+    assert_eq!(
+        world.wait_for_messages(1, Duration::from_secs(20)).await,
+        1,
+        "{}",
+        relay.log_text()
+    );
+    let page = client
+        .get(&base)
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("0 dead letters"), "{page}");
+    relay.kill().await;
+}
+
+#[tokio::test]
+async fn the_admin_endpoint_beyond_loopback_needs_a_token() {
+    let world = World::start().await;
+    let config = world.relay_config("[relay]\nadmin_listen = \"0.0.0.0:0\"\n");
+    let args = ["relay", "--config", config.to_str().unwrap()];
+    let out = tokio::time::timeout(Duration::from_secs(30), world.run(&args, b""))
+        .await
+        .expect("the relay refuses to start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("admin_listen") && stderr.contains("without a token"),
+        "{stderr}"
+    );
+}

@@ -45,6 +45,8 @@ pub(crate) struct RawRelay {
     certificate: Option<Spanned<String>>,
     private_key: Option<Spanned<String>>,
     admin_listen: Option<Spanned<String>>,
+    admin_token_file: Option<Spanned<String>>,
+    admin_token_env: Option<Spanned<String>>,
     #[serde(default)]
     listen: Vec<RawListener>,
     #[serde(default)]
@@ -230,6 +232,7 @@ impl RelayConfig {
             (None, Some(v)) => parse_admin(v.get_ref()).map_err(|e| r.invalid(v, "admin_listen", e))?,
             (None, None) => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_ADMIN_PORT))),
         };
+        let admin_token = admin_token(&r, raw, env, admin, &overrides.admin)?;
         Ok(Self {
             listeners: listen::listeners(&r, raw, overrides)?,
             certificate: listen::certificate(&r, raw, &path)?,
@@ -240,6 +243,7 @@ impl RelayConfig {
             accounts,
             delivery,
             admin,
+            admin_token,
         })
     }
 }
@@ -288,6 +292,57 @@ pub(crate) fn queue_location(overrides: &RelayOverrides, env: Env<'_>) -> Result
 
 /// The admin endpoint's default port (on 127.0.0.1).
 const DEFAULT_ADMIN_PORT: u16 = 2580;
+
+/// The token that lets the status page change the queue; required when the admin endpoint
+/// listens beyond this machine.
+fn admin_token(
+    r: &Reader<'_>,
+    raw: &RawRelay,
+    env: Env<'_>,
+    admin: Option<SocketAddr>,
+    flag: &Option<String>,
+) -> Result<Option<crate::secret::Secret>, ConfigError> {
+    let token = queue::secret_from(
+        r,
+        env,
+        ("admin_token_file", raw.admin_token_file.as_ref()),
+        ("admin_token_env", raw.admin_token_env.as_ref()),
+    )?;
+    if let Some(t) = &token
+        && t.expose().chars().count() < MIN_ADMIN_TOKEN
+    {
+        let at = raw
+            .admin_token_file
+            .as_ref()
+            .or(raw.admin_token_env.as_ref())
+            .expect("one is set");
+        return Err(r.invalid(
+            at,
+            "admin_token",
+            format!("the admin token has fewer than {MIN_ADMIN_TOKEN} characters: make a long random one (openssl rand -hex 32)"),
+        ));
+    }
+    if let Some(addr) = admin
+        && !addr.ip().is_loopback()
+        && token.is_none()
+    {
+        let origin = match (flag, &raw.admin_listen) {
+            (Some(_), _) => Origin::Flag("--admin".into()),
+            (None, Some(v)) => r.origin(v, "admin_listen"),
+            (None, None) => Origin::Default,
+        };
+        return Err(ConfigError::invalid(
+            &origin,
+            format!(
+                "the admin endpoint on {addr} would be reachable from other machines without a token: set admin_token_file (or admin_token_env), or listen on 127.0.0.1"
+            ),
+        ));
+    }
+    Ok(token)
+}
+
+/// The least length of the admin token.
+const MIN_ADMIN_TOKEN: usize = 16;
 
 fn parse_admin(value: &str) -> Result<Option<SocketAddr>, String> {
     let value = value.trim();

@@ -93,41 +93,54 @@ pub(crate) fn migration(
 /// The password from `queue_password_file` or `queue_password_env` (not both), else from the
 /// password file libpq reads.
 fn password(r: &Reader<'_>, raw: &RawRelay, env: Env<'_>, target: &Target) -> Result<Option<Secret>, ConfigError> {
-    match (&raw.queue_password_file, &raw.queue_password_env) {
-        (Some(_), Some(name)) => Err(r.invalid(
-            name,
-            "queue_password_env",
-            "set only one of queue_password_file and queue_password_env",
-        )),
-        (Some(file), None) => {
-            let text = std::fs::read_to_string(file.get_ref()).map_err(|e| {
+    let password = secret_from(
+        r,
+        env,
+        ("queue_password_file", raw.queue_password_file.as_ref()),
+        ("queue_password_env", raw.queue_password_env.as_ref()),
+    )?;
+    Ok(password.or_else(|| pgpass(env, target)))
+}
+
+/// A secret from a file (`file.0` the key, `file.1` the path) or an environment variable
+/// (`var.1` its name), not both; `None` when neither is set.
+pub(super) fn secret_from(
+    r: &Reader<'_>,
+    env: Env<'_>,
+    file: (&str, Option<&Spanned<String>>),
+    var: (&str, Option<&Spanned<String>>),
+) -> Result<Option<Secret>, ConfigError> {
+    let value = match (file.1, var.1) {
+        (Some(_), Some(name)) => {
+            return Err(r.invalid(name, var.0, format!("set only one of {} and {}", file.0, var.0)));
+        }
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path.get_ref()).map_err(|e| {
                 r.invalid(
-                    file,
-                    "queue_password_file",
-                    format!("cannot read the file it names: {e} (it holds a path; the password goes in that file)"),
+                    path,
+                    file.0,
+                    format!("cannot read the file it names: {e} (it holds a path; the secret goes in that file)"),
                 )
             })?;
-            non_empty(r, file, "queue_password_file", text.trim_end_matches(['\r', '\n']))
+            (path, file.0, text.trim_end_matches(['\r', '\n']).to_owned())
         }
         (None, Some(name)) => {
             let value = env(name.get_ref()).ok_or_else(|| {
                 r.invalid(
                     name,
-                    "queue_password_env",
-                    "the environment variable it names is not set (it holds the variable's name, not the password)",
+                    var.0,
+                    "the environment variable it names is not set (it holds the variable's name, not the secret)",
                 )
             })?;
-            non_empty(r, name, "queue_password_env", &value)
+            (name, var.0, value)
         }
-        (None, None) => Ok(pgpass(env, target)),
+        (None, None) => return Ok(None),
+    };
+    let (at, key, text) = value;
+    if text.is_empty() {
+        return Err(r.invalid(at, key, "the secret is empty"));
     }
-}
-
-fn non_empty(r: &Reader<'_>, at: &Spanned<String>, key: &str, value: &str) -> Result<Option<Secret>, ConfigError> {
-    if value.is_empty() {
-        return Err(r.invalid(at, key, "the password is empty"));
-    }
-    Ok(Some(Secret::new(value)))
+    Ok(Some(Secret::new(text)))
 }
 
 /// The first line of libpq's password file that matches the target (`PGPASSFILE`, else

@@ -181,6 +181,16 @@ impl PostgresStore {
         Ok(rows.len())
     }
 
+    /// Removes one dead letter (its `seq`); returns how many (0 when it is gone already).
+    pub(crate) async fn dead_delete(&self, seq: i64) -> Result<usize, QueueError> {
+        let deleted = self
+            .client()
+            .await?
+            .execute("DELETE FROM dead WHERE seq = $1", &[&seq])
+            .await?;
+        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
+    }
+
     /// Empties the dead-letter area, or removes what was given up on before `before`;
     /// returns how many.
     pub(crate) async fn dead_purge(&self, before: Option<Timestamp>) -> Result<usize, QueueError> {

@@ -3,6 +3,7 @@
 //! per request from the accounts and the queue; `page.rs` renders them (pure, every value from
 //! a message or a client escaped by construction).
 
+mod access;
 mod page;
 
 use crate::account::Transport;
@@ -11,7 +12,8 @@ use crate::queue::{DeadEntry, Entry, Paused};
 use crate::relay::limits::{SendLimits, Usage};
 use crate::service::Service;
 
-pub(crate) use page::render;
+pub(crate) use access::Access;
+pub(crate) use page::{login_page, render};
 
 /// Rows of the queue and of the dead-letter area on one page.
 pub(crate) const PAGE_SIZE: usize = 50;
@@ -58,6 +60,25 @@ pub(crate) struct Request {
     pub(crate) page: Option<usize>,
     /// The dead-letter area's page.
     pub(crate) dead: Option<usize>,
+    /// What the last change did (`queue-retry-done`, …): one of [`notice`]'s codes.
+    pub(crate) done: Option<String>,
+}
+
+/// The sentence for a change's outcome code; `None` for a code the page does not make, so
+/// nothing a link carries is shown.
+pub(crate) fn notice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "queue-retry-done" => "The message is due now.",
+        "queue-delete-done" => "The message is deleted.",
+        "dead-retry-done" => "The dead letter is back in the queue, due now.",
+        "dead-delete-done" => "The dead letter is deleted.",
+        "queue-retry-busy" | "queue-delete-busy" => "The message is being delivered now: try again in a moment.",
+        "queue-retry-gone" | "queue-delete-gone" | "dead-retry-gone" | "dead-delete-gone" => {
+            "It is no longer there (delivered, deleted or retried meanwhile)."
+        }
+        "failed" => "The queue could not be changed: see the relay's log.",
+        _ => return None,
+    })
 }
 
 /// One page of rows out of `total` matching ones.
@@ -117,6 +138,12 @@ pub(crate) struct Snapshot {
     pub(crate) search: String,
     /// Why the queue could not be read, if it could not.
     pub(crate) queue_error: Option<String>,
+    /// The session's CSRF token when logged in: then the page has retry and delete buttons.
+    pub(crate) csrf: Option<String>,
+    /// Whether an admin token is configured, so that one can log in.
+    pub(crate) can_log_in: bool,
+    /// What the last change did.
+    pub(crate) notice: Option<&'static str>,
 }
 
 /// Whether a waiting message matches the search `q` (case-insensitive, in its id, account,

@@ -20,7 +20,8 @@ th,td{text-align:left;vertical-align:top;padding:.3rem .5rem;border-bottom:1px s
 th{background:var(--head);font-weight:600;white-space:nowrap}
 td.wrap{max-width:32rem;overflow-wrap:anywhere}code{font-size:.9em}
 form{margin:.5rem 0}input[type=search]{padding:.3rem;min-width:16rem;max-width:100%}
-nav a{margin-right:.6rem}
+nav a{margin-right:.6rem}form.inline{display:inline;margin:0}td form.inline+form.inline{margin-left:.3rem}
+.notice{padding:.5rem .8rem;border:1px solid var(--line);background:var(--head)}
 ";
 
 /// The whole page.
@@ -37,7 +38,20 @@ pub(crate) fn render(s: &Snapshot) -> String {
             }
             body {
                 h1 { "m365-mailer relay on " (s.hostname) }
-                p.muted { "As of " (s.now) " · refreshes every 15 s" }
+                p.muted {
+                    "As of " (s.now) " · refreshes every 15 s · "
+                    @if let Some(csrf) = &s.csrf {
+                        form.inline method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" { "Log out" }
+                        }
+                    } @else if s.can_log_in {
+                        a href="/login" { "Log in to retry and delete" }
+                    } @else {
+                        "read only (admin_token_file enables retry and delete)"
+                    }
+                }
+                @if let Some(notice) = s.notice { p.notice role="status" { (notice) } }
                 (accounts(s))
                 (queue(s))
                 (dead(s))
@@ -163,6 +177,7 @@ fn queue(s: &Snapshot) -> Markup {
                 tr {
                     th { "Queue id" } th { "Account" } th { "From" } th { "To" } th { "Received" }
                     th { "Attempts" } th { "Next attempt" } th { "Last reply" }
+                    @if s.csrf.is_some() { th { "" } }
                 }
                 @for e in &s.queue.rows {
                     tr {
@@ -174,6 +189,9 @@ fn queue(s: &Snapshot) -> Markup {
                         td { (e.message.attempts) }
                         td { @if e.leased { span.ok { "being delivered" } } @else { (until(s.now, e.next_attempt)) } }
                         td.wrap { @if let Some(r) = &e.last_reply { (r) } }
+                        @if let Some(csrf) = &s.csrf {
+                            td { (action("/queue/retry", "Retry now", csrf, &e.message.id, None)) (action("/queue/delete", "Delete", csrf, &e.message.id, None)) }
+                        }
                     }
                 }
             } }
@@ -184,11 +202,14 @@ fn queue(s: &Snapshot) -> Markup {
 fn dead(s: &Snapshot) -> Markup {
     html! {
         h2 { "Dead letters" }
-        p.muted { "Given up on. Put one back with " code { "m365-mailer queue dead retry ID" } "." }
+        p.muted { "Given up on. " @if s.csrf.is_none() { "Put one back with " code { "m365-mailer queue dead retry ID" } ", or log in to do it here." } }
         (pager(&s.dead, "dead", &s.search, "dead letters"))
         @if !s.dead.rows.is_empty() {
             div.scroll { table {
-                tr { th { "Queue id" } th { "Account" } th { "From" } th { "To" } th { "Given up" } th { "Reply" } th { "Cause and fix" } }
+                tr {
+                    th { "Queue id" } th { "Account" } th { "From" } th { "To" } th { "Given up" } th { "Reply" } th { "Cause and fix" }
+                    @if s.csrf.is_some() { th { "" } }
+                }
                 @for d in &s.dead.rows {
                     tr {
                         td { code { (d.message.id) } }
@@ -198,11 +219,56 @@ fn dead(s: &Snapshot) -> Markup {
                         td { (ago(s.now, d.failed)) }
                         td.wrap { (d.reply) }
                         td.wrap { (d.diagnosis) }
+                        @if let Some(csrf) = &s.csrf {
+                            td { (action("/dead/retry", "Retry", csrf, &d.message.id, None)) (action("/dead/delete", "Delete", csrf, &d.message.id, Some(d.seq))) }
+                        }
                     }
                 }
             } }
         }
     }
+}
+
+/// One button: a POST form with the message, the dead letter's number and the CSRF token.
+fn action(to: &str, label: &str, csrf: &str, id: &str, seq: Option<i64>) -> Markup {
+    html! {
+        form.inline method="post" action=(to) {
+            input type="hidden" name="id" value=(id);
+            @if let Some(seq) = seq { input type="hidden" name="seq" value=(seq); }
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" { (label) }
+        }
+    }
+}
+
+/// The login form: the admin token, typed once, opens a session.
+pub(crate) fn login_page(hostname: &str, enabled: bool, refused: bool) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Log in · m365-mailer relay on " (hostname) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "m365-mailer relay on " (hostname) }
+                @if !enabled {
+                    p { "No admin token is configured: the status page is read only. Set " code { "admin_token_file" } " in " code { "[relay]" } " to retry and delete from it." }
+                } @else {
+                    @if refused { p.bad role="alert" { "That is not the admin token." } }
+                    form method="post" action="/login" {
+                        label for="token" { "Admin token" } br;
+                        input #token type="password" name="token" autocomplete="current-password" required;
+                        " " button type="submit" { "Log in" }
+                    }
+                }
+                p { a href="/" { "Back to the status page" } }
+            }
+        }
+    }
+    .into_string()
 }
 
 /// "12 waiting messages · page 2 of 3" with links to the others, keeping the search.

@@ -24,7 +24,11 @@ fn summary(id: &str, account: &str, sender: &str) -> Summary {
 
 fn entry(i: usize) -> Entry {
     Entry {
-        message: summary(&format!("id{i:04}"), if i.is_multiple_of(2) { "main" } else { "bulk" }, HOSTILE),
+        message: summary(
+            &format!("id{i:04}"),
+            if i.is_multiple_of(2) { "main" } else { "bulk" },
+            HOSTILE,
+        ),
         next_attempt: Timestamp::from_unix_secs(1_800_000_600),
         leased: false,
         last_reply: Some(format!("451 4.7.500 {HOSTILE}")),
@@ -82,6 +86,9 @@ fn snapshot(entries: Vec<Entry>, request: &Request) -> Snapshot {
         dead: Paged::of(dead, |d| dead_matches(d, &q), request.dead),
         search: q,
         queue_error: None,
+        csrf: None,
+        can_log_in: true,
+        notice: request.done.as_deref().and_then(notice),
     }
 }
 
@@ -175,4 +182,43 @@ fn states_limits_and_times_in_words() {
     );
     assert!(html.contains("no limit"), "HVE has no message rate");
     assert_eq!(page::span_text(Duration::from_secs(7200)), "2 h");
+}
+
+#[test]
+fn buttons_only_in_a_session_and_each_carries_its_csrf_token() {
+    let read_only = render(&snapshot(vec![entry(1)], &Request::default()));
+    let dom = scraper::Html::parse_document(&read_only);
+    let forms = scraper::Selector::parse("form[method=post]").unwrap();
+    assert_eq!(dom.select(&forms).count(), 0, "no change without a session");
+    assert!(read_only.contains("href=\"/login\""));
+
+    let mut s = snapshot(
+        vec![entry(1)],
+        &Request {
+            done: Some("dead-retry-done".to_owned()),
+            ..Request::default()
+        },
+    );
+    s.csrf = Some("c5rf".to_owned());
+    let html = render(&s);
+    let dom = scraper::Html::parse_document(&html);
+    let actions: Vec<String> = dom
+        .select(&forms)
+        .map(|f| f.value().attr("action").unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "/logout",
+            "/queue/retry",
+            "/queue/delete",
+            "/dead/retry",
+            "/dead/delete"
+        ]
+    );
+    let csrf = scraper::Selector::parse("form[method=post] input[name=csrf]").unwrap();
+    assert!(dom.select(&csrf).all(|i| i.value().attr("value") == Some("c5rf")));
+    assert_eq!(dom.select(&csrf).count(), 5);
+    assert!(html.contains("The dead letter is back in the queue, due now."));
+    assert_eq!(notice("<script>"), None, "only the page's own codes are shown");
 }
