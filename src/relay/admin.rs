@@ -85,6 +85,7 @@ async fn status_page(
         Err(e) => (Vec::new(), Vec::new(), Vec::new(), Some(e)),
     };
     let q = request.q.trim().to_owned();
+    let (minutes, hours, deliveries) = admin.metrics.activity.snapshot(now);
     let snapshot = status::Snapshot {
         now,
         hostname: admin.hostname.clone(),
@@ -100,6 +101,9 @@ async fn status_page(
         csrf: admin.access.csrf(&headers),
         can_log_in: admin.access.enabled(),
         notice: request.done.as_deref().and_then(status::notice),
+        minutes,
+        hours,
+        deliveries,
     };
     (page_headers(), status::render(&snapshot))
 }

@@ -380,6 +380,10 @@ async fn store(shared: &Shared, ip: IpAddr, accepted: &Accepted) -> Result<Strin
         "accepted"
     );
     shared.metrics.accepted.get_or_create(&Metrics::account(&account)).inc();
+    shared
+        .metrics
+        .activity
+        .record(crate::relay::status::Event::Accepted, Timestamp::now());
     let _ = shared.stored.send(account);
     Ok(id)
 }

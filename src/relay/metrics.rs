@@ -37,6 +37,8 @@ pub(crate) struct CredentialLabel {
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
+    /// The same events by minute and hour, and the last deliveries, for the status page.
+    pub(crate) activity: crate::relay::status::Activity,
     /// Messages accepted from clients.
     pub(crate) accepted: Family<AccountLabel, Counter>,
     /// Messages delivered (to at least one recipient).
@@ -82,6 +84,7 @@ impl Metrics {
     pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("m365_relay");
         let metrics = Self {
+            activity: crate::relay::status::Activity::default(),
             accepted: Family::default(),
             delivered: Family::default(),
             deferred: Family::default(),

@@ -191,6 +191,11 @@ async fn a_dead_letter_is_retried_from_the_page_with_the_token_only() {
         .await
         .unwrap();
     assert!(page.contains("0 dead letters"), "{page}");
+    let deliveries = page.split("<h2>Last deliveries</h2>").nth(1).unwrap();
+    assert!(
+        deliveries.contains(&id) && deliveries.contains("250 2.0.0 OK"),
+        "{page}"
+    );
     relay.kill().await;
 }
 

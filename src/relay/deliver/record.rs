@@ -2,6 +2,7 @@
 //! account's pause, and the queue operations, retried while the disk refuses.
 
 use super::*;
+use crate::relay::status::{Delivery, Event};
 
 impl AccountDelivery {
     /// Returns a leased message to the queue untried.
@@ -68,14 +69,24 @@ impl AccountDelivery {
         let message = &leased.message;
         let m = &self.metrics;
         let message_id = message.message_id.as_deref().unwrap_or("");
+        let now = Timestamp::now();
         if plan.delivered > 0 {
             m.delivered.get_or_create(&self.label).inc();
-            m.delivery_latency
-                .observe(Timestamp::now().since(message.received).as_secs_f64());
+            let latency = now.since(message.received);
+            m.delivery_latency.observe(latency.as_secs_f64());
+            m.activity.delivered(Delivery {
+                at: now,
+                queue_id: message.id.clone(),
+                account: self.name().to_owned(),
+                recipients: plan.delivered,
+                latency,
+                reply: plan.reply.clone(),
+            });
             tracing::info!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.delivered, ms = took.as_millis() as u64, reply = %plan.reply, "delivered");
         }
         if plan.deferred > 0 {
             m.deferred.get_or_create(&self.label).inc();
+            m.activity.record(Event::Deferred, now);
             tracing::warn!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.deferred, attempts = leased.attempts + 1, reply = %plan.reply, "deferred");
             if !plan.diagnosis.is_empty() && leased.attempts == 0 {
                 tracing::warn!(account = %self.name(), "{}", plan.diagnosis);
@@ -83,6 +94,7 @@ impl AccountDelivery {
         }
         if plan.dead > 0 {
             m.dead_lettered.get_or_create(&self.label).inc();
+            m.activity.record(Event::DeadLettered, now);
             tracing::error!(queue_id = %message.id, message_id, account = %self.name(), recipients = plan.dead, reply = %plan.reply, "dead-lettered");
         }
         if let Some(to) = &self.settings.dsn_to {

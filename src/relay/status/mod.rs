@@ -4,6 +4,7 @@
 //! a message or a client escaped by construction).
 
 mod access;
+mod activity;
 mod page;
 
 use crate::account::Transport;
@@ -13,6 +14,7 @@ use crate::relay::limits::{SendLimits, Usage};
 use crate::service::Service;
 
 pub(crate) use access::Access;
+pub(crate) use activity::{Activity, Counts, Delivery, Event};
 pub(crate) use page::{login_page, render};
 
 /// Rows of the queue and of the dead-letter area on one page.
@@ -144,6 +146,12 @@ pub(crate) struct Snapshot {
     pub(crate) can_log_in: bool,
     /// What the last change did.
     pub(crate) notice: Option<&'static str>,
+    /// Events in each of the last 60 minutes, oldest first.
+    pub(crate) minutes: Vec<Counts>,
+    /// Events in each of the last 24 hours, oldest first.
+    pub(crate) hours: Vec<Counts>,
+    /// The last deliveries, latest first.
+    pub(crate) deliveries: Vec<Delivery>,
 }
 
 /// Whether a waiting message matches the search `q` (case-insensitive, in its id, account,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::{AccountView, Paged, Snapshot};
+use super::{AccountView, Counts, Paged, Snapshot};
 use crate::clock::Timestamp;
 
 const STYLE: &str = "
@@ -22,6 +22,11 @@ td.wrap{max-width:32rem;overflow-wrap:anywhere}code{font-size:.9em}
 form{margin:.5rem 0}input[type=search]{padding:.3rem;min-width:16rem;max-width:100%}
 nav a{margin-right:.6rem}form.inline{display:inline;margin:0}td form.inline+form.inline{margin-left:.3rem}
 .notice{padding:.5rem .8rem;border:1px solid var(--line);background:var(--head)}
+.charts{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0;flex:1 1 22rem;min-width:0}
+svg{width:100%;height:8rem;display:block}polyline{fill:none;stroke-width:2;vector-effect:non-scaling-stroke}
+line.axis{stroke:var(--line)}.axis-labels{display:flex;justify-content:space-between;font-size:.85em;color:var(--muted)}
+.s-accepted{color:#0969da;stroke:#0969da}.s-delivered{color:var(--ok);stroke:var(--ok)}
+.s-deferred{color:var(--warn);stroke:var(--warn)}.s-dead{color:var(--bad);stroke:var(--bad)}
 ";
 
 /// The whole page.
@@ -53,6 +58,7 @@ pub(crate) fn render(s: &Snapshot) -> String {
                 }
                 @if let Some(notice) = s.notice { p.notice role="status" { (notice) } }
                 (accounts(s))
+                (activity(s))
                 (queue(s))
                 (dead(s))
             }
@@ -97,6 +103,84 @@ fn accounts(s: &Snapshot) -> Markup {
                 }
             } }
         }
+    }
+}
+
+/// The charts and the last deliveries.
+fn activity(s: &Snapshot) -> Markup {
+    html! {
+        h2 { "Activity" }
+        p.legend {
+            span.s-accepted { "■ accepted" } " " span.s-delivered { "■ delivered" } " "
+            span.s-deferred { "■ deferred" } " " span.s-dead { "■ dead-lettered" }
+        }
+        div.charts {
+            (chart(&s.minutes, "per minute, the last hour", "60 min ago"))
+            (chart(&s.hours, "per hour, the last day", "24 h ago"))
+        }
+        h2 { "Last deliveries" }
+        @if s.deliveries.is_empty() {
+            p.muted { "None since the relay started." }
+        } @else {
+            div.scroll { table {
+                tr { th { "When" } th { "Queue id" } th { "Account" } th { "Recipients" } th { "Latency" } th { "Reply" } }
+                @for d in &s.deliveries {
+                    tr {
+                        td { (ago(s.now, d.at)) } td { code { (d.queue_id) } } td { (d.account) }
+                        td { (d.recipients) } td { (latency(d.latency)) } td.wrap { (d.reply) }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+/// One chart: a line per kind of event over the buckets, drawn on the server as SVG.
+fn chart(buckets: &[Counts], title: &str, start: &str) -> Markup {
+    const W: f64 = 600.0;
+    const H: f64 = 120.0;
+    let max = buckets
+        .iter()
+        .map(|c| c.accepted.max(c.delivered).max(c.deferred).max(c.dead))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let step = W / (buckets.len().max(2) - 1) as f64;
+    let line = |value: fn(&Counts) -> u32| -> String {
+        buckets
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                format!(
+                    "{:.1},{:.1}",
+                    i as f64 * step,
+                    H - f64::from(value(c)) * H / f64::from(max)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let total: u64 = buckets.iter().map(|c| u64::from(c.delivered)).sum();
+    html! {
+        figure {
+            figcaption { (title) span.muted { " · " (total) " delivered · top " (max) } }
+            svg viewBox="-4 -4 608 136" role="img" aria-label=(title) preserveAspectRatio="none" {
+                line.axis x1="0" y1="120" x2="600" y2="120" {}
+                polyline.s-accepted points=(line(|c| c.accepted)) {}
+                polyline.s-delivered points=(line(|c| c.delivered)) {}
+                polyline.s-deferred points=(line(|c| c.deferred)) {}
+                polyline.s-dead points=(line(|c| c.dead)) {}
+            }
+            div.axis-labels { span { (start) } span { "now" } }
+        }
+    }
+}
+
+fn latency(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

@@ -89,6 +89,16 @@ fn snapshot(entries: Vec<Entry>, request: &Request) -> Snapshot {
         csrf: None,
         can_log_in: true,
         notice: request.done.as_deref().and_then(notice),
+        minutes: vec![Counts::default(); 60],
+        hours: vec![Counts::default(); 24],
+        deliveries: vec![Delivery {
+            at: Timestamp::from_unix_secs(1_799_999_990),
+            queue_id: "delivered1".to_owned(),
+            account: "main".to_owned(),
+            recipients: 2,
+            latency: Duration::from_millis(1250),
+            reply: format!("250 2.0.0 OK {HOSTILE}"),
+        }],
     }
 }
 
@@ -115,9 +125,15 @@ fn hostile_values_stay_text() {
         format!("451 4.7.500 {HOSTILE}"),
         format!("550 5.7.1 {HOSTILE}"),
         format!("421 4.3.2 {HOSTILE}"),
+        format!("250 2.0.0 OK {HOSTILE}"),
     ] {
         assert!(text.contains(&shown), "{shown:?} is shown as text");
     }
+    assert_eq!(
+        dom.select(&select("svg polyline")).count(),
+        8,
+        "two charts, four lines each"
+    );
     let search = dom.select(&select("input[name=q]")).next().unwrap();
     assert_eq!(
         search.value().attr("value"),
