@@ -1,6 +1,7 @@
 //! The real `m365-mailer` binary and its library against the emulator over TCP and TLS.
 
 mod argv_injection;
+mod browser;
 mod credentials;
 mod doctor;
 mod examples;

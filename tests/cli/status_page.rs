@@ -57,7 +57,7 @@ async fn the_status_page_shows_accounts_the_queue_and_dead_letters() {
         "3 waiting",
         "carol@fabrikam.com",
         "451 4.3.2 System not accepting network messages",
-        "1 dead letters",
+        "1 dead letter",
         "550 5.7.1 &lt;b&gt;Refused&lt;/b&gt; for the test",
     ] {
         assert!(page.contains(expected), "missing {expected:?}:\n{page}");

@@ -255,7 +255,7 @@ fn queue(s: &Snapshot) -> Markup {
             " " button type="submit" { "Search" }
             @if !s.search.is_empty() { " " a href="/" { "clear" } }
         }
-        (pager(&s.queue, "page", &s.search, "waiting messages"))
+        (pager(&s.queue, "page", &s.search, ("waiting message", "waiting messages")))
         @if !s.queue.rows.is_empty() {
             div.scroll { table {
                 tr {
@@ -286,8 +286,14 @@ fn queue(s: &Snapshot) -> Markup {
 fn dead(s: &Snapshot) -> Markup {
     html! {
         h2 { "Dead letters" }
-        p.muted { "Given up on. " @if s.csrf.is_none() { "Put one back with " code { "m365-mailer queue dead retry ID" } ", or log in to do it here." } }
-        (pager(&s.dead, "dead", &s.search, "dead letters"))
+        p.muted {
+            "Given up on. "
+            @if s.csrf.is_none() {
+                "Put one back with " code { "m365-mailer queue dead retry ID" }
+                @if s.can_log_in { ", or log in to do it here" } "."
+            }
+        }
+        (pager(&s.dead, "dead", &s.search, ("dead letter", "dead letters")))
         @if !s.dead.rows.is_empty() {
             div.scroll { table {
                 tr {
@@ -356,7 +362,7 @@ pub(crate) fn login_page(hostname: &str, enabled: bool, refused: bool) -> String
 }
 
 /// "12 waiting messages · page 2 of 3" with links to the others, keeping the search.
-fn pager<T>(paged: &Paged<T>, key: &str, search: &str, what: &str) -> Markup {
+fn pager<T>(paged: &Paged<T>, key: &str, search: &str, (one, many): (&str, &str)) -> Markup {
     let link = |page: usize| {
         let mut url = format!("/?{key}={page}");
         if !search.is_empty() {
@@ -367,7 +373,7 @@ fn pager<T>(paged: &Paged<T>, key: &str, search: &str, what: &str) -> Markup {
     };
     html! {
         p {
-            (paged.total) " " (what)
+            (paged.total) " " (if paged.total == 1 { one } else { many })
             @if paged.pages() > 1 {
                 " · page " (paged.page) " of " (paged.pages()) " "
                 nav style="display:inline" {
