@@ -104,6 +104,7 @@ async fn status_page(
         minutes,
         hours,
         deliveries,
+        inbound: admin.metrics.activity.inbound_view(),
     };
     (page_headers(), status::render(&snapshot))
 }

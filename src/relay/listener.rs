@@ -176,6 +176,7 @@ impl Shared {
             tracing::info!(client = %ip, user = %shown, "authenticated");
         } else {
             self.metrics.auth_failures.inc();
+            self.metrics.activity.auth_failed(ip, Timestamp::now());
             self.auth_failed(key);
             let next_delay_ms = self.auth_delay(key).as_millis() as u64;
             tracing::warn!(client = %ip, user = %shown, next_delay_ms, "authentication failed");
@@ -214,15 +215,18 @@ pub(crate) async fn serve(listener: TcpListener, mode: ListenerTls, shared: Arc<
             let _open = open;
             if let Err(reason) = shared.admit(key) {
                 shared.metrics.inbound_refused.inc();
+                shared.metrics.activity.refused(reason);
                 tracing::warn!(client = %ip, reason, "connection refused");
                 refuse(tcp, reason).await;
                 return;
             }
             shared.metrics.inbound_connections.inc();
+            shared.metrics.activity.session_opened();
             let _ = tcp.set_nodelay(true);
             if let Err(e) = run(tcp, peer, mode == ListenerTls::Implicit, settings, &shared).await {
                 tracing::debug!(client = %ip, error = %e, "session ended");
             }
+            shared.metrics.activity.session_closed();
             shared.release(key);
         });
     }

@@ -73,7 +73,32 @@ const HOUR: i64 = 3_600_000;
 #[derive(Debug, Default)]
 pub(crate) struct Activity {
     inner: Mutex<Inner>,
+    inbound: Mutex<InboundState>,
 }
+
+/// Clients as the page shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Inbound {
+    /// Sessions open now.
+    pub(crate) open: u64,
+    /// Sessions since the relay started.
+    pub(crate) sessions: u64,
+    /// Connections refused, by reason, most first.
+    pub(crate) refused: Vec<(String, u64)>,
+    /// Failed AUTH by client address (most first, at most 20), with the last one's time.
+    pub(crate) auth_failures: Vec<(String, u64, Timestamp)>,
+}
+
+#[derive(Debug, Default)]
+struct InboundState {
+    open: u64,
+    sessions: u64,
+    refused: std::collections::HashMap<&'static str, u64>,
+    auth_failures: std::collections::HashMap<std::net::IpAddr, (u64, Timestamp)>,
+}
+
+/// Addresses whose failures are kept (the busiest stay): a scan cannot fill memory.
+const AUTH_ADDRESSES: usize = 1_000;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -111,6 +136,66 @@ impl Activity {
         let minutes = series(&inner.minutes, at.div_euclid(MINUTE), 60);
         let hours = series(&inner.hours, at.div_euclid(HOUR), 24);
         (minutes, hours, inner.recent.iter().rev().cloned().collect())
+    }
+
+    /// A client session began.
+    pub(crate) fn session_opened(&self) {
+        let mut inbound = self.inbound();
+        inbound.open += 1;
+        inbound.sessions += 1;
+    }
+
+    /// A client session ended.
+    pub(crate) fn session_closed(&self) {
+        let mut inbound = self.inbound();
+        inbound.open = inbound.open.saturating_sub(1);
+    }
+
+    /// A connection was refused for `reason`.
+    pub(crate) fn refused(&self, reason: &'static str) {
+        *self.inbound().refused.entry(reason).or_default() += 1;
+    }
+
+    /// A client at `ip` failed AUTH at `now`.
+    pub(crate) fn auth_failed(&self, ip: std::net::IpAddr, now: Timestamp) {
+        let mut inbound = self.inbound();
+        if inbound.auth_failures.len() >= AUTH_ADDRESSES && !inbound.auth_failures.contains_key(&ip) {
+            let least = inbound
+                .auth_failures
+                .iter()
+                .min_by_key(|(_, (n, at))| (*n, *at))
+                .map(|(ip, _)| *ip);
+            if let Some(least) = least {
+                inbound.auth_failures.remove(&least);
+            }
+        }
+        let entry = inbound.auth_failures.entry(ip).or_insert((0, now));
+        entry.0 += 1;
+        entry.1 = now;
+    }
+
+    /// The clients' side now.
+    pub(crate) fn inbound_view(&self) -> Inbound {
+        let inbound = self.inbound();
+        let mut refused: Vec<(String, u64)> = inbound.refused.iter().map(|(r, n)| ((*r).to_owned(), *n)).collect();
+        refused.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut failures: Vec<(String, u64, Timestamp)> = inbound
+            .auth_failures
+            .iter()
+            .map(|(ip, (n, at))| (ip.to_string(), *n, *at))
+            .collect();
+        failures.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.2.cmp(&a.2)));
+        failures.truncate(20);
+        Inbound {
+            open: inbound.open,
+            sessions: inbound.sessions,
+            refused,
+            auth_failures: failures,
+        }
+    }
+
+    fn inbound(&self) -> std::sync::MutexGuard<'_, InboundState> {
+        self.inbound.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -14,7 +14,7 @@ use crate::relay::limits::{SendLimits, Usage};
 use crate::service::Service;
 
 pub(crate) use access::Access;
-pub(crate) use activity::{Activity, Counts, Delivery, Event};
+pub(crate) use activity::{Activity, Counts, Delivery, Event, Inbound};
 pub(crate) use page::{login_page, render};
 
 /// Rows of the queue and of the dead-letter area on one page.
@@ -152,6 +152,8 @@ pub(crate) struct Snapshot {
     pub(crate) hours: Vec<Counts>,
     /// The last deliveries, latest first.
     pub(crate) deliveries: Vec<Delivery>,
+    /// The clients' side.
+    pub(crate) inbound: Inbound,
 }
 
 /// Whether a waiting message matches the search `q` (case-insensitive, in its id, account,

@@ -59,6 +59,7 @@ pub(crate) fn render(s: &Snapshot) -> String {
                 @if let Some(notice) = s.notice { p.notice role="status" { (notice) } }
                 (accounts(s))
                 (activity(s))
+                (inbound(s))
                 (queue(s))
                 (dead(s))
             }
@@ -172,6 +173,32 @@ fn chart(buckets: &[Counts], title: &str, start: &str) -> Markup {
                 polyline.s-dead points=(line(|c| c.dead)) {}
             }
             div.axis-labels { span { (start) } span { "now" } }
+        }
+    }
+}
+
+/// Client sessions, refused connections, failed logins.
+fn inbound(s: &Snapshot) -> Markup {
+    let i = &s.inbound;
+    html! {
+        h2 { "Clients" }
+        p { "Sessions: " (i.open) " open, " (i.sessions) " since the relay started." }
+        @if !i.refused.is_empty() {
+            p { "Connections refused: "
+                @for (n, (reason, count)) in i.refused.iter().enumerate() {
+                    @if n > 0 { " · " } (reason) ": " (count)
+                }
+            }
+        }
+        @if i.auth_failures.is_empty() {
+            p.muted { "No failed AUTH since the relay started." }
+        } @else {
+            div.scroll { table {
+                tr { th { "Failed AUTH from" } th { "Times" } th { "Last" } }
+                @for (address, count, at) in &i.auth_failures {
+                    tr { td { (address) } td { (count) } td { (ago(s.now, *at)) } }
+                }
+            } }
         }
     }
 }

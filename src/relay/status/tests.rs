@@ -99,6 +99,12 @@ fn snapshot(entries: Vec<Entry>, request: &Request) -> Snapshot {
             latency: Duration::from_millis(1250),
             reply: format!("250 2.0.0 OK {HOSTILE}"),
         }],
+        inbound: Inbound {
+            open: 3,
+            sessions: 120,
+            refused: vec![("too many connections from this client".to_owned(), 4)],
+            auth_failures: vec![("192.0.2.66".to_owned(), 17, Timestamp::from_unix_secs(1_799_999_940))],
+        },
     }
 }
 
@@ -197,6 +203,8 @@ fn states_limits_and_times_in_words() {
         "recipients of the day against the limit"
     );
     assert!(html.contains("no limit"), "HVE has no message rate");
+    assert!(html.contains("3 open, 120 since the relay started"));
+    assert!(html.contains("too many connections from this client") && html.contains("192.0.2.66"));
     assert_eq!(page::span_text(Duration::from_secs(7200)), "2 h");
 }
 
