@@ -97,3 +97,166 @@ async fn chromium_renders_the_page_and_runs_nothing_from_a_message() {
     }
     relay.kill().await;
 }
+
+/// A page of headless Chromium driven over the DevTools protocol.
+struct Page {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    next: u64,
+}
+
+impl Page {
+    /// Sends `method` and waits for its answer; with `load`, also for the page it loads.
+    async fn call(&mut self, method: &str, params: serde_json::Value, load: bool) -> serde_json::Value {
+        use futures_util::{SinkExt as _, StreamExt as _};
+        self.next += 1;
+        let id = self.next;
+        let message = serde_json::json!({ "id": id, "method": method, "params": params });
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(message.to_string()))
+            .await
+            .unwrap();
+        let (mut answer, mut loaded) = (None, !load);
+        while answer.is_none() || !loaded {
+            let frame = tokio::time::timeout(Duration::from_secs(30), self.socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("no answer to {method}"))
+                .unwrap()
+                .unwrap();
+            let Ok(text) = frame.into_text() else { continue };
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if value["id"] == id {
+                assert!(value.get("error").is_none(), "{method}: {value}");
+                answer = Some(value["result"].clone());
+            } else if value["method"] == "Page.loadEventFired" {
+                loaded = true;
+            }
+        }
+        answer.unwrap()
+    }
+
+    /// Runs `script` in the page (DevTools runs it whatever the page's CSP says).
+    async fn run(&mut self, script: &str, load: bool) -> serde_json::Value {
+        let params = serde_json::json!({ "expression": script, "returnByValue": true });
+        self.call("Runtime.evaluate", params, load).await["result"]["value"].clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_letter_is_retried_by_pressing_its_button() {
+    use tokio::io::AsyncBufReadExt as _;
+    const TOKEN: &str = "browser-test-admin-token-0123";
+    let Some(browser) = ["chromium", "chromium-browser"].iter().find_map(|name| program(name)) else {
+        return;
+    };
+    let mut world = World::start().await;
+    world.set("STATUS_TOKEN", TOKEN);
+    world
+        .emulator
+        .faults()
+        .add(Fault::reply(Stage::DataEnd, "550 5.7.1 Refused once").times(1))
+        .unwrap();
+    let relay = world
+        .relay("[relay]\nadmin_token_env = \"STATUS_TOKEN\"\n[[relay.listen]]\naddress = \"127.0.0.1:0\"\n")
+        .await;
+    submit(
+        relay.addr().port(),
+        &["bob@fabrikam.com"],
+        &complete_message("pressed retry"),
+    );
+    relay.wait_for_log("dead-lettered", Duration::from_secs(20)).await;
+
+    let mut chromium = tokio::process::Command::new(&browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", world.dir.path().join("cdp").display()))
+        .args(["--remote-debugging-port=0", "about:blank"])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(chromium.stderr.take().unwrap()).lines();
+    let browser_ws = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("Chromium ended without its DevTools address");
+    })
+    .await
+    .expect("Chromium starts");
+    // The page target's socket, next to the browser's.
+    let port = browser_ws
+        .split(':')
+        .nth(2)
+        .and_then(|p| p.split('/').next())
+        .unwrap()
+        .to_owned();
+    let targets: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/json/list"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let page_ws = targets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == "page")
+        .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+        .unwrap()
+        .to_owned();
+    let (socket, _) = tokio_tungstenite::connect_async(page_ws).await.unwrap();
+    let mut page = Page { socket, next: 0 };
+    page.call("Page.enable", serde_json::json!({}), false).await;
+
+    let base = format!("http://{}", relay.admin.unwrap());
+    page.call("Page.navigate", serde_json::json!({ "url": format!("{base}/") }), true)
+        .await;
+    let text = page.run("document.body.innerText", false).await;
+    assert!(text.as_str().unwrap().contains("1 dead letter"), "{text}");
+    assert_eq!(
+        page.run("document.querySelectorAll('form[method=post]').length", false)
+            .await,
+        0
+    );
+
+    // Log in with the token, as a person would: type it, press the button.
+    page.call(
+        "Page.navigate",
+        serde_json::json!({ "url": format!("{base}/login") }),
+        true,
+    )
+    .await;
+    let typed = format!(
+        "document.querySelector('#token').value = '{TOKEN}'; document.querySelector('form button').click(); true"
+    );
+    page.run(&typed, true).await;
+    let retry = "document.querySelector(\"form[action='/dead/retry'] button\")";
+    assert_eq!(
+        page.run(&format!("{retry} !== null"), false).await,
+        true,
+        "a retry button once logged in"
+    );
+    page.run(&format!("{retry}.click(); true"), true).await;
+    let text = page.run("document.body.innerText", false).await;
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains("The dead letter is back in the queue, due now."),
+        "{text}"
+    );
+    assert_eq!(
+        world.wait_for_messages(1, Duration::from_secs(20)).await,
+        1,
+        "{}",
+        relay.log_text()
+    );
+    let _ = chromium.kill().await;
+    relay.kill().await;
+}
