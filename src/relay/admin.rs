@@ -30,13 +30,94 @@ pub(crate) struct Admin {
     pub(crate) access: status::Access,
 }
 
-/// Serves the endpoint on `listener` until `shutdown` becomes `true`.
-pub(crate) async fn serve(listener: tokio::net::TcpListener, admin: Admin, mut shutdown: watch::Receiver<bool>) {
-    let serve = axum::serve(listener, router(Arc::new(admin))).with_graceful_shutdown(async move {
+/// Serves the endpoint on `listener` until `shutdown` becomes `true`; over TLS with `tls`.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    admin: Admin,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let router = router(Arc::new(admin));
+    let stop = async move {
         let _ = shutdown.changed().await;
-    });
-    if let Err(e) = serve.await {
+    };
+    let served = match tls {
+        None => axum::serve(listener, router).with_graceful_shutdown(stop).await,
+        Some(tls) => {
+            axum::serve(TlsListener::new(listener, tls), router)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    };
+    if let Err(e) = served {
         tracing::error!(error = %e, "admin endpoint failed");
+    }
+}
+
+/// The endpoint's listener over TLS: handshakes run on tasks of their own (at most 10 s each),
+/// so a slow client holds up nobody; finished ones wait in a channel for the server.
+struct TlsListener {
+    local: std::io::Result<std::net::SocketAddr>,
+    ready: tokio::sync::mpsc::Receiver<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        std::net::SocketAddr,
+    )>,
+}
+
+impl TlsListener {
+    fn new(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConfig>) -> Self {
+        let local = listener.local_addr();
+        let (done, ready) = tokio::sync::mpsc::channel(16);
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin endpoint: accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let (acceptor, to_server) = (acceptor.clone(), done.clone());
+                tokio::spawn(async move {
+                    let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
+                    match handshake.await {
+                        Ok(Ok(stream)) => {
+                            let _ = to_server.send((stream, peer)).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(client = %peer, error = %e, "admin endpoint: TLS handshake failed");
+                        }
+                        Err(_) => tracing::debug!(client = %peer, "admin endpoint: TLS handshake timed out"),
+                    }
+                });
+                if done.is_closed() {
+                    return;
+                }
+            }
+        });
+        Self { local, ready }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accepting task ended: nothing more comes.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        match &self.local {
+            Ok(addr) => Ok(*addr),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        }
     }
 }
 
@@ -165,7 +246,7 @@ async fn login(State(admin): State<Arc<Admin>>, axum::Form(form): axum::Form<Log
             StatusCode::SEE_OTHER,
             [
                 (header::LOCATION, "/".to_owned()),
-                (header::SET_COOKIE, status::Access::cookie(&id, false)),
+                (header::SET_COOKIE, admin.access.cookie(&id)),
             ],
         )
             .into_response(),

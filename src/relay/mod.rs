@@ -165,7 +165,7 @@ impl Relay {
     /// Starts the relay on `listeners`: checks the TLS certificate, opens the queue (putting
     /// back what a previous run left), starts delivery, then accepts connections.
     pub(crate) async fn start(config: RelayConfig, listeners: Listeners) -> Result<Self, StartError> {
-        let needs_tls = listeners.smtp.iter().any(|(_, tls)| *tls != ListenerTls::None);
+        let needs_tls = config.admin_tls || listeners.smtp.iter().any(|(_, tls)| *tls != ListenerTls::None);
         let tls = if needs_tls { Some(server_tls(&config)?) } else { None };
         let (queue, recovered) = Queue::open_at(&config.queue).await?;
         tracing::info!(
@@ -188,7 +188,7 @@ impl Relay {
             settings: config.session.clone(),
             policy: RwLock::new(Arc::new(config.policy.clone())),
             inbound: config.inbound.clone(),
-            tls,
+            tls: tls.clone(),
             queue: queue.clone(),
             stored,
             shutdown: shutdown_rx.clone(),
@@ -218,9 +218,10 @@ impl Relay {
                 accounts: Arc::clone(&accounts),
                 queue: queue.clone(),
                 hostname: config.session.hostname.clone(),
-                access: status::Access::new(config.admin_token.clone()),
+                access: status::Access::new(config.admin_token.clone(), config.admin_tls),
             };
-            tasks.push(tokio::spawn(admin::serve(listener, state, shutdown_rx)));
+            let admin_tls = tls.clone().filter(|_| config.admin_tls);
+            tasks.push(tokio::spawn(admin::serve(listener, state, admin_tls, shutdown_rx)));
             tracing::info!(address = %address, "admin endpoint: / (status page) /healthz /readyz /metrics");
             address
         });

@@ -123,4 +123,6 @@ pub(crate) struct RelayConfig {
     /// The token that lets the status page retry and delete (bearer or login); without it the
     /// page is read only, and the endpoint only on loopback.
     pub(crate) admin_token: Option<crate::secret::Secret>,
+    /// Serve the admin endpoint over TLS with the relay's certificate.
+    pub(crate) admin_tls: bool,
 }

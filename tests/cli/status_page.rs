@@ -62,6 +62,11 @@ async fn the_status_page_shows_accounts_the_queue_and_dead_letters() {
     ] {
         assert!(page.contains(expected), "missing {expected:?}:\n{page}");
     }
+    let accounts = page.split("<h2>Activity</h2>").next().unwrap();
+    assert!(
+        accounts.contains("451 4.3.2 System not accepting network messages"),
+        "the account's last reply: {accounts}"
+    );
     // A search narrows both lists.
     let found = reqwest::get(format!("{url}?q=nobody%40nowhere"))
         .await
@@ -213,4 +218,37 @@ async fn the_admin_endpoint_beyond_loopback_needs_a_token() {
         stderr.contains("admin_listen") && stderr.contains("without a token"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_tls_with_the_relays_certificate_the_cookie_is_secure() {
+    let mut world = World::start().await;
+    world.set("STATUS_TOKEN", "tls-status-page-token-0123456789");
+    let relay = world
+        .relay("[relay]\nadmin_tls = true\nadmin_token_env = \"STATUS_TOKEN\"\n[[relay.listen]]\naddress = \"127.0.0.1:0\"\n")
+        .await;
+    let base = format!("https://localhost:{}", relay.admin.unwrap().port());
+    // The relay's certificate is self-signed here (its fingerprint is in the log).
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client.get(&base).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<h2>Accounts</h2>"));
+    let plain = reqwest::get(format!("http://127.0.0.1:{}/", relay.admin.unwrap().port())).await;
+    assert!(
+        plain.is_err() || !plain.unwrap().status().is_success(),
+        "no plain HTTP on the TLS port"
+    );
+    let login = client
+        .post(format!("{base}/login"))
+        .form(&[("token", "tls-status-page-token-0123456789")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    assert!(login.headers()["set-cookie"].to_str().unwrap().ends_with("; Secure"));
+    relay.kill().await;
 }

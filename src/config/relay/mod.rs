@@ -46,6 +46,8 @@ pub(crate) struct RawRelay {
     private_key: Option<Spanned<String>>,
     admin_listen: Option<Spanned<String>>,
     admin_token_file: Option<Spanned<String>>,
+    #[serde(default)]
+    admin_tls: bool,
     admin_token_env: Option<Spanned<String>>,
     #[serde(default)]
     listen: Vec<RawListener>,
@@ -244,6 +246,7 @@ impl RelayConfig {
             delivery,
             admin,
             admin_token,
+            admin_tls: raw.admin_tls,
         })
     }
 }

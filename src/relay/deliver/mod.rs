@@ -68,6 +68,9 @@ pub(crate) struct AccountDelivery {
     blocked: AtomicU32,
     /// The mailbox's limits held with the other relays on the queue, if it is shared.
     joint: Option<joint::Joint>,
+    /// The last answer of Microsoft's (or error), with the catalog's cause and fix, for the
+    /// status page.
+    last_reply: Mutex<Option<crate::relay::status::LastReply>>,
 }
 
 /// An authenticated connection and when its token expires.
@@ -119,6 +122,7 @@ impl AccountDelivery {
             expiry_warned: std::sync::atomic::AtomicU8::new(0),
             blocked: AtomicU32::new(0),
             joint,
+            last_reply: Mutex::new(None),
         }))
     }
 

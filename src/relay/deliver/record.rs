@@ -2,7 +2,7 @@
 //! account's pause, and the queue operations, retried while the disk refuses.
 
 use super::*;
-use crate::relay::status::{Delivery, Event};
+use crate::relay::status::{Delivery, Event, LastReply};
 
 impl AccountDelivery {
     /// Returns a leased message to the queue untried.
@@ -70,6 +70,14 @@ impl AccountDelivery {
         let m = &self.metrics;
         let message_id = message.message_id.as_deref().unwrap_or("");
         let now = Timestamp::now();
+        *self
+            .last_reply
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(LastReply {
+            at: now,
+            reply: plan.reply.clone(),
+            diagnosis: plan.diagnosis.clone(),
+        });
         if plan.delivered > 0 {
             m.delivered.get_or_create(&self.label).inc();
             let latency = now.since(message.received);

@@ -39,6 +39,11 @@ impl AccountDelivery {
                 .clone(),
             unavailable_until: later(unavailable_until),
             throttled_until: later(usage.paused_until),
+            last_reply: self
+                .last_reply
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
         }
     }
 }

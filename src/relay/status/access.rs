@@ -23,6 +23,8 @@ const MAX_SESSIONS: usize = 64;
 #[derive(Debug)]
 pub(crate) struct Access {
     token: Option<Secret>,
+    /// The page is served over TLS: the cookie is `Secure`.
+    tls: bool,
     sessions: Mutex<HashMap<String, Session>>,
 }
 
@@ -33,10 +35,11 @@ struct Session {
 }
 
 impl Access {
-    /// Access with `token`; `None` keeps the page read only.
-    pub(crate) fn new(token: Option<Secret>) -> Self {
+    /// Access with `token` (`None` keeps the page read only), served over TLS or not.
+    pub(crate) fn new(token: Option<Secret>, tls: bool) -> Self {
         Self {
             token,
+            tls,
             sessions: Mutex::new(HashMap::new()),
         }
     }
@@ -101,8 +104,8 @@ impl Access {
     }
 
     /// The `Set-Cookie` value for session `id` (`Secure` when the page is served over TLS).
-    pub(crate) fn cookie(id: &str, secure: bool) -> String {
-        let secure = if secure { "; Secure" } else { "" };
+    pub(crate) fn cookie(&self, id: &str) -> String {
+        let secure = if self.tls { "; Secure" } else { "" };
         format!(
             "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
             LIFETIME.as_secs()
@@ -153,7 +156,7 @@ mod tests {
 
     #[test]
     fn the_token_opens_a_session_whose_forms_carry_its_csrf_token() {
-        let access = Access::new(Some(Secret::new("0123456789abcdef-token")));
+        let access = Access::new(Some(Secret::new("0123456789abcdef-token")), true);
         assert!(access.login("wrong").is_none());
         let id = access.login("0123456789abcdef-token").unwrap();
         let headers = with_cookie(&id);
@@ -167,10 +170,10 @@ mod tests {
         assert!(access.allows(&bearer, None));
         access.logout(&headers);
         assert!(access.csrf(&headers).is_none());
-        let cookie = Access::cookie(&id, true);
+        let cookie = access.cookie(&id);
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.ends_with("; Secure"));
         assert!(
-            !Access::new(None).allows(&bearer, None),
+            !Access::new(None, false).allows(&bearer, None),
             "no token configured: read only"
         );
     }

@@ -49,6 +49,19 @@ pub(crate) struct AccountView {
     pub(crate) unavailable_until: Option<Timestamp>,
     /// Throttled: nothing sent before this.
     pub(crate) throttled_until: Option<Timestamp>,
+    /// Microsoft's last answer to the account.
+    pub(crate) last_reply: Option<LastReply>,
+}
+
+/// Microsoft's last answer to an account (or the error that stood for one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LastReply {
+    /// When.
+    pub(crate) at: Timestamp,
+    /// The reply.
+    pub(crate) reply: String,
+    /// The catalog's cause and fix (empty when it has none, or for a success).
+    pub(crate) diagnosis: String,
 }
 
 /// What the page is asked for: `?q=` filters the queue and the dead letters (an address, an

@@ -75,7 +75,7 @@ fn accounts(s: &Snapshot) -> Markup {
             tr {
                 th { "Account" } th { "Service" } th { "Mailbox" } th { "State" } th { "Token" }
                 th { "Credential" } th { "This minute" } th { "This hour" } th { "Recipients today" }
-                th { "Connections" }
+                th { "Connections" } th { "Last reply" }
             }
             @for a in &s.accounts {
                 tr {
@@ -89,6 +89,12 @@ fn accounts(s: &Snapshot) -> Markup {
                     td { @match a.usage.hour { Some(n) => (used(n as u64, a.limits.hourly)), None => span.muted { "no limit" } } }
                     td { (used(a.usage.recipients, a.limits.recipients)) }
                     td { (a.connections) }
+                    td.wrap {
+                        @if let Some(last) = &a.last_reply {
+                            (last.reply) " " span.muted { "(" (ago(s.now, last.at)) ")" }
+                            @if !last.diagnosis.is_empty() { br; span.muted { (last.diagnosis) } }
+                        }
+                    }
                 }
             }
         } }

@@ -62,6 +62,11 @@ fn account() -> AccountView {
         unavailable: Some(format!("421 4.3.2 {HOSTILE}")),
         unavailable_until: Some(Timestamp::from_unix_secs(1_800_000_060)),
         throttled_until: None,
+        last_reply: Some(LastReply {
+            at: Timestamp::from_unix_secs(1_799_999_970),
+            reply: format!("535 5.7.3 {HOSTILE}"),
+            diagnosis: format!("Cause: the app was not given access {HOSTILE}"),
+        }),
     }
 }
 
@@ -132,6 +137,8 @@ fn hostile_values_stay_text() {
         format!("550 5.7.1 {HOSTILE}"),
         format!("421 4.3.2 {HOSTILE}"),
         format!("250 2.0.0 OK {HOSTILE}"),
+        format!("535 5.7.3 {HOSTILE}"),
+        format!("Cause: the app was not given access {HOSTILE}"),
     ] {
         assert!(text.contains(&shown), "{shown:?} is shown as text");
     }
