@@ -40,33 +40,7 @@ async fn chromium_renders_the_page_and_runs_nothing_from_a_message() {
         return;
     };
     let world = World::start().await;
-    world
-        .emulator
-        .faults()
-        .add(Fault::reply(Stage::DataEnd, HOSTILE).times(1))
-        .unwrap();
-    let relay = world
-        .relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n[relay.delivery]\nconnections_per_account = 1\n")
-        .await;
-    let port = relay.addr().port();
-    submit(port, &["bob@fabrikam.com"], &complete_message("hostile reply"));
-    relay.wait_for_log("dead-lettered", Duration::from_secs(20)).await;
-    world
-        .emulator
-        .faults()
-        .add(Fault::reply(
-            Stage::DataEnd,
-            "451 4.3.2 System not accepting network messages",
-        ))
-        .unwrap();
-    for i in 0..2 {
-        submit(
-            port,
-            &["carol@fabrikam.com"],
-            &complete_message(&format!("waiting {i}")),
-        );
-    }
-    relay.wait_for_log("deferred", Duration::from_secs(20)).await;
+    let relay = crate::status_page::relay_with_a_dead_letter(&world, HOSTILE, 2).await;
 
     let url = format!("http://{}/", relay.admin.unwrap());
     let profile = world.dir.path().join("chromium");

@@ -6,14 +6,13 @@ use m365_emulator::{Fault, Stage};
 
 use crate::support::*;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_status_page_shows_accounts_the_queue_and_dead_letters() {
-    let world = World::start().await;
+/// A relay with one dead letter, refused with `reply`, and `waiting` messages deferred.
+pub(crate) async fn relay_with_a_dead_letter(world: &World, reply: &str, waiting: usize) -> RelayProcess {
     // The first message is refused for good; the next ones are deferred, and stay queued.
     world
         .emulator
         .faults()
-        .add(Fault::reply(Stage::DataEnd, "550 5.7.1 <b>Refused</b> for the test").times(1))
+        .add(Fault::reply(Stage::DataEnd, reply).times(1))
         .unwrap();
     let relay = world
         .relay("[[relay.listen]]\naddress = \"127.0.0.1:0\"\n\n[relay.delivery]\nconnections_per_account = 1\n")
@@ -29,7 +28,7 @@ async fn the_status_page_shows_accounts_the_queue_and_dead_letters() {
             "451 4.3.2 System not accepting network messages",
         ))
         .unwrap();
-    for i in 0..3 {
+    for i in 0..waiting {
         submit(
             port,
             &["carol@fabrikam.com"],
@@ -37,6 +36,21 @@ async fn the_status_page_shows_accounts_the_queue_and_dead_letters() {
         );
     }
     relay.wait_for_log("deferred", Duration::from_secs(20)).await;
+    relay
+}
+
+/// The text of `page` between the first `start` and the next `end`.
+fn between<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
+    page.split(start)
+        .nth(1)
+        .and_then(|rest| rest.split(end).next())
+        .unwrap_or_else(|| panic!("no {start:?} in {page}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_page_shows_accounts_the_queue_and_dead_letters() {
+    let world = World::start().await;
+    let relay = relay_with_a_dead_letter(&world, "550 5.7.1 <b>Refused</b> for the test", 3).await;
 
     let url = format!("http://{}/", relay.admin.unwrap());
     let response = reqwest::get(&url).await.unwrap();
@@ -110,12 +124,7 @@ async fn a_dead_letter_is_retried_from_the_page_with_the_token_only() {
         page.contains("href=\"/login\"") && !page.contains("/dead/retry"),
         "{page}"
     );
-    let id = page
-        .split("<td><code>")
-        .nth(1)
-        .and_then(|rest| rest.split("</code>").next())
-        .unwrap()
-        .to_owned();
+    let id = between(&page, "<td><code>", "</code>").to_owned();
 
     // Without the token nothing changes; a wrong one is refused.
     let anonymous = client
@@ -165,12 +174,7 @@ async fn a_dead_letter_is_retried_from_the_page_with_the_token_only() {
         .text()
         .await
         .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
     let retried = client
         .post(format!("{base}/dead/retry"))
         .header("cookie", &session)

@@ -123,20 +123,7 @@ impl Scenario {
                     "a tenant needs at least one verified domain",
                 ));
             }
-            for (d, domain) in tenant.domains.iter().enumerate() {
-                if !is_dns_name(domain) {
-                    return Err(invalid(
-                        format!("{at}.domains[{d}]"),
-                        format!("`{domain}` is not a domain name"),
-                    ));
-                }
-                if !domains.insert(domain.to_ascii_lowercase()) {
-                    return Err(invalid(
-                        format!("{at}.domains[{d}]"),
-                        format!("domain `{domain}` is verified twice"),
-                    ));
-                }
-            }
+            unique_domains(&at, &tenant.domains, &mut domains, "verified")?;
             validate_tenant(&at, tenant)?;
         }
         self.validate_smtp_usernames()?;
@@ -329,22 +316,28 @@ fn validate_role_assignment(
     Ok(())
 }
 
-fn validate_acs_resource(at: &str, resource: &AcsResource) -> Result<(), ScenarioError> {
-    let mut domains = HashSet::new();
-    for (d, domain) in resource.domains.iter().enumerate() {
+/// `{at}.domains`: each a domain name, none already in `seen` (`how` it is held: verified,
+/// connected).
+fn unique_domains(at: &str, list: &[String], seen: &mut HashSet<String>, how: &str) -> Result<(), ScenarioError> {
+    for (d, domain) in list.iter().enumerate() {
         if !is_dns_name(domain) {
             return Err(invalid(
                 format!("{at}.domains[{d}]"),
                 format!("`{domain}` is not a domain name"),
             ));
         }
-        if !domains.insert(domain.to_ascii_lowercase()) {
+        if !seen.insert(domain.to_ascii_lowercase()) {
             return Err(invalid(
                 format!("{at}.domains[{d}]"),
-                format!("domain `{domain}` is connected twice"),
+                format!("domain `{domain}` is {how} twice"),
             ));
         }
     }
+    Ok(())
+}
+
+fn validate_acs_resource(at: &str, resource: &AcsResource) -> Result<(), ScenarioError> {
+    unique_domains(at, &resource.domains, &mut HashSet::new(), "connected")?;
     let linked = |field: String, address: &str| -> Result<(), ScenarioError> {
         let domain = address_domain(&field, address)?;
         if resource.has_domain(domain) {

@@ -19,8 +19,7 @@ const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// Sessions kept at most (the oldest go first): a flood of logins cannot fill memory.
 const MAX_SESSIONS: usize = 64;
 
-/// The admin token and the open sessions.
-#[derive(Debug)]
+/// The admin token and the open sessions. `Debug` shows neither: both let one change the queue.
 pub(crate) struct Access {
     token: Option<Secret>,
     /// The page is served over TLS: the cookie is `Secure`.
@@ -28,7 +27,17 @@ pub(crate) struct Access {
     sessions: Mutex<HashMap<String, Session>>,
 }
 
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("token", &self.token)
+            .field("tls", &self.tls)
+            .field("sessions", &self.lock().len())
+            .finish()
+    }
+}
+
+#[derive(Clone)]
 struct Session {
     csrf: String,
     expires: Instant,
@@ -168,6 +177,11 @@ mod tests {
         let mut bearer = HeaderMap::new();
         bearer.insert(header::AUTHORIZATION, "Bearer 0123456789abcdef-token".parse().unwrap());
         assert!(access.allows(&bearer, None));
+        let shown = format!("{access:?}");
+        assert!(
+            !shown.contains("0123456789abcdef-token") && !shown.contains(&id) && !shown.contains(&csrf),
+            "{shown}"
+        );
         access.logout(&headers);
         assert!(access.csrf(&headers).is_none());
         let cookie = access.cookie(&id);

@@ -298,10 +298,7 @@ fn queue(s: &Snapshot) -> Markup {
                 }
                 @for e in &s.queue.rows {
                     tr {
-                        td { code { (e.message.id) } }
-                        td { (e.message.account) }
-                        td.wrap { (e.message.sender) }
-                        td.wrap { (e.message.recipients.join(", ")) }
+                        (summary_cells(&e.message))
                         td { (ago(s.now, e.message.received)) }
                         td { (e.message.attempts) }
                         td { @if e.leased { span.ok { "being delivered" } } @else { (until(s.now, e.next_attempt)) } }
@@ -313,6 +310,16 @@ fn queue(s: &Snapshot) -> Markup {
                 }
             } }
         }
+    }
+}
+
+/// The cells a waiting message and a dead letter both have: queue id, account, From, To.
+fn summary_cells(m: &crate::queue::Summary) -> Markup {
+    html! {
+        td { code { (m.id) } }
+        td { (m.account) }
+        td.wrap { (m.sender) }
+        td.wrap { (m.recipients.join(", ")) }
     }
 }
 
@@ -335,10 +342,7 @@ fn dead(s: &Snapshot) -> Markup {
                 }
                 @for d in &s.dead.rows {
                     tr {
-                        td { code { (d.message.id) } }
-                        td { (d.message.account) }
-                        td.wrap { (d.message.sender) }
-                        td.wrap { (d.message.recipients.join(", ")) }
+                        (summary_cells(&d.message))
                         td { (ago(s.now, d.failed)) }
                         td.wrap { (d.reply) }
                         td.wrap { (d.diagnosis) }
