@@ -131,6 +131,12 @@ impl serde::Serialize for Timestamp {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <i64 as serde::Deserialize>::deserialize(d).map(Self::from_unix_millis)
+    }
+}
+
 /// As Unix seconds, for files that hold a moment in seconds (the token cache):
 /// `#[serde(with = "crate::clock::unix_secs")]`.
 pub(crate) mod unix_secs {

@@ -11,6 +11,9 @@ use crate::relay::session::{Event, Session, Settings};
 use crate::smtp::reply::ReplyParser;
 use crate::smtp::transparency;
 
+mod alert;
+pub use alert::alert_bodies;
+
 /// The mailbox the properties' account sends as.
 pub const MAILBOX: &str = "relay@contoso.com";
 /// The one other address it may use.
@@ -437,6 +440,11 @@ mod tests {
         #[test]
         fn a_config_file_of_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
             super::config_file(&bytes);
+        }
+
+        #[test]
+        fn an_alert_about_arbitrary_text(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            super::alert_bodies(&bytes);
         }
 
         #[test]

@@ -143,6 +143,116 @@ async fn a_failed_request_changes_nothing(queue: &Queue) {
     );
 }
 
+fn alert(destination: &str, kind: &str, at: i64) -> NewAlert {
+    NewAlert {
+        destination: destination.into(),
+        kind: kind.into(),
+        event: format!("{{\"at\":{at}}}"),
+        at: ms(at),
+    }
+}
+
+async fn due(queue: &Queue, now: i64) -> (Vec<i64>, Vec<LastSent>) {
+    match queue
+        .outbox(OutboxOp::Due {
+            now: ms(now),
+            limit: 100,
+        })
+        .await
+        .unwrap()
+    {
+        OutboxResult::Due(pending, sent) => (pending.into_iter().map(|p| p.seq).collect(), sent),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn claim(queue: &Queue, seqs: &[i64], now: i64, window: i64) -> Vec<i64> {
+    let op = OutboxOp::Claim {
+        destination: "teams".into(),
+        kind: "dead-lettered".into(),
+        seqs: seqs.to_vec(),
+        now: ms(now),
+        not_since: ms(now - window),
+        until: ms(now + 60_000),
+    };
+    match queue.outbox(op).await.unwrap() {
+        OutboxResult::Claimed(seqs) => seqs,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The alert outbox: stored with what it is about, conditions announced once, a window per
+/// destination and kind, claims, failures and retries.
+async fn outbox(queue: &Queue) {
+    // An alert stored with its dead letter; a request that fails stores neither.
+    queue.enqueue(message("a1", "main", 1000)).await.unwrap();
+    let failed = queue
+        .apply(vec![
+            Op::Outbox(OutboxOp::Add(vec![alert("teams", "dead-lettered", 1000)])),
+            Op::Enqueue(message("a1", "main", 1000)),
+        ])
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(
+        due(queue, 5000).await.0,
+        Vec::<i64>::new(),
+        "rolled back with the request"
+    );
+    queue
+        .outbox(OutboxOp::Add(vec![
+            alert("teams", "dead-lettered", 1000),
+            alert("teams", "dead-lettered", 1100),
+        ]))
+        .await
+        .unwrap();
+    let (seqs, sent) = due(queue, 5000).await;
+    assert_eq!((seqs.len(), sent), (2, Vec::new()));
+
+    // A condition is raised once, however often it is seen; cleared once.
+    let raise = || OutboxOp::Raise {
+        key: "queue-age".into(),
+        since: ms(2000),
+        alerts: vec![alert("teams", "queue-old", 2000)],
+    };
+    assert_eq!(queue.outbox(raise()).await.unwrap(), OutboxResult::Changed(true));
+    assert_eq!(queue.outbox(raise()).await.unwrap(), OutboxResult::Changed(false));
+    let clear = || OutboxOp::Clear {
+        key: "queue-age".into(),
+        alerts: vec![alert("teams", "queue-old-resolved", 3000)],
+    };
+    assert_eq!(queue.outbox(clear()).await.unwrap(), OutboxResult::Changed(true));
+    assert_eq!(queue.outbox(clear()).await.unwrap(), OutboxResult::Changed(false));
+    assert_eq!(due(queue, 5000).await.0.len(), 4);
+
+    // The window: one claim per destination and kind within it.
+    assert_eq!(claim(queue, &seqs[..1], 5000, 60_000).await, &seqs[..1]);
+    assert_eq!(
+        claim(queue, &seqs[1..], 6000, 60_000).await,
+        Vec::<i64>::new(),
+        "within the window"
+    );
+    let (still, sent) = due(queue, 6000).await;
+    assert!(!still.contains(&seqs[0]), "a claimed alert is not due");
+    assert_eq!((sent[0].destination.as_str(), sent[0].at), ("teams", ms(5000)));
+    // A failed post opens the window again and is due after its wait.
+    queue
+        .outbox(OutboxOp::Failed {
+            destination: "teams".into(),
+            kind: "dead-lettered".into(),
+            seqs: seqs[..1].to_vec(),
+            next_attempt: ms(9000),
+            error: "HTTP 503".into(),
+        })
+        .await
+        .unwrap();
+    assert!(!due(queue, 8000).await.0.contains(&seqs[0]));
+    assert!(due(queue, 9000).await.0.contains(&seqs[0]));
+    assert_eq!(claim(queue, &seqs, 9000, 60_000).await, seqs, "both, in one post");
+    queue.outbox(OutboxOp::Sent(seqs.clone())).await.unwrap();
+    let (left, _) = due(queue, 100_000).await;
+    assert_eq!(left.len(), 2, "the queue-age alerts are left");
+}
+
 /// What the `queue` commands see and change beside the relay's own handle.
 async fn inspection(queue: &Queue, location: &Location) {
     for m in [message("m1", "main", 1000), message("m2", "main", 2000)] {
@@ -232,19 +342,20 @@ async fn sqlite_and_postgres_look_the_same_to_the_queue_commands() {
 
 #[tokio::test]
 async fn sqlite_keeps_the_queue_semantics() {
-    for scenario in [0, 1] {
+    for scenario in [0, 1, 2] {
         let dir = tempfile::tempdir().unwrap();
         let (queue, _) = Queue::open(&dir.path().join("queue")).unwrap();
         match scenario {
             0 => lifecycle(&queue).await,
-            _ => a_failed_request_changes_nothing(&queue).await,
+            1 => a_failed_request_changes_nothing(&queue).await,
+            _ => outbox(&queue).await,
         }
     }
 }
 
 #[tokio::test]
 async fn postgres_keeps_the_queue_semantics() {
-    for scenario in [0, 1] {
+    for scenario in [0, 1, 2] {
         let Some(db) = TestDatabase::create("postgres_keeps_the_queue_semantics").await else {
             return;
         };
@@ -256,7 +367,8 @@ async fn postgres_keeps_the_queue_semantics() {
         assert!(postgres::testing::encrypted(store).await, "TLS, verified");
         match scenario {
             0 => lifecycle(&queue).await,
-            _ => a_failed_request_changes_nothing(&queue).await,
+            1 => a_failed_request_changes_nothing(&queue).await,
+            _ => outbox(&queue).await,
         }
         // A second relay starting on the same tables finds them as they are.
         let (_, again) = Queue::connect(&db.target, None).await.unwrap();

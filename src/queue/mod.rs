@@ -11,6 +11,7 @@ mod conformance;
 mod inspect;
 mod inspection;
 mod migrate;
+mod outbox;
 mod postgres;
 mod retry;
 mod sqlite;
@@ -25,6 +26,7 @@ use crate::secret::Secret;
 pub(crate) use inspect::{DeadEntry, Entry, Inspector, Lookup, Paused, Stats, Summary};
 pub(crate) use inspection::Inspection;
 pub(crate) use migrate::migrate;
+pub(crate) use outbox::{LastSent, NewAlert, OutboxOp, OutboxResult, PendingAlert};
 pub(crate) use postgres::{PostgresStore, Seat, Slot, SlotLimits, SlotWait, Slots, Target};
 pub(crate) use retry::{Backoff, Next};
 pub(crate) use sqlite::SqliteStore;
@@ -87,6 +89,9 @@ pub(crate) struct Leased {
     pub(crate) attempts: u32,
     /// Deliveries of it that crashed so far.
     pub(crate) crashes: u32,
+    /// Its previous lease ran out: whoever held it stopped without finishing (another relay
+    /// on a shared queue that died, or could not reach the database).
+    pub(crate) reclaimed: bool,
 }
 
 /// A message given up on, with why.
@@ -326,6 +331,28 @@ impl Queue {
             }
             Backend::Postgres(store) => store.stats().await,
         }
+    }
+
+    /// The paused accounts, and why.
+    pub(crate) async fn paused(&self) -> Result<Vec<Paused>, QueueError> {
+        match &self.backend {
+            Backend::Sqlite { dir, .. } => {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || Inspector::open(&dir)?.paused())
+                    .await
+                    .map_err(|_| QueueError::Closed)?
+            }
+            Backend::Postgres(store) => store.paused().await,
+        }
+    }
+
+    /// Applies one operation on the alert outbox.
+    pub(crate) async fn outbox(&self, op: OutboxOp) -> Result<OutboxResult, QueueError> {
+        let results = self.apply(vec![Op::Outbox(op)]).await?;
+        Ok(match results.into_iter().next() {
+            Some(OpResult::Outbox(result)) => result,
+            _ => OutboxResult::Done,
+        })
     }
 
     /// Stores a message durably.

@@ -12,7 +12,7 @@ use crate::clock::Timestamp;
 /// The database file inside the queue directory.
 pub(crate) const FILE_NAME: &str = "queue.sqlite3";
 
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue (
@@ -109,6 +109,8 @@ impl SqliteStore {
             tx.execute_batch(UPGRADE_FROM_1)?;
         }
         tx.execute_batch(SCHEMA)?;
+        // Format 3 adds the alert outbox: new tables only.
+        tx.execute_batch(super::outbox::SQLITE_SCHEMA)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
         Ok(Self { conn })
@@ -250,6 +252,7 @@ fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(OpResult::Sent(sent))
         }
+        Op::Outbox(op) => super::outbox::apply_sqlite(tx, op).map(OpResult::Outbox),
     }
 }
 
@@ -313,6 +316,8 @@ fn lease(
             },
             attempts: row.get(8)?,
             crashes: row.get(9)?,
+            // One relay holds a SQLite queue: what a previous run held, `recover` counted.
+            reclaimed: false,
         })
     })?
     .collect()

@@ -8,6 +8,7 @@
 
 use crate::clock::Timestamp;
 
+use super::outbox::{OutboxOp, OutboxResult};
 use super::{DeadLetter, Leased, NewMessage, QueueError, QueueId, Recovered};
 
 /// One operation on the queue.
@@ -91,6 +92,8 @@ pub(crate) enum Op {
         /// Since.
         since: Timestamp,
     },
+    /// An operation on the alert outbox.
+    Outbox(OutboxOp),
 }
 
 /// The result of one operation.
@@ -104,6 +107,8 @@ pub(crate) enum OpResult {
     NextDue(Option<Timestamp>),
     /// Deliveries: when, and to how many recipients.
     Sent(Vec<(Timestamp, u32)>),
+    /// What an outbox operation returned.
+    Outbox(OutboxResult),
 }
 
 /// A transactional queue store.

@@ -7,10 +7,12 @@
 //! - `limits`: Exchange's per-mailbox limits enforced locally (pure).
 //! - `outcome`: what an attempt means for the queue (pure); `deliver`: the workers;
 //!   `dsn`: reports of messages given up on.
+//! - `alert`: webhooks when mail stops flowing, from an outbox in the queue.
 //! - `metrics` and `admin`: Prometheus metrics, health and readiness over HTTP; `status`: the
 //!   status page the admin endpoint serves at `/`.
 
 pub(crate) mod admin;
+pub(crate) mod alert;
 pub(crate) mod deliver;
 pub(crate) mod dsn;
 pub(crate) mod limits;
@@ -102,6 +104,8 @@ pub(crate) struct Relay {
     tasks: Vec<JoinHandle<()>>,
     /// The wake-up router: aborted on shutdown.
     router: JoinHandle<()>,
+    /// Alerting (its settings change on reload).
+    alerts: alert::Alerts,
 }
 
 /// Settings a reload cannot change.
@@ -177,13 +181,26 @@ impl Relay {
         );
         let (shutdown, shutdown_rx) = watch::channel(false);
         let metrics = Arc::new(metrics::Metrics::new());
-        let runs = start_accounts(&config, &queue, &metrics).await?;
+        let alerts = alert::Alerts::new(config.alerts.clone());
+        if recovered.released > 0 {
+            restarted(&alerts, &queue, recovered.released).await;
+        }
+        let runs = start_accounts(&config, &queue, &metrics, &alerts).await?;
         let accounts: Accounts = Arc::new(RwLock::new(
             runs.iter()
                 .map(|r| (r.delivery.name().to_owned(), Arc::clone(&r.delivery)))
                 .collect(),
         ));
         let (stored, router) = wake_router(Arc::clone(&accounts), &queue);
+        let mut tasks = vec![
+            tokio::spawn(alert::post(alerts.clone(), queue.clone(), shutdown_rx.clone())),
+            tokio::spawn(alert::watch(
+                alerts.clone(),
+                queue.clone(),
+                Arc::clone(&accounts),
+                shutdown_rx.clone(),
+            )),
+        ];
         let shared = Arc::new(Shared {
             settings: config.session.clone(),
             policy: RwLock::new(Arc::new(config.policy.clone())),
@@ -200,7 +217,6 @@ impl Relay {
 
         // Every listener and every session holds a sender; `stop` waits for the last to go.
         let (open, drained) = mpsc::channel(1);
-        let mut tasks = Vec::new();
         let mut addresses = Vec::new();
         for (Bound { listener, address }, tls) in listeners.smtp {
             tracing::info!(address = %address, tls = ?tls, "listening");
@@ -239,6 +255,7 @@ impl Relay {
             drained,
             tasks,
             router,
+            alerts,
         })
     }
 
@@ -247,7 +264,8 @@ impl Relay {
     /// under the old accounts. Returns what changed but needs a restart (listeners, TLS, the
     /// queue, session limits). On error nothing changes.
     pub(crate) async fn reload(&mut self, config: RelayConfig) -> Result<Vec<String>, StartError> {
-        let runs = start_accounts(&config, &self.queue, &self.metrics).await?;
+        let runs = start_accounts(&config, &self.queue, &self.metrics, &self.alerts).await?;
+        self.alerts.replace(config.alerts.clone());
         let fixed = Fixed::of(&config);
         let mut ignored = Vec::new();
         for (what, changed) in [
@@ -330,6 +348,17 @@ fn server_tls(config: &RelayConfig) -> Result<Arc<rustls::ServerConfig>, StartEr
     Ok(identity.config)
 }
 
+/// Announces that the previous run left `released` deliveries unfinished (they are back in
+/// the queue).
+async fn restarted(alerts: &alert::Alerts, queue: &Queue, released: u64) {
+    let rows = alerts.rows(&alert::Event::restarted(released, crate::clock::Timestamp::now()));
+    if !rows.is_empty()
+        && let Err(e) = queue.outbox(crate::queue::OutboxOp::Add(rows)).await
+    {
+        tracing::warn!(error = %e, "cannot store the alert about the unclean stop");
+    }
+}
+
 /// Routes each stored message's account to its workers, so delivery starts at once: messages
 /// this relay stored, and those other relays sharing the queue stored.
 fn wake_router(accounts: Accounts, queue: &Queue) -> (mpsc::UnboundedSender<String>, JoinHandle<()>) {
@@ -358,6 +387,7 @@ async fn start_accounts(
     config: &RelayConfig,
     queue: &Queue,
     metrics: &Arc<metrics::Metrics>,
+    alerts: &alert::Alerts,
 ) -> Result<Vec<AccountRun>, StartError> {
     let mut runs = Vec::new();
     for account in &config.accounts {
@@ -368,6 +398,7 @@ async fn start_accounts(
             config.delivery.for_account(&account.name),
             config.session.hostname.clone(),
             Arc::clone(metrics),
+            alerts.clone(),
             stopped,
         )
         .await

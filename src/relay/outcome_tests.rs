@@ -34,6 +34,7 @@ fn leased(attempts: u32) -> Leased {
         },
         attempts,
         crashes: 0,
+        reclaimed: false,
     }
 }
 

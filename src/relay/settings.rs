@@ -125,4 +125,6 @@ pub(crate) struct RelayConfig {
     pub(crate) admin_token: Option<crate::secret::Secret>,
     /// Serve the admin endpoint over TLS with the relay's certificate.
     pub(crate) admin_tls: bool,
+    /// Alert destinations and thresholds.
+    pub(crate) alerts: super::alert::AlertSettings,
 }

@@ -1,5 +1,6 @@
 //! The real `m365-mailer` binary and its library against the emulator over TCP and TLS.
 
+mod alerts;
 mod argv_injection;
 mod browser;
 mod credentials;

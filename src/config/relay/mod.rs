@@ -15,6 +15,7 @@ use crate::queue::Location;
 use crate::relay::policy::{self, Exposure};
 use crate::relay::settings::RelayConfig;
 
+mod alerts;
 mod limits;
 mod listen;
 mod policy_section;
@@ -56,6 +57,9 @@ pub(crate) struct RawRelay {
     allow: Option<Vec<RawAllow>>,
     #[serde(default)]
     delivery: RawDelivery,
+    alerting: Option<alerts::RawAlerting>,
+    #[serde(default)]
+    alerts: Vec<alerts::RawAlert>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,6 +239,7 @@ impl RelayConfig {
             (None, None) => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_ADMIN_PORT))),
         };
         let admin_token = admin_token(&r, raw, env, admin, &overrides.admin)?;
+        let alerts = alerts::alerts(&r, raw, env, &session.hostname)?;
         Ok(Self {
             listeners: listen::listeners(&r, raw, overrides)?,
             certificate: listen::certificate(&r, raw, &path)?,
@@ -247,6 +252,7 @@ impl RelayConfig {
             admin,
             admin_token,
             admin_tls: raw.admin_tls,
+            alerts,
         })
     }
 }

@@ -7,6 +7,7 @@
 mod import;
 mod inspect;
 mod notify;
+mod outbox;
 mod schema;
 mod slots;
 mod target;
@@ -335,6 +336,7 @@ async fn apply_one(tx: &Transaction<'_>, op: &Op) -> Result<OpResult, tokio_post
                 .collect();
             return Ok(OpResult::Sent(sent));
         }
+        Op::Outbox(op) => return outbox::apply(tx, op).await.map(OpResult::Outbox),
     }
     Ok(OpResult::Done)
 }
@@ -399,13 +401,14 @@ async fn lease(
 ) -> Result<Vec<Leased>, tokio_postgres::Error> {
     let statement = tx
         .prepare_cached(
-            "UPDATE queue SET lease_until_ms = $4
-             WHERE id IN (SELECT id FROM queue
-                          WHERE account = $1 AND next_attempt_ms <= $2 AND lease_until_ms <= $2
-                          ORDER BY next_attempt_ms, id LIMIT $3
-                          FOR UPDATE SKIP LOCKED)
-             RETURNING id, account, sender, recipients, content, message_id, client, received_ms, attempts,
-                       crashes, next_attempt_ms",
+            "WITH picked AS (SELECT id, lease_until_ms AS held FROM queue
+                             WHERE account = $1 AND next_attempt_ms <= $2 AND lease_until_ms <= $2
+                             ORDER BY next_attempt_ms, id LIMIT $3
+                             FOR UPDATE SKIP LOCKED)
+             UPDATE queue SET lease_until_ms = $4 FROM picked
+             WHERE queue.id = picked.id
+             RETURNING queue.id, account, sender, recipients, content, message_id, client, received_ms, attempts,
+                       crashes, next_attempt_ms, picked.held <> 0",
         )
         .await?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -436,6 +439,8 @@ async fn lease(
                     message,
                     attempts: count(8),
                     crashes: count(9),
+                    // A lease that was not given back ran out.
+                    reclaimed: row.get(11),
                 },
             )
         })

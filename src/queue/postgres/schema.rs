@@ -6,7 +6,7 @@
 //! `queue migrate` copies rows as they are.
 
 /// The version of the tables this program writes.
-pub(crate) const VERSION: i32 = 2;
+pub(crate) const VERSION: i32 = 3;
 
 /// The advisory lock key that serialises upgrades ("m365mail" in ASCII).
 const UPGRADE_LOCK: i64 = 0x6d33_3635_6d61_696c;
@@ -76,9 +76,11 @@ CREATE TABLE mailbox_slots (
 CREATE INDEX mailbox_slots_at ON mailbox_slots (mailbox, at_ms);
 ";
 
+/// Version 3: the alert outbox (`outbox.rs`).
+///
 /// Each version's statements, in order: `UPGRADES[n]` takes the tables from version `n` to
 /// `n + 1`.
-const UPGRADES: &[&str] = &[VERSION_1, VERSION_2];
+const UPGRADES: &[&str] = &[VERSION_1, VERSION_2, super::outbox::SCHEMA];
 
 /// Why the tables could not be made ready.
 #[derive(Debug)]

@@ -17,6 +17,7 @@ use futures_util::FutureExt as _;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use super::alert::{self, Alerts};
 use super::dsn;
 use super::limits::{Limiter, Ticket, Wait};
 use super::metrics::{AccountLabel, Metrics, ReplyLabel};
@@ -71,6 +72,10 @@ pub(crate) struct AccountDelivery {
     /// The last answer of Microsoft's (or error), with the catalog's cause and fix, for the
     /// status page.
     last_reply: Mutex<Option<crate::relay::status::LastReply>>,
+    /// Where events go (dead letters, the account's recovery, deliveries taken over).
+    alerts: Alerts,
+    /// An unavailability announced before this start has been cleared by a success.
+    announced_clear: std::sync::atomic::AtomicBool,
 }
 
 /// An authenticated connection and when its token expires.
@@ -89,6 +94,7 @@ impl AccountDelivery {
         settings: Settings,
         hostname: String,
         metrics: Arc<Metrics>,
+        alerts: Alerts,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Self>, SubmitError> {
         let joint = joint::Joint::new(&queue, &account, &settings);
@@ -123,6 +129,8 @@ impl AccountDelivery {
             blocked: AtomicU32::new(0),
             joint,
             last_reply: Mutex::new(None),
+            alerts,
+            announced_clear: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -147,51 +155,14 @@ impl AccountDelivery {
         }
     }
 
+    /// The account.
+    pub(crate) fn account(&self) -> &Account {
+        self.submitter.account()
+    }
+
     /// The account's name.
     pub(crate) fn name(&self) -> &str {
         &self.submitter.account().name
-    }
-
-    /// Whether the account can deliver: it has a usable token (or a password), and its last
-    /// attempt reached Exchange. `Err` says what is wrong.
-    pub(crate) fn readiness(&self) -> Result<(), String> {
-        if let Some(provider) = self.submitter.provider() {
-            match provider.current() {
-                Some(token) if Timestamp::now().until(token.expires_at) > provider.minimum_validity() => {}
-                _ => return Err("no valid token (the token endpoint has not answered yet, or refuses)".to_owned()),
-            }
-        }
-        match self
-            .unavailable
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-        {
-            Some(why) => Err(format!("the last attempt failed: {why}")),
-            None => Ok(()),
-        }
-    }
-
-    /// Brings the token counters (they live in the token provider) and the credential expiry
-    /// up to date.
-    pub(crate) fn update_token_metrics(&self) {
-        if let Some(expiry) = self.submitter.account().credential_expiry() {
-            let label = super::metrics::CredentialLabel {
-                account: self.label.account.clone(),
-                credential: expiry.credential.to_string(),
-            };
-            let left = expiry.seconds_left(Timestamp::now());
-            self.metrics.credential_expiry_seconds.get_or_create(&label).set(left);
-        }
-        if let Some(provider) = self.submitter.provider() {
-            for (family, value) in [
-                (&self.metrics.token_requests, provider.requests()),
-                (&self.metrics.token_failures, provider.failures()),
-            ] {
-                let counter = family.get_or_create(&self.label);
-                counter.inc_by(value.saturating_sub(counter.get()));
-            }
-        }
     }
 
     /// New work for this account.
@@ -306,7 +277,13 @@ impl AccountDelivery {
                 let now = Timestamp::now();
                 match self.seated(seat, now).await {
                     Ok(()) => match self.queue.lease(self.name(), now, 1, now + self.settings.lease).await {
-                        Ok(mut leased) if !leased.is_empty() => return Some(leased.remove(0)),
+                        Ok(mut leased) if !leased.is_empty() => {
+                            let leased = leased.remove(0);
+                            if leased.reclaimed {
+                                self.taken_over(&leased).await;
+                            }
+                            return Some(leased);
+                        }
                         Ok(_) => {
                             if upstream.is_none() {
                                 self.unseat(seat).await;

@@ -21,9 +21,26 @@ impl AccountDelivery {
         }
     }
 
+    /// A message another relay had leased and never finished: logged, and announced.
+    pub(super) async fn taken_over(&self, leased: &Leased) {
+        tracing::warn!(queue_id = %leased.message.id, account = %self.name(), "a delivery another relay began and never finished is taken over");
+        let rows = self
+            .alerts
+            .rows(&alert::Event::taken_over(self.name(), 1, Timestamp::now()));
+        if rows.is_empty() {
+            return;
+        }
+        match self.queue.outbox(crate::queue::OutboxOp::Add(rows)).await {
+            Ok(_) => self.alerts.stored(),
+            Err(e) => tracing::warn!(error = %e, "cannot store an alert"),
+        }
+    }
+
     /// Pauses the account after a failure that is its own (the readiness, the log and the
-    /// queue say why), or lifts the pause after a success; the queue operation that records it.
-    pub(super) fn account_state(&self, plan: &outcome::Plan, now: Timestamp, blocked_pause: Duration) -> Option<Op> {
+    /// queue say why), or lifts the pause after a success; the queue operations that record
+    /// it, and that announce a recovery (once after each pause, and once after start: the
+    /// pause may have been announced by an earlier run, or by another relay).
+    pub(super) fn account_state(&self, plan: &outcome::Plan, now: Timestamp, blocked_pause: Duration) -> Vec<Op> {
         let was_paused = std::mem::replace(
             &mut *self
                 .unavailable
@@ -33,11 +50,21 @@ impl AccountDelivery {
         )
         .is_some();
         if !plan.unavailable {
+            let mut ops = Vec::new();
             if was_paused {
                 self.blocked.store(0, Ordering::Relaxed);
-                return Some(Op::Resume(self.name().to_owned()));
+                ops.push(Op::Resume(self.name().to_owned()));
             }
-            return None;
+            let first = !self.announced_clear.swap(true, Ordering::Relaxed);
+            if (was_paused || first) && self.alerts.on() {
+                ops.push(Op::Outbox(crate::queue::OutboxOp::Clear {
+                    key: alert::account_key(self.name()),
+                    alerts: self
+                        .alerts
+                        .rows(&alert::Event::account_recovered(self.name(), now, &plan.reply)),
+                }));
+            }
+            return ops;
         }
         let pause = if plan.blocked {
             self.blocked.fetch_add(1, Ordering::Relaxed);
@@ -51,7 +78,7 @@ impl AccountDelivery {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(clock::instant() + pause);
         let cause = plan.diagnosis.lines().next().unwrap_or_default();
-        Some(Op::Pause {
+        vec![Op::Pause {
             account: self.name().to_owned(),
             until: now + pause,
             reason: if cause.is_empty() {
@@ -60,7 +87,7 @@ impl AccountDelivery {
                 format!("{} ({cause})", plan.reply)
             },
             at: now,
-        })
+        }]
     }
 
     /// Logs the outcome and applies `ops` (the plan's, and the account's state), with delivery
@@ -100,6 +127,14 @@ impl AccountDelivery {
                 tracing::warn!(account = %self.name(), "{}", plan.diagnosis);
             }
         }
+        for op in &plan.ops {
+            if let Op::Dead(dead) = op {
+                let rows = self.alerts.rows(&alert::Event::dead_lettered(dead));
+                if !rows.is_empty() {
+                    ops.push(Op::Outbox(crate::queue::OutboxOp::Add(rows)));
+                }
+            }
+        }
         if plan.dead > 0 {
             m.dead_lettered.get_or_create(&self.label).inc();
             m.activity.record(Event::DeadLettered, now);
@@ -124,7 +159,12 @@ impl AccountDelivery {
                 }
             }
         }
-        self.apply_outcome(&message.id, ops).await
+        let alerting = ops.iter().any(|op| matches!(op, Op::Outbox(_)));
+        let recorded = self.apply_outcome(&message.id, ops).await;
+        if recorded && alerting {
+            self.alerts.stored();
+        }
+        recorded
     }
 
     /// Applies an outcome, trying again for a while (a disk that is full now may not be in a

@@ -2,6 +2,7 @@ use std::sync::Mutex;
 
 use super::*;
 use crate::queue::{Backoff, Inspector, NewMessage};
+use crate::relay::alert::AlertSettings;
 use crate::testing::Tenant;
 
 /// Markers: a message whose content holds one crashes its delivery (tests only).
@@ -194,6 +195,7 @@ async fn delivery_named(
         settings,
         hostname.into(),
         Arc::new(Metrics::new()),
+        Alerts::new(AlertSettings::off("relay.test")),
         stopped,
     )
     .await

@@ -1,5 +1,5 @@
-//! What the status page shows of an account: its state, its token and credential, its use of
-//! the limits, its connections.
+//! What the admin endpoint shows of an account: on the status page its state, its token and
+//! credential, its use of the limits, its connections; its readiness; its token metrics.
 
 use super::*;
 
@@ -44,6 +44,48 @@ impl AccountDelivery {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
+        }
+    }
+
+    /// Whether the account can deliver: it has a usable token (or a password), and its last
+    /// attempt reached Exchange. `Err` says what is wrong.
+    pub(crate) fn readiness(&self) -> Result<(), String> {
+        if let Some(provider) = self.submitter.provider() {
+            match provider.current() {
+                Some(token) if Timestamp::now().until(token.expires_at) > provider.minimum_validity() => {}
+                _ => return Err("no valid token (the token endpoint has not answered yet, or refuses)".to_owned()),
+            }
+        }
+        match self
+            .unavailable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            Some(why) => Err(format!("the last attempt failed: {why}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Brings the token counters (they live in the token provider) and the credential expiry
+    /// up to date.
+    pub(crate) fn update_token_metrics(&self) {
+        if let Some(expiry) = self.submitter.account().credential_expiry() {
+            let label = crate::relay::metrics::CredentialLabel {
+                account: self.label.account.clone(),
+                credential: expiry.credential.to_string(),
+            };
+            let left = expiry.seconds_left(Timestamp::now());
+            self.metrics.credential_expiry_seconds.get_or_create(&label).set(left);
+        }
+        if let Some(provider) = self.submitter.provider() {
+            for (family, value) in [
+                (&self.metrics.token_requests, provider.requests()),
+                (&self.metrics.token_failures, provider.failures()),
+            ] {
+                let counter = family.get_or_create(&self.label);
+                counter.inc_by(value.saturating_sub(counter.get()));
+            }
         }
     }
 }
