@@ -33,6 +33,13 @@ pub(crate) struct CredentialLabel {
     pub(crate) credential: String,
 }
 
+/// Per-destination alert series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DestinationLabel {
+    /// The destination's name (`[[relay.alerts]] name`).
+    pub(crate) destination: String,
+}
+
 /// Every metric the relay keeps.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -71,6 +78,10 @@ pub(crate) struct Metrics {
     pub(crate) dead_letters: Gauge,
     /// Seconds until a credential expires, negative once it has (updated at each scrape).
     pub(crate) credential_expiry_seconds: Family<CredentialLabel, Gauge>,
+    /// Alerts posted (a summary counts once).
+    pub(crate) alerts_sent: Family<DestinationLabel, Counter>,
+    /// Alert posts that failed (each is tried again).
+    pub(crate) alerts_failed: Family<DestinationLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -104,6 +115,8 @@ impl Metrics {
             queue_oldest_seconds: Gauge::default(),
             dead_letters: Gauge::default(),
             credential_expiry_seconds: Family::default(),
+            alerts_sent: Family::default(),
+            alerts_failed: Family::default(),
             registry: Registry::default(),
         };
         let m = &metrics;
@@ -174,6 +187,12 @@ impl Metrics {
             "credential_expiry_seconds",
             "Seconds until the account's client secret (as configured) or certificate expires",
             m.credential_expiry_seconds.clone(),
+        );
+        registry.register("alerts_sent", "Alerts posted to a webhook", m.alerts_sent.clone());
+        registry.register(
+            "alerts_failed",
+            "Alert posts that failed and wait to be tried again",
+            m.alerts_failed.clone(),
         );
         Self { registry, ..metrics }
     }

@@ -193,7 +193,12 @@ impl Relay {
         ));
         let (stored, router) = wake_router(Arc::clone(&accounts), &queue);
         let mut tasks = vec![
-            tokio::spawn(alert::post(alerts.clone(), queue.clone(), shutdown_rx.clone())),
+            tokio::spawn(alert::post(
+                alerts.clone(),
+                queue.clone(),
+                Arc::clone(&metrics),
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(alert::watch(
                 alerts.clone(),
                 queue.clone(),

@@ -286,6 +286,11 @@ async fn alerts_wait_for_a_receiver_that_is_down_and_survive_a_restart() {
         !relay.log_text().contains(&format!("127.0.0.1:{port}")),
         "the URL is never logged"
     );
+    let (_, metrics) = admin_get(&relay, "/metrics").await;
+    assert!(
+        metrics.contains("m365_relay_alerts_sent_total{destination=\"json\"} 1"),
+        "{metrics}"
+    );
     relay.terminate().await;
 }
 
@@ -327,6 +332,8 @@ async fn a_thousand_dead_letters_in_a_minute_give_a_handful_of_alerts() {
     })
     .await;
     let all = receiver.received.lock().unwrap().clone();
+    let counts: Vec<u64> = all.iter().map(|(_, b)| kind_of(b).1).collect();
+    eprintln!("{} alerts for 1000 dead letters: {counts:?}", all.len());
     assert_eq!(counted(&all), 1000, "each dead letter in exactly one alert");
     assert!(all.len() <= 8, "{} alerts for 1000 dead letters", all.len());
     assert!(all.iter().all(|(_, b)| b["kind"] == "dead-lettered"));
@@ -336,4 +343,50 @@ async fn a_thousand_dead_letters_in_a_minute_give_a_handful_of_alerts() {
         "{summary}"
     );
     relay.terminate().await;
+}
+
+/// Two relays on one PostgreSQL queue: a condition both see is announced once, and so is its
+/// end.
+#[tokio::test(flavor = "multi_thread")]
+async fn relays_sharing_postgres_announce_a_condition_once() {
+    let Some(url) = crate::relay_postgres::database("relays_sharing_postgres_announce_a_condition_once") else {
+        return;
+    };
+    let mut world = World::start_with(unlimited).await;
+    world.set("M365_MAILER_QUEUE_URL", &url);
+    let receiver = Receiver::start(0, Received::default()).await;
+    let alerting = "account_unavailable_after = \"1s\"\nqueue_depth_over = 2\nsummary_window = \"1s\"\n";
+    let text = config(&mut world, &receiver, alerting, &[FORMATS[0]]);
+    let (a, b) = (world.relay(&text).await, world.relay(&text).await);
+    let faults = world.emulator.faults();
+    faults.add(Fault::drop_connection(Stage::Connect)).unwrap();
+    for (i, relay) in [&a, &b, &a, &b].into_iter().enumerate() {
+        submit(
+            relay.addr().port(),
+            &["erin@fabrikam.com"],
+            &complete_message(&format!("shared {i}")),
+        );
+    }
+    let received = Arc::clone(&receiver.received);
+    let got = |kind: &'static str| move |all: &[(String, Value)]| all.iter().any(|(_, b)| b["kind"] == kind);
+    wait_until("unavailable", &received, got("account-unavailable")).await;
+    wait_until("deep", &received, got("queue-deep")).await;
+    faults.clear();
+    wait_until("recovered", &received, got("account-recovered")).await;
+    wait_until("resolved", &received, got("queue-deep-resolved")).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut kinds: Vec<String> = receiver.kinds("/json").into_iter().map(|(k, _)| k).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "account-recovered",
+            "account-unavailable",
+            "queue-deep",
+            "queue-deep-resolved"
+        ],
+        "each once, from either relay"
+    );
+    a.terminate().await;
+    b.terminate().await;
 }

@@ -30,8 +30,11 @@ use crate::queue::NewAlert;
 use crate::secret::Secret;
 
 pub(crate) use event::{Event, Kind, Rule, Severity, credential_stage};
+/// For the alert bodies' property (`properties/alert.rs`).
+#[cfg(any(test, feature = "properties"))]
 pub(crate) use plan::plan;
 pub(crate) use post::run as post;
+#[cfg(any(test, feature = "properties"))]
 pub(crate) use render::{Notice, body};
 pub(crate) use watch::run as watch;
 

@@ -3,6 +3,7 @@
 //! every relay; on a shared queue the outbox's claims keep two relays from posting the same
 //! alert.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -12,6 +13,7 @@ use super::render::{Notice, body, clip};
 use super::{Alerts, Destination};
 use crate::clock::Timestamp;
 use crate::queue::{OutboxOp, OutboxResult, Queue};
+use crate::relay::metrics::{DestinationLabel, Metrics};
 
 /// The outbox is looked at least this often (alerts other relays stored, retries, windows).
 const POLL: Duration = Duration::from_secs(2);
@@ -27,7 +29,7 @@ const RETRY_FIRST: Duration = Duration::from_secs(2);
 const RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// Posts alerts until `shutdown`.
-pub(crate) async fn run(alerts: Alerts, queue: Queue, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(alerts: Alerts, queue: Queue, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
     let client = match client() {
         Ok(client) => client,
         Err(e) => {
@@ -37,7 +39,7 @@ pub(crate) async fn run(alerts: Alerts, queue: Queue, mut shutdown: watch::Recei
     };
     loop {
         if alerts.on() {
-            send_due(&alerts, &queue, &client).await;
+            send_due(&alerts, &queue, &client, &metrics).await;
         }
         tokio::select! {
             () = alerts.wait_stored() => {}
@@ -63,7 +65,7 @@ fn client() -> Result<reqwest::Client, String> {
 }
 
 /// One look at the outbox: drops what cannot be sent, posts what is due.
-async fn send_due(alerts: &Alerts, queue: &Queue, client: &reqwest::Client) {
+async fn send_due(alerts: &Alerts, queue: &Queue, client: &reqwest::Client, metrics: &Metrics) {
     let settings = alerts.settings();
     let now = Timestamp::now();
     let (pending, sent) = match queue
@@ -98,18 +100,26 @@ async fn send_due(alerts: &Alerts, queue: &Queue, client: &reqwest::Client) {
         let Some(destination) = settings.destinations.iter().find(|d| d.name == batch.destination) else {
             continue;
         };
-        send(queue, client, destination, (&settings.instance, settings.window), batch).await;
+        let label = DestinationLabel {
+            destination: destination.name.clone(),
+        };
+        let family = match send(queue, client, destination, (&settings.instance, settings.window), batch).await {
+            Some(true) => &metrics.alerts_sent,
+            Some(false) => &metrics.alerts_failed,
+            None => continue,
+        };
+        family.get_or_create(&label).inc();
     }
 }
 
-/// Claims `batch` and posts it.
+/// Claims `batch` and posts it: whether the post succeeded (`None`: nothing to post).
 async fn send(
     queue: &Queue,
     client: &reqwest::Client,
     destination: &Destination,
     (instance, window): (&str, Duration),
     batch: Batch,
-) {
+) -> Option<bool> {
     let now = Timestamp::now();
     let kind = batch.kind.name().to_owned();
     let claim = OutboxOp::Claim {
@@ -122,10 +132,10 @@ async fn send(
     };
     let claimed = match queue.outbox(claim).await {
         Ok(OutboxResult::Claimed(seqs)) if !seqs.is_empty() => seqs,
-        Ok(_) => return,
+        Ok(_) => return None,
         Err(e) => {
             tracing::warn!(error = %e, "cannot claim alerts; trying again");
-            return;
+            return None;
         }
     };
     // Another relay may have taken some: post what this one holds.
@@ -147,6 +157,7 @@ async fn send(
         destination.topic.as_ref().map(|t| t.expose()),
     );
     let result = post(client, destination, payload).await;
+    let posted = result.is_ok();
     let op = match result {
         Ok(()) => {
             tracing::info!(destination = %destination.name, kind = %kind, events = events.len(), "alert sent");
@@ -168,6 +179,7 @@ async fn send(
         // The claim runs out and the alerts are due again: a duplicate rather than a loss.
         tracing::warn!(error = %e, "cannot record an alert's outcome");
     }
+    Some(posted)
 }
 
 /// Posts `payload` to `destination`; the error never shows the URL.
