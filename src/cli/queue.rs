@@ -300,11 +300,12 @@ fn render_entry(e: &Entry, now: Timestamp) -> String {
 /// The lines `queue show` and `queue dead show` both begin with.
 fn render_summary(m: &Summary) -> String {
     format!(
-        "Queue id:     {}\nAccount:      {}\nFrom:         {}\nTo:           {}\nMessage-ID:   {}\nClient:       {}\n",
+        "Queue id:     {}\nAccount:      {}\nFrom:         {}\nTo:           {}\nSubject:      {}\nMessage-ID:   {}\nClient:       {}\n",
         m.id,
         shown(&m.account),
         shown(&m.sender),
         shown(&m.recipients.join(", ")),
+        shown(m.subject.as_deref().unwrap_or("-")),
         shown(m.message_id.as_deref().unwrap_or("-")),
         shown(&m.client),
     )

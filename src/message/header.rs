@@ -136,6 +136,32 @@ pub(crate) fn message_id(raw: &[u8]) -> Option<String> {
     header_value(raw, "message-id").map(|id| id.escape_debug().to_string())
 }
 
+/// The longest subject the queue keeps, in characters.
+const SUBJECT_MAX: usize = 200;
+
+/// The Subject, decoded (RFC 2047), for the queue's listings: control characters and
+/// direction overrides become spaces, whitespace is collapsed, at most 200 characters. `None`
+/// without one, or when it is empty.
+pub(crate) fn subject(raw: &[u8]) -> Option<String> {
+    let headers = split(raw)?.0;
+    let field = fields(headers).find(|f| is(f, "subject"))?;
+    let mut alone = b"Subject:".to_vec();
+    alone.extend_from_slice(value(field));
+    alone.extend_from_slice(b"\r\n");
+    let parsed = mail_parser::MessageParser::default().parse_headers(&alone[..]);
+    let text = match parsed.as_ref().and_then(|m| m.subject()) {
+        Some(decoded) => decoded.to_owned(),
+        None => String::from_utf8_lossy(value(field)).into_owned(),
+    };
+    let shown = |c: char| {
+        !c.is_control() && !matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    let clean: String = text.chars().map(|c| if shown(c) { c } else { ' ' }).collect();
+    let words: Vec<&str> = clean.split_whitespace().collect();
+    let joined = words.join(" ");
+    (!joined.is_empty()).then(|| joined.chars().take(SUBJECT_MAX).collect())
+}
+
 /// A mailbox named in an address field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Mailbox {
@@ -259,6 +285,22 @@ mod tests {
             addresses("Bob").unwrap_err().to_string(),
             "the To: line names `Bob`, which is not an email address"
         );
+    }
+
+    #[test]
+    fn a_subject_is_decoded_and_kept_to_one_clean_line() {
+        assert_eq!(
+            subject(b"Subject: =?utf-8?q?Scan_von_J=C3=B6rg?=\r\n\r\n").as_deref(),
+            Some("Scan von Jörg")
+        );
+        assert_eq!(
+            subject(b"Subject: two\r\n  lines\x1b[2J and \xe2\x80\xae evil\r\n\r\nbody").as_deref(),
+            Some("two lines [2J and evil")
+        );
+        assert_eq!(subject(b"Subject:   \r\n\r\n"), None);
+        assert_eq!(subject(b"From: a@b\r\n\r\nSubject: in the body\r\n"), None);
+        let long = format!("Subject: {}\r\n\r\n", "x".repeat(500));
+        assert_eq!(subject(long.as_bytes()).unwrap().chars().count(), 200);
     }
 
     #[test]

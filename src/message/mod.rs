@@ -13,7 +13,7 @@ use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::raw::Raw;
 
-pub(crate) use header::{Mailbox, end_head, header_value, message_id};
+pub(crate) use header::{Mailbox, end_head, header_value, message_id, subject};
 pub(crate) use rewrite::{add_missing_headers, rewrite_from};
 
 use crate::clock::Timestamp;

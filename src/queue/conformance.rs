@@ -284,6 +284,7 @@ async fn inspection(queue: &Queue, location: &Location) {
     let listed = q.list(now).await.unwrap();
     let shown: Vec<(&str, bool)> = listed.iter().map(|e| (e.message.id.as_str(), e.leased)).collect();
     assert_eq!(shown, [("m1", true), ("m2", false)]);
+    assert_eq!(listed[0].message.subject.as_deref(), Some("scan"), "read from the head");
     assert_eq!(q.paused().await.unwrap()[0].reason, "535 5.7.139");
     assert_eq!(q.resolve("m").await.unwrap(), Err(Lookup::Ambiguous("m".into(), 2)));
     // LIKE's wildcards in what a user typed are dropped, not obeyed.
@@ -296,10 +297,16 @@ async fn inspection(queue: &Queue, location: &Location) {
     assert_eq!(q.delete("m1", now).await.unwrap(), Err(Lookup::Busy("m1".into())));
     assert_eq!(q.retry("m2", now).await.unwrap(), Ok(()));
     assert_eq!(q.delete("m2", now).await.unwrap(), Ok(()));
-    assert_eq!(q.dead().await.unwrap().len(), 2);
+    let dead = q.dead().await.unwrap();
+    assert_eq!((dead.len(), dead[0].message.subject.as_deref()), (2, Some("scan")));
     assert_eq!(q.dead_show("d").await.unwrap()[0].0.reply, "550 5.1.10");
     assert_eq!(q.dead_retry(Some("d1"), now).await.unwrap(), 2, "both copies back");
-    let back: Vec<String> = q.list(now).await.unwrap().into_iter().map(|e| e.message.id).collect();
+    let listed = q.list(now).await.unwrap();
+    assert!(
+        listed.iter().all(|e| e.message.subject.as_deref() == Some("scan")),
+        "kept when retried"
+    );
+    let back: Vec<String> = listed.into_iter().map(|e| e.message.id).collect();
     assert_eq!(back.len(), 3, "{back:?}");
     assert!(
         back.contains(&"d1".to_owned()) && back.iter().any(|id| id.starts_with("d1-")),

@@ -32,6 +32,8 @@ pub(crate) struct Summary {
     pub(crate) received: Timestamp,
     /// Attempts made.
     pub(crate) attempts: i64,
+    /// The Subject, decoded and cleaned (`message::subject`).
+    pub(crate) subject: Option<String>,
 }
 
 /// A message in the queue.
@@ -101,10 +103,14 @@ pub(crate) struct Inspector {
 
 /// `?1` in every query that reads it is now.
 const ENTRY_COLUMNS: &str = "id, account, sender, recipients, size, message_id, client, received_ms, attempts, \
-                             next_attempt_ms, lease_until_ms > ?1, last_reply";
-const DEAD_COLUMNS: &str = "seq, id, account, sender, recipients, size, message_id, client, received_ms, attempts, failed_ms, reply, diagnosis";
+                             subject, next_attempt_ms, lease_until_ms > ?1, last_reply";
+const DEAD_COLUMNS: &str = "seq, id, account, sender, recipients, size, message_id, client, received_ms, attempts, \
+                            subject, failed_ms, reply, diagnosis";
+/// Where `content` is when a query adds it after the columns above.
+const ENTRY_CONTENT: usize = 13;
+const DEAD_CONTENT: usize = 14;
 
-/// The nine columns both tables share, from column `first` on.
+/// The ten columns both tables share, from column `first` on.
 fn summary(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Summary> {
     Ok(Summary {
         id: row.get(first)?,
@@ -116,15 +122,16 @@ fn summary(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Summary> {
         client: row.get(first + 6)?,
         received: row.get(first + 7)?,
         attempts: row.get(first + 8)?,
+        subject: row.get(first + 9)?,
     })
 }
 
 fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     Ok(Entry {
         message: summary(row, 0)?,
-        next_attempt: row.get(9)?,
-        leased: row.get::<_, i64>(10)? != 0,
-        last_reply: row.get(11)?,
+        next_attempt: row.get(10)?,
+        leased: row.get::<_, i64>(11)? != 0,
+        last_reply: row.get(12)?,
     })
 }
 
@@ -132,9 +139,9 @@ fn dead_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeadEntry> {
     Ok(DeadEntry {
         seq: row.get(0)?,
         message: summary(row, 1)?,
-        failed: row.get(10)?,
-        reply: row.get(11)?,
-        diagnosis: row.get(12)?,
+        failed: row.get(11)?,
+        reply: row.get(12)?,
+        diagnosis: row.get(13)?,
     })
 }
 
@@ -244,7 +251,7 @@ impl Inspector {
         Ok(self
             .conn
             .query_row(&sql, params![now, id], |row| {
-                Ok((entry(row)?, row.get::<_, Vec<u8>>(12)?))
+                Ok((entry(row)?, row.get::<_, Vec<u8>>(ENTRY_CONTENT)?))
             })
             .optional()?)
     }
@@ -293,7 +300,7 @@ impl Inspector {
             .conn
             .prepare(&sql)?
             .query_map(params![pattern], |row| {
-                Ok((dead_entry(row)?, row.get::<_, Vec<u8>>(13)?))
+                Ok((dead_entry(row)?, row.get::<_, Vec<u8>>(DEAD_CONTENT)?))
             })?
             .collect::<Result<_, _>>()?)
     }
@@ -316,8 +323,9 @@ impl Inspector {
             let new_id = if taken { format!("{id}-{seq}") } else { id.clone() };
             tx.execute(
                 "INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client, received_ms,
-                                    next_attempt_ms)
-                 SELECT ?2, account, sender, recipients, content, size, message_id, client, ?3, ?3 FROM dead WHERE seq = ?1",
+                                    subject, next_attempt_ms)
+                 SELECT ?2, account, sender, recipients, content, size, message_id, client, ?3, subject, ?3
+                 FROM dead WHERE seq = ?1",
                 params![seq, new_id, now],
             )?;
             tx.execute("DELETE FROM dead WHERE seq = ?1", params![seq])?;

@@ -40,9 +40,9 @@ pub(super) struct Tables {
 
 /// The columns copied, in order, for each table.
 pub(super) const QUEUE_COLUMNS: &str = "id, account, sender, recipients, content, size, message_id, client, received_ms, \
-                                        attempts, next_attempt_ms, last_attempt_ms, last_reply, crashes";
+                                        attempts, next_attempt_ms, last_attempt_ms, last_reply, crashes, subject";
 pub(super) const DEAD_COLUMNS: &str = "id, account, sender, recipients, content, size, message_id, client, received_ms, \
-                                       attempts, failed_ms, reply, diagnosis";
+                                       attempts, failed_ms, reply, diagnosis, subject";
 pub(super) const PAUSED_COLUMNS: &str = "account, until_ms, since_ms, reason";
 pub(super) const SENT_COLUMNS: &str = "account, at_ms, recipients";
 

@@ -12,7 +12,7 @@ use crate::clock::Timestamp;
 /// The database file inside the queue directory.
 pub(crate) const FILE_NAME: &str = "queue.sqlite3";
 
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue (
@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS queue (
     message_id      TEXT,
     client          TEXT NOT NULL,
     received_ms     INTEGER NOT NULL,
+    subject         TEXT,
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms INTEGER NOT NULL,
     lease_until_ms  INTEGER NOT NULL DEFAULT 0,
@@ -44,6 +45,7 @@ CREATE TABLE IF NOT EXISTS dead (
     message_id      TEXT,
     client          TEXT NOT NULL,
     received_ms     INTEGER NOT NULL,
+    subject         TEXT,
     attempts        INTEGER NOT NULL,
     failed_ms       INTEGER NOT NULL,
     reply           TEXT NOT NULL,
@@ -109,6 +111,18 @@ impl SqliteStore {
             tx.execute_batch(UPGRADE_FROM_1)?;
         }
         tx.execute_batch(SCHEMA)?;
+        // Format 4 keeps each message's subject, for the status page and its search; tables
+        // made before it get the column.
+        for table in ["queue", "dead"] {
+            let has: bool = tx.query_row(
+                "SELECT count(*) FROM pragma_table_info(?1) WHERE name = 'subject'",
+                [table],
+                |row| row.get::<_, i64>(0).map(|n| n > 0),
+            )?;
+            if !has {
+                tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN subject TEXT"))?;
+            }
+        }
         // Format 3 adds the alert outbox: new tables only.
         tx.execute_batch(super::outbox::SQLITE_SCHEMA)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -259,18 +273,19 @@ fn apply_one(tx: &Connection, op: &Op) -> Result<OpResult, rusqlite::Error> {
 fn insert_message(tx: &Connection, m: &NewMessage) -> Result<(), rusqlite::Error> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client,
-                            received_ms, next_attempt_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                            received_ms, subject, next_attempt_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9)",
     )?;
     with_message_values(m, &[], |values| insert.execute(values))?;
     Ok(())
 }
 
-/// Runs `run` with a message's nine columns (id to received, as both tables name them)
-/// followed by `extra`; the content is borrowed, not copied.
+/// Runs `run` with a message's ten columns (id to received, then the subject read from its
+/// head, as both tables name them) followed by `extra`; the content is borrowed, not copied.
 fn with_message_values<T>(m: &NewMessage, extra: &[&dyn ToSql], run: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
     let recipients = recipients_json(&m.recipients);
     let size = m.content.len() as i64;
+    let subject = crate::message::subject(&m.content);
     let mut values: Vec<&dyn ToSql> = vec![
         &m.id,
         &m.account,
@@ -281,6 +296,7 @@ fn with_message_values<T>(m: &NewMessage, extra: &[&dyn ToSql], run: impl FnOnce
         &m.message_id,
         &m.client,
         &m.received,
+        &subject,
     ];
     values.extend_from_slice(extra);
     run(&values)
@@ -339,8 +355,8 @@ fn next_due(tx: &Connection, account: &str, now: Timestamp) -> Result<Option<Tim
 fn insert_dead(tx: &Connection, dead: &DeadLetter) -> Result<(), rusqlite::Error> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO dead (id, account, sender, recipients, content, size, message_id, client, received_ms,
-                           attempts, failed_ms, reply, diagnosis)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                           subject, attempts, failed_ms, reply, diagnosis)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     let extra: [&dyn ToSql; 4] = [&dead.attempts, &dead.failed, &dead.reply, &dead.diagnosis];
     with_message_values(&dead.message, &extra, |values| insert.execute(values))?;

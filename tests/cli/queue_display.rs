@@ -47,5 +47,10 @@ async fn control_characters_from_a_message_are_shown_escaped() {
     }
     let shown = String::from_utf8_lossy(&whole.stdout);
     assert!(shown.contains(r"\u{1b}[2J"), "{shown}");
+    let summary = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        summary.contains("Subject:      [2J ]0;owned\n"),
+        "stored without its control characters: {summary}"
+    );
     relay.kill().await;
 }

@@ -73,6 +73,9 @@ async fn the_status_page_shows_accounts_the_queue_and_dead_letters() {
         "451 4.3.2 System not accepting network messages",
         "1 dead letter",
         "550 5.7.1 &lt;b&gt;Refused&lt;/b&gt; for the test",
+        "<h2>Queue</h2>",
+        "deferred 0",
+        "to the dead letters",
     ] {
         assert!(page.contains(expected), "missing {expected:?}:\n{page}");
     }

@@ -10,9 +10,12 @@ use crate::queue::{DeadEntry, Entry, Lookup, Paused, QueueError, Summary};
 
 /// `$1` in every query that reads it is now.
 const ENTRY_COLUMNS: &str = "id, account, sender, recipients, size, message_id, client, received_ms, attempts, \
-                             next_attempt_ms, lease_until_ms > $1, last_reply";
+                             subject, next_attempt_ms, lease_until_ms > $1, last_reply";
 const DEAD_COLUMNS: &str = "seq, id, account, sender, recipients, size, message_id, client, received_ms, attempts, \
-                            failed_ms, reply, diagnosis";
+                            subject, failed_ms, reply, diagnosis";
+/// Where `content` is when a query adds it after the columns above.
+const ENTRY_CONTENT: usize = 13;
+const DEAD_CONTENT: usize = 14;
 
 fn summary(row: &Row, first: usize) -> Summary {
     Summary {
@@ -25,15 +28,16 @@ fn summary(row: &Row, first: usize) -> Summary {
         client: row.get(first + 6),
         received: Timestamp::from_unix_millis(row.get(first + 7)),
         attempts: row.get(first + 8),
+        subject: row.get(first + 9),
     }
 }
 
 fn entry(row: &Row) -> Entry {
     Entry {
         message: summary(row, 0),
-        next_attempt: Timestamp::from_unix_millis(row.get(9)),
-        leased: row.get(10),
-        last_reply: row.get(11),
+        next_attempt: Timestamp::from_unix_millis(row.get(10)),
+        leased: row.get(11),
+        last_reply: row.get(12),
     }
 }
 
@@ -41,9 +45,9 @@ fn dead_entry(row: &Row) -> DeadEntry {
     DeadEntry {
         seq: row.get(0),
         message: summary(row, 1),
-        failed: Timestamp::from_unix_millis(row.get(10)),
-        reply: row.get(11),
-        diagnosis: row.get(12),
+        failed: Timestamp::from_unix_millis(row.get(11)),
+        reply: row.get(12),
+        diagnosis: row.get(13),
     }
 }
 
@@ -100,7 +104,7 @@ impl PostgresStore {
     pub(crate) async fn show(&self, id: &str, now: Timestamp) -> Result<Option<(Entry, Vec<u8>)>, QueueError> {
         let sql = format!("SELECT {ENTRY_COLUMNS}, content FROM queue WHERE id = $2");
         let row = self.client().await?.query_opt(&sql, &[&now.unix_millis(), &id]).await?;
-        Ok(row.map(|row| (entry(&row), row.get(12))))
+        Ok(row.map(|row| (entry(&row), row.get(ENTRY_CONTENT))))
     }
 
     /// Makes a message due now. `Err(Busy)` when it is being delivered.
@@ -150,7 +154,10 @@ impl PostgresStore {
     pub(crate) async fn dead_show(&self, prefix: &str) -> Result<Vec<(DeadEntry, Vec<u8>)>, QueueError> {
         let sql = format!("SELECT {DEAD_COLUMNS}, content FROM dead WHERE id LIKE $1 ORDER BY seq");
         let rows = self.client().await?.query(&sql, &[&starting(prefix)]).await?;
-        Ok(rows.iter().map(|row| (dead_entry(row), row.get(13))).collect())
+        Ok(rows
+            .iter()
+            .map(|row| (dead_entry(row), row.get(DEAD_CONTENT)))
+            .collect())
     }
 
     /// Puts dead letters (those whose id starts with `prefix`, or all) back in the queue, due
@@ -165,12 +172,12 @@ impl PostgresStore {
             .query(
                 "WITH back AS (DELETE FROM dead WHERE id LIKE $1 RETURNING *)
                  INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client, received_ms,
-                                    next_attempt_ms)
+                                    subject, next_attempt_ms)
                  SELECT CASE WHEN EXISTS (SELECT 1 FROM queue q WHERE q.id = back.id)
                                OR EXISTS (SELECT 1 FROM back b WHERE b.id = back.id AND b.seq < back.seq)
                              THEN back.id || '-' || back.seq
                              ELSE back.id END,
-                        account, sender, recipients, content, size, message_id, client, $2, $2
+                        account, sender, recipients, content, size, message_id, client, $2, subject, $2
                  FROM back
                  RETURNING account",
                 &[&starting(prefix.unwrap_or_default()), &now.unix_millis()],

@@ -345,16 +345,16 @@ async fn apply_one(tx: &Transaction<'_>, op: &Op) -> Result<OpResult, tokio_post
 async fn insert_message(client: &impl GenericClient, m: &NewMessage) -> Result<(), tokio_postgres::Error> {
     let sql = "WITH stored AS (
                    INSERT INTO queue (id, account, sender, recipients, content, size, message_id, client,
-                                      received_ms, next_attempt_ms)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING account)
-               SELECT pg_notify($10, account) FROM stored";
+                                      received_ms, subject, next_attempt_ms)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9) RETURNING account)
+               SELECT pg_notify($11, account) FROM stored";
     insert_with(client, sql, m, &[&notify::CHANNEL]).await
 }
 
 async fn insert_dead(tx: &Transaction<'_>, dead: &DeadLetter) -> Result<(), tokio_postgres::Error> {
     let sql = "INSERT INTO dead (id, account, sender, recipients, content, size, message_id, client, received_ms,
-                                 attempts, failed_ms, reply, diagnosis)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+                                 subject, attempts, failed_ms, reply, diagnosis)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
     let extra: [&(dyn ToSql + Sync); 4] = [
         &i64::from(dead.attempts),
         &dead.failed.unix_millis(),
@@ -364,8 +364,8 @@ async fn insert_dead(tx: &Transaction<'_>, dead: &DeadLetter) -> Result<(), toki
     insert_with(tx, sql, &dead.message, &extra).await
 }
 
-/// Runs `sql` with a message's nine columns (id to received, as both tables name them)
-/// followed by `extra`, as SQLite's store does.
+/// Runs `sql` with a message's ten columns (id to received, then its subject, as both tables
+/// name them) followed by `extra`, as SQLite's store does.
 async fn insert_with(
     client: &impl GenericClient,
     sql: &str,
@@ -375,6 +375,7 @@ async fn insert_with(
     let recipients = super::recipients_json(&m.recipients);
     let size = i64::try_from(m.content.len()).unwrap_or(i64::MAX);
     let received = m.received.unix_millis();
+    let subject = crate::message::subject(&m.content);
     let mut values: Vec<&(dyn ToSql + Sync)> = vec![
         &m.id,
         &m.account,
@@ -385,6 +386,7 @@ async fn insert_with(
         &m.message_id,
         &m.client,
         &received,
+        &subject,
     ];
     values.extend_from_slice(extra);
     execute(client, sql, &values).await.map(drop)

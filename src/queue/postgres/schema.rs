@@ -6,7 +6,7 @@
 //! `queue migrate` copies rows as they are.
 
 /// The version of the tables this program writes.
-pub(crate) const VERSION: i32 = 3;
+pub(crate) const VERSION: i32 = 4;
 
 /// The advisory lock key that serialises upgrades ("m365mail" in ASCII).
 const UPGRADE_LOCK: i64 = 0x6d33_3635_6d61_696c;
@@ -76,11 +76,17 @@ CREATE TABLE mailbox_slots (
 CREATE INDEX mailbox_slots_at ON mailbox_slots (mailbox, at_ms);
 ";
 
+/// Version 4: each message's subject, for the status page and its search.
+const VERSION_4: &str = "
+ALTER TABLE queue ADD COLUMN subject TEXT;
+ALTER TABLE dead ADD COLUMN subject TEXT;
+";
+
 /// Version 3: the alert outbox (`outbox.rs`).
 ///
 /// Each version's statements, in order: `UPGRADES[n]` takes the tables from version `n` to
 /// `n + 1`.
-const UPGRADES: &[&str] = &[VERSION_1, VERSION_2, super::outbox::SCHEMA];
+const UPGRADES: &[&str] = &[VERSION_1, VERSION_2, super::outbox::SCHEMA, VERSION_4];
 
 /// Why the tables could not be made ready.
 #[derive(Debug)]

@@ -170,7 +170,7 @@ pub(crate) struct Snapshot {
 }
 
 /// Whether a waiting message matches the search `q` (case-insensitive, in its id, account,
-/// sender, recipients, client or last reply).
+/// sender, recipients, subject, client or last reply).
 pub(crate) fn entry_matches(entry: &Entry, q: &str) -> bool {
     q.is_empty() || summary_matches(&entry.message, q) || entry.last_reply.as_deref().is_some_and(|r| contains(r, q))
 }
@@ -185,6 +185,7 @@ fn summary_matches(m: &crate::queue::Summary, q: &str) -> bool {
         .into_iter()
         .any(|s| contains(s, q))
         || m.recipients.iter().any(|r| contains(r, q))
+        || m.subject.as_deref().is_some_and(|s| contains(s, q))
 }
 
 fn contains(text: &str, q: &str) -> bool {

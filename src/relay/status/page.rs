@@ -284,7 +284,7 @@ fn queue(s: &Snapshot) -> Markup {
             @for (account, n) in &s.per_account { " · " (account) ": " (n) }
         }
         form method="get" action="/" {
-            input type="search" name="q" value=(s.search) placeholder="address, account, queue id, reply" aria-label="Search";
+            input type="search" name="q" value=(s.search) placeholder="address, subject, account, queue id, reply" aria-label="Search";
             " " button type="submit" { "Search" }
             @if !s.search.is_empty() { " " a href="/" { "clear" } }
         }
@@ -292,7 +292,7 @@ fn queue(s: &Snapshot) -> Markup {
         @if !s.queue.rows.is_empty() {
             div.scroll { table {
                 tr {
-                    th { "Queue id" } th { "Account" } th { "From" } th { "To" } th { "Received" }
+                    th { "Queue id" } th { "Account" } th { "From" } th { "To" } th { "Subject" } th { "Received" }
                     th { "Attempts" } th { "Next attempt" } th { "Last reply" }
                     @if s.csrf.is_some() { th { "" } }
                 }
@@ -313,13 +313,15 @@ fn queue(s: &Snapshot) -> Markup {
     }
 }
 
-/// The cells a waiting message and a dead letter both have: queue id, account, From, To.
+/// The cells a waiting message and a dead letter both have: queue id, account, From, To,
+/// Subject.
 fn summary_cells(m: &crate::queue::Summary) -> Markup {
     html! {
         td { code { (m.id) } }
         td { (m.account) }
         td.wrap { (m.sender) }
         td.wrap { (m.recipients.join(", ")) }
+        td.wrap { @if let Some(subject) = &m.subject { (subject) } @else { span.muted { "(none)" } } }
     }
 }
 
@@ -337,7 +339,7 @@ fn dead(s: &Snapshot) -> Markup {
         @if !s.dead.rows.is_empty() {
             div.scroll { table {
                 tr {
-                    th { "Queue id" } th { "Account" } th { "From" } th { "To" } th { "Given up" } th { "Reply" } th { "Cause and fix" }
+                    th { "Queue id" } th { "Account" } th { "From" } th { "To" } th { "Subject" } th { "Given up" } th { "Reply" } th { "Cause and fix" }
                     @if s.csrf.is_some() { th { "" } }
                 }
                 @for d in &s.dead.rows {

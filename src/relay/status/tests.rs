@@ -19,6 +19,7 @@ fn summary(id: &str, account: &str, sender: &str) -> Summary {
         client: "192.0.2.7".to_owned(),
         received: Timestamp::from_unix_secs(1_800_000_000),
         attempts: 2,
+        subject: Some(format!("Scan {HOSTILE}")),
     }
 }
 
@@ -139,6 +140,7 @@ fn hostile_values_stay_text() {
         format!("250 2.0.0 OK {HOSTILE}"),
         format!("535 5.7.3 {HOSTILE}"),
         format!("Cause: the app was not given access {HOSTILE}"),
+        format!("Scan {HOSTILE}"),
     ] {
         assert!(text.contains(&shown), "{shown:?} is shown as text");
     }
@@ -183,6 +185,17 @@ fn queue_pages_and_search_keep_each_other() {
         },
     );
     assert_eq!(found.queue.total, 1);
+    let by_subject = snapshot(
+        entries.clone(),
+        &Request {
+            q: "scan \"><SCRIPT".to_owned(),
+            ..Request::default()
+        },
+    );
+    assert_eq!(
+        by_subject.queue.total, 120,
+        "the subject is searched, case-insensitively"
+    );
     let beyond = snapshot(
         entries,
         &Request {
