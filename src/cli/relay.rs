@@ -71,7 +71,9 @@ async fn reload(relay: &mut Relay, overrides: &RelayOverrides) {
     };
     match relay.reload(config).await {
         Ok(ignored) => {
-            tracing::info!("configuration reloaded: users, allowed networks, accounts and delivery settings");
+            tracing::info!(
+                "configuration reloaded: users, allowed networks, accounts, delivery settings, alerts and the admin token"
+            );
             for what in ignored {
                 tracing::warn!("{what}");
             }

@@ -27,7 +27,7 @@ pub(crate) struct Admin {
     /// The relay's host name, for the status page.
     pub(crate) hostname: String,
     /// Who may retry and delete from the status page.
-    pub(crate) access: status::Access,
+    pub(crate) access: Arc<status::Access>,
 }
 
 /// Serves the endpoint on `listener` until `shutdown` becomes `true`; over TLS with `tls`.

@@ -106,6 +106,8 @@ pub(crate) struct Relay {
     router: JoinHandle<()>,
     /// Alerting (its settings change on reload).
     alerts: alert::Alerts,
+    /// Who may change the queue from the status page (its token changes on reload).
+    access: Arc<status::Access>,
 }
 
 /// Settings a reload cannot change.
@@ -115,6 +117,7 @@ struct Fixed {
     certificate: ServerCertificate,
     queue: Location,
     admin: Option<SocketAddr>,
+    admin_tls: bool,
     session: session::Settings,
     inbound: Inbound,
 }
@@ -126,6 +129,7 @@ impl Fixed {
             certificate: config.certificate.clone(),
             queue: config.queue.clone(),
             admin: config.admin,
+            admin_tls: config.admin_tls,
             session: config.session.clone(),
             inbound: config.inbound.clone(),
         }
@@ -233,13 +237,14 @@ impl Relay {
                 open.clone(),
             )));
         }
+        let access = Arc::new(status::Access::new(config.admin_token.clone(), config.admin_tls));
         let admin = listeners.admin.map(|Bound { listener, address }| {
             let state = admin::Admin {
                 metrics: Arc::clone(&metrics),
                 accounts: Arc::clone(&accounts),
                 queue: queue.clone(),
                 hostname: config.session.hostname.clone(),
-                access: status::Access::new(config.admin_token.clone(), config.admin_tls),
+                access: Arc::clone(&access),
             };
             let admin_tls = tls.clone().filter(|_| config.admin_tls);
             tasks.push(tokio::spawn(admin::serve(listener, state, admin_tls, shutdown_rx)));
@@ -261,6 +266,7 @@ impl Relay {
             tasks,
             router,
             alerts,
+            access,
         })
     }
 
@@ -271,6 +277,7 @@ impl Relay {
     pub(crate) async fn reload(&mut self, config: RelayConfig) -> Result<Vec<String>, StartError> {
         let runs = start_accounts(&config, &self.queue, &self.metrics, &self.alerts).await?;
         self.alerts.replace(config.alerts.clone());
+        self.access.replace_token(config.admin_token.clone());
         let fixed = Fixed::of(&config);
         let mut ignored = Vec::new();
         for (what, changed) in [
@@ -278,6 +285,7 @@ impl Relay {
             ("the TLS certificate", fixed.certificate != self.fixed.certificate),
             ("the queue", fixed.queue != self.fixed.queue),
             ("the admin endpoint", fixed.admin != self.fixed.admin),
+            ("admin_tls", fixed.admin_tls != self.fixed.admin_tls),
             (
                 "session settings (hostname, sizes, bare_lf)",
                 fixed.session != self.fixed.session,

@@ -259,3 +259,57 @@ async fn over_tls_with_the_relays_certificate_the_cookie_is_secure() {
     assert!(login.headers()["set-cookie"].to_str().unwrap().ends_with("; Secure"));
     relay.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_takes_a_new_admin_token_and_ends_the_old_sessions() {
+    let world = World::start().await;
+    let token_file = world.file("admin-token", "first-token-0123456789\n");
+    let relay = world
+        .relay(&format!(
+            "[relay]\nadmin_token_file = \"{}\"\n[[relay.listen]]\naddress = \"127.0.0.1:0\"\n",
+            token_file.display()
+        ))
+        .await;
+    let base = format!("http://{}", relay.admin.unwrap());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |token: &'static str| {
+        client
+            .post(format!("{base}/dead/retry"))
+            .bearer_auth(token)
+            .form(&[("id", "0000")])
+            .send()
+    };
+    assert_eq!(post("first-token-0123456789").await.unwrap().status(), 303);
+    let login = client
+        .post(format!("{base}/login"))
+        .form(&[("token", "first-token-0123456789")])
+        .send()
+        .await
+        .unwrap();
+    let session = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let logged_in = |page: &str| page.contains("action=\"/logout\"");
+    let page = |session: String| {
+        let request = client.get(&base).header("cookie", session);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(logged_in(&page(session.clone()).await));
+
+    std::fs::write(&token_file, "second-token-0123456789\n").unwrap();
+    relay.signal("HUP");
+    relay
+        .wait_for_log("configuration reloaded", Duration::from_secs(20))
+        .await;
+    assert_eq!(post("first-token-0123456789").await.unwrap().status(), 403);
+    assert_eq!(post("second-token-0123456789").await.unwrap().status(), 303);
+    assert!(!logged_in(&page(session).await), "the old token's session is over");
+    relay.kill().await;
+}

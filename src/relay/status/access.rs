@@ -4,7 +4,7 @@
 //! form of the page carries. Without a token configured the page is read only.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, header};
@@ -21,7 +21,8 @@ const MAX_SESSIONS: usize = 64;
 
 /// The admin token and the open sessions. `Debug` shows neither: both let one change the queue.
 pub(crate) struct Access {
-    token: Option<Secret>,
+    /// Replaced on reload.
+    token: RwLock<Option<Secret>>,
     /// The page is served over TLS: the cookie is `Secure`.
     tls: bool,
     sessions: Mutex<HashMap<String, Session>>,
@@ -30,7 +31,7 @@ pub(crate) struct Access {
 impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Access")
-            .field("token", &self.token)
+            .field("token", &*self.token())
             .field("tls", &self.tls)
             .field("sessions", &self.lock().len())
             .finish()
@@ -47,15 +48,29 @@ impl Access {
     /// Access with `token` (`None` keeps the page read only), served over TLS or not.
     pub(crate) fn new(token: Option<Secret>, tls: bool) -> Self {
         Self {
-            token,
+            token: RwLock::new(token),
             tls,
             sessions: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Takes the token of a reloaded configuration; a different one ends every session
+    /// (they were opened with the old one).
+    pub(crate) fn replace_token(&self, token: Option<Secret>) {
+        let mut held = self.token.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *held != token {
+            *held = token;
+            self.lock().clear();
+        }
+    }
+
     /// Whether a token is configured (else nothing can be changed here).
     pub(crate) fn enabled(&self) -> bool {
-        self.token.is_some()
+        self.token().is_some()
+    }
+
+    fn token(&self) -> std::sync::RwLockReadGuard<'_, Option<Secret>> {
+        self.token.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A new session when `typed` is the token: its cookie value.
@@ -122,7 +137,7 @@ impl Access {
     }
 
     fn is_token(&self, typed: &str) -> bool {
-        self.token
+        self.token()
             .as_ref()
             .is_some_and(|t| same(t.expose().as_bytes(), typed.as_bytes()))
     }
@@ -190,5 +205,19 @@ mod tests {
             !Access::new(None, false).allows(&bearer, None),
             "no token configured: read only"
         );
+    }
+
+    #[test]
+    fn a_new_token_on_reload_ends_the_sessions_of_the_old_one() {
+        let access = Access::new(Some(Secret::new("0123456789abcdef-old")), false);
+        let id = access.login("0123456789abcdef-old").unwrap();
+        access.replace_token(Some(Secret::new("0123456789abcdef-old")));
+        assert!(access.csrf(&with_cookie(&id)).is_some(), "the same token keeps them");
+        access.replace_token(Some(Secret::new("0123456789abcdef-new")));
+        assert!(access.csrf(&with_cookie(&id)).is_none());
+        assert!(access.login("0123456789abcdef-old").is_none());
+        assert!(access.login("0123456789abcdef-new").is_some());
+        access.replace_token(None);
+        assert!(!access.enabled());
     }
 }
