@@ -21,6 +21,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_emulator/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/_emulator/clock", post(advance_clock))
         .route("/_emulator/federated-token", post(federated_token))
+        .route("/_emulator/device-sign-in", post(device_sign_in))
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
@@ -115,4 +116,25 @@ async fn federated_token(
 async fn advance_clock(State(shared): State<Arc<Shared>>, axum::Json(advance): axum::Json<Advance>) -> StatusCode {
     shared.clock.advance(time::Duration::seconds(advance.seconds));
     StatusCode::NO_CONTENT
+}
+
+/// A device sign-in: the user code typed in the browser, by whom, approved or declined.
+#[derive(Deserialize)]
+struct DeviceSignIn {
+    user_code: String,
+    user: String,
+    #[serde(default)]
+    decline: bool,
+}
+
+async fn device_sign_in(State(shared): State<Arc<Shared>>, axum::Json(form): axum::Json<DeviceSignIn>) -> Response {
+    let now = shared.clock.now();
+    let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    match shared
+        .device
+        .sign_in(&shared.scenario(), &form.user_code, &form.user, !form.decline, now_ms)
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+    }
 }

@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) limits: exchange::Limits,
     pub(crate) plain_http: bool,
     pub(crate) next_connection: AtomicU64,
+    /// Device authorization grants in progress.
+    pub(crate) device: entra::device::DeviceFlows,
 }
 
 impl Shared {
@@ -95,6 +97,7 @@ impl Shared {
             limits: exchange::Limits::default(),
             plain_http,
             next_connection: AtomicU64::new(1),
+            device: entra::device::DeviceFlows::default(),
         }
     }
 
@@ -448,6 +451,16 @@ impl Emulator {
     /// The scenario in force.
     pub fn scenario(&self) -> Arc<Scenario> {
         self.shared.scenario()
+    }
+
+    /// The administrator `upn` signs in with the device code `user_code` (what the browser
+    /// page does in Entra), approving or declining it.
+    pub fn sign_in_device(&self, user_code: &str, upn: &str, approve: bool) -> Result<(), String> {
+        let now = self.shared.clock.now();
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        self.shared
+            .device
+            .sign_in(&self.shared.scenario(), user_code, upn, approve, now_ms)
     }
 
     /// Changes the scenario while running (grant consent, remove a permission, …). The change is

@@ -1,6 +1,7 @@
 //! Entra ID: the v2.0 token endpoint for the client-credentials grant, and the discovery
 //! documents Microsoft's MSAL reads before it asks for a token.
 
+pub mod device;
 mod errors;
 pub mod federation;
 mod grant;
@@ -29,6 +30,7 @@ use crate::faults::{Effect, Stage, Subject};
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode_endpoint))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(openid_configuration),
@@ -102,6 +104,32 @@ async fn token_endpoint(
     }
 
     let now = shared.clock.now();
+    if request.grant_type.as_deref() == Some(device::DEVICE_CODE_GRANT) {
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        let polled = shared
+            .device
+            .poll(request.device_code.as_deref().unwrap_or_default(), &client_id, now_ms);
+        return match polled {
+            Ok(approved) => {
+                count(true);
+                let lifetime = shared.scenario().entra.token_lifetime_secs;
+                let access_token = device::mint(&approved, &shared.signing, now.unix_timestamp(), lifetime);
+                tracing::info!(tenant = %approved.tenant_id, user = %approved.user.user_principal_name, scopes = ?approved.scopes, "delegated token issued (device code)");
+                axum::Json(serde_json::json!({
+                    "token_type": "Bearer",
+                    "scope": approved.scopes.iter().map(|s| format!("https://graph.microsoft.com/{s}")).collect::<Vec<_>>().join(" "),
+                    "expires_in": lifetime,
+                    "ext_expires_in": lifetime,
+                    "access_token": access_token,
+                }))
+                .into_response()
+            }
+            Err(error) => {
+                count(false);
+                error.respond(now, &correlation_id)
+            }
+        };
+    }
     let host = header_text("host").unwrap_or_default();
     let scenario = shared.scenario();
     // Keys of federated token issuers: the stand-in clusters', and Entra's own for managed
@@ -145,6 +173,23 @@ async fn token_endpoint(
         h.insert("client-request-id", v);
     }
     response
+}
+
+/// The device authorization request (`/devicecode`).
+async fn devicecode_endpoint(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, body: Bytes) -> Response {
+    let request = TokenRequest::parse(&body, None);
+    let now = shared.clock.now();
+    let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    match shared.device.start(
+        &shared.scenario(),
+        &tenant,
+        request.client_id.as_deref().unwrap_or_default(),
+        request.scope.as_deref().unwrap_or_default(),
+        now_ms,
+    ) {
+        Ok(started) => axum::Json(started).into_response(),
+        Err(e) => e.respond(now, &uuid::Uuid::new_v4().to_string()),
+    }
 }
 
 /// `https://host` of the request, as discovery documents name the endpoints.

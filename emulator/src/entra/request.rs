@@ -16,6 +16,8 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     /// `scope`.
     pub scope: Option<String>,
+    /// `device_code`, in the device authorization grant.
+    pub device_code: Option<String>,
     /// How the client proves itself.
     pub credential: Credential,
 }
@@ -43,6 +45,7 @@ impl std::fmt::Debug for TokenRequest {
             .field("grant_type", &self.grant_type)
             .field("client_id", &self.client_id)
             .field("scope", &self.scope)
+            .field("device_code", &self.device_code.as_ref().map(|_| "[redacted]"))
             .field("credential", &self.credential)
             .finish()
     }
@@ -83,6 +86,7 @@ impl TokenRequest {
             grant_type: field("grant_type"),
             client_id: field("client_id").or_else(|| basic.map(|(id, _)| id)),
             scope: field("scope"),
+            device_code: field("device_code"),
             credential,
         }
     }

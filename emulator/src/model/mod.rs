@@ -18,8 +18,8 @@ pub use services::{AcsResource, HveAccount, MAX_HVE_APPS, SmtpUsername};
 pub use settings::{AcsSettings, EntraSettings, ExchangeSettings, HveSettings, Latency};
 pub use tenant::{
     APPLICATION_ROLES, AccessRight, Api, App, AppCertificate, ApplicationAccessPolicy, BasicAuth, ClientSecret,
-    ExchangeServicePrincipal, FederatedCredential, Mailbox, ManagedIdentity, ManagementRoleAssignment, Permission,
-    SMTP_SEND_AS_APP_ROLE, Tenant,
+    DIRECTORY_ROLES, DirectoryUser, ExchangeServicePrincipal, FederatedCredential, Mailbox, ManagedIdentity,
+    ManagementRoleAssignment, Permission, SMTP_SEND_AS_APP_ROLE, Tenant,
 };
 pub(crate) use validate::is_dns_name;
 pub use validate::{Generated, ScenarioError};

@@ -13,6 +13,11 @@ pub struct EntraSettings {
     pub token_lifetime_secs: u32,
     /// `refresh_in` to include in token responses; Entra sends it only for long-lived tokens.
     pub refresh_in_secs: Option<u32>,
+    /// `interval` of the device authorization grant: a client polling sooner is told
+    /// `slow_down` (Entra: 5 seconds).
+    pub device_code_interval_secs: u32,
+    /// `expires_in` of a device code (Entra: 900 seconds).
+    pub device_code_lifetime_secs: u32,
 }
 
 impl Default for EntraSettings {
@@ -20,6 +25,8 @@ impl Default for EntraSettings {
         Self {
             token_lifetime_secs: 3599,
             refresh_in_secs: None,
+            device_code_interval_secs: 5,
+            device_code_lifetime_secs: 900,
         }
     }
 }

@@ -64,7 +64,35 @@ pub struct Tenant {
     /// their SMTP endpoint is the emulator's ACS port.
     #[serde(default)]
     pub acs_resources: Vec<AcsResource>,
+    /// People who can sign in (the device authorization grant), with their directory roles.
+    #[serde(default)]
+    pub users: Vec<DirectoryUser>,
 }
+
+/// A user of the directory, as an administrator who signs in with a device code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryUser {
+    /// `admin@contoso.com`.
+    pub user_principal_name: String,
+    /// Object id (the token's `oid`).
+    pub object_id: String,
+    /// Directory roles by name: `Global Administrator`, `Application Administrator`, `Cloud
+    /// Application Administrator`, `Privileged Role Administrator`, or none.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// Directory roles the emulator knows, with their template ids (the `wids` claim).
+pub const DIRECTORY_ROLES: [(&str, &str); 4] = [
+    ("Global Administrator", "62e90394-69f5-4237-9190-012177145e10"),
+    ("Application Administrator", "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"),
+    (
+        "Cloud Application Administrator",
+        "158c047a-c907-4556-b7ef-446551a6b5f7",
+    ),
+    ("Privileged Role Administrator", "e8611ab8-c189-46e8-94e1-60213ab1f814"),
+];
 
 fn default_tenant_name() -> String {
     "Contoso".to_owned()
@@ -424,6 +452,7 @@ impl Tenant {
             management_role_assignments: Vec::new(),
             hve_accounts: Vec::new(),
             acs_resources: Vec::new(),
+            users: Vec::new(),
         }
     }
 

@@ -249,6 +249,22 @@ fn validate_tenant(at: &str, tenant: &Tenant) -> Result<(), ScenarioError> {
             return Err(invalid(format!("{at}.password"), "must not be empty"));
         }
     }
+    for (u, user) in tenant.users.iter().enumerate() {
+        let at = format!("{at}.users[{u}]");
+        guid(&format!("{at}.object_id"), &user.object_id)?;
+        if !user.user_principal_name.contains('@') {
+            return Err(invalid(format!("{at}.user_principal_name"), "must be name@domain"));
+        }
+        for role in &user.roles {
+            if !super::DIRECTORY_ROLES.iter().any(|(name, _)| name == role) {
+                let known: Vec<&str> = super::DIRECTORY_ROLES.iter().map(|(name, _)| *name).collect();
+                return Err(invalid(
+                    format!("{at}.roles"),
+                    format!("unknown role `{role}`: one of {}", known.join(", ")),
+                ));
+            }
+        }
+    }
     let mut names = HashSet::new();
     for (r, resource) in tenant.acs_resources.iter().enumerate() {
         let at = format!("{at}.acs_resources[{r}]");

@@ -404,3 +404,98 @@ async fn curl_sends_a_mime_message_through_graph() {
     assert!(body.contains("ErrorRequestEntityTooLarge"), "{body}");
     assert_eq!(emulator.store().len(), 1);
 }
+
+/// The device authorization grant through MSAL for Python's public client: MSAL starts the
+/// flow, polls while the code is pending, and gets a delegated Graph token once the
+/// administrator has signed in with the code.
+#[tokio::test(flavor = "multi_thread")]
+async fn msal_for_python_signs_an_administrator_in_with_a_device_code() {
+    use std::io::{BufRead as _, Write as _};
+    let Some(python) = python_with_msal() else { return };
+    let mut scenario = contoso();
+    scenario.entra.device_code_interval_secs = 1;
+    scenario.tenants[0].users.push(m365_emulator::model::DirectoryUser {
+        user_principal_name: "admin@contoso.com".into(),
+        object_id: "5c3e6f1a-0000-4000-8000-000000000001".into(),
+        roles: vec!["Application Administrator".into()],
+    });
+    let emulator = start(scenario).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, emulator.ca_pem()).unwrap();
+    let input = serde_json::json!({
+        "authority": emulator.authority(TENANT),
+        "base_url": emulator.base_url(),
+        "client_id": m365_emulator::entra::device::GRAPH_COMMAND_LINE_TOOLS,
+        "scopes": [
+            "https://graph.microsoft.com/Application.ReadWrite.All",
+            "https://graph.microsoft.com/AppRoleAssignment.ReadWrite.All",
+        ],
+        "ca_file": ca_file,
+    });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/msal_device.py");
+    let mut child = Command::new(&python)
+        .arg(&script)
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stderr = child.stderr.take().unwrap();
+    let (flow, mut lines, mut child) = tokio::task::spawn_blocking(move || {
+        let Some(Ok(first)) = lines.next() else {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+            panic!("MSAL printed no flow: {text}");
+        };
+        child.stderr = Some(stderr);
+        (serde_json::from_str::<serde_json::Value>(&first).unwrap(), lines, child)
+    })
+    .await
+    .unwrap();
+    assert_eq!(flow["verification_uri"], "https://www.microsoft.com/link", "{flow}");
+    assert_eq!(flow["interval"], 1);
+    let user_code = flow["user_code"].as_str().unwrap().to_owned();
+    assert!(flow["message"].as_str().unwrap().contains(&user_code));
+    // MSAL polls meanwhile and hears `authorization_pending`.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    emulator.sign_in_device(&user_code, "admin@contoso.com", true).unwrap();
+    let result = tokio::task::spawn_blocking(move || {
+        let line = lines.next().expect("MSAL printed its result").unwrap();
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(status.success(), "{stderr}");
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    let c = claims(result["access_token"].as_str().unwrap());
+    let mut scp: Vec<&str> = c["scp"].as_str().unwrap().split(' ').collect();
+    scp.sort_unstable();
+    assert_eq!(
+        scp,
+        ["AppRoleAssignment.ReadWrite.All", "Application.ReadWrite.All"],
+        "MSAL's OpenID scopes left out"
+    );
+    assert_eq!(c["upn"], "admin@contoso.com");
+    assert_eq!(c["idtyp"], "user");
+    assert_eq!(c["wids"], serde_json::json!(["9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"]));
+    let polls = emulator
+        .stats()
+        .tokens_for(m365_emulator::entra::device::GRAPH_COMMAND_LINE_TOOLS);
+    assert!(
+        polls.failed >= 1 && polls.issued == 1,
+        "pending polls, then the token: {polls:?}"
+    );
+}
