@@ -87,10 +87,10 @@ struct Upload {
 }
 
 /// A Graph error: status, `error.code`, `error.message`.
-struct GraphError(StatusCode, &'static str, String);
+pub(crate) struct GraphError(pub(crate) StatusCode, pub(crate) &'static str, pub(crate) String);
 
 impl GraphError {
-    fn respond(self, shared: &Shared) -> Response {
+    pub(crate) fn respond(self, shared: &Shared) -> Response {
         let GraphError(status, code, message) = self;
         let date = shared
             .clock

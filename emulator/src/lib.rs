@@ -31,6 +31,7 @@
 
 mod admin;
 pub mod clock;
+pub mod directory;
 pub mod entra;
 mod exchange;
 pub mod faults;
@@ -116,6 +117,17 @@ impl Shared {
 
     pub(crate) fn scenario(&self) -> Arc<Scenario> {
         Arc::clone(&self.scenario.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Changes the scenario: validated first, kept only when valid. Changes are serialised, so
+    /// two at once never lose one another.
+    pub(crate) fn update(&self, change: impl FnOnce(&mut Scenario)) -> Result<(), ScenarioError> {
+        let mut held = self.scenario.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = (**held).clone();
+        change(&mut next);
+        next.resolve(Path::new("."))?;
+        *held = Arc::new(next);
+        Ok(())
     }
 }
 
@@ -289,6 +301,7 @@ impl Emulator {
 
         let router = entra::router()
             .merge(graph::router())
+            .merge(directory::router())
             .merge(admin::router())
             .with_state(Arc::clone(&shared));
         let mut tasks = JoinSet::new();
@@ -466,15 +479,7 @@ impl Emulator {
     /// Changes the scenario while running (grant consent, remove a permission, …). The change is
     /// validated first; an invalid one is refused and the old scenario kept.
     pub fn update(&self, change: impl FnOnce(&mut Scenario)) -> Result<(), ScenarioError> {
-        let mut next = (*self.shared.scenario()).clone();
-        change(&mut next);
-        next.resolve(Path::new("."))?;
-        *self
-            .shared
-            .scenario
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
-        Ok(())
+        self.shared.update(change)
     }
 }
 

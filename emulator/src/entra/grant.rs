@@ -104,6 +104,13 @@ pub fn authorize<'k>(
             "2"
         }
     };
+    if app.service_principal_id.is_empty() {
+        // Registered, but its enterprise application was never made.
+        return Err(EntraError::missing_service_principal(
+            &client_id,
+            &tenant.id.to_ascii_lowercase(),
+        ));
+    }
     let (api, audience) = resource(tenant, scope)?;
     Ok(Grant {
         tenant_id: tenant.id.to_ascii_lowercase(),

@@ -171,7 +171,11 @@ fn validate_tenant(at: &str, tenant: &Tenant) -> Result<(), ScenarioError> {
         let at = format!("{at}.apps[{a}]");
         guid(&format!("{at}.client_id"), &app.client_id)?;
         guid(&format!("{at}.object_id"), &app.object_id)?;
-        guid(&format!("{at}.service_principal_id"), &app.service_principal_id)?;
+        // Empty: an app registration without its enterprise application yet (made through
+        // Graph's `POST /applications`, before `POST /servicePrincipals`).
+        if !app.service_principal_id.is_empty() {
+            guid(&format!("{at}.service_principal_id"), &app.service_principal_id)?;
+        }
         if !client_ids.insert(app.client_id.to_ascii_lowercase()) {
             return Err(invalid(
                 format!("{at}.client_id"),

@@ -3,6 +3,7 @@
 //! curl, Microsoft's MSAL).
 
 mod binary;
+mod directory;
 mod faults;
 mod interop;
 mod limits;
