@@ -19,6 +19,7 @@ FORBIDDEN = {
     "queue": ["account", "config", "catalog", "verdict", "submit"] + APPLICATIONS,
     "message": ["account", "config", "catalog", "verdict", "submit"] + APPLICATIONS,
     "graph": ["account", "config", "catalog", "verdict", "submit"] + APPLICATIONS,
+    "directory": ["account", "config", "catalog", "verdict", "submit"] + APPLICATIONS,
     # The account and the verdict floor: above the protocol, below every application.
     "account": ["config"] + APPLICATIONS,
     "catalog": ["config"] + APPLICATIONS,

@@ -18,6 +18,7 @@ mod catalog;
 mod cli;
 mod clock;
 mod config;
+mod directory;
 mod doctor;
 mod graph;
 pub mod mailer;

@@ -10,6 +10,7 @@
 //! command.
 
 mod acs;
+pub(crate) mod apply;
 mod check;
 mod exchange;
 mod hve;
@@ -46,6 +47,8 @@ pub(crate) struct Spec {
     pub(crate) access: Option<Access>,
     /// The Azure ids of an ACS setup.
     pub(crate) acs: AcsIds,
+    /// `setup --apply` has done the Entra part: the script starts at Exchange.
+    pub(crate) entra_done: bool,
 }
 
 impl Spec {
@@ -240,6 +243,17 @@ fn app_registration(s: &mut Script, spec: &Spec, thumbprint: Option<&str>) {
             ));
         }
     }
+}
+
+/// Part 1 when `setup --apply` has done it: what it made, in place of the portal steps.
+fn entra_done(s: &mut Script, spec: &Spec) {
+    s.line("# Part 1 (Entra ID) is done: m365-mailer setup --apply made or found the app registration");
+    s.line(&format!(
+        "# {} with its Enterprise application (Object ID {}), its permission and its secret.",
+        spec.client_id,
+        spec.sp_id.as_deref().unwrap_or_default()
+    ));
+    s.line("#");
 }
 
 /// The step that finds the Enterprise application's Object ID.

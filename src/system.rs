@@ -8,6 +8,24 @@ pub(crate) fn host_name() -> Option<String> {
     (!name.is_empty()).then(|| name.to_owned())
 }
 
+/// The executable `name` in a directory of `PATH`, if there is one.
+pub(crate) fn find_program(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            }
+            #[cfg(not(unix))]
+            {
+                candidate.is_file()
+            }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,5 +1,6 @@
 //! The emulator's own HTTP API under `/_emulator/`, for scripts and benchmarks that drive the
-//! standalone program: counters, delivered messages, faults, the clock.
+//! standalone program: counters, delivered messages, faults, the clock, device sign-ins and the
+//! Exchange Online PowerShell steps of a setup.
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_emulator/clock", post(advance_clock))
         .route("/_emulator/federated-token", post(federated_token))
         .route("/_emulator/device-sign-in", post(device_sign_in))
+        .route("/_emulator/exchange-powershell", post(exchange_powershell))
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
@@ -136,5 +138,14 @@ async fn device_sign_in(State(shared): State<Arc<Shared>>, axum::Json(form): axu
     {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+    }
+}
+
+/// Applies a setup script's Exchange Online PowerShell steps (`exchange::powershell`): `200` with
+/// what the read-only commands print, or `400` naming the line that stopped it.
+async fn exchange_powershell(State(shared): State<Arc<Shared>>, script: String) -> Response {
+    match shared.exchange_powershell(&script) {
+        Ok(output) => output.into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
 }

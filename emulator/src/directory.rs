@@ -72,17 +72,36 @@ const APP_ADMINS: [&str; 3] = [
 /// Roles that may consent to Microsoft Graph's application permissions.
 const GRAPH_CONSENT: [&str; 2] = ["Global Administrator", "Privileged Role Administrator"];
 
-pub(crate) fn router() -> Router<Arc<Shared>> {
+pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1.0/applications", get(list_applications).post(create_application))
-        .route("/v1.0/applications/{id}", get(get_application))
+        .route(
+            "/v1.0/applications/{id}",
+            get(get_application).patch(update_application),
+        )
         .route("/v1.0/applications/{id}/addPassword", post(add_password))
         .route("/v1.0/applications/{id}/removePassword", post(remove_password))
         .route(
             "/v1.0/servicePrincipals",
             get(list_service_principals).post(create_service_principal),
         )
-        .route("/v1.0/servicePrincipals/{id}/appRoleAssignments", post(assign_app_role))
+        .route(
+            "/v1.0/servicePrincipals/{id}/appRoleAssignments",
+            get(list_app_role_assignments).post(assign_app_role),
+        )
+        .layer(axum::middleware::from_fn_with_state(shared, faults))
+}
+
+/// Faults of stage `directory`, before any call is handled.
+async fn faults(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match crate::graph::stage_fault(&shared, crate::faults::Stage::Directory, None).await {
+        crate::graph::Fired::Answer(response) => response,
+        _ => next.run(request).await,
+    }
 }
 
 /// The signed-in administrator.
@@ -313,20 +332,26 @@ fn permission(resource_app_id: &str, role_id: &str, consent: bool) -> Result<Per
     })
 }
 
+/// The permissions a `requiredResourceAccess` asks for, not yet consented.
+fn requested(access: &[ResourceAccess]) -> Result<Vec<Permission>, GraphError> {
+    let mut permissions = Vec::new();
+    for resource in access {
+        for role in &resource.resource_access {
+            if role.kind != "Role" {
+                return Err(bad_request("Only application permissions (type Role) are known here."));
+            }
+            permissions.push(permission(&resource.resource_app_id, &role.id, false)?);
+        }
+    }
+    Ok(permissions)
+}
+
 async fn create_application(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let result = (|| {
         let caller = caller(&shared, &headers)?;
         caller.may(APPLICATION_SCOPE, &APP_ADMINS)?;
         let new: NewApplication = parse(&body)?;
-        let mut permissions = Vec::new();
-        for resource in &new.required_resource_access {
-            for role in &resource.resource_access {
-                if role.kind != "Role" {
-                    return Err(bad_request("Only application permissions (type Role) are known here."));
-                }
-                permissions.push(permission(&resource.resource_app_id, &role.id, false)?);
-            }
-        }
+        let permissions = requested(&new.required_resource_access)?;
         let mut app = App::new(&uuid::Uuid::new_v4().to_string(), &uuid::Uuid::new_v4().to_string(), "");
         app.display_name = new.display_name;
         app.permissions = permissions;
@@ -336,6 +361,52 @@ async fn create_application(State(shared): State<Arc<Shared>>, headers: HeaderMa
             Ok(())
         })?;
         Ok((StatusCode::CREATED, shown))
+    })();
+    respond(&shared, result)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApplicationUpdate {
+    #[serde(default)]
+    required_resource_access: Option<Vec<ResourceAccess>>,
+}
+
+/// `PATCH /applications/{id}`: the requested permissions replaced (consent already given to one
+/// still requested is kept; the others go).
+async fn update_application(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = (|| {
+        let caller = caller(&shared, &headers)?;
+        caller.may(APPLICATION_SCOPE, &APP_ADMINS)?;
+        let update: ApplicationUpdate = parse(&body)?;
+        let Some(access) = update.required_resource_access else {
+            return Ok((StatusCode::NO_CONTENT, Value::Null));
+        };
+        let wanted = requested(&access)?;
+        change(&shared, &caller.claims.tid, |tenant| {
+            let app = tenant
+                .apps
+                .iter_mut()
+                .find(|a| a.object_id.eq_ignore_ascii_case(&id))
+                .ok_or_else(|| not_found(&id))?;
+            app.permissions = wanted
+                .into_iter()
+                .map(|mut w| {
+                    w.admin_consent = app
+                        .permissions
+                        .iter()
+                        .any(|p| p.api == w.api && p.name == w.name && p.admin_consent);
+                    w
+                })
+                .collect();
+            Ok(())
+        })?;
+        Ok((StatusCode::NO_CONTENT, Value::Null))
     })();
     respond(&shared, result)
 }
@@ -584,6 +655,37 @@ async fn assign_app_role(
             StatusCode::CREATED,
             json!({ "id": assignment_id, "principalId": new.principal_id, "resourceId": new.resource_id, "appRoleId": new.app_role_id }),
         ))
+    })();
+    respond(&shared, result)
+}
+
+/// The app role assignments a service principal holds: one per consented permission.
+async fn list_app_role_assignments(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let result = (|| {
+        let caller = caller(&shared, &headers)?;
+        caller.may(APPLICATION_SCOPE, &APP_ADMINS)?;
+        let scenario = shared.scenario();
+        let tenant = scenario.tenant(&caller.claims.tid).ok_or_else(|| not_found("tenant"))?;
+        let app = tenant
+            .apps
+            .iter()
+            .find(|a| !a.service_principal_id.is_empty() && a.service_principal_id.eq_ignore_ascii_case(&id))
+            .ok_or_else(|| not_found(&id))?;
+        let value: Vec<Value> = app
+            .permissions
+            .iter()
+            .filter(|p| p.admin_consent)
+            .filter_map(|p| {
+                let (_, _, resource, roles) = RESOURCES.iter().find(|(api, ..)| *api == p.api)?;
+                let (role, _) = roles.iter().find(|(_, value)| *value == p.name)?;
+                Some(json!({ "principalId": app.service_principal_id, "resourceId": resource, "appRoleId": role }))
+            })
+            .collect();
+        Ok((StatusCode::OK, json!({ "value": value })))
     })();
     respond(&shared, result)
 }

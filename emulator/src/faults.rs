@@ -39,11 +39,14 @@ pub enum Stage {
     Token,
     /// A Microsoft Graph request (`sendMail`, a draft, an upload, a draft's send).
     Graph,
+    /// A Microsoft Graph directory call of a setup (`directory.rs`): applications, service
+    /// principals, secrets, consent; `skip` picks which call of a run fails.
+    Directory,
 }
 
 impl Stage {
     fn is_smtp(self) -> bool {
-        !matches!(self, Stage::Token | Stage::Graph)
+        !matches!(self, Stage::Token | Stage::Graph | Stage::Directory)
     }
 }
 
@@ -221,6 +224,14 @@ impl Fault {
         }
     }
 
+    /// A Microsoft Graph directory call answers with this HTTP status and body.
+    pub fn directory_http(status: u16, body: &str) -> Self {
+        Self {
+            stage: Stage::Directory,
+            ..Self::http(status, body, None)
+        }
+    }
+
     /// The token endpoint answers with an Entra error.
     pub fn aadsts(code: u32) -> Self {
         Self {
@@ -267,10 +278,10 @@ impl Fault {
             }
         };
         let http_only = |e: Effect| {
-            if matches!(self.stage, Stage::Token | Stage::Graph) {
+            if matches!(self.stage, Stage::Token | Stage::Graph | Stage::Directory) {
                 Ok(e)
             } else {
-                Err("action `http` applies to stages `token` and `graph` only".to_owned())
+                Err("action `http` applies to stages `token`, `graph` and `directory` only".to_owned())
             }
         };
         let token_only = |e: Effect| {

@@ -108,8 +108,8 @@ impl GraphError {
     }
 }
 
-/// What a fault at stage `graph` makes of a request.
-enum Fired {
+/// What a fault at stage `graph` (or `directory`) makes of a request.
+pub(crate) enum Fired {
     /// Nothing: handle the request.
     No,
     /// Answer this instead.
@@ -119,8 +119,13 @@ enum Fired {
 }
 
 async fn fault(shared: &Shared, user: Option<&str>) -> Fired {
+    stage_fault(shared, Stage::Graph, user).await
+}
+
+/// A fault of a Graph `stage` (`graph`, `directory`), for `user` when there is one.
+pub(crate) async fn stage_fault(shared: &Shared, stage: Stage, user: Option<&str>) -> Fired {
     let Some(effect) = shared.faults.check(
-        Stage::Graph,
+        stage,
         Subject {
             mailbox: user,
             client_id: None,

@@ -53,6 +53,7 @@ use tokio::task::JoinSet;
 
 pub use clock::Clock;
 pub use exchange::Endpoint;
+pub use exchange::powershell::ScriptError as ExchangeScriptError;
 pub use faults::{Fault, FaultSet, Stage};
 pub use model::{AcsResource, Api, App, HveAccount, Mailbox, Scenario, ScenarioError, SmtpUsername, Tenant};
 pub use pki::ClientCertificate;
@@ -128,6 +129,17 @@ impl Shared {
         next.resolve(Path::new("."))?;
         *held = Arc::new(next);
         Ok(())
+    }
+
+    /// `Emulator::exchange_powershell`, for the admin endpoint too.
+    pub(crate) fn exchange_powershell(&self, script: &str) -> Result<String, ExchangeScriptError> {
+        let mut result = None;
+        self.update(|scenario| result = Some(exchange::powershell::run(scenario, script)))
+            .map_err(|e| ExchangeScriptError {
+                line: 0,
+                message: format!("the script's changes leave the tenant invalid: {e}"),
+            })?;
+        result.unwrap_or_else(|| Ok(String::new()))
     }
 }
 
@@ -301,7 +313,7 @@ impl Emulator {
 
         let router = entra::router()
             .merge(graph::router())
-            .merge(directory::router())
+            .merge(directory::router(Arc::clone(&shared)))
             .merge(admin::router())
             .with_state(Arc::clone(&shared));
         let mut tasks = JoinSet::new();
@@ -474,6 +486,13 @@ impl Emulator {
         self.shared
             .device
             .sign_in(&self.shared.scenario(), user_code, upn, approve, now_ms)
+    }
+
+    /// Runs an Exchange Online PowerShell script of setup steps against the scenario
+    /// (`exchange::powershell`): what its read-only commands print, or the line that stopped it.
+    /// The lines before a failing one stay applied, as in Exchange.
+    pub fn exchange_powershell(&self, script: &str) -> Result<String, ExchangeScriptError> {
+        self.shared.exchange_powershell(script)
     }
 
     /// Changes the scenario while running (grant consent, remove a permission, …). The change is

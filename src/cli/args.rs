@@ -309,9 +309,15 @@ pub(crate) struct SetupArgs {
     /// Directory (tenant) ID or verified domain.
     #[arg(long, value_name = "TENANT")]
     pub(crate) tenant: String,
-    /// Application (client) ID.
-    #[arg(long, value_name = "GUID")]
-    pub(crate) client_id: String,
+    /// Application (client) ID [with --apply: the app is made, or found by the client id of the
+    /// account in the config file].
+    #[arg(
+        long,
+        value_name = "GUID",
+        required_unless_present = "apply",
+        conflicts_with = "apply"
+    )]
+    pub(crate) client_id: Option<String>,
     /// The address that sends: the mailbox (exchange), the HVE account (hve), the MailFrom
     /// sender address on the verified domain (acs, where it may be left out).
     #[arg(long, visible_alias = "sender", value_name = "ADDRESS")]
@@ -352,6 +358,35 @@ pub(crate) struct SetupArgs {
     /// letters, digits, '.', '_', '-', or an address) [default: asked for].
     #[arg(long, value_name = "NAME")]
     pub(crate) smtp_username: Option<String>,
+    /// Do the Entra part through Microsoft Graph, signed in as an administrator with a device
+    /// code: the app registration, its Enterprise application, admin consent and a client secret;
+    /// write the account into the config file; print the Exchange part with every id; wait for
+    /// Exchange to take it (exchange and hve).
+    #[arg(long, help_heading = "Applying")]
+    pub(crate) apply: bool,
+    /// --apply: the config file to write the account into [default: the one the other commands
+    /// read, else $XDG_CONFIG_HOME/m365-mailer/config.toml].
+    #[arg(long, value_name = "FILE", requires = "apply", help_heading = "Applying")]
+    pub(crate) config: Option<PathBuf>,
+    /// --apply: the account's name in the config file.
+    #[arg(long, value_name = "NAME", default_value = "main", help_heading = "Applying")]
+    pub(crate) account: String,
+    /// --apply: days until the new client secret expires (Entra allows up to 730).
+    #[arg(long, value_name = "DAYS", default_value_t = 180, value_parser = clap::value_parser!(u32).range(1..=730), help_heading = "Applying")]
+    pub(crate) secret_days: u32,
+    /// --apply: the public client the administrator signs in with [default: Microsoft Graph
+    /// Command Line Tools, 14d82eec-204b-4c2f-b7e8-296a70dab67e] (docs/setup-apply.md).
+    #[arg(long, value_name = "GUID", requires = "apply", help_heading = "Applying")]
+    pub(crate) sign_in_client_id: Option<String>,
+    /// --apply: how long to wait for Exchange to take the changes (0: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "60m", value_parser = humantime::parse_duration, help_heading = "Applying")]
+    pub(crate) wait: std::time::Duration,
+    /// --apply: how often to check while waiting.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = humantime::parse_duration, help_heading = "Applying")]
+    pub(crate) check_every: std::time::Duration,
+    /// --apply: once the checks pass, send a test message to this address.
+    #[arg(long, value_name = "ADDRESS", requires = "apply", help_heading = "Applying")]
+    pub(crate) send_test: Option<String>,
 }
 
 /// `send`.

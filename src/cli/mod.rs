@@ -1,6 +1,7 @@
 //! The command line: `main → run → exit code`. Arguments are parsed here, resolved once into a
 //! validated configuration, and the rest of the program never sees clap types.
 
+mod apply;
 mod args;
 mod config;
 #[cfg(feature = "emulator")]
@@ -80,7 +81,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             Command::Demo => demo::run().await,
             Command::Doctor(args) => doctor::run(&args).await,
             Command::Token(args) => token::run(&args).await,
-            Command::Setup(args) => setup::run(&args),
+            Command::Setup(args) => setup::run(&args).await,
             Command::Relay(args) => relay::run(&args).await,
             Command::Queue(args) => queue::run(&args).await,
             Command::Completions { shell } => generate::completions(shell),

@@ -1,11 +1,15 @@
-//! `setup`: print the steps for the user's ids.
+//! `setup`: print the steps for the user's ids, or with `--apply` do the Entra part
+//! (`apply.rs`).
 
 use super::args::SetupArgs;
 use super::exit::{Code, Failure};
 use crate::setup::{self, Access, AcsIds, Spec};
 
-pub(super) fn run(args: &SetupArgs) -> Result<(), Failure> {
+pub(super) async fn run(args: &SetupArgs) -> Result<(), Failure> {
     let spec = spec(args);
+    if args.apply {
+        return super::apply::run(args, spec).await;
+    }
     let script = setup::script(&spec).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
     print!("{script}");
     Ok(())
@@ -22,7 +26,7 @@ fn spec(args: &SetupArgs) -> Spec {
     Spec {
         service: args.service,
         tenant: args.tenant.clone(),
-        client_id: args.client_id.clone(),
+        client_id: args.client_id.clone().unwrap_or_default(),
         mailbox: args.mailbox.clone(),
         sp_id: args.sp_id.clone(),
         send_as: args.send_as.clone(),
@@ -35,5 +39,6 @@ fn spec(args: &SetupArgs) -> Spec {
             resource: args.acs_resource.clone(),
             smtp_username: args.smtp_username.clone(),
         },
+        entra_done: false,
     }
 }

@@ -99,6 +99,8 @@ fields! {
     ClientSecretEnv => Spec::new("client_secret_env"),
     ClientSecretFile => Spec::new("client_secret_file").path(),
     ClientSecretExpires => Spec::new("client_secret_expires").env("M365_MAILER_CLIENT_SECRET_EXPIRES"),
+    // The Secret ID of the client secret in Entra: which one `credential rotate` replaces.
+    ClientSecretId => Spec::new("client_secret_id"),
     Certificate => Spec::new("certificate").env("AZURE_CLIENT_CERTIFICATE_PATH").path(),
     CertificatePassword => Spec::new("certificate_password").env("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
     CertificatePasswordEnv => Spec::new("certificate_password_env"),

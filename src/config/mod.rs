@@ -12,6 +12,7 @@ mod field;
 mod file;
 mod layer;
 mod relay;
+pub(crate) mod write;
 
 use std::path::PathBuf;
 
@@ -246,7 +247,8 @@ pub(crate) fn read_text(path: &std::path::Path, text: String) -> Result<(), Conf
     Ok(())
 }
 
-fn default_config_path(env: Env<'_>) -> Option<PathBuf> {
+/// The config file the commands read when no `--config` is given: the first that exists.
+pub(crate) fn default_config_path(env: Env<'_>) -> Option<PathBuf> {
     let user = env("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".config")))

@@ -51,7 +51,7 @@ impl std::fmt::Display for GraphError {
 }
 
 impl GraphError {
-    fn parse(status: u16, body: &[u8], retry_after: Option<Duration>) -> Self {
+    pub(crate) fn parse(status: u16, body: &[u8], retry_after: Option<Duration>) -> Self {
         let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let text = |key: &str| json["error"][key].as_str().unwrap_or_default().to_owned();
         let message = match text("message") {

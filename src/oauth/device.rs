@@ -102,10 +102,8 @@ impl DeviceCode {
 /// A delegated token of the signed-in administrator: memory only.
 #[derive(Debug, Clone)]
 pub(crate) struct AdminToken {
-    /// The bearer token.
+    /// The bearer token (about an hour: the steps that use it take seconds).
     pub(crate) access_token: Secret,
-    /// When it expires.
-    pub(crate) expires_at: Timestamp,
 }
 
 /// What one poll of the token endpoint says.
@@ -122,13 +120,12 @@ pub(crate) enum Poll {
 }
 
 impl Poll {
-    /// The token endpoint's answer (status and body) at `now`.
-    pub(crate) fn of(status: u16, body: &[u8], now: Timestamp, verification_uri: &str) -> Self {
+    /// The token endpoint's answer (status and body).
+    pub(crate) fn of(status: u16, body: &[u8], verification_uri: &str) -> Self {
         if (200..300).contains(&status) {
             return match response::parse_token(body) {
                 Ok(token) => Poll::Done(AdminToken {
                     access_token: token.access_token,
-                    expires_at: now + Duration::from_secs(token.expires_in),
                 }),
                 Err(e) => Poll::Failed(DeviceError::Malformed(e.0)),
             };
@@ -188,7 +185,7 @@ impl SignIn {
                 ("device_code", code.device_code.expose()),
             ];
             let (status, body) = post(client, &self.url("token"), &form).await?;
-            match Poll::of(status, &body, Timestamp::now(), &code.verification_uri) {
+            match Poll::of(status, &body, &code.verification_uri) {
                 Poll::Pending => {}
                 Poll::SlowDown => interval += SLOW_DOWN,
                 Poll::Done(token) => return Ok(token),

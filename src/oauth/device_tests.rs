@@ -36,7 +36,7 @@ fn a_device_code_answer_is_read_and_kept_within_bounds() {
 #[test]
 fn each_poll_answer_means_what_rfc_8628_says() {
     let error = |e: &str| format!(r#"{{"error":"{e}","error_description":"AADSTS70016: x","error_codes":[70016]}}"#);
-    let poll = |status, body: &str| Poll::of(status, body.as_bytes(), NOW, "https://www.microsoft.com/link");
+    let poll = |status, body: &str| Poll::of(status, body.as_bytes(), "https://www.microsoft.com/link");
     assert!(matches!(poll(400, &error("authorization_pending")), Poll::Pending));
     assert!(matches!(poll(400, &error("slow_down")), Poll::SlowDown));
     assert!(matches!(
@@ -57,7 +57,6 @@ fn each_poll_answer_means_what_rfc_8628_says() {
         r#"{"token_type":"Bearer","expires_in":3599,"access_token":"eyJ.admin.token"}"#,
     ) {
         Poll::Done(token) => {
-            assert_eq!(token.expires_at, NOW + Duration::from_secs(3599));
             assert!(!format!("{token:?}").contains("eyJ"), "never printed");
         }
         other => panic!("{other:?}"),

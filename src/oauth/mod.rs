@@ -4,9 +4,6 @@
 pub(crate) mod assertion;
 pub(crate) mod cloud;
 pub(crate) mod credential;
-// The administrator's sign-in of `setup --apply` and `credential rotate`, which call it next;
-// until then only its tests do.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod device;
 pub(crate) mod inspect;
 pub(crate) mod managed_identity;

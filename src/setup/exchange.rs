@@ -4,7 +4,7 @@
 //! mailbox permission. `--per-mailbox` is the older way of the guides (§1.6): the Entra
 //! permission SMTP.SendAsApp with admin consent, FullAccess and SendAs on the mailbox.
 
-use super::{Access, Script, Spec, app_registration, connect_exchange, object_id_step, opath, ps};
+use super::{Access, Script, Spec, app_registration, connect_exchange, entra_done, object_id_step, opath, ps};
 
 /// The spec's values as PowerShell literals; `sp` is `$sp` when the script asks for the Object ID.
 struct Quoted {
@@ -18,11 +18,15 @@ struct Quoted {
 pub(super) fn script(s: &mut Script, spec: &Spec, thumbprint: Option<&str>) {
     let access = spec.access.unwrap_or_default();
     header(s, spec, access);
-    s.line("# Part 1: Entra admin center (https://entra.microsoft.com), as a Global or Application Administrator.");
-    app_registration(s, spec, thumbprint);
-    api_permission_step(s, spec, access);
-    object_id_step(s, spec, 'd', "Exchange", None);
-    s.line("#");
+    if spec.entra_done {
+        entra_done(s, spec);
+    } else {
+        s.line("# Part 1: Entra admin center (https://entra.microsoft.com), as a Global or Application Administrator.");
+        app_registration(s, spec, thumbprint);
+        api_permission_step(s, spec, access);
+        object_id_step(s, spec, 'd', "Exchange", None);
+        s.line("#");
+    }
     let sp = connect_exchange(s, spec, 'd');
     let q = Quoted {
         client: ps(&spec.client_id),

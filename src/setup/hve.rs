@@ -4,11 +4,20 @@
 //! Apps list (`Add-HVEAppAccess`, which takes the Enterprise application's Object ID, per its
 //! Learn page). Internal recipients only.
 
-use super::{Script, Spec, app_registration, connect_exchange, credential_config, object_id_step, opath, ps, toml};
+use super::{
+    Script, Spec, app_registration, connect_exchange, credential_config, entra_done, object_id_step, opath, ps, toml,
+};
 
 /// The script for an HVE account.
 pub(super) fn script(s: &mut Script, spec: &Spec, thumbprint: Option<&str>) {
     header(s, spec);
+    if spec.entra_done {
+        entra_done(s, spec);
+        let sp = connect_exchange(s, spec, 'd');
+        exchange_steps(s, spec, &sp);
+        settings(s, spec);
+        return;
+    }
     s.line("# Part 1: Entra admin center (https://entra.microsoft.com), as a Global or Application Administrator.");
     app_registration(s, spec, thumbprint);
     s.comments(&[

@@ -19,6 +19,7 @@ mod relay_postgres;
 mod relay_services;
 mod send;
 mod services;
+mod setup_apply;
 mod setup_token;
 mod status_page;
 mod support;

@@ -9,6 +9,7 @@ mod command;
 mod endpoint;
 mod hve;
 mod limits;
+pub(crate) mod powershell;
 mod reply;
 mod server;
 mod session;
