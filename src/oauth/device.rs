@@ -6,7 +6,7 @@
 //!
 //! The public client is Microsoft Graph Command Line Tools, Microsoft's first-party app that
 //! Microsoft Graph PowerShell signs in with (`docs/setup-apply.md` says why, and what it
-//! means); `--client-id` names another.
+//! means); `--sign-in-client-id` names another.
 //!
 //! What the answers mean is decided without I/O ([`DeviceCode::parse`], [`Poll::of`]).
 
