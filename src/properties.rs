@@ -12,7 +12,9 @@ use crate::smtp::reply::ReplyParser;
 use crate::smtp::transparency;
 
 mod alert;
+mod setup;
 pub use alert::alert_bodies;
+pub use setup::{config_rewrite, directory_answers};
 
 /// The mailbox the properties' account sends as.
 pub const MAILBOX: &str = "relay@contoso.com";
@@ -445,6 +447,40 @@ mod tests {
         #[test]
         fn an_alert_about_arbitrary_text(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
             super::alert_bodies(&bytes);
+        }
+
+        #[test]
+        fn a_directory_answer_of_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            super::directory_answers(&bytes);
+        }
+
+        #[test]
+        fn an_account_set_in_arbitrary_config_text(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            super::config_rewrite(&bytes);
+        }
+
+        #[test]
+        fn an_account_set_in_config_text_of_accounts(
+            accounts in prop::collection::vec("[a-z\\-]{1,8}", 0..4),
+            name in "[ -~]{1,12}",
+            value in any::<String>(),
+        ) {
+            let text: String = accounts.iter().map(|a| format!("[accounts.{a}]\nmailbox = \"x@contoso.com\" # kept\n")).collect();
+            let data = [text.as_bytes(), &[0xFF], name.as_bytes(), &[0xFF], value.as_bytes()].concat();
+            super::config_rewrite(&data);
+        }
+
+        #[test]
+        fn a_directory_answer_of_an_application(
+            id in "[0-9A-Fa-f-]{0,40}",
+            key in "[0-9a-f-]{36}|../[a-z]{3}",
+            secret in "[ -~]{0,30}",
+        ) {
+            let app = serde_json::json!({ "id": id, "appId": "0b7e2f4c-5d6a-4e8b-9c1d-3f2a4b6c8d0e",
+                "passwordCredentials": [{ "keyId": key }] });
+            super::directory_answers(app.to_string().as_bytes());
+            let new = serde_json::json!({ "keyId": key, "secretText": secret, "endDateTime": "2027-06-01T00:00:00Z" });
+            super::directory_answers(new.to_string().as_bytes());
         }
 
         #[test]

@@ -174,6 +174,15 @@ fn change<T>(
     }
 }
 
+/// The application of object id `id`.
+fn app_mut<'a>(tenant: &'a mut Tenant, id: &str) -> Result<&'a mut App, GraphError> {
+    tenant
+        .apps
+        .iter_mut()
+        .find(|a| a.object_id.eq_ignore_ascii_case(id))
+        .ok_or_else(|| not_found(id))
+}
+
 fn not_found(what: &str) -> GraphError {
     GraphError(
         StatusCode::NOT_FOUND,
@@ -389,11 +398,7 @@ async fn update_application(
         };
         let wanted = requested(&access)?;
         change(&shared, &caller.claims.tid, |tenant| {
-            let app = tenant
-                .apps
-                .iter_mut()
-                .find(|a| a.object_id.eq_ignore_ascii_case(&id))
-                .ok_or_else(|| not_found(&id))?;
+            let app = app_mut(tenant, &id)?;
             app.permissions = wanted
                 .into_iter()
                 .map(|mut w| {
@@ -464,11 +469,7 @@ async fn add_password(
             "endDateTime": end.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         });
         change(&shared, &caller.claims.tid, |tenant| {
-            let app = tenant
-                .apps
-                .iter_mut()
-                .find(|a| a.object_id.eq_ignore_ascii_case(&id))
-                .ok_or_else(|| not_found(&id))?;
+            let app = app_mut(tenant, &id)?;
             app.secrets.push(secret);
             Ok(())
         })?;
@@ -494,11 +495,7 @@ async fn remove_password(
         caller.may(APPLICATION_SCOPE, &APP_ADMINS)?;
         let request: RemovePassword = parse(&body)?;
         change(&shared, &caller.claims.tid, |tenant| {
-            let app = tenant
-                .apps
-                .iter_mut()
-                .find(|a| a.object_id.eq_ignore_ascii_case(&id))
-                .ok_or_else(|| not_found(&id))?;
+            let app = app_mut(tenant, &id)?;
             let before = app.secrets.len();
             app.secrets.retain(|s| !s.id.eq_ignore_ascii_case(&request.key_id));
             if app.secrets.len() == before {

@@ -31,25 +31,24 @@ pub(crate) enum WriteError {
     },
 }
 
-/// The config file's text as an editable document (empty when the file does not exist yet).
-fn document(path: &Path) -> Result<DocumentMut, WriteError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => {
-            return Err(WriteError::Io {
-                path: path.to_owned(),
-                source,
-            });
-        }
-    };
-    text.parse().map_err(|e: toml_edit::TomlError| WriteError::Invalid {
-        path: path.to_owned(),
-        // The span only: the message could quote a secret's line.
-        detail: match e.span() {
-            Some(span) => format!("not valid TOML at byte {}", span.start),
-            None => "not valid TOML".to_owned(),
-        },
+/// The config file's text (empty when the file does not exist yet).
+fn read(path: &Path) -> Result<String, WriteError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(source) => Err(WriteError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// `text` as an editable document; the error says where, never what (a line could hold a
+/// secret).
+fn document(text: &str) -> Result<DocumentMut, String> {
+    text.parse().map_err(|e: toml_edit::TomlError| match e.span() {
+        Some(span) => format!("not valid TOML at byte {}", span.start),
+        None => "not valid TOML".to_owned(),
     })
 }
 
@@ -57,22 +56,18 @@ fn account<'a>(doc: &'a DocumentMut, name: &str) -> Option<&'a Table> {
     doc.get("accounts")?.as_table()?.get(name)?.as_table()
 }
 
-/// The value of `field` in the file's account `name`, as written (strings only).
-pub(crate) fn stored(path: &Path, name: &str, field: Field) -> Result<Option<String>, WriteError> {
-    let doc = document(path)?;
+/// The value of `field` in the account `name` of config text (strings only).
+pub(crate) fn stored_in(text: &str, name: &str, field: Field) -> Result<Option<String>, String> {
+    let doc = document(text)?;
     Ok(account(&doc, name)
         .and_then(|t| t.get(field.name()))
         .and_then(Item::as_str)
         .map(str::to_owned))
 }
 
-/// Sets `values` in the account `name` (made if absent) and writes the file.
-pub(crate) fn set_account(path: &Path, name: &str, values: &[(Field, &str)]) -> Result<(), WriteError> {
-    let mut doc = document(path)?;
-    let invalid = |detail: &str| WriteError::Invalid {
-        path: path.to_owned(),
-        detail: detail.to_owned(),
-    };
+/// Config text with `values` set in the account `name` (made if absent), the rest as written.
+pub(crate) fn edit(text: &str, name: &str, values: &[(Field, &str)]) -> Result<String, String> {
+    let mut doc = document(text)?;
     let accounts = doc
         .entry("accounts")
         .or_insert_with(|| {
@@ -81,39 +76,51 @@ pub(crate) fn set_account(path: &Path, name: &str, values: &[(Field, &str)]) -> 
             Item::Table(t)
         })
         .as_table_mut()
-        .ok_or_else(|| invalid("`accounts` is not a table"))?;
+        .ok_or("`accounts` is not a table")?;
     let table = accounts
         .entry(name)
         .or_insert_with(|| Item::Table(Table::new()))
         .as_table_mut()
-        .ok_or_else(|| invalid(&format!("`accounts.{name}` is not a table")))?;
+        .ok_or_else(|| format!("`accounts.{name}` is not a table"))?;
     for (field, text) in values {
         table.insert(field.name(), value(*text));
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::private::create_dir(dir).map_err(|source| WriteError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
-    }
-    crate::private::replace(path, doc.to_string().as_bytes()).map_err(|source| WriteError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    Ok(doc.to_string())
+}
+
+/// The value of `field` in the file's account `name`, as written (strings only).
+pub(crate) fn stored(path: &Path, name: &str, field: Field) -> Result<Option<String>, WriteError> {
+    stored_in(&read(path)?, name, field).map_err(|detail| invalid(path, detail))
+}
+
+/// Sets `values` in the account `name` (made if absent) and writes the file.
+pub(crate) fn set_account(path: &Path, name: &str, values: &[(Field, &str)]) -> Result<(), WriteError> {
+    let text = edit(&read(path)?, name, values).map_err(|detail| invalid(path, detail))?;
+    replace(path, text.as_bytes())
 }
 
 /// Writes a credential's value (a client secret) to `path`, 0600, replacing what it held.
 pub(crate) fn write_secret(path: &Path, secret: &crate::secret::Secret) -> Result<(), WriteError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::private::create_dir(dir).map_err(|source| WriteError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
-    }
-    crate::private::replace(path, secret.expose().as_bytes()).map_err(|source| WriteError::Io {
+    replace(path, secret.expose().as_bytes())
+}
+
+fn invalid(path: &Path, detail: String) -> WriteError {
+    WriteError::Invalid {
         path: path.to_owned(),
-        source,
-    })
+        detail,
+    }
+}
+
+/// `bytes` as the new content of `path`, in a private directory.
+fn replace(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let io = |at: &Path| {
+        let at = at.to_owned();
+        move |source| WriteError::Io { path: at, source }
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::private::create_dir(dir).map_err(io(dir))?;
+    }
+    crate::private::replace(path, bytes).map_err(io(path))
 }
 
 #[cfg(test)]

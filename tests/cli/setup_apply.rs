@@ -39,7 +39,16 @@ fn empty_tenant(s: &mut Scenario) {
 }
 
 async fn world() -> World {
-    let mut world = World::start_with(empty_tenant).await;
+    world_with(|_| {}).await
+}
+
+/// An empty tenant changed by `change`, and the binary's environment without an account.
+async fn world_with(change: impl FnOnce(&mut Scenario)) -> World {
+    let mut world = World::start_with(|s| {
+        empty_tenant(s);
+        change(s);
+    })
+    .await;
     // Nothing of the account from the environment: it is what setup writes into the file.
     for key in [
         "AZURE_TENANT_ID",
@@ -301,22 +310,7 @@ async fn a_run_stopped_half_way_finishes_when_run_again() {
 
 #[tokio::test]
 async fn an_administrator_without_the_role_is_told_which_one_is_missing() {
-    let world = World::start_with(|s| {
-        empty_tenant(s);
-        s.tenants[0].users[0].roles.clear();
-    })
-    .await;
-    let mut world = world;
-    for key in [
-        "AZURE_TENANT_ID",
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "M365_MAILER_MAILBOX",
-    ] {
-        world.set(key, "");
-    }
-    let graph = world.emulator.graph_url();
-    world.set("M365_MAILER_GRAPH_URL", &graph);
+    let world = world_with(|s| s.tenants[0].users[0].roles.clear()).await;
     let run = apply(&world, &[], false).await;
     assert_eq!(run.code, Some(77), "{}", run.stderr);
     assert!(

@@ -530,4 +530,31 @@ mod tests {
             assert!(error.message.contains(says), "{script}: {error}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// A script of arbitrary text: never a panic; a failure names a line of it.
+        #[test]
+        fn an_arbitrary_script_stops_at_one_of_its_lines(script in ".{0,200}") {
+            let mut scenario = scenario();
+            if let Err(e) = run(&mut scenario, &script) {
+                proptest::prop_assert!(e.line >= 1 && e.line <= script.lines().count().max(1), "{e}");
+            }
+        }
+
+        /// Any value single-quoted as PowerShell quotes it (`'` doubled) reads back as itself.
+        #[test]
+        fn a_quoted_value_reads_back_as_written(value in "[^\\r\\n]{0,40}") {
+            let mut scenario = scenario();
+            let quoted = format!("'{}'", value.replace('\'', "''"));
+            let script = format!(
+                "Connect-ExchangeOnline -Organization 'contoso.com'\nSet-CASMailbox -Identity {quoted} -SmtpClientAuthenticationDisabled $false"
+            );
+            match run(&mut scenario, &script) {
+                Ok(_) => proptest::prop_assert!(scenario.tenants[0].mailbox_by_address(&value).is_some()),
+                Err(e) => proptest::prop_assert!(e.message.contains(&format!("\"{value}\"")), "{e}"),
+            }
+        }
+    }
 }
